@@ -1,0 +1,38 @@
+# One command per chore. Every target creates the virtualenv on first use.
+PY ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint bench bench-import bench-estimate bench-dispatch clean
+
+$(BIN)/clarion: pyproject.toml
+	@command -v $(PY) >/dev/null 2>&1 || { echo "$(PY) not found; set PY=python3"; exit 1; }
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	@touch $@
+
+run: $(BIN)/clarion
+	$(BIN)/clarion serve
+
+test: $(BIN)/clarion
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(BIN)/clarion
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy
+
+bench: bench-import bench-estimate bench-dispatch
+
+bench-import: $(BIN)/clarion
+	$(BIN)/python bench/import.py
+
+bench-estimate: $(BIN)/clarion
+	$(BIN)/python bench/estimate.py
+
+bench-dispatch: $(BIN)/clarion
+	$(BIN)/python bench/dispatch.py
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,89 @@
+"""The ASGI application: routers, problem+json handlers, and the lifespan that starts the
+engine when it runs embedded."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from clarion import __version__
+from clarion.accounts.routes import admin_router as accounts_admin_router
+from clarion.accounts.routes import router as account_router
+from clarion.audience import tasks as audience_tasks
+from clarion.audience.routes import router as audience_router
+from clarion.campaigns.routes import router as campaigns_router
+from clarion.config import Settings, get_settings
+from clarion.db.session import Database
+from clarion.delivery.routes import router as delivery_router
+from clarion.limits import BodySizeLimit
+from clarion.pricing.routes import router as pricing_router
+from clarion.problems import install as install_problem_handlers
+from clarion.problems import problem_response
+from clarion.sending import tasks as sending_tasks
+from clarion.sending.routes import router as sending_router
+from clarion.templates.routes import router as templates_router
+
+
+def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own_db = db is None
+        app.state.db = db or Database(settings.database_url)
+        await audience_tasks.on_startup(app)
+        if settings.sender_enabled:
+            await sending_tasks.start(app)
+        try:
+            yield
+        finally:
+            if settings.sender_enabled:
+                await sending_tasks.stop(app)
+            await audience_tasks.on_shutdown(app)
+            if own_db:
+                await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Clarion",
+        version=__version__,
+        description="Send one message by SMS, RCS or WhatsApp to a whole contact list, "
+        "priced exactly before you confirm. Errors are RFC 9457 problem documents; "
+        "credits are JSON numbers with at most 4 decimal places.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.key_cache = {}
+    if db is not None:
+        app.state.db = db
+    install_problem_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok", "version": __version__}
+
+    @app.get("/readyz", tags=["health"], response_model=None)
+    async def readyz() -> JSONResponse | dict[str, str]:
+        """The database answers."""
+        try:
+            async with app.state.db.session(write=False) as session:
+                await session.execute(text("SELECT 1"))
+        except Exception:
+            return problem_response(503, "Not ready", "The database does not answer.")
+        return {"status": "ready"}
+
+    for router in (
+        accounts_admin_router,
+        account_router,
+        audience_router,
+        templates_router,
+        pricing_router,
+        campaigns_router,
+        sending_router,
+        delivery_router,
+    ):
+        app.include_router(router)
+    return app

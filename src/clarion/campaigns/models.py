@@ -1,0 +1,55 @@
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from clarion.db.base import Base, BigId, JSONType, UTCDateTime, utcnow
+
+
+class Campaign(Base):
+    """A campaign, with its delivery counters kept on the row (updated per batch and per
+    receipt) so that stats over thousands of campaigns are a small GROUP BY."""
+
+    __tablename__ = "campaign"
+    __table_args__ = (
+        Index("ix_campaign_account_status", "account_id", "status"),
+        Index("ix_campaign_due", "status", "scheduled_at"),
+        Index("ix_campaign_account_started", "account_id", "started_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    message: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    list_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    exclude_list_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    sender: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    fallback_channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    estimate: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    estimate_fingerprint: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Materialization progress: the last contact id turned into a message (resumable).
+    materialized_through: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    materialized_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Credits in 1/10,000: held in reserve now, and spent so far.
+    reserved: Mapped[int] = mapped_column(BigInteger, default=0)
+    spent: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Delivery counters: a partition of `recipients` by each message's latest status.
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    queued: Mapped[int] = mapped_column(Integer, default=0)
+    sending: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    read: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

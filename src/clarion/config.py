@@ -1,0 +1,70 @@
+"""Settings, read from the environment with the CLARION_ prefix."""
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CLARION_", extra="ignore")
+
+    database_url: str = "sqlite:///./clarion.db"
+    admin_token: str | None = None
+    redis_url: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
+    max_body_bytes: int = 10 * 1024 * 1024
+
+    # Engine
+    sender_enabled: bool = True
+    worker_batch_size: int = Field(default=500, ge=1, le=10_000)
+    worker_concurrency: int = Field(default=64, ge=1, le=2_000)
+    lease_seconds: int = Field(default=60, ge=5)
+    scheduler_interval: float = Field(default=0.5, gt=0)
+
+    # Providers
+    sms_provider: Literal["simulator", "twilio", "smpp"] = "simulator"
+    whatsapp_provider: Literal["simulator", "cloud"] = "simulator"
+    rcs_provider: Literal["simulator", "rbm"] = "simulator"
+    simulator_receipt_delay: float = Field(default=1.0, ge=0)
+    simulator_url: str | None = (
+        None  # an HTTP simulator (`clarion simulator`) instead of in-process
+    )
+
+    whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
+    whatsapp_token: str | None = None
+    whatsapp_phone_number_id: str | None = None
+    whatsapp_business_account_id: str | None = None
+    whatsapp_app_secret: str | None = None
+    whatsapp_verify_token: str | None = None
+
+    twilio_api_url: str = "https://api.twilio.com"
+    twilio_account_sid: str | None = None
+    twilio_auth_token: str | None = None
+    twilio_from: str | None = None
+    twilio_messaging_service_sid: str | None = None
+
+    smpp_host: str | None = None
+    smpp_port: int = 2775
+    smpp_system_id: str | None = None
+    smpp_password: str | None = None
+    smpp_source_addr: str | None = None
+    smpp_source_ton: int = 5
+    smpp_source_npi: int = 0
+    smpp_throughput: float = Field(default=100.0, gt=0)
+    smpp_concat: Literal["udh", "sar", "payload"] = "udh"
+    smpp_window: int = Field(default=100, ge=1)
+
+    rbm_api_url: str = "https://rcsbusinessmessaging.googleapis.com"
+    rbm_agent_id: str | None = None
+    rbm_service_account_file: str | None = None
+    rbm_client_token: str | None = None
+
+    opt_out_keywords: list[str] = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"]
+    opt_in_keywords: list[str] = ["START", "UNSTOP"]
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,33 @@
+from datetime import datetime
+
+from sqlalchemy import BigInteger, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from clarion.db.base import Base, BigId, UTCDateTime, utcnow
+
+
+class ReceiptEvent(Base):
+    """A raw delivery receipt as a provider sent it. `message_id` is set once it has been
+    matched and applied; until then the event is parked (its message is not recorded yet)."""
+
+    __tablename__ = "receipt_event"
+    __table_args__ = (
+        Index("ix_receipt_event_provider_id", "provider", "provider_message_id"),
+        Index(
+            "ix_receipt_event_parked",
+            "received_at",
+            postgresql_where=text("message_id IS NULL"),
+            sqlite_where=text("message_id IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_message_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # sent | delivered | read | failed
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    raw: Mapped[str | None] = mapped_column(Text, nullable=True)
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)

@@ -1,0 +1,54 @@
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from clarion.db.base import Base, BigId, UTCDateTime, utcnow
+
+
+class Message(Base):
+    """One recipient of one campaign. This table is the send queue: workers claim `queued`
+    rows whose `next_attempt_at` has come, under a lease (`lease_owner`, `lease_until`)."""
+
+    __tablename__ = "message"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "contact_id"),
+        Index("ix_message_campaign_status", "campaign_id", "status"),
+        Index(
+            "ix_message_queue",
+            "next_attempt_at",
+            postgresql_where=text("status = 'queued'"),
+            sqlite_where=text("status = 'queued'"),
+        ),
+        Index(
+            "ix_message_lease",
+            "lease_until",
+            postgresql_where=text("status = 'sending'"),
+            sqlite_where=text("status = 'sending'"),
+        ),
+        Index("ix_message_provider_id", "provider_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id", ondelete="CASCADE"))
+    account_id: Mapped[int] = mapped_column(BigInteger)
+    contact_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # None: test send
+    phone: Mapped[str] = mapped_column(String(20))
+    country: Mapped[str] = mapped_column(String(2))
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    units: Mapped[int] = mapped_column(Integer, default=0)
+    price: Mapped[int] = mapped_column(BigInteger, default=0)  # 1/10,000 credit, charged
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    provider: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    provider_message_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    error_code: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    error_message: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,0 +1,190 @@
+"""Test fixtures: every database test runs on SQLite and, when reachable, on PostgreSQL.
+
+Each test session migrates a fresh database per backend (a new SQLite file; a new PostgreSQL
+database, dropped at the end); each test starts from empty tables.
+"""
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+from sqlalchemy import text
+
+from clarion.accounts.ledger import check_invariants
+from clarion.app import create_app
+from clarion.config import Settings
+from clarion.db.migrate import upgrade
+from clarion.db.models import Base
+from clarion.db.session import Database
+
+ADMIN_TOKEN = "test-admin-token"
+PG_ADMIN_DSN = os.environ.get("CLARION_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+async def _pg_reachable() -> bool:
+    try:
+        conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=3)
+    except Exception:
+        return False
+    await conn.close()
+    return True
+
+
+async def _pg_exec(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def _pg_url(name: str) -> str:
+    base = PG_ADMIN_DSN.rsplit("/", 1)[0]
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated, empty database for this test session, on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'clarion.db'}"
+        upgrade(url)
+        yield url
+        return
+    if not asyncio.run(_pg_reachable()):
+        if os.environ.get("CLARION_TEST_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL is required here but not reachable at {PG_ADMIN_DSN}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: PostgreSQL tests skipped")
+    name = f"clarion_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(_pg_exec(f'CREATE DATABASE "{name}"'))
+    url = _pg_url(name)
+    upgrade(url)
+    yield url
+    asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+async def _truncate(db: Database) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with db.writer.begin() as conn:
+        if db.is_sqlite:
+            for name in tables:
+                await conn.execute(text(f'DELETE FROM "{name}"'))
+        else:
+            quoted = ", ".join(f'"{n}"' for n in tables)
+            await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+        sender_enabled=False,
+        simulator_receipt_delay=0.05,
+    )
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings.database_url)
+    await _truncate(database)
+    yield database
+    await database.dispose()
+
+
+@dataclass
+class Api:
+    """An HTTP client on the real ASGI app, with helpers to create accounts."""
+
+    client: httpx.AsyncClient
+    db: Database
+
+    async def admin(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {ADMIN_TOKEN}", **kwargs.pop("headers", {})}
+        return await self.client.request(method, url, headers=headers, **kwargs)
+
+    async def new_account(self, name: str = "acme", credits: float = 0) -> "AccountClient":
+        response = await self.admin(
+            "POST", "/admin/accounts", json={"name": name, "credits": credits}
+        )
+        assert response.status_code == 201, response.text
+        body = response.json()
+        return AccountClient(self.client, body["id"], body["apiKey"])
+
+
+@dataclass
+class AccountClient:
+    """Requests signed with one account's API key."""
+
+    client: httpx.AsyncClient
+    id: int
+    key: str
+
+    async def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {self.key}", **kwargs.pop("headers", {})}
+        return await self.client.request(method, url, headers=headers, **kwargs)
+
+    async def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("GET", url, **kwargs)
+
+    async def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", url, **kwargs)
+
+    async def put(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("PUT", url, **kwargs)
+
+    async def delete(self, url: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("DELETE", url, **kwargs)
+
+
+AppFactory = Callable[..., Awaitable[Api]]
+
+
+@pytest.fixture
+async def make_api(settings: Settings, db: Database) -> AsyncIterator[AppFactory]:
+    """Start the app (with its lifespan) with optional setting overrides."""
+    stack: list[LifespanManager] = []
+    clients: list[httpx.AsyncClient] = []
+
+    async def factory(**overrides: Any) -> Api:
+        app = create_app(settings.model_copy(update=overrides), db=db)
+        manager = LifespanManager(app, startup_timeout=30, shutdown_timeout=30)
+        await manager.__aenter__()
+        stack.append(manager)
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app), base_url="http://clarion.test"
+        )
+        clients.append(client)
+        return Api(client, db)
+
+    yield factory
+    for client in clients:
+        await client.aclose()
+    for manager in reversed(stack):
+        await manager.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def api(make_api: AppFactory) -> Api:
+    return await make_api()
+
+
+@pytest.fixture
+async def account(api: Api) -> AccountClient:
+    return await api.new_account("acme", credits=1000)
+
+
+async def assert_ledger_consistent(db: Database, account_id: int) -> None:
+    """The credits invariants (sum(ledger) == balance, reserved == open reservations)."""
+    async with db.session(write=False) as session:
+        problems = await check_invariants(session, account_id)
+    assert problems == [], problems

@@ -17,6 +17,15 @@ app.add_typer(accounts_app, name="accounts")
 console = Console()
 
 
+def _register_domain_commands() -> None:
+    from clarion.audience.cli import register as audience_commands
+    from clarion.providers.cli import register as provider_commands
+    from clarion.sending.cli import register as sending_commands
+
+    for register in (audience_commands, sending_commands, provider_commands):
+        register(app)
+
+
 def _migrate(settings: Settings) -> None:
     from clarion.db.migrate import upgrade
 
@@ -98,3 +107,6 @@ def accounts_create(
 
     account_id, key = asyncio.run(run())
     console.print(f"account {account_id} created; API key (shown once): {key}")
+
+
+_register_domain_commands()

@@ -1,0 +1,125 @@
+"""The provider protocol: every channel's provider (the simulator included) sits behind it.
+
+The dispatcher hands a provider a batch of rendered messages and gets one result per message;
+receipts and inbound messages come back either through a webhook route (parsed by the
+provider's module) or, for connection-based providers (SMPP, the in-process simulator),
+pushed into the `ReceiptSink` given to `start()`.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"  # the provider took the message: charge it, status `sent`
+    REFUSED = "refused"  # permanent refusal at submit: `failed`, not charged
+    RETRY = "retry"  # transient error (5xx, timeout, dropped connection): retry with backoff
+    THROTTLED = "throttled"  # the provider asks us to slow down: halve the rate, retry
+    NO_CAPABILITY = "no_capability"  # RCS: the phone cannot take RCS (fallback or fail)
+
+
+@dataclass(slots=True)
+class TemplateRef:
+    name: str
+    language: str
+    category: str | None
+    parameters: list[str]  # body parameters, in order of first appearance of the variables
+
+
+@dataclass(slots=True)
+class OutboundMessage:
+    """One rendered message, ready for the wire. `id` is our message id: providers that
+    deduplicate by a client id (RBM messageId, the simulator) send it as that id."""
+
+    id: int
+    channel: str  # the channel it goes out on (`sms` for an RCS recipient who fell back)
+    to: str  # E.164
+    sender: str | None
+    text: str | None = None
+    template: TemplateRef | None = None
+    rich_card: dict[str, Any] | None = None
+    suggestions: list[Any] | None = None
+
+
+@dataclass(slots=True)
+class SubmitResult:
+    message_id: int
+    outcome: Outcome
+    provider_message_id: str | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    retry_after: float | None = None  # seconds, when the provider said
+
+
+@dataclass(slots=True)
+class Receipt:
+    """A delivery report, normalized. `status` is one of sent, delivered, read, failed."""
+
+    provider: str
+    provider_message_id: str
+    status: str
+    error_code: str | None = None
+    error_message: str | None = None
+    occurred_at: datetime | None = None
+    raw: str | None = None
+
+
+@dataclass(slots=True)
+class InboundMessage:
+    """A message a recipient sent us (used for STOP/START opt-outs)."""
+
+    provider: str
+    channel: str
+    from_phone: str  # E.164 when the provider gives it so
+    text: str
+    raw: str | None = None
+    received_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class Capabilities:
+    idempotent_submit: bool = False  # the provider deduplicates by our message id
+    rcs_capability_check: bool = False  # check_capability() answers per phone
+    max_batch: int = 100
+
+
+class ReceiptSink(Protocol):
+    """Where pushed receipts and inbound messages go (the delivery domain implements it)."""
+
+    async def receipts(self, items: Sequence[Receipt]) -> None: ...
+
+    async def inbound(self, items: Sequence[InboundMessage]) -> None: ...
+
+
+@runtime_checkable
+class Provider(Protocol):
+    name: str  # e.g. "simulator", "twilio", "smpp", "cloud", "rbm"; stored on each message
+    channel: str  # "sms", "whatsapp" or "rcs"
+    capabilities: Capabilities
+
+    async def start(self, sink: ReceiptSink) -> None:
+        """Open pooled sessions or binds; keep `sink` for pushed receipts."""
+
+    async def close(self) -> None:
+        """Release connections; pending submits are answered RETRY."""
+
+    async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
+        """Send the batch with bounded concurrency; one result per message, in any order.
+        Never raises for a per-message problem: it becomes that message's outcome."""
+
+    async def check_capability(self, phones: Sequence[str]) -> dict[str, bool]:
+        """RCS only: which phones can take RCS. Others answer True for every phone."""
+
+
+@dataclass(slots=True)
+class ProviderConfigError(Exception):
+    """A selected provider is misconfigured; `clarion serve` stops with this sentence."""
+
+    message: str
+    missing: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return self.message

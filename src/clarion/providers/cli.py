@@ -1,0 +1,7 @@
+"""`clarion templates sync`."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this domain's commands to the `clarion` command."""

@@ -229,3 +229,12 @@ async def check_invariants(session: AsyncSession, account_id: int) -> list[str]:
     for campaign_id, held in closed_rows:
         problems.append(f"closed campaign {campaign_id} still holds {held} in reserve")
     return problems
+
+
+async def settle(session: AsyncSession, account_id: int, campaign_id: int, note: str) -> int:
+    """Release whatever the campaign still holds in reserve (on completion, cancel, delete).
+    Returns the amount released."""
+    held = await campaign_reserved(session, campaign_id)
+    if held > 0:
+        await release(session, account_id, campaign_id, held, note=note)
+    return held

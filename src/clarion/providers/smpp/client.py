@@ -151,7 +151,9 @@ class SmppClient:
         finally:
             self._pending.pop(pdu.sequence, None)
 
-    def respond_deliver(self, pdu: p.DeliverSm, status: int = 0, generation: int | None = None) -> None:
+    def respond_deliver(
+        self, pdu: p.DeliverSm, status: int = 0, generation: int | None = None
+    ) -> None:
         """Answer a deliver_sm (after its receipt or MO message has been stored)."""
         if generation is not None and generation != self._generation:
             return  # that connection is gone: the SMSC will deliver it again
@@ -175,11 +177,19 @@ class SmppClient:
                 if self._closing:
                     break
                 log.error("%s", exc)
-            except (OSError, asyncio.IncompleteReadError, p.PduError, TimeoutError, SmppError) as exc:
+            except (
+                OSError,
+                asyncio.IncompleteReadError,
+                p.PduError,
+                TimeoutError,
+                SmppError,
+            ) as exc:
                 if self._closing:
                     break
+                reason = str(exc) or "no answer in time"
                 self.last_error = (
-                    f"SMPP connection to {self.host}:{self.port} failed: {type(exc).__name__}: {exc or 'no answer in time'}"
+                    f"SMPP connection to {self.host}:{self.port} failed: "
+                    f"{type(exc).__name__}: {reason}"
                 )
                 log.warning("%s", self.last_error)
             finally:
@@ -238,7 +248,7 @@ class SmppClient:
         generation = self._generation
         while True:
             frame = await p.read_frame(reader)
-            _, command_id, status, sequence = p.peek_header(frame)
+            _, command_id, _status, sequence = p.peek_header(frame)
             if command_id & 0x80000000:
                 future = self._pending.get(sequence)
                 if future is not None and not future.done():
@@ -263,9 +273,7 @@ class SmppClient:
                 self._send(p.UnbindResp(sequence=sequence))
                 raise ConnectionLost("the SMSC unbound")
             else:
-                self._send(
-                    p.GenericNack(sequence=sequence, status=p.Status.ESME_RINVCMDID)
-                )
+                self._send(p.GenericNack(sequence=sequence, status=p.Status.ESME_RINVCMDID))
 
     def _handle_deliver(self, request: p.DeliverSm, generation: int) -> None:
         assert self.on_deliver is not None

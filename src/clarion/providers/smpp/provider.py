@@ -14,8 +14,8 @@ from clarion.config import Settings
 from clarion.providers.base import (
     Capabilities,
     InboundMessage,
-    Outcome,
     OutboundMessage,
+    Outcome,
     Receipt,
     ReceiptSink,
     SubmitResult,
@@ -104,9 +104,7 @@ class IdBook:
         return self._ids.get(key, key)
 
 
-def parse_deliver(
-    pdu: p.DeliverSm, book: IdBook | None = None
-) -> Receipt | InboundMessage | None:
+def parse_deliver(pdu: p.DeliverSm, book: IdBook | None = None) -> Receipt | InboundMessage | None:
     """A deliver_sm is a delivery receipt (esm_class message type 0x04) or an MO message."""
     if pdu.esm_class & 0x3C == p.ESM_DELIVERY_RECEIPT:
         return parse_receipt(pdu, book)
@@ -136,7 +134,7 @@ def parse_receipt(pdu: p.DeliverSm, book: IdBook | None = None) -> Receipt | Non
         raw_id = m.group(1)
     status: str | None = None
     stat_name: str | None = None
-    if p.Tag.MESSAGE_STATE in pdu.tlvs and pdu.tlvs[p.Tag.MESSAGE_STATE]:
+    if pdu.tlvs.get(p.Tag.MESSAGE_STATE):
         state = pdu.tlvs[p.Tag.MESSAGE_STATE][0]
         status = _STATE_TLV.get(state)  # type: ignore[call-overload]
         stat_name = _STATE_NAME.get(state)  # type: ignore[call-overload]

@@ -84,6 +84,8 @@ class Smsc:
         self.throttle_next = 0  # answer the next N submit_sm with ESME_RTHROTTLED
         self.queue_full_next = 0  # ... with ESME_RMSGQFUL
         self.hold_receipts = False  # keep receipts until release_receipts()
+        self.answer_enquire_link = True  # False: a dead link that the ESME must detect
+        self.enquire_count = 0
         self.submitted: list[Submitted] = []
         self.submit_count = 0
         self.bind_count = 0
@@ -196,7 +198,9 @@ class Smsc:
         elif isinstance(request, p.SubmitSm) and not isinstance(request, p.DeliverSm):
             self._submit(session, request)
         elif isinstance(request, p.EnquireLink):
-            session.send(p.EnquireLinkResp(sequence=sequence))
+            self.enquire_count += 1
+            if self.answer_enquire_link:
+                session.send(p.EnquireLinkResp(sequence=sequence))
         elif isinstance(request, p.Unbind):
             session.send(p.UnbindResp(sequence=sequence))
             session.writer.close()

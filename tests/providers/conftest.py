@@ -56,7 +56,7 @@ async def http_server() -> AsyncIterator[
                         dict(request.query),
                         dict(request.headers),
                         body,
-                    )  # fmt: skip
+                    )
                 )
                 return await handler(request)
 

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from clarion.config import Settings
 from clarion.db.session import Database
 from clarion.delivery.models import ReceiptEvent
-from clarion.providers.base import Outcome, OutboundMessage, TemplateRef
+from clarion.providers.base import OutboundMessage, Outcome, TemplateRef
 from clarion.providers.cli import sync_templates
 from clarion.providers.whatsapp_cloud import WhatsAppCloudProvider, valid_signature
 from clarion.templates.models import Template
@@ -35,8 +35,15 @@ def wa(i: int, to: str = "+33612345678", params: list[str] | None = None) -> Out
 
 
 def graph_error(code: int, status: int = 400) -> web.Response:
-    body = {"error": {"message": f"error {code}", "type": "OAuthException", "code": code,
-                      "error_data": {"details": "details here"}, "fbtrace_id": "x"}}  # fmt: skip
+    body = {
+        "error": {
+            "message": f"error {code}",
+            "type": "OAuthException",
+            "code": code,
+            "error_data": {"details": "details here"},
+            "fbtrace_id": "x",
+        }
+    }
     return web.json_response(body, status=status)
 
 
@@ -48,8 +55,13 @@ async def graph(http_server: Callable[..., Awaitable[FakeServer]]) -> FakeServer
     async def messages(request: web.Request) -> web.Response:
         body = await request.json()
         to = body["to"]
-        for suffix, code in (("0429", 130429), ("1056", 131056), ("1026", 131026),
-                             ("2000", 132000), ("0131", 131000)):  # fmt: skip
+        for suffix, code in (
+            ("0429", 130429),
+            ("1056", 131056),
+            ("1026", 131026),
+            ("2000", 132000),
+            ("0131", 131000),
+        ):
             if to.endswith(suffix):
                 return graph_error(code)
         if to.endswith("0500"):
@@ -59,7 +71,7 @@ async def graph(http_server: Callable[..., Awaitable[FakeServer]]) -> FakeServer
                 "messaging_product": "whatsapp",
                 "contacts": [{"input": to, "wa_id": to}],
                 "messages": [{"id": f"wamid.HBgL{to}"}],
-            }  # fmt: skip
+            }
         )
 
     templates = [
@@ -70,7 +82,7 @@ async def graph(http_server: Callable[..., Awaitable[FakeServer]]) -> FakeServer
             "status": "APPROVED",
             "id": str(1000 + i),
             "components": [{"type": "BODY", "text": "Hi {{1}}, code {{2}}"}],
-        }  # fmt: skip
+        }
         for i in range(5)
     ]
     templates[1]["status"] = "REJECTED"
@@ -87,7 +99,7 @@ async def graph(http_server: Callable[..., Awaitable[FakeServer]]) -> FakeServer
         [
             ("POST", "/v21.0/{phone}/messages", messages),
             ("GET", "/v21.0/{waba}/message_templates", list_templates),
-        ]  # fmt: skip
+        ]
     )
 
 
@@ -133,7 +145,7 @@ class TestSend:
                             {"type": "text", "text": "Ada"},
                             {"type": "text", "text": "BF20"},
                         ],
-                    }  # fmt: skip
+                    }
                 ],
             },
         }
@@ -150,7 +162,7 @@ class TestSend:
                     wa(4, "+332000"),
                     wa(5, "+330500"),
                     wa(6, "+330131"),
-                ]  # fmt: skip
+                ]
             )
         finally:
             await provider.close()
@@ -165,8 +177,9 @@ class TestSend:
         assert by_id[6].outcome == Outcome.RETRY and by_id[6].error_code == "131000"
 
     async def test_unreachable_api_is_retry(self, sink: RecordingSink) -> None:
-        settings = Settings(whatsapp_api_url="http://127.0.0.1:9", whatsapp_token="t",
-                            whatsapp_phone_number_id="1")  # fmt: skip
+        settings = Settings(
+            whatsapp_api_url="http://127.0.0.1:9", whatsapp_token="t", whatsapp_phone_number_id="1"
+        )
         provider = WhatsAppCloudProvider(settings)
         await provider.start(sink)
         try:
@@ -195,8 +208,10 @@ def signed(payload: Any, secret: str = SECRET) -> tuple[bytes, dict[str, str]]:
 
 
 def change(value: dict[str, Any], field: str = "messages") -> dict[str, Any]:
-    return {"object": "whatsapp_business_account",
-            "entry": [{"id": "WABA", "changes": [{"value": value, "field": field}]}]}  # fmt: skip
+    return {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "WABA", "changes": [{"value": value, "field": field}]}],
+    }
 
 
 @pytest.fixture
@@ -254,7 +269,7 @@ class TestWebhookEvents:
                 },
                 {"id": "wamid.A", "status": "read", "timestamp": "1764226802"},
             ],
-        }  # fmt: skip
+        }
     )
 
     async def test_statuses_become_receipts(self, wa_api: Api) -> None:
@@ -287,7 +302,7 @@ class TestWebhookEvents:
                         "text": {"body": "STOP"},
                     }
                 ]
-            }  # fmt: skip
+            }
         )
         for bad_payload in (payload, payload_stop):
             body, headers = signed(bad_payload, secret="not-the-secret")
@@ -315,7 +330,7 @@ class TestWebhookEvents:
                             "text": {"body": text},
                         }
                     ],
-                }  # fmt: skip
+                }
             )
 
         body, headers = signed(inbound("  stop "))
@@ -332,15 +347,28 @@ class TestWebhookEvents:
     async def test_template_status_update(self, wa_api: Api, account: AccountClient) -> None:
         async with wa_api.db.transaction() as session:
             for language in ("en_US", "fr"):
-                session.add(Template(account_id=account.id, name="black_friday", channel="whatsapp",
-                                     language=language, category="marketing", body="Hi {{1}}",
-                                     status="approved", variables=[]))  # fmt: skip
+                session.add(
+                    Template(
+                        account_id=account.id,
+                        name="black_friday",
+                        channel="whatsapp",
+                        language=language,
+                        category="marketing",
+                        body="Hi {{1}}",
+                        status="approved",
+                        variables=[],
+                    )
+                )
         payload = change(
-            {"event": "PAUSED", "message_template_id": 123,
-             "message_template_name": "black_friday", "message_template_language": "en_US",
-             "reason": "LOW_QUALITY"},
+            {
+                "event": "PAUSED",
+                "message_template_id": 123,
+                "message_template_name": "black_friday",
+                "message_template_language": "en_US",
+                "reason": "LOW_QUALITY",
+            },
             field="message_template_status_update",
-        )  # fmt: skip
+        )
         body, headers = signed(payload)
         response = await wa_api.client.post("/webhooks/whatsapp", content=body, headers=headers)
         assert response.status_code == 200 and response.json()["templates"] == 1

@@ -229,11 +229,21 @@ class RbmProvider:
                 message.id, Outcome.NO_CAPABILITY, error_code="404", error_message=text
             )
         if status == 429:
-            return SubmitResult(message.id, Outcome.THROTTLED, error_code="429",
-                                error_message=text, retry_after=after)  # fmt: skip
+            return SubmitResult(
+                message.id,
+                Outcome.THROTTLED,
+                error_code="429",
+                error_message=text,
+                retry_after=after,
+            )
         if status >= 500 or status == 401:
-            return SubmitResult(message.id, Outcome.RETRY, error_code=str(status),
-                                error_message=text, retry_after=after)  # fmt: skip
+            return SubmitResult(
+                message.id,
+                Outcome.RETRY,
+                error_code=str(status),
+                error_message=text,
+                retry_after=after,
+            )
         return SubmitResult(message.id, Outcome.REFUSED, error_code=str(status), error_message=text)
 
 
@@ -295,12 +305,14 @@ def parse_event(event: Any) -> Receipt | InboundMessage | None:
         )
     if kind in ("UNSUBSCRIBE", "SUBSCRIBE") and sender:
         cls = RbmUnsubscribe if kind == "UNSUBSCRIBE" else RbmSubscribe
-        return cls(provider="rbm", channel="rcs", from_phone=sender, text=kind, raw=raw,
-                   received_at=when)  # fmt: skip
+        return cls(
+            provider="rbm", channel="rcs", from_phone=sender, text=kind, raw=raw, received_at=when
+        )
     text = event.get("text")
     if text is None and isinstance(event.get("suggestionResponse"), dict):
         text = event["suggestionResponse"].get("text")
     if isinstance(text, str) and sender:
-        return InboundMessage(provider="rbm", channel="rcs", from_phone=sender, text=text,
-                              raw=raw, received_at=when)  # fmt: skip
+        return InboundMessage(
+            provider="rbm", channel="rcs", from_phone=sender, text=text, raw=raw, received_at=when
+        )
     return None

@@ -30,8 +30,25 @@ log = logging.getLogger("clarion.whatsapp")
 THROTTLE_CODES = {130429, 4, 80007, 131048}  # cloud API / app / WABA rate limits, spam limit
 PAIR_RATE_LIMIT = 131056  # too many messages to this one recipient: retry it later
 PAIR_RETRY_SECONDS = 60.0
-PERMANENT_CODES = {131026, 131047, 131049, 131050, 131051, 131052, 131053, 470, 100, 131009,
-                   131008, 131021, 131030, 131031, 131042, 133010, 368}  # fmt: skip
+PERMANENT_CODES = {
+    131026,
+    131047,
+    131049,
+    131050,
+    131051,
+    131052,
+    131053,
+    470,
+    100,
+    131009,
+    131008,
+    131021,
+    131030,
+    131031,
+    131042,
+    133010,
+    368,
+}
 TRANSIENT_CODES = {1, 2, 131000, 131016, 133004}
 
 # Meta's template events -> our template statuses (approved, pending, rejected, paused).

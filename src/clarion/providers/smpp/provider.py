@@ -262,8 +262,9 @@ class SmppProvider:
         try:
             pdus = self.build_pdus(message)
         except (KeyError, ValueError) as exc:
-            return SubmitResult(message.id, Outcome.REFUSED, error_code="encoding",
-                                error_message=str(exc))  # fmt: skip
+            return SubmitResult(
+                message.id, Outcome.REFUSED, error_code="encoding", error_message=str(exc)
+            )
         ids: list[str] = []
         for pdu in pdus:
             try:

@@ -92,7 +92,7 @@ class SegmentCount:
 
 def is_gsm7(text: str) -> bool:
     """Whether every character of `text` is in the GSM 03.38 basic or extension table."""
-    return _NOT_GSM7.search(text) is None
+    return _gsm7_extension_count(text) >= 0
 
 
 def _wide_offsets(pattern: re.Pattern[str], text: str) -> list[int]:
@@ -117,21 +117,62 @@ def _pack(length: int, wide_starts: list[int], per_part: int) -> int:
     return parts
 
 
+# ASCII fast path: bytes.translate deletes through a 256-entry table in C, far cheaper than
+# a regex over a character class with non-ASCII members.
+_BASIC_ASCII = bytes(sorted(ord(ch) for ch in GSM7_BASIC if ord(ch) < 0x80))
+_BASIC_LATIN1 = bytes(sorted(ord(ch) for ch in GSM7_BASIC if ord(ch) < 0x100))
+_EXT_ASCII = bytes(sorted(ord(ch) for ch in GSM7_EXTENSION if ord(ch) < 0x80))
+# SegmentCount is immutable, and its frozen-dataclass __init__ costs more than the counting
+# of a short text: reuse instances for the common lengths.
+_SEEN: dict[tuple[str, int, int], SegmentCount] = {}
+_SEEN_MAX_LENGTH = 2048
+
+
+def _result(encoding: Encoding, parts: int, length: int) -> SegmentCount:
+    key = (encoding, parts, length)
+    found = _SEEN.get(key)
+    if found is None:
+        found = SegmentCount(encoding, parts, length)
+        if length <= _SEEN_MAX_LENGTH:
+            _SEEN[key] = found
+    return found
+
+
+def _gsm7_extension_count(text: str) -> int:
+    """Number of extension characters when `text` is GSM-7, or -1 when it is not."""
+    if text.isascii():
+        rest = text.encode("ascii").translate(None, _BASIC_ASCII)
+    else:
+        # Accented Latin text (é, ü, Ø...) stays on the bytes path; Greek, € and anything
+        # beyond Latin-1 take the regex.
+        latin1 = text.encode("latin-1", "ignore")
+        if len(latin1) == len(text):
+            rest = latin1.translate(None, _BASIC_LATIN1)
+        else:
+            rest = None
+    if rest is not None:
+        if not rest:
+            return 0
+        return -1 if rest.translate(None, _EXT_ASCII) else len(rest)
+    if _NOT_GSM7.search(text) is not None:
+        return -1
+    return len(_EXT_RE.findall(text))
+
+
 def count_segments(text: str) -> SegmentCount:
     """Encoding, SMS parts and length of `text` (see the module docstring for the rules)."""
-    if _NOT_GSM7.search(text) is None:
-        ext = _EXT_RE.findall(text)
-        length = len(text) + len(ext)
+    ext = _gsm7_extension_count(text)
+    if ext >= 0:
+        length = len(text) + ext
         if length <= SINGLE_GSM7:
-            return SegmentCount(GSM7, 1, length)
+            return _result(GSM7, 1, length)
         wide = _wide_offsets(_EXT_RE, text) if ext else []
-        return SegmentCount(GSM7, _pack(length, wide, MULTI_GSM7), length)
-    astral = max(text) > "\uffff"
-    length = len(text) + (len(_ASTRAL_RE.findall(text)) if astral else 0)
+        return _result(GSM7, _pack(length, wide, MULTI_GSM7), length)
+    length = len(text.encode("utf-16-le", "surrogatepass")) >> 1
     if length <= SINGLE_UCS2:
-        return SegmentCount(UCS2, 1, length)
-    wide = _wide_offsets(_ASTRAL_RE, text) if astral else []
-    return SegmentCount(UCS2, _pack(length, wide, MULTI_UCS2), length)
+        return _result(UCS2, 1, length)
+    wide = _wide_offsets(_ASTRAL_RE, text) if length != len(text) else []
+    return _result(UCS2, _pack(length, wide, MULTI_UCS2), length)
 
 
 def split_parts(text: str) -> tuple[Encoding, list[str]]:
@@ -141,6 +182,10 @@ def split_parts(text: str) -> tuple[Encoding, list[str]]:
     counted = count_segments(text)
     if counted.parts == 1:
         return counted.encoding, [text]
+    if counted.length == len(text):
+        # No 2-wide character: septets (units) and characters line up.
+        per = MULTI_GSM7 if counted.encoding == GSM7 else MULTI_UCS2
+        return counted.encoding, [text[i : i + per] for i in range(0, len(text), per)]
     if counted.encoding == GSM7:
         per_part, wide_chars = MULTI_GSM7, frozenset(GSM7_EXTENSION)
 

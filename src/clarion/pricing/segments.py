@@ -140,16 +140,14 @@ def _result(encoding: Encoding, parts: int, length: int) -> SegmentCount:
 
 def _gsm7_extension_count(text: str) -> int:
     """Number of extension characters when `text` is GSM-7, or -1 when it is not."""
+    rest: bytes | None
     if text.isascii():
         rest = text.encode("ascii").translate(None, _BASIC_ASCII)
     else:
         # Accented Latin text (é, ü, Ø...) stays on the bytes path; Greek, € and anything
         # beyond Latin-1 take the regex.
         latin1 = text.encode("latin-1", "ignore")
-        if len(latin1) == len(text):
-            rest = latin1.translate(None, _BASIC_LATIN1)
-        else:
-            rest = None
+        rest = latin1.translate(None, _BASIC_LATIN1) if len(latin1) == len(text) else None
     if rest is not None:
         if not rest:
             return 0

@@ -127,7 +127,7 @@ def _generate(literals: list[str], names: list[str]) -> Callable[[Contact, Param
     if any(n.startswith(ATTRIBUTE_PREFIX) for n in names):
         lines.append("    a = c.get('attributes')")
         lines.append("    if a.__class__ is not dict: a = _attributes(a)")
-    slot = {}
+    slot: dict[str, str] = {}
     for name in dict.fromkeys(names):
         var = f"v{len(slot)}"
         slot[name] = var
@@ -180,7 +180,7 @@ class Renderer:
         self._variable_getters = [_getter(name) for name in self.variables]
         self.personalized: bool = any(_is_contact_variable(v) for v in self.variables)
         if names:
-            self.render = _generate(literals, names)  # type: ignore[method-assign]
+            self.render = _generate(literals, names)  # type: ignore[method-assign,assignment]
 
     def render(self, contact: Contact, params: Params) -> str:
         """The text for one recipient. `contact` holds firstName, lastName, phone and

@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 from clarion.audience import repository
 from clarion.audience.phones import InvalidPhone, normalize_fast
-from clarion.audience.repository import UpsertRow
+from clarion.audience.repository import UpsertRow, merge_rows
 from clarion.db.session import Database
 
 CHUNK_ROWS = 5_000
@@ -195,9 +195,9 @@ def parse_chunk(
             attributes = {
                 name: record[i] for i, name in attribute_cols if i < len(record) and record[i] != ""
             } or None
-        # Later rows win; pop first so the phone's position follows its last occurrence.
-        rows.pop(phone, None)
-        rows[phone] = UpsertRow(phone, country, first, last, attributes)
+        row = UpsertRow(phone, country, first, last, attributes)
+        earlier = rows.get(phone)
+        rows[phone] = row if earlier is None else merge_rows(earlier, row)
     return ParsedChunk(list(rows.values()), len(records) - invalid - blank, invalid, errors)
 
 

@@ -131,7 +131,7 @@ async def member_counts(session: AsyncSession, list_ids: Sequence[int]) -> dict[
         .group_by(ListMember.list_id)
     )
     counts = {list_id: 0 for list_id in list_ids}
-    counts.update({list_id: count for list_id, count in rows.tuples()})
+    counts.update({list_id: count for list_id, count in rows.all()})
     return counts
 
 
@@ -243,6 +243,24 @@ class UpsertRow(NamedTuple):
     first_name: str | None
     last_name: str | None
     attributes: dict[str, Any] | None  # merged into the existing attributes
+
+
+def merge_rows(earlier: UpsertRow | None, later: UpsertRow) -> UpsertRow:
+    """Two rows for one phone in a batch: the later wins the way it would win against a stored
+    contact (names it lacks and attributes it does not set are kept), so that the result does
+    not depend on whether both rows fall in the same batch."""
+    if earlier is None:
+        return later
+    attributes = later.attributes
+    if earlier.attributes:
+        attributes = {**earlier.attributes, **(later.attributes or {})}
+    return UpsertRow(
+        later.phone,
+        later.country,
+        later.first_name if later.first_name is not None else earlier.first_name,
+        later.last_name if later.last_name is not None else earlier.last_name,
+        attributes,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -178,9 +178,9 @@ async def add_members(
             )
             continue
         valid += 1
-        # Later rows win: a phone repeated in the request keeps the last row's values.
-        rows.pop(phone, None)
-        rows[phone] = UpsertRow(phone, country, row.first_name, row.last_name, row.attributes)
+        # A phone repeated in the request: the later row wins (see merge_rows).
+        new = UpsertRow(phone, country, row.first_name, row.last_name, row.attributes)
+        rows[phone] = repository.merge_rows(rows.get(phone), new)
     added = 0
     if rows:
         result = await repository.upsert_contacts(session, account_id, list(rows.values()), list_id)

@@ -416,10 +416,13 @@ class Simulator:
             await self._client.close()
 
 
+SIMULATOR = web.AppKey("simulator", Simulator)
+
+
 def create_app(config: ServerConfig) -> web.Application:
     simulator = Simulator(config)
     app = web.Application(client_max_size=64 * 1024 * 1024)
-    app["simulator"] = simulator
+    app[SIMULATOR] = simulator
     app.router.add_post("/messages", simulator.messages)
     app.router.add_post("/capabilities", simulator.capabilities)
     app.router.add_post("/inbound", simulator.inbound)

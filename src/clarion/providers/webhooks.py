@@ -7,7 +7,6 @@ transaction, so the provider gets a 2xx only once they are durable (else it rede
 """
 
 import hmac
-import importlib
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -20,7 +19,7 @@ from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.deps import SessionDep
 from clarion.delivery.inbound import handle_inbound
-from clarion.delivery.models import ReceiptEvent
+from clarion.delivery.service import ingest_receipts
 from clarion.errors import ClarionError, Forbidden, Unauthorized
 from clarion.providers import rbm, twilio, whatsapp_cloud
 from clarion.providers.base import InboundMessage, Receipt
@@ -38,43 +37,20 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
-async def ingest(session: AsyncSession, receipts: Sequence[Receipt]) -> None:
-    """Store and apply receipts through the delivery domain (`ingest_receipts`: raw event,
-    monotonic transition, parking). Until that module is on this branch, the raw events are
-    stored parked (message_id NULL) for it to apply."""
-    if not receipts:
-        return
-    try:
-        service: Any = importlib.import_module("clarion.delivery.service")
-        ingest_receipts = service.ingest_receipts
-    except (ImportError, AttributeError):
-        ingest_receipts = None
-    if ingest_receipts is not None:
-        await ingest_receipts(session, receipts)
-        return
-    session.add_all(
-        ReceiptEvent(
-            provider=r.provider,
-            provider_message_id=r.provider_message_id,
-            status=r.status,
-            error_code=r.error_code,
-            error_message=r.error_message,
-            raw=r.raw,
-            occurred_at=r.occurred_at,
-        )
-        for r in receipts
-    )
-    await session.flush()
-
-
 async def _apply(
     session: AsyncSession, settings: Settings, items: Sequence[Receipt | InboundMessage | None]
 ) -> dict[str, int]:
     receipts = [x for x in items if isinstance(x, Receipt)]
     inbound = [x for x in items if isinstance(x, InboundMessage)]
-    await ingest(session, receipts)
+    result = await ingest_receipts(session, receipts)
     counts = await handle_inbound(session, inbound, settings) if inbound else {}
-    return {"receipts": len(receipts), "inbound": len(inbound), **counts}
+    return {
+        "receipts": len(receipts),
+        "applied": result.applied,
+        "parked": result.parked,
+        "inbound": len(inbound),
+        **counts,
+    }
 
 
 def _json(body: bytes) -> Any:

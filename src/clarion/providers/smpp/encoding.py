@@ -1,91 +1,16 @@
 """Text to SMPP short_message octets: GSM-7 (data_coding 0) or UCS-2 (0x08), split in parts.
 
-TEMPORARY: `_split_parts`, `_gsm7_encode` and `_is_gsm7` are a private minimal copy of
-`clarion.pricing.segments` (split_parts / gsm7_encode / is_gsm7), kept here until that module
-lands on main; replace them with imports then, so that the parts we send are exactly the
-parts we priced.
+The parts are exactly the parts priced by `clarion.pricing.segments` (153 septets or 67
+UCS-2 units per part, never splitting an extension character or a surrogate pair), so what
+is sent is what was charged.
 """
 
 from dataclasses import dataclass
 
+from clarion.pricing.segments import GSM7, gsm7_decode, gsm7_encode, split_parts
 from clarion.providers.smpp.pdu import DC_DEFAULT, DC_UCS2
 
-# GSM 03.38 default alphabet, by septet value; and the extension table (ESC 0x1B + septet).
-_BASIC = (
-    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞ\x1bÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
-    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
-)
-_EXT = {
-    "\f": 0x0A,
-    "^": 0x14,
-    "{": 0x28,
-    "}": 0x29,
-    "\\": 0x2F,
-    "[": 0x3C,
-    "~": 0x3D,
-    "]": 0x3E,
-    "|": 0x40,
-    "€": 0x65,
-}
-_BASIC_MAP = {ch: i for i, ch in enumerate(_BASIC) if ch != "\x1b"}
-_DECODE_EXT = {v: k for k, v in _EXT.items()}
-
-
-def _is_gsm7(text: str) -> bool:
-    return all(ch in _BASIC_MAP or ch in _EXT for ch in text)
-
-
-def _gsm7_encode(text: str) -> bytes:
-    out = bytearray()
-    for ch in text:
-        if ch in _BASIC_MAP:
-            out.append(_BASIC_MAP[ch])
-        else:
-            out += bytes((0x1B, _EXT[ch]))
-    return bytes(out)
-
-
-def _units(ch: str, gsm: bool) -> int:
-    if gsm:
-        return 2 if ch in _EXT else 1
-    return 2 if ord(ch) > 0xFFFF else 1
-
-
-def _split_parts(text: str) -> tuple[str, list[str]]:
-    """(encoding, parts): GSM-7 160 / 153 per part, UCS-2 70 / 67; an extension character or
-    a character outside the BMP is never split across parts."""
-    gsm = _is_gsm7(text)
-    single, multi = (160, 153) if gsm else (70, 67)
-    if sum(_units(ch, gsm) for ch in text) <= single:
-        return ("GSM-7" if gsm else "UCS-2"), [text]
-    parts: list[str] = []
-    current: list[str] = []
-    used = 0
-    for ch in text:
-        cost = _units(ch, gsm)
-        if used + cost > multi:
-            parts.append("".join(current))
-            current, used = [], 0
-        current.append(ch)
-        used += cost
-    if current:
-        parts.append("".join(current))
-    return ("GSM-7" if gsm else "UCS-2"), parts
-
-
-def gsm7_decode(data: bytes) -> str:
-    """Unpacked septets (one per octet, 0x1B escapes) back to text; unknown values become '?'."""
-    out: list[str] = []
-    escape = False
-    for b in data:
-        if escape:
-            out.append(_DECODE_EXT.get(b, "?"))
-            escape = False
-        elif b == 0x1B:
-            escape = True
-        else:
-            out.append(_BASIC[b] if b < len(_BASIC) else "?")
-    return "".join(out)
+__all__ = ["Encoded", "decode_text", "encode_text", "gsm7_decode"]
 
 
 @dataclass(slots=True)
@@ -97,9 +22,9 @@ class Encoded:
 
 def encode_text(text: str) -> Encoded:
     """Encode and split a message for the wire."""
-    encoding, parts = _split_parts(text)
-    if encoding == "GSM-7":
-        return Encoded(DC_DEFAULT, [_gsm7_encode(p) for p in parts], _gsm7_encode(text))
+    encoding, parts = split_parts(text)
+    if encoding == GSM7:
+        return Encoded(DC_DEFAULT, [gsm7_encode(p) for p in parts], gsm7_encode(text))
     # UCS-2 on the wire is UTF-16BE in practice: a non-BMP character is a surrogate pair,
     # which the splitter above never cuts in half.
     return Encoded(DC_UCS2, [p.encode("utf-16-be") for p in parts], text.encode("utf-16-be"))

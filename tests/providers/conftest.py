@@ -145,3 +145,41 @@ def json_response(
     body: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> web.Response:
     return web.json_response(body, status=status, headers=headers)
+
+
+async def add_sent_message(
+    db: Database, account_id: int, provider: str, provider_message_id: str, channel: str = "sms"
+) -> int:
+    """A campaign message recorded as `sent` through `provider` (what the dispatcher writes
+    after an accepted submit), for receipts to apply to."""
+    from clarion.campaigns.models import Campaign
+    from clarion.sending.models import Message
+
+    async with db.transaction() as session:
+        campaign = Campaign(
+            account_id=account_id, name="c", channel=channel, status="sending", recipients=1, sent=1
+        )
+        session.add(campaign)
+        await session.flush()
+        message = Message(
+            campaign_id=campaign.id,
+            account_id=account_id,
+            phone="+33612345678",
+            country="FR",
+            channel=channel,
+            status="sent",
+            provider=provider,
+            provider_message_id=provider_message_id,
+        )
+        session.add(message)
+        await session.flush()
+        return message.id
+
+
+async def message_state(db: Database, message_id: int) -> tuple[str, str | None]:
+    from clarion.sending.models import Message
+
+    async with db.session(write=False) as session:
+        message = await session.get(Message, message_id)
+        assert message is not None
+        return message.status, message.error_code

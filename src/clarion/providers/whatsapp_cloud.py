@@ -138,12 +138,13 @@ class WhatsAppCloudProvider:
             "Authorization": f"Bearer {settings.whatsapp_token}",
             "Content-Type": "application/json",
         }
-        self._limit = asyncio.Semaphore(concurrency or settings.worker_concurrency)
+        self.concurrency = concurrency or settings.worker_concurrency
+        self._limit = asyncio.Semaphore(self.concurrency)
         self._session: aiohttp.ClientSession | None = None
 
     async def start(self, sink: ReceiptSink) -> None:
         # Receipts come by webhook; the sink is not needed.
-        self._session = new_session(connections=self._limit._value)
+        self._session = new_session(connections=self.concurrency)
 
     async def close(self) -> None:
         if self._session is not None:
@@ -158,7 +159,7 @@ class WhatsAppCloudProvider:
 
     async def _send(self, message: OutboundMessage) -> SubmitResult:
         if self._session is None:
-            self._session = new_session(connections=self._limit._value)
+            self._session = new_session(connections=self.concurrency)
         payload = template_payload(message) if message.template else text_payload(message)
         async with self._session.post(
             self.url, data=orjson.dumps(payload), headers=self._headers

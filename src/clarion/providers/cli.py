@@ -200,7 +200,7 @@ async def _run_smsc(simulator: Any) -> None:
     threading.Thread(target=read_stdin, daemon=True, name="smsc-stdin").start()
     try:
         while True:
-            _command(simulator, (await lines.get()).split(maxsplit=2))
+            _command(simulator, (await lines.get()).rstrip("\r\n").split(maxsplit=2))
     finally:
         await simulator.stop()
 

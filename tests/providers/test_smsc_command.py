@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from clarion.config import Settings
-from clarion.providers.base import Outcome, OutboundMessage
+from clarion.providers.base import OutboundMessage, Outcome
 from clarion.providers.smpp.provider import SmppProvider
 from tests.providers.conftest import RecordingSink
 

@@ -154,10 +154,10 @@ class TestSend:
                 )
             ]
         )
-        assert result.outcome == Outcome.ACCEPTED and result.provider_message_id == "clarion-41"
+        assert result.outcome == Outcome.ACCEPTED and result.provider_message_id == "41"
         [call] = [r for r in google.requests if r.path.endswith("agentMessages")]
         assert call.path == "/v1/phones/+33612345678/agentMessages"
-        assert call.query == {"messageId": "clarion-41", "agentId": AGENT}
+        assert call.query == {"messageId": "41", "agentId": AGENT}
         assert call.headers["Authorization"] == "Bearer ya29.token-1"
         assert orjson.loads(call.body) == {
             "contentMessage": {
@@ -206,7 +206,7 @@ class TestSend:
         assert results[3].outcome == Outcome.RETRY
         # 409: this messageId was sent already (a resend after a crash): accepted once
         assert results[4].outcome == Outcome.ACCEPTED
-        assert results[4].provider_message_id == "clarion-4"
+        assert results[4].provider_message_id == "4"
 
     async def test_token_is_reused_then_refreshed_on_401(
         self, provider: RbmProvider, google: FakeServer
@@ -269,7 +269,7 @@ class TestWebhook:
                     "senderPhoneNumber": "+33612345678",
                     "eventType": kind,
                     "eventId": f"e-{kind}",
-                    "messageId": "clarion-41",
+                    "messageId": "41",
                     "sendTime": "2026-11-27T06:00:01.123Z",
                     "agentId": AGENT,
                 }
@@ -281,8 +281,8 @@ class TestWebhook:
                 (await session.execute(select(ReceiptEvent).order_by(ReceiptEvent.id))).scalars()
             )
         assert [(e.provider, e.provider_message_id, e.status) for e in events] == [
-            ("rbm", "clarion-41", "read"),
-            ("rbm", "clarion-41", "delivered"),
+            ("rbm", "41", "read"),
+            ("rbm", "41", "delivered"),
         ]
 
     async def test_unsubscribe_event_and_user_text(

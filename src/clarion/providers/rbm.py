@@ -146,7 +146,8 @@ def agent_message(message: OutboundMessage) -> dict[str, Any]:
 
 
 def rbm_message_id(message_id: int) -> str:
-    return f"clarion-{message_id}"
+    """Our message id, as is: a resend of the same message carries the same RBM messageId."""
+    return str(message_id)
 
 
 class RbmProvider:

@@ -317,6 +317,12 @@ class TestReceiptParsing:
         assert book.resolve("00ff") == "ff"
         assert book.resolve("64") == "100"  # decimal id answered, hex in the receipt
         assert book.resolve("unknown-ID") == "unknown-id"
+        assert book.resolve("4096") == "4096"  # unknown, no conversion configured
+
+    def test_unknown_ids_converted_as_configured(self) -> None:
+        # after a restart the book is empty: the configured conversion still matches
+        assert IdBook(conversion="hex-to-dec").resolve("4096") == "1000"
+        assert IdBook(conversion="dec-to-hex").resolve("0x1000".removeprefix("0x")) == "4096"
 
 
 class TestReceiptsIntoTheDatabase:

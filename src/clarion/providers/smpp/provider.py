@@ -86,10 +86,15 @@ def id_aliases(canonical: str) -> list[str]:
 
 class IdBook:
     """Maps receipt ids (any spelling, any part of a concatenated message) to the id stored on
-    the message: the normalized id of the first part's submit_sm_resp. Bounded (LRU)."""
+    the message: the normalized id of the first part's submit_sm_resp. Bounded (LRU).
 
-    def __init__(self, size: int = 500_000) -> None:
+    An id it does not know (a receipt after a restart) is converted by `conversion`: with
+    "hex-to-dec" the SMSC answered hex ids and writes receipts in decimal, so a decimal
+    receipt id is turned back into hex ("dec-to-hex": the reverse)."""
+
+    def __init__(self, size: int = 500_000, conversion: str = "same") -> None:
         self.size = size
+        self.conversion = conversion
         self._ids: OrderedDict[str, str] = OrderedDict()
 
     def add(self, canonical: str, *others: str) -> None:
@@ -101,7 +106,14 @@ class IdBook:
 
     def resolve(self, raw: str) -> str:
         key = normalize_id(raw)
-        return self._ids.get(key, key)
+        known = self._ids.get(key)
+        if known is not None:
+            return known
+        if self.conversion == "hex-to-dec" and _DEC.match(key):
+            return format(int(key), "x")
+        if self.conversion == "dec-to-hex" and _HEX.match(key):
+            return str(int(key, 16))
+        return key
 
 
 def parse_deliver(pdu: p.DeliverSm, book: IdBook | None = None) -> Receipt | InboundMessage | None:
@@ -171,7 +183,7 @@ class SmppProvider:
         self.settings = settings
         self.capabilities = Capabilities(max_batch=settings.smpp_window)
         self.concat = settings.smpp_concat
-        self.book = IdBook()
+        self.book = IdBook(conversion=settings.smpp_receipt_id)
         self._ref = random.randrange(256)
         self._sink: ReceiptSink | None = None
         self._queue: asyncio.Queue[tuple[p.DeliverSm, int, Receipt | InboundMessage | None]] = (

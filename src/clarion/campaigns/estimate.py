@@ -49,7 +49,6 @@ class Bucket:
 class Pricing:
     """The result of pricing, in integer units; `to_out` renders the contract's shape."""
 
-    recipients: int = 0
     duplicates: int = 0
     opted_out: int = 0
     invalid: int = 0
@@ -58,6 +57,10 @@ class Pricing:
     max_parts: int | None = None
     fallback_price: int | None = None  # RCS with SMS fallback: all fell back
     worst_case: int | None = None  # RCS with SMS fallback: dearer of the two per recipient
+
+    @property
+    def recipients(self) -> int:
+        return sum(b.recipients for b in self.buckets.values())
 
     @property
     def units(self) -> int:
@@ -257,7 +260,6 @@ async def price_audience(
                 parts, encoding, category = seg.measure_row(first, last, phone, attributes)
                 account_for(country, 1, parts, encoding, category)
 
-    p.recipients = sum(b.recipients for b in p.buckets.values())
     if sms_like and p.max_parts is None:
         # Nobody to send to: describe the text itself.
         parts, encoding, _ = seg.measure(EMPTY_CONTACT)

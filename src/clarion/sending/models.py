@@ -14,8 +14,10 @@ class Message(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "contact_id"),
         Index("ix_message_campaign_status", "campaign_id", "status"),
+        # The claimer's path: a campaign's queued messages, oldest due first.
         Index(
             "ix_message_queue",
+            "campaign_id",
             "next_attempt_at",
             postgresql_where=text("status = 'queued'"),
             sqlite_where=text("status = 'queued'"),

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 05:59:45.155602
+Create Date: 2026-11-27 06:08:16.546806
 """
 
 from collections.abc import Sequence
@@ -450,7 +450,7 @@ def upgrade() -> None:
         batch_op.create_index("ix_message_provider_id", ["provider_message_id"], unique=False)
         batch_op.create_index(
             "ix_message_queue",
-            ["next_attempt_at"],
+            ["campaign_id", "next_attempt_at"],
             unique=False,
             postgresql_where=sa.text("status = 'queued'"),
             sqlite_where=sa.text("status = 'queued'"),

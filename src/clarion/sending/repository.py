@@ -439,6 +439,15 @@ async def account_available(session: AsyncSession, account_id: int) -> int:
     return int(row.scalar_one_or_none() or 0)
 
 
+async def available_credits(session: AsyncSession, account_id: int) -> int:
+    from clarion.accounts.models import Account
+
+    row = await session.execute(
+        select(Account.balance - Account.reserved).where(Account.id == account_id)
+    )
+    return int(row.scalar_one_or_none() or 0)
+
+
 async def take_from_reserved(session: AsyncSession, campaign_id: int, amount: int) -> None:
     if amount:
         await session.execute(

@@ -2,7 +2,8 @@
 
 One batch = one claim transaction + provider submits + one recording transaction. Several
 lanes run batches at once so that claiming, submitting and recording overlap; the number of
-messages in flight at the providers is bounded by CLARION_WORKER_CONCURRENCY.
+provider calls in flight (each up to the provider's max_batch messages) is bounded by
+CLARION_WORKER_CONCURRENCY.
 """
 
 from __future__ import annotations
@@ -83,8 +84,8 @@ class Dispatcher:
         self._rates: pricing.RateCardLike | None = None
         self._rates_at = 0.0
         self._limiters: dict[tuple[str, str | None], peers.Limiter] = {}
+        # Provider calls in flight at once, over all lanes (each call up to max_batch).
         self._in_flight = asyncio.Semaphore(settings.worker_concurrency)
-        self._in_flight_gate = asyncio.Lock()  # chunks take their permits one at a time
         self._turn = 0
 
     # --- claim ----------------------------------------------------------------------------
@@ -268,12 +269,12 @@ class Dispatcher:
     async def _submit_chunk(
         self, provider: Provider, chunk: list[OutboundMessage]
     ) -> list[SubmitResult]:
-        async with self._in_flight_slots(len(chunk)):
+        async with self._in_flight:
             by_sender: dict[str | None, int] = Counter(m.sender for m in chunk)
             for sender, k in by_sender.items():
                 await self._limiter(provider, sender).acquire(k)
             try:
-                return await provider.submit(chunk)
+                results = await provider.submit(chunk)
             except Exception as exc:  # a provider bug must not lose the batch: retry it
                 log.exception("provider %s failed a whole submit", provider.name)
                 return [
@@ -285,14 +286,13 @@ class Dispatcher:
                     )
                     for m in chunk
                 ]
-
-    def _in_flight_slots(self, k: int) -> _Slots:
-        return _Slots(
-            self._in_flight, self._in_flight_gate, min(k, self.settings.worker_concurrency)
-        )
+            if any(r.outcome == Wire.ACCEPTED for r in results):
+                for sender in by_sender:
+                    self._limiter(provider, sender).on_success()
+            return results
 
     async def _submit(self, provider: Provider, items: list[Pending]) -> None:
-        size = max(1, min(provider.capabilities.max_batch, self.settings.worker_concurrency))
+        size = max(1, provider.capabilities.max_batch)
         chunks = [items[i : i + size] for i in range(0, len(items), size)]
         answers = await asyncio.gather(
             *(
@@ -465,29 +465,3 @@ class Dispatcher:
         pending = await self.prepare(batch)
         await self.submit(pending)
         return await self.record(pending)
-
-
-class _Slots:
-    """Take `k` permits of a semaphore (for a chunk of k messages). The gate makes one chunk
-    gather its permits at a time, so two chunks never each hold half of what they need."""
-
-    def __init__(self, sem: asyncio.Semaphore, gate: asyncio.Lock, k: int) -> None:
-        self.sem = sem
-        self.gate = gate
-        self.k = k
-
-    async def __aenter__(self) -> None:
-        taken = 0
-        try:
-            async with self.gate:
-                while taken < self.k:
-                    await self.sem.acquire()
-                    taken += 1
-        except BaseException:
-            for _ in range(taken):
-                self.sem.release()
-            raise
-
-    async def __aexit__(self, *exc: object) -> None:
-        for _ in range(self.k):
-            self.sem.release()

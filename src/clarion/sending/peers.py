@@ -25,12 +25,17 @@ class Limiter(Protocol):
 
     def on_throttle(self) -> None: ...
 
+    def on_success(self) -> None: ...
+
 
 class _NoLimit:
     async def acquire(self, n: int) -> None:
         return None
 
     def on_throttle(self) -> None:
+        return None
+
+    def on_success(self) -> None:
         return None
 
 
@@ -53,15 +58,17 @@ def build_providers(settings: Settings) -> dict[str, Provider]:
 
 
 def build_limiter(settings: Settings, provider: Provider, sender: str | None) -> Limiter:
-    """The token bucket of one provider sender (shared through Redis when configured)."""
+    """The token bucket of one provider sender (shared through Redis when configured). The
+    rate is the provider's own (`rate_limit` messages/s, e.g. SMPP throughput), if any."""
     try:
-        from clarion.sending import ratelimit  # type: ignore[attr-defined]
+        from clarion.sending import ratelimit  # type: ignore[attr-defined,unused-ignore]
     except ImportError:  # pragma: no cover - until the delivery domain lands
         return _NoLimit()
-    factory: Any = getattr(ratelimit, "build_limiter", None)
-    if factory is None:
+    factory: Any = getattr(ratelimit, "build_rate_limiter", None)
+    if factory is None:  # pragma: no cover
         return _NoLimit()
-    return factory(settings, provider, sender)  # type: ignore[no-any-return]
+    key = f"{provider.name}:{provider.channel}:{sender or ''}"
+    return factory(settings, key, getattr(provider, "rate_limit", None))  # type: ignore[no-any-return]
 
 
 def receipt_sink(db: Database) -> ReceiptSink:

@@ -76,7 +76,8 @@ SELECT CAST(:campaign_id AS BIGINT), CAST(:account_id AS BIGINT), c.id, c.phone,
 FROM contact c
 WHERE c.account_id = :account_id AND c.id > :after AND c.id <= :upto
   AND EXISTS (SELECT 1 FROM list_member lm
-              WHERE lm.contact_id = c.id AND lm.list_id IN :lists)
+              WHERE lm.contact_id = c.id AND lm.list_id IN :lists
+                AND lm.contact_id > :after AND lm.contact_id <= :upto)
   AND NOT EXISTS (SELECT 1 FROM list_member lx
                   WHERE lx.contact_id = c.id AND lx.list_id IN :excluded)
   AND NOT EXISTS (SELECT 1 FROM contact_opt_out o

@@ -182,6 +182,9 @@ class SmppProvider:
     def __init__(self, settings: Settings, *, enquire_interval: float = 30.0) -> None:
         self.settings = settings
         self.capabilities = Capabilities(max_batch=settings.smpp_window)
+        # The engine's token bucket reads this (messages/s); the client also paces submit_sm
+        # at this rate, as the SMSC contract binds per connection.
+        self.rate_limit: float | None = settings.smpp_throughput
         self.concat = settings.smpp_concat
         self.book = IdBook(conversion=settings.smpp_receipt_id)
         self._ref = random.randrange(256)

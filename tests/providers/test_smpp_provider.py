@@ -126,7 +126,7 @@ class TestBind:
     ) -> None:
         smsc.answer_enquire_link = False
         provider = await make_provider(enquire_interval=0.05)
-        provider.client.response_timeout = 0.2
+        provider.client.enquire_timeout = 0.2
         async with asyncio.timeout(10):
             while smsc.bind_count < 2:
                 await asyncio.sleep(0.02)

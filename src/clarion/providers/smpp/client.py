@@ -62,6 +62,7 @@ class SmppClient:
         throughput: float | None = None,
         enquire_interval: float = 30.0,
         response_timeout: float = 10.0,
+        enquire_timeout: float | None = None,
         bind_wait: float = 5.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
@@ -74,6 +75,7 @@ class SmppClient:
         self.throughput = throughput
         self.enquire_interval = enquire_interval
         self.response_timeout = response_timeout
+        self.enquire_timeout = enquire_timeout or response_timeout
         self.bind_wait = bind_wait
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self.on_deliver = on_deliver
@@ -244,7 +246,7 @@ class SmppClient:
             if done:
                 break
             try:
-                await self._request(p.EnquireLink())
+                await asyncio.wait_for(self._request(p.EnquireLink()), self.enquire_timeout)
             except TimeoutError:
                 raise ConnectionLost("enquire_link not answered") from None
         exc = read_task.exception() if not read_task.cancelled() else None

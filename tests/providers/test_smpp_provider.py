@@ -26,7 +26,10 @@ async def make_provider(smsc: Smsc, sink: RecordingSink) -> AsyncIterator[Provid
     providers: list[SmppProvider] = []
 
     async def factory(
-        start: bool = True, enquire_interval: float = 30.0, **overrides: Any
+        start: bool = True,
+        enquire_interval: float = 30.0,
+        enquire_timeout: float = 10.0,
+        **overrides: Any,
     ) -> SmppProvider:
         values: dict[str, Any] = {
             "smpp_host": "127.0.0.1",
@@ -37,7 +40,11 @@ async def make_provider(smsc: Smsc, sink: RecordingSink) -> AsyncIterator[Provid
             "smpp_throughput": 10_000,
             **overrides,
         }
-        provider = SmppProvider(Settings(**values), enquire_interval=enquire_interval)
+        provider = SmppProvider(
+            Settings(**values),
+            enquire_interval=enquire_interval,
+            enquire_timeout=enquire_timeout,
+        )
         provider.client.backoff_initial = 0.05
         provider.client.bind_wait = 3
         providers.append(provider)
@@ -125,8 +132,7 @@ class TestBind:
         self, make_provider: ProviderFactory, smsc: Smsc
     ) -> None:
         smsc.answer_enquire_link = False
-        provider = await make_provider(enquire_interval=0.05)
-        provider.client.enquire_timeout = 0.2
+        provider = await make_provider(enquire_interval=0.05, enquire_timeout=0.2)
         async with asyncio.timeout(10):
             while smsc.bind_count < 2:
                 await asyncio.sleep(0.02)

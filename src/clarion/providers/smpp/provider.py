@@ -179,7 +179,13 @@ class SmppProvider:
     name = "smpp"
     channel = "sms"
 
-    def __init__(self, settings: Settings, *, enquire_interval: float = 30.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        enquire_interval: float = 30.0,
+        enquire_timeout: float = 10.0,
+    ) -> None:
         self.settings = settings
         self.capabilities = Capabilities(max_batch=settings.smpp_window)
         # The engine's token bucket reads this (messages/s); the client also paces submit_sm
@@ -203,6 +209,7 @@ class SmppProvider:
             window=settings.smpp_window,
             throughput=settings.smpp_throughput,
             enquire_interval=enquire_interval,
+            enquire_timeout=enquire_timeout,
             on_deliver=self._on_deliver,
             on_response=self._on_response,
         )

@@ -85,3 +85,34 @@ class TestBuild:
     def test_refuses_a_misconfigured_provider(self) -> None:
         with pytest.raises(ProviderConfigError):
             build_real_provider(Settings(sms_provider="twilio"), "sms")
+
+
+class TestRegistry:
+    def test_build_providers_picks_the_real_ones(self, tmp_path: Path) -> None:
+        from clarion.providers.registry import build_providers
+        from clarion.providers.whatsapp_cloud import WhatsAppCloudProvider
+
+        settings = Settings(
+            sms_provider="smpp",
+            smpp_host="127.0.0.1",
+            smpp_system_id="s",
+            smpp_password="p",
+            smpp_source_addr="X",
+            whatsapp_provider="cloud",
+            whatsapp_token="t",
+            whatsapp_phone_number_id="1",
+            whatsapp_app_secret="a",
+            whatsapp_verify_token="v",
+        )
+        providers = build_providers(settings)
+        assert isinstance(providers["sms"], SmppProvider)
+        assert isinstance(providers["whatsapp"], WhatsAppCloudProvider)
+        assert providers["rcs"].name == "simulator"
+
+    def test_build_providers_reports_every_missing_setting(self) -> None:
+        from clarion.providers.registry import build_providers
+
+        with pytest.raises(ProviderConfigError) as info:
+            build_providers(Settings(sms_provider="twilio", rcs_provider="rbm"))
+        assert "CLARION_TWILIO_ACCOUNT_SID" in info.value.missing
+        assert "CLARION_RBM_AGENT_ID" in info.value.missing

@@ -256,6 +256,7 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=100, help="outstanding submit_sm")
     parser.add_argument("--concurrency", type=int, default=64, help="HTTP requests in flight")
     parser.add_argument("--quick", action="store_true", help="small smoke run")
+    parser.add_argument("--only", choices=["smpp", "http"], help="run one half")
     args = parser.parse_args()
     if args.quick:
         args.smpp_messages = args.http_messages = 2_000
@@ -264,6 +265,13 @@ def main() -> None:
         f"event loop: {'uvloop' if uvloop else 'asyncio'}"
     )
 
+    if args.only != "http":
+        smpp(args)
+    if args.only != "smpp":
+        http(args)
+
+
+def smpp(args: argparse.Namespace) -> None:
     with Peer(smsc_process) as port:
         ceiling = _run(blast(port, args.smpp_messages, args.window))
         rate, accepted = _run(smpp_client(port, args.smpp_messages, args.window))
@@ -274,6 +282,8 @@ def main() -> None:
         f"target >= 1,000/s: {'ok' if rate >= 1000 else 'MISSED'})"
     )
 
+
+def http(args: argparse.Namespace) -> None:
     with Peer(http_process) as port:
         for kind in ("whatsapp", "twilio"):
             rate, accepted = _run(http_adapter(kind, port, args.http_messages, args.concurrency))

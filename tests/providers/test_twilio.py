@@ -115,6 +115,19 @@ class TestSend:
         form = dict(parse_qsl(twilio_api.requests[0].body.decode()))
         assert form["MessagingServiceSid"] == "MG1" and "From" not in form
 
+    def test_encoded_form_is_the_form(self) -> None:
+        for sender in ({"twilio_from": "+15005550006"}, {"twilio_messaging_service_sid": "MG1"}):
+            provider = TwilioProvider(
+                Settings(twilio_account_sid=SID, twilio_auth_token=TOKEN, **sender)
+            )
+            for text in ("Hi", "a&b=c+d %€ 😀\n", ""):
+                message = OutboundMessage(1, "sms", "+33612345678", "Acme", text)
+                body = provider.encode_form(message).decode()
+                assert dict(parse_qsl(body, keep_blank_values=True)) == provider.form(message)
+        no_from = TwilioProvider(Settings(twilio_account_sid=SID, twilio_auth_token=TOKEN))
+        message = OutboundMessage(1, "sms", "+33612345678", "Acme", "Hi")
+        assert dict(parse_qsl(no_from.encode_form(message).decode()))["From"] == "Acme"
+
     async def test_errors_are_mapped(self, twilio_api: FakeServer) -> None:
         results = await run(
             settings_for(twilio_api),

@@ -8,7 +8,7 @@ import hmac
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote_plus, urlencode
 
 import aiohttp
 import orjson
@@ -91,6 +91,7 @@ class TwilioProvider:
         self.concurrency = concurrency or settings.worker_concurrency
         self._limit = asyncio.Semaphore(self.concurrency)
         self._session: aiohttp.ClientSession | None = None
+        self._constant: str | None = None
 
     async def start(self, sink: ReceiptSink) -> None:
         self._session = new_session(connections=self.concurrency)
@@ -115,12 +116,22 @@ class TwilioProvider:
             form["From"] = s.twilio_from or message.sender or ""
         return form
 
+    def encode_form(self, message: OutboundMessage) -> bytes:
+        """`form(message)` url-encoded. The parameters that are the same for every message
+        are encoded once: at thousands of messages a second, urlencode is a tenth of the
+        client's work."""
+        if not (self.settings.twilio_messaging_service_sid or self.settings.twilio_from):
+            return urlencode(self.form(message)).encode()  # From varies with the sender
+        if self._constant is None:
+            constant = {k: v for k, v in self.form(message).items() if k not in ("To", "Body")}
+            self._constant = urlencode(constant)
+        to, body = quote_plus(message.to), quote_plus(message.text or "")
+        return f"To={to}&Body={body}&{self._constant}".encode()
+
     async def _send(self, message: OutboundMessage) -> SubmitResult:
         if self._session is None:
             self._session = new_session(connections=self.concurrency)
-        # Encoded here rather than through aiohttp's FormData: the same bytes, less work per
-        # request (it adds up at thousands of messages a second).
-        form_body = urlencode(self.form(message)).encode()
+        form_body = self.encode_form(message)
         async with self._session.post(self.url, data=form_body, headers=self._headers) as response:
             raw = await response.read()
             status = response.status

@@ -25,22 +25,28 @@ async def submit_all(
     batch: Sequence[OutboundMessage],
     send: Callable[[OutboundMessage], Awaitable[SubmitResult]],
     limit: asyncio.Semaphore,
+    workers: int,
 ) -> list[SubmitResult]:
-    """Send each message with bounded concurrency; a transport failure is that message's
-    RETRY, never an exception out of submit()."""
+    """Send each message with bounded concurrency (`limit` is shared by every submit call of
+    the provider); a transport failure is that message's RETRY, never an exception out of
+    submit(). `workers` coroutines take messages in turn, rather than a task per message."""
+    results: list[SubmitResult | None] = [None] * len(batch)
+    queue = iter(enumerate(batch))
 
-    async def one(message: OutboundMessage) -> SubmitResult:
-        async with limit:
-            try:
-                return await send(message)
-            except TRANSPORT_ERRORS as exc:
-                return SubmitResult(
-                    message.id,
-                    Outcome.RETRY,
-                    error_message=f"{type(exc).__name__}: {exc or 'timeout'}",
-                )
+    async def work() -> None:
+        for index, message in queue:
+            async with limit:
+                try:
+                    results[index] = await send(message)
+                except TRANSPORT_ERRORS as exc:
+                    results[index] = SubmitResult(
+                        message.id,
+                        Outcome.RETRY,
+                        error_message=f"{type(exc).__name__}: {exc or 'timeout'}",
+                    )
 
-    return list(await asyncio.gather(*(one(m) for m in batch)))
+    await asyncio.gather(*(work() for _ in range(min(workers, len(batch)))))
+    return [r for r in results if r is not None]
 
 
 def retry_after(value: str | None) -> float | None:

@@ -214,7 +214,7 @@ class RbmProvider:
         return dict(await asyncio.gather(*(one(p) for p in phones)))
 
     async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
-        return await submit_all(batch, self._send, self._limit)
+        return await submit_all(batch, self._send, self._limit, self.concurrency)
 
     async def _send(self, message: OutboundMessage) -> SubmitResult:
         ours = rbm_message_id(message.id)

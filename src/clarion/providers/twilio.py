@@ -105,7 +105,7 @@ class TwilioProvider:
         return dict.fromkeys(phones, True)
 
     async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
-        return await submit_all(batch, self._send, self._limit)
+        return await submit_all(batch, self._send, self._limit, self.concurrency)
 
     def form(self, message: OutboundMessage) -> dict[str, str]:
         s = self.settings

@@ -155,7 +155,7 @@ class WhatsAppCloudProvider:
         return dict.fromkeys(phones, True)
 
     async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
-        return await submit_all(batch, self._send, self._limit)
+        return await submit_all(batch, self._send, self._limit, self.concurrency)
 
     async def _send(self, message: OutboundMessage) -> SubmitResult:
         if self._session is None:

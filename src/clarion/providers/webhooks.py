@@ -132,7 +132,9 @@ async def twilio_events(request: Request, session: SessionDep) -> Response:
     token = settings.twilio_auth_token
     form = await request.form()
     params = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
-    url = settings.public_url.rstrip("/") + request.url.path
+    # The URL Twilio was given (StatusCallback): CLARION_PUBLIC_URL + /webhooks/twilio, as a
+    # proxy in front may have rewritten the path and host this request arrived with.
+    url = settings.public_url.rstrip("/") + twilio.WEBHOOK_PATH
     if request.url.query:
         url += "?" + request.url.query
     if not token or not twilio.valid_signature(

@@ -15,6 +15,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     public_url: str = "http://127.0.0.1:8000"
     max_body_bytes: int = 10 * 1024 * 1024
+    # CSV uploads (POST /lists/{id}/imports) are streamed to disk, so they may be larger.
+    max_import_bytes: int = 2 * 1024 * 1024 * 1024
 
     # Engine
     sender_enabled: bool = True
@@ -31,6 +33,10 @@ class Settings(BaseSettings):
     simulator_url: str | None = (
         None  # an HTTP simulator (`clarion simulator`) instead of in-process
     )
+    simulator_timeout: float = Field(default=10.0, gt=0)  # per request to the HTTP simulator
+    # Shared with `clarion simulator`: it signs receipt webhooks (HMAC-SHA256 of the body in
+    # X-Simulator-Signature) and /webhooks/simulator rejects unsigned ones when this is set.
+    simulator_secret: str | None = None
 
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
     whatsapp_token: str | None = None

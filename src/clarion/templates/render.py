@@ -1,9 +1,9 @@
 """Message variables: ``{{firstName}}``, ``{{ attributes.city }}``, ``{{code}}``.
 
 A variable is ``{{`` NAME ``}}`` with optional spaces inside the braces. NAME is letters,
-digits and ``_`` or ``-``, optionally ``attributes.`` followed by such a name (attribute
-names with other characters, e.g. spaces, cannot be addressed). Anything else between braces
-(``{{}}``, ``{{ a b }}``) is plain text and is sent as is.
+digits, ``_`` and ``-``; or ``attributes.`` followed by an attribute name, which may be any
+text without braces (CSV headers such as ``date of birth`` become attribute names), trimmed.
+Anything else between braces (``{{}}``, ``{{ a b }}``) is plain text and is sent as is.
 
 Values, for one recipient:
 
@@ -24,8 +24,7 @@ from typing import Any
 CONTACT_FIELDS = ("firstName", "lastName", "phone")
 ATTRIBUTE_PREFIX = "attributes."
 
-_NAME = r"[\w\-]+"
-VARIABLE_RE = re.compile(r"\{\{\s*((?:attributes\.)?" + _NAME + r")\s*\}\}")
+VARIABLE_RE = re.compile(r"\{\{\s*(attributes\.[^{}\s](?:[^{}]*[^{}\s])?|[\w\-]+)\s*\}\}")
 
 Contact = Mapping[str, Any]
 Params = Mapping[str, str]

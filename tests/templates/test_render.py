@@ -33,8 +33,17 @@ class TestVariables:
 
     @pytest.mark.parametrize(
         "text",
-        ["{{}}", "{{ }}", "{{a b}}", "{firstName}", "{{first.name}}", "{{attributes.}}"]
-        + ["{{attributes. x}}", "{{attributes.{x}}}", "{{ firstName }"],
+        [
+            "{{}}",
+            "{{ }}",
+            "{{a b}}",
+            "{firstName}",
+            "{{first.name}}",
+            "{{attributes.}}",
+            "{{attributes. x}}",
+            "{{attributes.{x}}}",
+            "{{ firstName }",
+        ],
     )
     def test_other_braces_are_text(self, text: str) -> None:
         assert variables_of(text) == []
@@ -140,8 +149,10 @@ def reference_render(text: str, contact: dict[str, Any], params: dict[str, str])
 
 
 names = st.sampled_from(
-    ["firstName", "lastName", "phone", "code", "attributes.city", "attributes.zip", "x-1"]
-    + ["attributes.date of birth", "attributes. x", "attributes.", "a b", ""]
+    [
+        *("firstName", "lastName", "phone", "code", "attributes.city", "attributes.zip", "x-1"),
+        *("attributes.date of birth", "attributes. x", "attributes.", "a b", ""),
+    ]
 )
 pieces = st.one_of(
     st.text(alphabet="ab {}.\n€😀", max_size=8),

@@ -103,6 +103,12 @@ class TestRender:
             '[1,"a"]'
         )
 
+    def test_no_contact_reads_as_empty_fields(self) -> None:
+        r = compile_template("Hi {{firstName}} {{attributes.city}} {{code}}")
+        assert r.render(None, {"firstName": "friend", "code": "X"}) == "Hi friend  X"
+        assert r.parameters(None, {"city": "Lyon"}) == ["", "Lyon", ""]
+        assert compile_template("plain").render(None, {}) == "plain"
+
     def test_missing_param_is_empty(self) -> None:
         assert compile_template("a{{code}}b").render(CONTACT, {}) == "ab"
 

@@ -26,7 +26,10 @@ ATTRIBUTE_PREFIX = "attributes."
 
 VARIABLE_RE = re.compile(r"\{\{\s*(attributes\.[^{}\s](?:[^{}]*[^{}\s])?|[\w\-]+)\s*\}\}")
 
-Contact = Mapping[str, Any]
+Contact = Mapping[str, Any] | None
+"""{"firstName", "lastName", "phone", "attributes": {...}}; None reads as a contact with no
+fields (a text without contact variables needs no contact row)."""
+_NO_CONTACT: Mapping[str, Any] = {}
 Params = Mapping[str, str]
 
 
@@ -71,7 +74,7 @@ def _getter(name: str) -> Getter:
     if name in CONTACT_FIELDS:
 
         def contact_field(contact: Contact, params: Params) -> str:
-            value = contact.get(name)
+            value = None if contact is None else contact.get(name)
             if value is None or value == "":
                 return _text(params.get(name))
             return _text(value)
@@ -81,7 +84,7 @@ def _getter(name: str) -> Getter:
         attribute = name[len(ATTRIBUTE_PREFIX) :]
 
         def contact_attribute(contact: Contact, params: Params) -> str:
-            attributes = contact.get("attributes")
+            attributes = None if contact is None else contact.get("attributes")
             value = attributes.get(attribute) if isinstance(attributes, Mapping) else None
             if value is None or value == "":
                 fallback = params.get(name)
@@ -123,6 +126,8 @@ def _generate(literals: list[str], names: list[str]) -> Callable[[Contact, Param
     template text can become code.
     """
     lines = ["def render(c, p):"]
+    if any(_is_contact_variable(n) for n in names):
+        lines.append("    if c is None: c = _NO_CONTACT")
     if any(n.startswith(ATTRIBUTE_PREFIX) for n in names):
         lines.append("    a = c.get('attributes')")
         lines.append("    if a.__class__ is not dict: a = _attributes(a)")
@@ -152,6 +157,7 @@ def _generate(literals: list[str], names: list[str]) -> Callable[[Contact, Param
         "_attribute_value": _attribute_value,
         "_attributes": _attributes,
         "_text": _text,
+        "_NO_CONTACT": _NO_CONTACT,
     }
     exec(compile("\n".join(lines), "<template>", "exec"), namespace)
     render: Callable[[Contact, Params], str] = namespace["render"]

@@ -231,6 +231,8 @@ class TestPutRatesValidation:
             ({"channel": "sms", "country": "FR", "price": "abc"}, "rates[0].price"),
             ({"channel": "sms", "country": "FR", "price": True}, "rates[0].price"),
             ({"channel": "sms", "country": "FR", "price": 1e13}, "rates[0].price"),
+            ({"channel": "sms", "country": "FR", "price": 5e9}, "rates[0].price"),
+            ({"channel": "sms", "country": "F\x00", "price": 1}, "rates[0].country"),
             ({"channel": "sms", "country": "FR"}, "rates[0].price"),
             ({"channel": "sms", "price": 1}, "rates[0].country"),
             ({"channel": 5, "country": "FR", "price": 1}, "rates[0].channel"),

@@ -114,6 +114,9 @@ class TestCreateValidation:
             ({**SMS, "language": "english please"}, "language"),
             ({**SMS, "unknown": 1}, "unknown"),
             ({"channel": "sms", "body": "x"}, "name"),
+            # PostgreSQL cannot store U+0000: a 422, never a 500.
+            ({**SMS, "name": "a\x00"}, "name"),
+            ({**SMS, "body": "hi \x00"}, "body"),
         ],
     )
     async def test_bad_field_is_422(
@@ -141,6 +144,14 @@ class TestCreateValidation:
             ),
             ({"suggestions": [{"text": "x"}]}, "suggestions[0]"),
             ({"suggestions": "yes"}, "suggestions"),
+            ({"richCard": {"title": "x" * 201}}, "richCard.title"),
+            ({"richCard": {"description": "x" * 2001}}, "richCard.description"),
+            ({"richCard": {"title": "a\x00b"}}, "richCard.title"),
+            ({"suggestions": [{"type": "reply", "text": "\x00"}]}, "suggestions[0].reply.text"),
+            (
+                {"suggestions": [{"type": "url", "text": "Go", "url": "https://a\x00"}]},
+                "suggestions[0].url.url",
+            ),
         ],
     )
     async def test_bad_rich_content_is_422(

@@ -45,9 +45,28 @@ class TestVariables:
             "{{ firstName }",
         ],
     )
-    def test_other_braces_are_text(self, text: str) -> None:
+    def test_other_braces_are_no_variables(self, text: str) -> None:
         assert variables_of(text) == []
         assert compile_template(text).render(CONTACT, {}) == text
+
+    def test_malformed_placeholders_are_unknown(self) -> None:
+        text = "{{}} {{a b}} {{attributes.}} {{code}} {{a b}} {{ x\ny }} {x} {{{code}}} {{firstName"
+        assert unknown_variables(text, {}) == [
+            "code",
+            "{{}}",
+            "{{a b}}",
+            "{{attributes.}}",
+            "{{ x\ny }}",
+        ]
+        assert unknown_variables(text, {"code": "1"}) == [
+            "{{}}",
+            "{{a b}}",
+            "{{attributes.}}",
+            "{{ x\ny }}",
+        ]
+        assert (
+            unknown_variables("{{ attributes.date of birth }} {x} {{{code}}}", {"code": "c"}) == []
+        )
 
     def test_attribute_names_may_hold_spaces(self) -> None:
         text = "{{ attributes.date of birth }} {{attributes.Zip Code}}"

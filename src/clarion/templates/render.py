@@ -3,7 +3,9 @@
 A variable is ``{{`` NAME ``}}`` with optional spaces inside the braces. NAME is letters,
 digits, ``_`` and ``-``; or ``attributes.`` followed by an attribute name, which may be any
 text without braces (CSV headers such as ``date of birth`` become attribute names), trimmed.
-Anything else between braces (``{{}}``, ``{{ a b }}``) is plain text and is sent as is.
+Anything else between double braces (``{{}}``, ``{{ first name }}``, ``{{attributes.}}``) is
+a malformed variable: `unknown_variables` reports it, so a campaign using it is rejected
+rather than sent with the braces (a renderer leaves it as it is).
 
 Values, for one recipient:
 
@@ -24,6 +26,7 @@ from typing import Any
 CONTACT_FIELDS = ("firstName", "lastName", "phone")
 ATTRIBUTE_PREFIX = "attributes."
 
+PLACEHOLDER_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 VARIABLE_RE = re.compile(r"\{\{\s*(attributes\.[^{}\s](?:[^{}]*[^{}\s])?|[\w\-]+)\s*\}\}")
 
 Contact = Mapping[str, Any] | None
@@ -42,10 +45,21 @@ def _is_contact_variable(name: str) -> bool:
     return name in CONTACT_FIELDS or name.startswith(ATTRIBUTE_PREFIX)
 
 
+def malformed_variables(text: str) -> list[str]:
+    """Double-brace placeholders that are not variables (``{{}}``, ``{{a b}}``), as written,
+    without repeats."""
+    if "{{" not in text:
+        return []
+    # Blank out the real variables first, so "{{{code}}}" is a variable in single braces.
+    rest = VARIABLE_RE.sub("\x00", text)
+    return list(dict.fromkeys("{{" + inner + "}}" for inner in PLACEHOLDER_RE.findall(rest)))
+
+
 def unknown_variables(text: str, params: Params) -> list[str]:
-    """Variables of `text` that nothing can fill: neither a contact field, an attribute, nor
-    a key of `params`."""
-    return [v for v in variables_of(text) if not _is_contact_variable(v) and v not in params]
+    """What nothing can fill: variables that are neither a contact field, an attribute, nor a
+    key of `params`, then malformed placeholders (``{{a b}}``) as written."""
+    unknown = [v for v in variables_of(text) if not _is_contact_variable(v) and v not in params]
+    return unknown + malformed_variables(text)
 
 
 def is_personalized(text: str) -> bool:

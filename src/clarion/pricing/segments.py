@@ -22,6 +22,7 @@ loops over characters: set/regex work happens in C and the part packing only wal
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -101,18 +102,16 @@ def _wide_offsets(pattern: re.Pattern[str], text: str) -> list[int]:
     return [m.start() + k for k, m in enumerate(pattern.finditer(text))]
 
 
-def _pack(length: int, wide_starts: list[int], per_part: int) -> int:
-    """Greedy part count for a text of `length` septets/units whose 2-wide characters start
-    at `wide_starts`, never splitting one of them."""
-    if not wide_starts:
-        return -(-length // per_part)
-    starts = set(wide_starts)
+def _pack(length: int, per_part: int, wide_at: Callable[[int], bool]) -> int:
+    """Greedy part count for a text of `length` septets/units, never splitting a 2-wide
+    character; `wide_at(i)` says whether one starts at offset i. Only the part boundaries
+    are looked at."""
     parts = 1
     start = 0
     while length - start > per_part:
         end = start + per_part
         # The last slot of the part would hold only the first half of a wide character.
-        start = end - 1 if end - 1 in starts else end
+        start = end - 1 if wide_at(end - 1) else end
         parts += 1
     return parts
 
@@ -138,39 +137,68 @@ def _result(encoding: Encoding, parts: int, length: int) -> SegmentCount:
     return found
 
 
-def _gsm7_extension_count(text: str) -> int:
-    """Number of extension characters when `text` is GSM-7, or -1 when it is not."""
-    rest: bytes | None
+def _gsm7_scan(text: str) -> tuple[int, bytes | None, bytes | None]:
+    """(extension characters, or -1 when `text` is not GSM-7; the text as Latin-1 bytes when
+    it is Latin-1; its extension bytes when it is)."""
     if text.isascii():
-        rest = text.encode("ascii").translate(None, _BASIC_ASCII)
+        raw = text.encode("ascii")
+        rest = raw.translate(None, _BASIC_ASCII)
     else:
         # Accented Latin text (é, ü, Ø...) stays on the bytes path; Greek, € and anything
         # beyond Latin-1 take the regex.
-        latin1 = text.encode("latin-1", "ignore")
-        rest = latin1.translate(None, _BASIC_LATIN1) if len(latin1) == len(text) else None
-    if rest is not None:
-        if not rest:
-            return 0
-        return -1 if rest.translate(None, _EXT_ASCII) else len(rest)
-    if _NOT_GSM7.search(text) is not None:
-        return -1
-    return len(_EXT_RE.findall(text))
+        raw = text.encode("latin-1", "ignore")
+        if len(raw) != len(text):
+            if _NOT_GSM7.search(text) is not None:
+                return -1, None, None
+            return len(_EXT_RE.findall(text)), None, None
+        rest = raw.translate(None, _BASIC_LATIN1)
+    if not rest:
+        return 0, raw, rest
+    if rest.translate(None, _EXT_ASCII):
+        return -1, None, None
+    return len(rest), raw, rest
+
+
+def _gsm7_extension_count(text: str) -> int:
+    """Number of extension characters when `text` is GSM-7, or -1 when it is not."""
+    return _gsm7_scan(text)[0]
 
 
 def count_segments(text: str) -> SegmentCount:
     """Encoding, SMS parts and length of `text` (see the module docstring for the rules)."""
-    ext = _gsm7_extension_count(text)
+    ext, raw, ext_bytes = _gsm7_scan(text)
     if ext >= 0:
         length = len(text) + ext
         if length <= SINGLE_GSM7:
             return _result(GSM7, 1, length)
-        wide = _wide_offsets(_EXT_RE, text) if ext else []
-        return _result(GSM7, _pack(length, wide, MULTI_GSM7), length)
-    length = len(text.encode("utf-16-le", "surrogatepass")) >> 1
+        if not ext:
+            return _result(GSM7, -(-length // MULTI_GSM7), length)
+        wide_at: Callable[[int], bool]
+        if raw is not None and ext_bytes is not None:
+            # One byte per septet: each extension character preceded by its escape.
+            septets = raw
+            for code in set(ext_bytes):
+                septets = septets.replace(bytes((code,)), bytes((ESCAPE, code)))
+            return _result(GSM7, _pack(length, MULTI_GSM7, lambda i: septets[i] == ESCAPE), length)
+        wide_at = set(_wide_offsets(_EXT_RE, text)).__contains__
+        return _result(GSM7, _pack(length, MULTI_GSM7, wide_at), length)
+    try:
+        units = text.encode("utf-16-le")
+    except UnicodeEncodeError:  # lone surrogates: count them one unit each, the slow way
+        length = len(text.encode("utf-16-le", "surrogatepass")) >> 1
+        if length <= SINGLE_UCS2:
+            return _result(UCS2, 1, length)
+        wide_at = set(_wide_offsets(_ASTRAL_RE, text)).__contains__
+        return _result(UCS2, _pack(length, MULTI_UCS2, wide_at), length)
+    length = len(units) >> 1
     if length <= SINGLE_UCS2:
         return _result(UCS2, 1, length)
-    wide = _wide_offsets(_ASTRAL_RE, text) if length != len(text) else []
-    return _result(UCS2, _pack(length, wide, MULTI_UCS2), length)
+    if length == len(text):
+        return _result(UCS2, -(-length // MULTI_UCS2), length)
+    # A high surrogate (0xD800-0xDBFF; little-endian, so its second byte) starts a pair.
+    return _result(
+        UCS2, _pack(length, MULTI_UCS2, lambda i: 0xD8 <= units[2 * i + 1] <= 0xDB), length
+    )
 
 
 def split_parts(text: str) -> tuple[Encoding, list[str]]:

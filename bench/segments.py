@@ -93,6 +93,7 @@ def main() -> None:
         lambda i: count_segments(renderer.render(contacts[i % 1000], params)),
     )
     measure("split_parts GSM-7 ext (multi-part)", calls // 10, lambda i: split_parts(gsm_long))
+    measure("split_parts UCS-2 emoji (multi-part)", calls // 10, lambda i: split_parts(emoji))
     print(
         f"1,000,000 personalized recipients: {BUDGET_RECIPIENTS / rate:.2f} s of render+count "
         f"(budget {BUDGET_SECONDS:.0f} s for the whole estimate)"

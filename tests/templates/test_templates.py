@@ -1,3 +1,4 @@
+import asyncio
 from typing import Any
 
 import pytest
@@ -187,6 +188,12 @@ class TestUniqueness:
         await create(account, {**SMS, "name": WHATSAPP["name"]})
         other = await api.new_account("other")
         await create(other, WHATSAPP)
+
+    async def test_concurrent_creates_one_wins(self, account: AccountClient) -> None:
+        results = await asyncio.gather(*(account.post("/templates", json=SMS) for _ in range(6)))
+        codes = sorted(r.status_code for r in results)
+        assert codes == [201, 409, 409, 409, 409, 409], [r.text for r in results]
+        assert (await account.get("/templates")).json()["total"] == 1
 
     async def test_rename_onto_another_is_409(self, account: AccountClient) -> None:
         await create(account, SMS)

@@ -178,6 +178,7 @@ def _escaped_bytes(text: str) -> bytes:
 
 
 def _escape(raw: bytes, ext_bytes: bytes) -> bytes:
+    """`raw` with 0x1B inserted before each of the extension bytes."""
     for code in set(ext_bytes):
         raw = raw.replace(bytes((code,)), bytes((ESCAPE, code)))
     return raw
@@ -194,12 +195,11 @@ def count_segments(text: str) -> SegmentCount:
             return _result(GSM7, -(-length // MULTI_GSM7), length)
         wide_at: Callable[[int], bool]
         if raw is not None and ext_bytes is not None:
-            # One byte per septet: each extension character preceded by its escape.
-            septets = raw
-            for code in set(ext_bytes):
-                septets = septets.replace(bytes((code,)), bytes((ESCAPE, code)))
-            return _result(GSM7, _pack(length, MULTI_GSM7, lambda i: septets[i] == ESCAPE), length)
-        wide_at = set(_wide_offsets(_EXT_RE, text)).__contains__
+            # One byte per septet, an escape where each extension character starts.
+            septets = _escape(raw, ext_bytes)
+            wide_at = lambda i: septets[i] == ESCAPE  # noqa: E731
+        else:
+            wide_at = set(_wide_offsets(_EXT_RE, text)).__contains__
         return _result(GSM7, _pack(length, MULTI_GSM7, wide_at), length)
     try:
         units = text.encode("utf-16-le")

@@ -19,8 +19,6 @@ import argparse
 import asyncio
 import os
 import random
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,9 +29,17 @@ import aiohttp
 import asyncpg
 import phonenumbers
 
-ADMIN_TOKEN = "bench-admin-token"
-PG_ADMIN_DSN = os.environ.get(
-    "CLARION_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
+sys.path.insert(0, str(Path(__file__).parent))
+from audience_server import (
+    ADMIN_TOKEN,
+    PG_ADMIN_DSN,
+    cpu_seconds,
+    descendants,
+    free_port,
+    peak_rss_mb,
+    start_server,
+    stop_server,
+    wait_ready,
 )
 
 # Number ranges that are valid for every suffix (checked at start), across 8 countries.
@@ -122,40 +128,11 @@ def bare_parse_rate(path: Path) -> float:
     )
     started = time.perf_counter()
     for raw in phones:
-        try:
+        try:  # noqa: SIM105 (contextlib.suppress costs more in this hot loop)
             valid(parse(raw, "FR"))
         except exc:
             pass
     return len(phones) / (time.perf_counter() - started)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def peak_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-async def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
-    async with aiohttp.ClientSession() as http:
-        for _ in range(300):
-            if proc.poll() is not None:
-                raise RuntimeError("the server exited at start")
-            try:
-                async with http.get(f"{base}/healthz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("the server did not start")
 
 
 async def run_import(base: str, csv: Path) -> tuple[float, dict[str, object]]:
@@ -204,35 +181,29 @@ async def bench_backend(backend: str, csv: Path, workdir: Path) -> dict[str, obj
         url = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{pg_name}"
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {
-        **os.environ,
-        "CLARION_DATABASE_URL": url,
-        "CLARION_ADMIN_TOKEN": ADMIN_TOKEN,
-        "TMPDIR": str(workdir),
-    }
-    clarion = str(Path(sys.executable).with_name("clarion"))
-    proc = subprocess.Popen(
-        [clarion, "serve", "--no-sender", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+    proc = start_server(url, port, workdir)
     try:
         await wait_ready(base, proc)
+        cpu_before = cpu_seconds([proc.pid, *descendants(proc.pid)])
         seconds, status = await run_import(base, csv)
+        workers = descendants(proc.pid)
+        cpu = cpu_seconds([proc.pid, *workers]) - cpu_before
         rss = peak_rss_mb(proc.pid)
+        worker_rss = max((peak_rss_mb(w) for w in workers), default=0.0)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_server(proc)
         if pg_name is not None:
             conn = await asyncpg.connect(PG_ADMIN_DSN)
             await conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
             await conn.close()
-    return {"backend": backend, "seconds": seconds, "rss": rss, **status}
+    return {
+        "backend": backend,
+        "seconds": seconds,
+        "cpu": cpu,
+        "rss": rss,
+        "worker_rss": worker_rss,
+        **status,
+    }
 
 
 def main() -> None:
@@ -266,18 +237,21 @@ def main() -> None:
         header = (
             f"{'backend':<11}{'status':<8}{'rows':>10}{'imported':>10}{'updated':>9}{'invalid':>9}"
         )
-        header += f"{'seconds':>9}{'rows/s':>9}{'ratio':>7}{'peak RSS':>10}"
+        header += f"{'seconds':>9}{'rows/s':>9}{'ratio':>7}{'server RSS':>11}{'worker RSS':>11}"
+        header += f"{'server CPU s':>13}{'rows/CPU s':>11}"
         print(header)
         for r in results:
             rate = int(r["rows"]) / float(r["seconds"])  # type: ignore[call-overload]
             print(
                 f"{r['backend']!s:<11}{r['status']!s:<8}{r['rows']:>10,}{r['imported']:>10,}"
                 f"{r['updated']:>9,}{r['invalid']:>9,}{r['seconds']:>9.1f}{rate:>9,.0f}"
-                f"{rate / bare:>7.2f}{r['rss']:>8.0f}MB"
+                f"{rate / bare:>7.2f}{r['rss']:>9.0f}MB{r['worker_rss']:>9.0f}MB"
+                f"{r['cpu']:>13.1f}{int(r['rows']) / float(r['cpu']):>11,.0f}"  # type: ignore[call-overload]
             )
             if r["status"] != "done":
                 print(f"  failure: {r.get('failureReason')}")
         print(f"bare phonenumbers rate: {bare:,.0f} rows/s (ratio = import rate / bare rate)")
+        print("server CPU s: user+system CPU of the server and its parse worker during the import")
 
 
 if __name__ == "__main__":

@@ -244,9 +244,11 @@ async def run_import(
     on_progress: ProgressCallback | None = None,
     chunk_rows: int | None = None,
     executor: Executor | None = None,
+    utf8_checked: bool = False,
 ) -> Progress:
     """Import the file into the account (and the list). Marks the import done or failed;
-    raises nothing but cancellation.
+    raises nothing but cancellation. `utf8_checked`: the caller already verified the
+    encoding (the upload route does while spooling), so the extra pass is skipped.
 
     With an `executor` (a process pool), chunk N+1 is parsed in another process while chunk
     N is written: phone parsing and the database then use both cores, and the event loop
@@ -265,6 +267,7 @@ async def run_import(
             on_progress,
             chunk_rows or CHUNK_ROWS,
             executor,
+            utf8_checked,
         )
     except ImportFailed as exc:
         await _finish(db, import_id, "failed", str(exc))
@@ -294,8 +297,10 @@ async def _import(
     on_progress: ProgressCallback | None,
     chunk_rows: int,
     executor: Executor | None,
+    utf8_checked: bool,
 ) -> None:
-    await asyncio.to_thread(check_utf8, path)
+    if not utf8_checked:
+        await asyncio.to_thread(check_utf8, path)
     loop = asyncio.get_running_loop()
     source = CsvSource(path)
     try:

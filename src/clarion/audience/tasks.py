@@ -123,6 +123,7 @@ def start_import(
                 path=path,
                 default_country=default_country,
                 executor=parse_pool(app.state.settings.import_workers),
+                utf8_checked=True,  # checked while spooling the upload
             )
         except asyncio.CancelledError:
             raise

@@ -26,6 +26,10 @@ DEFAULT_MIN_RATE = 1.0
 RECOVERY = 1.10
 COOLDOWN = 1.0
 
+# Module-level so that tests can drive a fake clock without patching asyncio or time.
+_monotonic = time.monotonic
+_sleep = asyncio.sleep
+
 
 class RateLimiter(Protocol):
     async def acquire(self, n: int = 1) -> None:
@@ -46,12 +50,12 @@ class _Observed:
     """The send rate over the last couple of seconds (for throttling an unlimited limiter)."""
 
     def __init__(self) -> None:
-        self._window = int(time.monotonic())
+        self._window = int(_monotonic())
         self._count = 0
         self._previous = 0
 
     def add(self, n: int) -> None:
-        now = int(time.monotonic())
+        now = int(_monotonic())
         if now != self._window:
             self._previous = self._count if now == self._window + 1 else 0
             self._window, self._count = now, 0
@@ -76,7 +80,7 @@ class _Adaptive:
         self.observed = _Observed()
 
     def throttle(self) -> bool:
-        now = time.monotonic()
+        now = _monotonic()
         if now - self._last_change < self.cooldown:
             return False
         self._last_change = now
@@ -89,7 +93,7 @@ class _Adaptive:
     def success(self) -> bool:
         if self.rate is None or self.ceiling is None or self.rate >= self.ceiling:
             return False
-        now = time.monotonic()
+        now = _monotonic()
         if now - self._last_change < self.cooldown:
             return False
         self._last_change = now
@@ -128,12 +132,12 @@ class TokenBucket:
         rate = self.policy.rate
         if rate is None:
             return
-        now = time.monotonic()
+        now = _monotonic()
         tat = max(self._tat, now)
         self._tat = tat + n / rate
         wait = self._tat - now - self._burst_seconds(rate)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        if wait > 1e-6:  # float noise is not a wait
+            await _sleep(wait)
 
     def on_throttle(self) -> None:
         self.policy.throttle()
@@ -220,7 +224,7 @@ class RedisTokenBucket:
         return self._rate
 
     async def _current(self) -> float:
-        now = time.monotonic()
+        now = _monotonic()
         if now - self._read_at >= self.refresh:
             self._read_at = now
             value = await self.client.hget(self.rate_key, "rate")
@@ -233,7 +237,7 @@ class RedisTokenBucket:
         interval = 1_000_000 / rate
         wait_us = await self._acquire(keys=[self.key], args=[interval, burst * interval, n])
         if int(wait_us) > 0:
-            await asyncio.sleep(int(wait_us) / 1_000_000)
+            await _sleep(int(wait_us) / 1_000_000)
 
     async def adjust(self, factor: float) -> float:
         value = await self._adjust(
@@ -241,7 +245,7 @@ class RedisTokenBucket:
             args=[self.configured, self.min_rate, factor, int(self.cooldown * 1000)],
         )
         self._rate = float(value)
-        self._read_at = time.monotonic()
+        self._read_at = _monotonic()
         return self._rate
 
     def _spawn(self, factor: float) -> None:
@@ -254,7 +258,7 @@ class RedisTokenBucket:
         self._spawn(0.5)
 
     def on_success(self) -> None:
-        now = time.monotonic()
+        now = _monotonic()
         if self._rate >= self.configured or now - self._last_success < self.cooldown:
             return
         self._last_success = now

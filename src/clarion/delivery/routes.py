@@ -9,9 +9,8 @@ from pydantic import ValidationError
 
 from clarion.config import Settings
 from clarion.db.session import Database
-from clarion.delivery import inbound as inbound_handlers
 from clarion.delivery.schemas import SimulatorWebhookIn, WebhookAck
-from clarion.delivery.service import ingest_receipts
+from clarion.delivery.service import ingest_in_transaction
 from clarion.errors import Unauthorized
 from clarion.providers.base import InboundMessage, Receipt
 
@@ -79,12 +78,9 @@ async def simulator_webhook(request: Request) -> WebhookAck:
         for item in payload.inbound
     ]
     db: Database = request.app.state.db
-    # Opened only once the body is read and verified: on SQLite a write transaction holds
-    # the single writer lock, so it must not wait on the network.
-    async with db.transaction() as session:
-        result = await ingest_receipts(session, receipts)
-        if inbound:
-            await inbound_handlers.handle_inbound(session, inbound)
+    # The transaction opens only once the body is read and verified: on SQLite a write
+    # transaction holds the single writer lock, so it must not wait on the network.
+    result = await ingest_in_transaction(db, receipts, inbound)
     return WebhookAck(
         received=result.received,
         applied=result.applied,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.campaigns import counters
@@ -227,6 +228,40 @@ async def sweep_parked(
     return applied
 
 
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+
+
+def _transient(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) in TRANSIENT_SQLSTATES or (
+        "database is locked" in str(orig)
+    )
+
+
+async def ingest_in_transaction(
+    db: Database,
+    receipts: Sequence[Receipt],
+    inbound: Sequence[InboundMessage] = (),
+    *,
+    attempts: int = 3,
+) -> IngestResult:
+    """Ingest receipts (and hand inbound messages to the inbound hook) in a transaction of
+    their own, retried on a deadlock or serialization failure (ingestion is idempotent)."""
+    for attempt in range(attempts):
+        try:
+            async with db.transaction() as session:
+                result = await ingest_receipts(session, receipts)
+                if inbound:
+                    await inbound_handlers.handle_inbound(session, inbound)
+                return result
+        except DBAPIError as exc:
+            if attempt + 1 >= attempts or not _transient(exc):
+                raise
+            log.warning("receipt ingestion retried after %s", exc.orig)
+            await asyncio.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 class DbReceiptSink:
     """Implements `ReceiptSink` on the database.
 
@@ -242,6 +277,7 @@ class DbReceiptSink:
         self._pending: list[tuple[list[Receipt], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.totals = IngestResult()
+        self.transactions = 0
 
     async def receipts(self, items: Sequence[Receipt]) -> None:
         if not items:
@@ -264,8 +300,8 @@ class DbReceiptSink:
                 size += len(items)
             batch = [r for items, _ in taken for r in items]
             try:
-                async with self.db.transaction() as session:
-                    self.totals += await ingest_receipts(session, batch)
+                self.transactions += 1
+                self.totals += await ingest_in_transaction(self.db, batch)
             except Exception as exc:  # handed to each waiting pusher
                 for _, future in taken:
                     if not future.done():
@@ -276,7 +312,5 @@ class DbReceiptSink:
                         future.set_result(None)
 
     async def inbound(self, items: Sequence[InboundMessage]) -> None:
-        if not items:
-            return
-        async with self.db.transaction() as session:
-            await inbound_handlers.handle_inbound(session, items)
+        if items:
+            await ingest_in_transaction(self.db, (), items)

@@ -58,7 +58,11 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     if db is not None:
         app.state.db = db
     install_problem_handlers(app)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimit,
+        max_bytes=settings.max_body_bytes,
+        upload_max_bytes=settings.max_import_bytes,
+    )
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

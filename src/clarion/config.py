@@ -15,6 +15,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     public_url: str = "http://127.0.0.1:8000"
     max_body_bytes: int = 10 * 1024 * 1024
+    # CSV uploads (POST /lists/{id}/imports) are streamed to disk, so they may be larger.
+    max_import_bytes: int = 2 * 1024 * 1024 * 1024
 
     # Engine
     sender_enabled: bool = True

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 05:59:45.155602
+Create Date: 2026-11-27 06:07:30.613307
 """
 
 from collections.abc import Sequence
@@ -340,6 +340,7 @@ def upgrade() -> None:
         ),
         sa.Column("failure_reason", sa.Text(), nullable=True),
         sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("finished_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"],

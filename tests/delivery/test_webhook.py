@@ -119,3 +119,13 @@ class TestIngestion:
         assert [(m.provider, m.channel, m.from_phone, m.text) for m in seen] == [
             ("simulator", "sms", "+33612345678", "STOP")
         ]
+
+
+class TestOpenApi:
+    async def test_the_webhook_body_is_documented(self, api: Api) -> None:
+        spec = (await api.client.get("/openapi.json")).json()
+        operation = spec["paths"]["/webhooks/simulator"]["post"]
+        body = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert "receipts" in body["properties"] and "inbound" in body["properties"]
+        assert "#/$defs" not in orjson.dumps(operation).decode()
+        assert {"401", "422"} <= set(operation["responses"])

@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=64, ge=1, le=2_000)
     lease_seconds: int = Field(default=60, ge=5)
     scheduler_interval: float = Field(default=0.5, gt=0)
+    worker_max_attempts: int = Field(default=6, ge=1, le=100)  # transient failures, then failed
+    retry_base_seconds: float = Field(default=1.0, gt=0)  # backoff: base * 2**attempt, jittered
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+    materialize_chunk: int = Field(default=50_000, ge=100)
 
     # Providers
     sms_provider: Literal["simulator", "twilio", "smpp"] = "simulator"

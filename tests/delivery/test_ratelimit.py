@@ -205,3 +205,21 @@ class TestRedisBucket:
         limiter = build_rate_limiter(Settings(redis_url=REDIS_URL), "k", None)
         assert isinstance(limiter, TokenBucket)
         assert isinstance(build_rate_limiter(Settings(), "k", 10), TokenBucket)
+
+
+class TestRedisOutage:
+    async def test_falls_back_to_an_in_process_bucket(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import socket
+
+        with socket.socket() as s:  # a port nobody listens on
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        limiter = build_rate_limiter(Settings(redis_url=f"redis://127.0.0.1:{port}/0"), "k", 10)
+        assert isinstance(limiter, RedisTokenBucket)
+        waits = Waits(monkeypatch)
+        for _ in range(3):
+            await limiter.acquire()
+        assert len(waits.values) == 2  # still limited: 10/s, burst 1
+        assert await limiter.adjust(0.5) == 10  # nothing shared, nothing raised

@@ -17,10 +17,15 @@ observed to send at, and goes back to unlimited once it has recovered to that ra
 """
 
 import asyncio
+import logging
 import time
 from typing import Any, Protocol
 
+from redis.exceptions import RedisError
+
 from clarion.config import Settings
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MIN_RATE = 1.0
 RECOVERY = 1.10
@@ -189,7 +194,12 @@ return tostring(new_rate)
 
 class RedisTokenBucket:
     """A GCRA bucket in Redis shared by every process using the same key. The current
-    (possibly throttled) rate is shared too, and re-read at most every `refresh` seconds."""
+    (possibly throttled) rate is shared too, and re-read at most every `refresh` seconds.
+
+    If Redis cannot be reached, sending does not stop: each process falls back to its own
+    in-process bucket at the configured rate (so the cluster-wide rate is exceeded by the
+    number of processes until Redis answers again) and logs a warning.
+    """
 
     def __init__(
         self,
@@ -218,10 +228,18 @@ class RedisTokenBucket:
         self._acquire = client.register_script(_ACQUIRE)
         self._adjust = client.register_script(_ADJUST)
         self._background: set[asyncio.Task[Any]] = set()
+        self._local = TokenBucket(rate, burst=burst, min_rate=min_rate, cooldown=cooldown)
+        self._warned_at = -1e9
 
     @property
     def current_rate(self) -> float:
         return self._rate
+
+    def _redis_failed(self, exc: Exception) -> None:
+        now = _monotonic()
+        if now - self._warned_at > 10:
+            self._warned_at = now
+            log.warning("rate limiter: Redis unavailable (%s); limiting in process", exc)
 
     async def _current(self) -> float:
         now = _monotonic()
@@ -232,18 +250,27 @@ class RedisTokenBucket:
         return self._rate
 
     async def acquire(self, n: int = 1) -> None:
-        rate = await self._current()
-        burst = self._burst if self._burst is not None else max(1.0, rate / 10)
-        interval = 1_000_000 / rate
-        wait_us = await self._acquire(keys=[self.key], args=[interval, burst * interval, n])
+        try:
+            rate = await self._current()
+            burst = self._burst if self._burst is not None else max(1.0, rate / 10)
+            interval = 1_000_000 / rate
+            wait_us = await self._acquire(keys=[self.key], args=[interval, burst * interval, n])
+        except (RedisError, OSError) as exc:
+            self._redis_failed(exc)
+            await self._local.acquire(n)
+            return
         if int(wait_us) > 0:
             await _sleep(int(wait_us) / 1_000_000)
 
     async def adjust(self, factor: float) -> float:
-        value = await self._adjust(
-            keys=[self.rate_key],
-            args=[self.configured, self.min_rate, factor, int(self.cooldown * 1000)],
-        )
+        try:
+            value = await self._adjust(
+                keys=[self.rate_key],
+                args=[self.configured, self.min_rate, factor, int(self.cooldown * 1000)],
+            )
+        except (RedisError, OSError) as exc:
+            self._redis_failed(exc)
+            return self._rate
         self._rate = float(value)
         self._read_at = _monotonic()
         return self._rate
@@ -255,9 +282,11 @@ class RedisTokenBucket:
 
     def on_throttle(self) -> None:
         self._rate = max(self.min_rate, self._rate / 2)  # locally at once, shared below
+        self._local.on_throttle()
         self._spawn(0.5)
 
     def on_success(self) -> None:
+        self._local.on_success()
         now = _monotonic()
         if self._rate >= self.configured or now - self._last_success < self.cooldown:
             return

@@ -37,7 +37,7 @@ def count_segments(text: str) -> SegmentCount:
         encoding, single, multi = "UCS-2", 70, 67
     length = sum(costs)
     if length <= single:
-        return SegmentCount(encoding, 1 if length else 1, length)
+        return SegmentCount(encoding, 1, length)
     parts, used = 1, 0
     for cost in costs:
         if used + cost > multi:

@@ -1,11 +1,14 @@
 """Pricing a campaign's audience as it would be sent now (calculateGoal, GET /price, confirm).
 
-- The exclusion counts and the recipients per country come from one GROUP BY query.
+- The exclusion counts and the candidates per country come from GROUP BY queries.
 - A message without contact variables is rendered and segmented once.
-- A personalized SMS/RCS text is rendered and segmented per recipient, streaming the audience
-  through a server-side cursor in chunks: memory stays flat. Segment counts are memoized on
-  the values of the variables the text uses (a phone number, always `+` and digits in
-  GSM-7's basic table, only matters through its length), which is exact.
+- A personalized SMS/RCS text is priced per recipient after rendering: the audience is
+  grouped in SQL by country and by the values of the variables the text uses (recipients
+  with the same values get the same text), and the groups are streamed through a
+  server-side cursor in chunks, each rendered and segmented once: memory stays flat, and
+  Python's work is one render per distinct group, at worst one per recipient. A phone (E.164:
+  `+` and digits, one GSM-7 septet each) only matters through its length, so phones are
+  grouped by length. Segment counts are also memoized across countries.
 - `invalid` counts audience contacts with no applicable rate (no row for their country and
   no `*` row): they cannot be priced, so they cannot be sent.
 - RCS with SMS fallback also prices the SMS fallback: `maxPrice` is the price if every
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts.models import Account
@@ -111,15 +115,19 @@ class _Segmenter:
         self.variables = list(dict.fromkeys(variables_of(text)))
         self.memo: dict[Any, tuple[int, str, str]] = {}
 
-    def columns(self) -> list[Any]:
-        cols: list[Any] = [Contact.country]
+    def group_values(self) -> list[tuple[Any, Any]]:
+        """(selected, grouped-by) pairs for the contact fields the text uses, in the order
+        measure_row takes them. A phone is E.164 (`+` and digits, one GSM-7 septet each),
+        so only its length matters: group by length, render with any phone of the group."""
         names = set(self.variables)
-        cols.append(Contact.first_name if "firstName" in names else Contact.id)
-        cols.append(Contact.last_name if "lastName" in names else Contact.id)
-        cols.append(Contact.phone if "phone" in names else Contact.id)
+        none: tuple[Any, Any] = (None, None)
         uses_attributes = any(v.startswith("attributes.") for v in names)
-        cols.append(Contact.attributes if uses_attributes else Contact.id)
-        return cols
+        return [
+            (Contact.first_name, Contact.first_name) if "firstName" in names else none,
+            (Contact.last_name, Contact.last_name) if "lastName" in names else none,
+            (func.min(Contact.phone), func.length(Contact.phone)) if "phone" in names else none,
+            (Contact.attributes, Contact.attributes) if uses_attributes else none,
+        ]
 
     def measure(self, contact: dict[str, Any]) -> tuple[int, str, str]:
         """(parts, encoding, rcs category) of the text rendered for this contact."""
@@ -189,15 +197,22 @@ async def price_audience(
     p = Pricing()
     channel = campaign.channel
     prices = _Prices(card)
-    rows = await repository.audience_by_country(
-        session, campaign.account_id, campaign.list_ids, campaign.exclude_list_ids, channel
-    )
     per_country: dict[str, int] = {}
-    for row in rows:
-        country, candidates, opted_out, duplicates = tuple(row)
-        p.duplicates += int(duplicates or 0)
-        p.opted_out += int(opted_out or 0)
-        per_country[country] = int(candidates) - int(opted_out or 0)
+    text = message_text(campaign, template) if channel != "whatsapp" else ""
+    personalized = channel != "whatsapp" and is_personalized(text)
+    if not personalized:
+        rows = await repository.audience_by_country(
+            session, campaign.account_id, campaign.list_ids, campaign.exclude_list_ids
+        )
+        opted = await repository.opted_out_by_country(
+            session, campaign.account_id, campaign.list_ids, campaign.exclude_list_ids, channel
+        )
+        for row in rows:
+            country, candidates, duplicates = tuple(row)
+            p.duplicates += int(duplicates or 0)
+            out = opted.get(country, 0)
+            p.opted_out += out
+            per_country[country] = int(candidates) - out
 
     fallback = channel == "rcs" and campaign.fallback_channel == "sms"
     if fallback:
@@ -214,7 +229,6 @@ async def price_audience(
                 _add(p, country, category, n, n, unit)
         return p
 
-    text = message_text(campaign, template)
     seg = _Segmenter(text, _params(campaign), template)
     sms_like = channel == "sms" or fallback
 
@@ -241,24 +255,36 @@ async def price_audience(
             p.encodings.add(encoding)
             p.max_parts = parts if p.max_parts is None else max(p.max_parts, parts)
 
-    if not is_personalized(text):
+    if not personalized:
         parts, encoding, category = seg.measure(EMPTY_CONTACT)
         for country, n in per_country.items():
             if n:
                 account_for(country, n, parts, encoding, category)
     else:
-        async for chunk in repository.stream_audience(
+        # Recipients with the same values render the same text: grouped in SQL, rendered
+        # and segmented once per group, streamed.
+        values = seg.group_values()
+        async for chunk in repository.stream_audience_groups(
             session,
             campaign.account_id,
             campaign.list_ids,
             campaign.exclude_list_ids,
             channel,
-            seg.columns(),
+            [v for v in values if v[1] is not None],
         ):
             for row in chunk:
-                country, first, last, phone, attributes = tuple(row)
+                country, *found, candidates, opted_out, duplicates = tuple(row)
+                p.duplicates += int(duplicates or 0)
+                p.opted_out += int(opted_out or 0)
+                n = int(candidates) - int(opted_out or 0)
+                if not n:
+                    continue
+                it = iter(found)
+                first, last, phone, attributes = (
+                    next(it) if grouped is not None else None for _, grouped in values
+                )
                 parts, encoding, category = seg.measure_row(first, last, phone, attributes)
-                account_for(country, 1, parts, encoding, category)
+                account_for(country, n, parts, encoding, category)
 
     if sms_like and p.max_parts is None:
         # Nobody to send to: describe the text itself.

@@ -85,27 +85,92 @@ def _not_excluded(contact_id: Any, exclude_ids: Sequence[int]) -> Any:
     )
 
 
-async def audience_by_country(
-    session: AsyncSession,
-    account_id: int,
-    list_ids: Sequence[int],
-    exclude_ids: Sequence[int],
-    channel: str,
-) -> list[Row[Any]]:
-    """Per country: `candidates` (distinct contacts in the lists and not in an exclusion list),
-    `opted_out` (those of them opted out of the channel) and `duplicates` (their memberships
-    beyond the first). One pass over the memberships, grouped in SQL."""
-    if not list_ids:
-        return []
-    members = (
+def _memberships(list_ids: Sequence[int]) -> Any:
+    """Distinct contacts of the lists with their number of memberships (`n`)."""
+    return (
         select(ListMember.contact_id, func.count().label("n"))
         .where(ListMember.list_id.in_(list(list_ids)))
         .group_by(ListMember.contact_id)
         .subquery()
     )
+
+
+async def audience_by_country(
+    session: AsyncSession, account_id: int, list_ids: Sequence[int], exclude_ids: Sequence[int]
+) -> list[Row[Any]]:
+    """Per country: `candidates` (distinct contacts in the lists and in no exclusion list,
+    opted out or not) and `duplicates` (their memberships beyond the first). One pass over
+    the memberships, grouped in SQL. Opt-outs are counted apart (opted_out_by_country):
+    probing the opt-outs of a million contacts costs more than checking the lists of the
+    few thousand opted-out ones."""
+    if not list_ids:
+        return []
+    members = _memberships(list_ids)
     stmt = (
         select(
             Contact.country,
+            func.count().label("candidates"),
+            func.sum(members.c.n - 1).label("duplicates"),
+        )
+        .select_from(members)
+        .join(Contact, Contact.id == members.c.contact_id)
+        .where(Contact.account_id == account_id)
+        .group_by(Contact.country)
+    )
+    if exclude_ids:
+        stmt = stmt.where(_not_excluded(members.c.contact_id, exclude_ids))
+    return list((await session.execute(stmt)).all())
+
+
+async def opted_out_by_country(
+    session: AsyncSession,
+    account_id: int,
+    list_ids: Sequence[int],
+    exclude_ids: Sequence[int],
+    channel: str,
+) -> dict[str, int]:
+    """Per country: the candidates (see audience_by_country) opted out of the channel."""
+    if not list_ids:
+        return {}
+    stmt = (
+        select(Contact.country, func.count())
+        .select_from(ContactOptOut)
+        .join(Contact, Contact.id == ContactOptOut.contact_id)
+        .where(
+            ContactOptOut.channel == channel,
+            Contact.account_id == account_id,
+            exists().where(
+                ListMember.contact_id == ContactOptOut.contact_id,
+                ListMember.list_id.in_(list(list_ids)),
+            ),
+        )
+        .group_by(Contact.country)
+    )
+    if exclude_ids:
+        stmt = stmt.where(_not_excluded(ContactOptOut.contact_id, exclude_ids))
+    return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
+
+
+async def stream_audience_groups(
+    session: AsyncSession,
+    account_id: int,
+    list_ids: Sequence[int],
+    exclude_ids: Sequence[int],
+    channel: str,
+    values: Sequence[tuple[Any, Any]],
+    chunk: int = 20_000,
+) -> AsyncIterator[Sequence[Row[Any]]]:
+    """The candidates grouped by country and by the values a personalized text uses: rows of
+    (country, *values, candidates, opted_out, duplicates). `values` pairs what to select with
+    what to group by (e.g. a representative phone, grouped by its length). Streamed through
+    a server-side cursor in chunks: memory stays flat however many groups there are."""
+    if not list_ids:
+        return
+    members = _memberships(list_ids)
+    stmt = (
+        select(
+            Contact.country,
+            *[selected for selected, _ in values],
             func.count().label("candidates"),
             func.sum(case((ContactOptOut.contact_id.is_not(None), 1), else_=0)).label("opted_out"),
             func.sum(members.c.n - 1).label("duplicates"),
@@ -119,11 +184,14 @@ async def audience_by_country(
             ),
         )
         .where(Contact.account_id == account_id)
-        .group_by(Contact.country)
+        .group_by(Contact.country, *[grouped for _, grouped in values])
     )
     if exclude_ids:
         stmt = stmt.where(_not_excluded(members.c.contact_id, exclude_ids))
-    return list((await session.execute(stmt)).all())
+    connection = await session.connection()
+    result = await connection.stream(stmt.execution_options(yield_per=chunk))
+    async for partition in result.partitions(chunk):
+        yield partition
 
 
 def audience_query(
@@ -133,8 +201,9 @@ def audience_query(
     channel: str,
     columns: Sequence[Any],
 ) -> Select[Any]:
-    """The recipients as they would be sent now: members of any list, in no exclusion list,
-    not opted out of the channel; one row per contact."""
+    """The recipients as they would be sent now, one row per contact: members of any list,
+    in no exclusion list, not opted out of the channel (the same audience the estimate
+    prices, for whoever needs the rows, e.g. materialization)."""
     stmt = select(*columns).where(
         Contact.account_id == account_id,
         exists().where(ListMember.contact_id == Contact.id, ListMember.list_id.in_(list(list_ids))),
@@ -143,25 +212,6 @@ def audience_query(
     if exclude_ids:
         stmt = stmt.where(_not_excluded(Contact.id, exclude_ids))
     return stmt
-
-
-async def stream_audience(
-    session: AsyncSession,
-    account_id: int,
-    list_ids: Sequence[int],
-    exclude_ids: Sequence[int],
-    channel: str,
-    columns: Sequence[Any],
-    chunk: int = 20_000,
-) -> AsyncIterator[Sequence[Row[Any]]]:
-    """The audience in chunks of `chunk` rows, through a server-side cursor: memory stays flat
-    whatever the audience size."""
-    if not list_ids:
-        return
-    stmt = audience_query(account_id, list_ids, exclude_ids, channel, columns)
-    result = await session.stream(stmt.execution_options(yield_per=chunk))
-    async for partition in result.partitions(chunk):
-        yield partition
 
 
 async def opt_out_state(session: AsyncSession, account_id: int, channel: str) -> tuple[Any, ...]:

@@ -296,11 +296,14 @@ async def bench_stats(db: Database, settings: Settings, args: argparse.Namespace
         f"{time.perf_counter() - t0:.1f} s"
     )
     app = create_app(settings, db=db)
-    async with LifespanManager(app) as manager, httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=manager.app),
-        base_url="http://bench",
-        headers={"Authorization": f"Bearer {key}"},
-    ) as client:
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app),
+            base_url="http://bench",
+            headers={"Authorization": f"Bearer {key}"},
+        ) as client,
+    ):
         for query in ("", "?from=2026-10-01&to=2026-10-31", "?channel=sms"):
 
             async def get(q: str = query) -> Any:

@@ -111,6 +111,23 @@ class TestPersonalizedSms:
         assert e["encoding"] == "mixed" and e["maxParts"] == 3
         assert e["price"] == 0.56  # 8 x 0.07
 
+    async def test_exclusions_are_the_same_as_unpersonalized(
+        self, account: AccountClient, world: World
+    ) -> None:
+        a, b, x = [await world.new_list(account) for _ in range(3)]
+        people = [{"firstName": "Al"}, {"firstName": "Bo"}, {"firstName": "Al", "country": "DE"}]
+        await world.contacts(account, [a, b], people)  # 3 duplicates
+        await world.contacts(account, [a, x], [{"firstName": "Al"}])  # excluded
+        out = await world.contacts(account, [a], [{"firstName": "Al"}, {"firstName": "Cy"}])
+        await world.opt_out(out)
+        await world.contacts(account, [b], [{"firstName": "Al", "country": "ZZ"}])  # invalid
+        plain = await create(account, sms_body([a, b], excludeListIds=[x]))
+        personal = await create(account, sms_body([a, b], "Hi {{firstName}}", excludeListIds=[x]))
+        e1, e2 = await goal(account, plain["id"]), await goal(account, personal["id"])
+        assert e1["excluded"] == e2["excluded"] == {"duplicates": 3, "optedOut": 2, "invalid": 1}
+        assert e1["recipients"] == e2["recipients"] == 3
+        assert e1["breakdown"] == e2["breakdown"]
+
     async def test_extension_characters_in_attributes(
         self, account: AccountClient, world: World
     ) -> None:

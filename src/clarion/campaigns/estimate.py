@@ -1,6 +1,7 @@
 """Pricing a campaign's audience as it would be sent now (calculateGoal, GET /price, confirm).
 
-- The exclusion counts and the candidates per country come from GROUP BY queries.
+- The candidates per country, their memberships (for duplicates) and the opted-out among
+  them come from three set-based queries.
 - A message without contact variables is rendered and segmented once.
 - A personalized SMS/RCS text is priced per recipient after rendering: the audience is
   grouped in SQL by country and by the values of the variables the text uses (recipients
@@ -197,22 +198,15 @@ async def price_audience(
     p = Pricing()
     channel = campaign.channel
     prices = _Prices(card)
-    per_country: dict[str, int] = {}
     text = message_text(campaign, template) if channel != "whatsapp" else ""
     personalized = channel != "whatsapp" and is_personalized(text)
-    if not personalized:
-        rows = await repository.audience_by_country(
-            session, campaign.account_id, campaign.list_ids, campaign.exclude_list_ids
-        )
-        opted = await repository.opted_out_by_country(
-            session, campaign.account_id, campaign.list_ids, campaign.exclude_list_ids, channel
-        )
-        for row in rows:
-            country, candidates, duplicates = tuple(row)
-            p.duplicates += int(duplicates or 0)
-            out = opted.get(country, 0)
-            p.opted_out += out
-            per_country[country] = int(candidates) - out
+    account_id, lists, excluded = campaign.account_id, campaign.list_ids, campaign.exclude_list_ids
+    candidates = await repository.audience_by_country(session, account_id, lists, excluded)
+    opted = await repository.opted_out_by_country(session, account_id, lists, excluded, channel)
+    memberships = await repository.memberships_of_candidates(session, lists, excluded)
+    p.duplicates = memberships - sum(candidates.values())
+    p.opted_out = sum(opted.values())
+    per_country = {c: n - opted.get(c, 0) for c, n in candidates.items()}
 
     fallback = channel == "rcs" and campaign.fallback_channel == "sms"
     if fallback:
@@ -264,27 +258,22 @@ async def price_audience(
         # Recipients with the same values render the same text: grouped in SQL, rendered
         # and segmented once per group, streamed.
         values = seg.group_values()
-        async for chunk in repository.stream_audience_groups(
+        async for chunk in repository.stream_recipient_groups(
             session,
-            campaign.account_id,
-            campaign.list_ids,
-            campaign.exclude_list_ids,
+            account_id,
+            lists,
+            excluded,
             channel,
             [v for v in values if v[1] is not None],
         ):
             for row in chunk:
-                country, *found, candidates, opted_out, duplicates = tuple(row)
-                p.duplicates += int(duplicates or 0)
-                p.opted_out += int(opted_out or 0)
-                n = int(candidates) - int(opted_out or 0)
-                if not n:
-                    continue
+                country, *found, n = tuple(row)
                 it = iter(found)
                 first, last, phone, attributes = (
                     next(it) if grouped is not None else None for _, grouped in values
                 )
                 parts, encoding, category = seg.measure_row(first, last, phone, attributes)
-                account_for(country, n, parts, encoding, category)
+                account_for(country, int(n), parts, encoding, category)
 
     if sms_like and p.max_parts is None:
         # Nobody to send to: describe the text itself.

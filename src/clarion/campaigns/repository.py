@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Select, and_, case, cast, exists, func, select, update
+from sqlalchemy import Date, Select, cast, exists, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -85,41 +85,68 @@ def _not_excluded(contact_id: Any, exclude_ids: Sequence[int]) -> Any:
     )
 
 
-def _memberships(list_ids: Sequence[int]) -> Any:
-    """Distinct contacts of the lists with their number of memberships (`n`)."""
-    return (
-        select(ListMember.contact_id, func.count().label("n"))
-        .where(ListMember.list_id.in_(list(list_ids)))
-        .group_by(ListMember.contact_id)
-        .subquery()
-    )
+def _is_sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _not_in(session: AsyncSession, column: Any, subquery: Select[Any]) -> Any:
+    """`column` not among `subquery`'s ids. SQLite answers NOT IN from one in-memory index
+    of the subquery, far cheaper than a probe per row; PostgreSQL plans NOT EXISTS as a
+    hash anti-join (its NOT IN would degrade to a scan per row past work_mem)."""
+    if _is_sqlite(session):
+        return column.not_in(subquery)
+    inner = subquery.subquery()
+    return ~exists().where(inner.c[0] == column)
+
+
+def _candidates(
+    session: AsyncSession, account_id: int, list_ids: Sequence[int], exclude_ids: Sequence[int]
+) -> list[Any]:
+    """WHERE clauses for the account's contacts in any of the lists and in no exclusion list
+    (a semi-join: each contact once, however many lists hold it)."""
+    members = select(ListMember.contact_id).where(ListMember.list_id.in_(list(list_ids)))
+    where = [Contact.account_id == account_id, Contact.id.in_(members)]
+    if exclude_ids:
+        excluded = select(ListMember.contact_id).where(ListMember.list_id.in_(list(exclude_ids)))
+        where.append(_not_in(session, Contact.id, excluded))
+    return where
 
 
 async def audience_by_country(
     session: AsyncSession, account_id: int, list_ids: Sequence[int], exclude_ids: Sequence[int]
-) -> list[Row[Any]]:
-    """Per country: `candidates` (distinct contacts in the lists and in no exclusion list,
-    opted out or not) and `duplicates` (their memberships beyond the first). One pass over
-    the memberships, grouped in SQL. Opt-outs are counted apart (opted_out_by_country):
-    probing the opt-outs of a million contacts costs more than checking the lists of the
-    few thousand opted-out ones."""
+) -> dict[str, int]:
+    """Per country, the candidates: distinct contacts in the lists and in no exclusion list
+    (opted out or not; opt-outs are counted apart by opted_out_by_country, as probing the
+    opt-outs of a million contacts costs more than checking the lists of the few thousand
+    opted-out ones)."""
     if not list_ids:
-        return []
-    members = _memberships(list_ids)
+        return {}
     stmt = (
-        select(
-            Contact.country,
-            func.count().label("candidates"),
-            func.sum(members.c.n - 1).label("duplicates"),
-        )
-        .select_from(members)
-        .join(Contact, Contact.id == members.c.contact_id)
-        .where(Contact.account_id == account_id)
+        select(Contact.country, func.count())
+        .where(*_candidates(session, account_id, list_ids, exclude_ids))
         .group_by(Contact.country)
     )
+    return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
+
+
+async def memberships_of_candidates(
+    session: AsyncSession, list_ids: Sequence[int], exclude_ids: Sequence[int]
+) -> int:
+    """How many list memberships the candidates have (duplicates = this - candidates). The
+    lists belong to the account (checked on create, update and confirm)."""
+    if not list_ids:
+        return 0
+    stmt = select(func.count()).where(ListMember.list_id.in_(list(list_ids)))
     if exclude_ids:
-        stmt = stmt.where(_not_excluded(members.c.contact_id, exclude_ids))
-    return list((await session.execute(stmt)).all())
+        excluded = aliased(ListMember)
+        stmt = stmt.where(
+            _not_in(
+                session,
+                ListMember.contact_id,
+                select(excluded.contact_id).where(excluded.list_id.in_(list(exclude_ids))),
+            )
+        )
+    return int((await session.execute(stmt)).scalar_one())
 
 
 async def opted_out_by_country(
@@ -151,7 +178,7 @@ async def opted_out_by_country(
     return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
 
 
-async def stream_audience_groups(
+async def stream_recipient_groups(
     session: AsyncSession,
     account_id: int,
     list_ids: Sequence[int],
@@ -160,34 +187,22 @@ async def stream_audience_groups(
     values: Sequence[tuple[Any, Any]],
     chunk: int = 20_000,
 ) -> AsyncIterator[Sequence[Row[Any]]]:
-    """The candidates grouped by country and by the values a personalized text uses: rows of
-    (country, *values, candidates, opted_out, duplicates). `values` pairs what to select with
-    what to group by (e.g. a representative phone, grouped by its length). Streamed through
-    a server-side cursor in chunks: memory stays flat however many groups there are."""
+    """The recipients (candidates not opted out of the channel) grouped by country and by
+    the values a personalized text uses: rows of (country, *values, recipients). `values`
+    pairs what to select with what to group by (e.g. a representative phone, grouped by its
+    length). Streamed through a server-side cursor in chunks: memory stays flat however
+    many groups there are."""
     if not list_ids:
         return
-    members = _memberships(list_ids)
+    opted_out = select(ContactOptOut.contact_id).where(ContactOptOut.channel == channel)
     stmt = (
-        select(
-            Contact.country,
-            *[selected for selected, _ in values],
-            func.count().label("candidates"),
-            func.sum(case((ContactOptOut.contact_id.is_not(None), 1), else_=0)).label("opted_out"),
-            func.sum(members.c.n - 1).label("duplicates"),
+        select(Contact.country, *[selected for selected, _ in values], func.count())
+        .where(
+            *_candidates(session, account_id, list_ids, exclude_ids),
+            _not_in(session, Contact.id, opted_out),
         )
-        .select_from(members)
-        .join(Contact, Contact.id == members.c.contact_id)
-        .outerjoin(
-            ContactOptOut,
-            and_(
-                ContactOptOut.contact_id == members.c.contact_id, ContactOptOut.channel == channel
-            ),
-        )
-        .where(Contact.account_id == account_id)
         .group_by(Contact.country, *[grouped for _, grouped in values])
     )
-    if exclude_ids:
-        stmt = stmt.where(_not_excluded(members.c.contact_id, exclude_ids))
     connection = await session.connection()
     result = await connection.stream(stmt.execution_options(yield_per=chunk))
     async for partition in result.partitions(chunk):

@@ -262,3 +262,31 @@ class TestGetPrice:
         c = await create(account, sms_body([lst]))
         p = (await account.get(f"/campaigns/{c['id']}/price")).json()
         assert p["price"] == 0.07 and p["recipients"] == 1
+
+    async def test_template_change_reprices(self, account: AccountClient, world: World) -> None:
+        lst = await world.new_list(account)
+        await world.people(account, [lst], 2, "FR")
+        tpl = await world.template(account, body="Hi", category="marketing")
+        c = await create(
+            account,
+            {"name": "w", "channel": "whatsapp", "message": {"templateId": tpl}, "listIds": [lst]},
+        )
+        assert (await account.get(f"/campaigns/{c['id']}/price")).json()["price"] == 0.22
+        await world.set_template(tpl, category="utility")
+        assert (await account.get(f"/campaigns/{c['id']}/price")).json()["price"] == 0.04
+
+    async def test_scheduled_price_rise_only_reports(
+        self, account: AccountClient, world: World
+    ) -> None:
+        lst = await world.new_list(account)
+        await world.people(account, [lst], 2)
+        c = await create(account, sms_body([lst]))
+        r = await account.put(
+            f"/campaigns/{c['id']}/confirm", json={"scheduledAt": "2099-01-01T00:00:00Z"}
+        )
+        assert r.status_code == 200 and r.json()["cost"]["reserved"] == 0.14
+        await world.rates([("sms", "FR", "", "0.1")])
+        p = (await account.get(f"/campaigns/{c['id']}/price")).json()
+        assert p["price"] == 0.2 and p["reserved"] == 0.14
+        me = (await account.get("/account")).json()
+        assert me["reserved"] == 0.14

@@ -15,6 +15,8 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     public_url: str = "http://127.0.0.1:8000"
     max_body_bytes: int = 10 * 1024 * 1024
+    # CSV uploads (POST /lists/{id}/imports) are streamed to disk, so they may be larger.
+    max_import_bytes: int = 2 * 1024 * 1024 * 1024
 
     # Engine
     sender_enabled: bool = True
@@ -22,6 +24,10 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=64, ge=1, le=2_000)
     lease_seconds: int = Field(default=60, ge=5)
     scheduler_interval: float = Field(default=0.5, gt=0)
+    worker_max_attempts: int = Field(default=6, ge=1, le=100)  # transient failures, then failed
+    retry_base_seconds: float = Field(default=1.0, gt=0)  # backoff: base * 2**attempt, jittered
+    retry_max_seconds: float = Field(default=300.0, gt=0)
+    materialize_chunk: int = Field(default=50_000, ge=100)
 
     # Providers
     sms_provider: Literal["simulator", "twilio", "smpp"] = "simulator"
@@ -31,6 +37,10 @@ class Settings(BaseSettings):
     simulator_url: str | None = (
         None  # an HTTP simulator (`clarion simulator`) instead of in-process
     )
+    simulator_timeout: float = Field(default=10.0, gt=0)  # per request to the HTTP simulator
+    # Shared with `clarion simulator`: it signs receipt webhooks (HMAC-SHA256 of the body in
+    # X-Simulator-Signature) and /webhooks/simulator rejects unsigned ones when this is set.
+    simulator_secret: str | None = None
 
     whatsapp_api_url: str = "https://graph.facebook.com/v21.0"
     whatsapp_token: str | None = None
@@ -55,6 +65,10 @@ class Settings(BaseSettings):
     smpp_throughput: float = Field(default=100.0, gt=0)
     smpp_concat: Literal["udh", "sar", "payload"] = "udh"
     smpp_window: int = Field(default=100, ge=1)
+    # How this SMSC writes receipt ids relative to submit_sm_resp ids, for receipts that
+    # arrive after a restart (live ones are matched in any spelling): "hex-to-dec" when it
+    # answers ids in hex and receipts them in decimal, "dec-to-hex" for the reverse.
+    smpp_receipt_id: Literal["same", "hex-to-dec", "dec-to-hex"] = "same"
 
     rbm_api_url: str = "https://rcsbusinessmessaging.googleapis.com"
     rbm_agent_id: str | None = None

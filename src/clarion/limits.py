@@ -1,5 +1,6 @@
 """Reject request bodies over the configured size (413) before they are read in full."""
 
+import re
 from typing import Any
 
 import orjson
@@ -14,23 +15,33 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"The request body exceeds {max_bytes} bytes.")
 
 
+# Streamed uploads get their own, larger limit (`max_import_bytes`).
+UPLOAD_PATHS = re.compile(r"^/lists/[^/]+/imports/?$")
+
+
 class BodySizeLimit:
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, upload_max_bytes: int | None = None) -> None:
         self.app = app
-        self.max_bytes = max_bytes
+        self.default_max_bytes = max_bytes
+        self.upload_max_bytes = upload_max_bytes or max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        max_bytes = (
+            self.upload_max_bytes
+            if UPLOAD_PATHS.match(scope.get("path", ""))
+            else self.default_max_bytes
+        )
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
-                    too_large = int(value) > self.max_bytes
+                    too_large = int(value) > max_bytes
                 except ValueError:
                     too_large = False
                 if too_large:
-                    await self._reject(send)
+                    await self._reject(send, max_bytes)
                     return
         seen = 0
         started = False
@@ -40,8 +51,8 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:
-                    raise BodyTooLarge(self.max_bytes)
+                if seen > max_bytes:
+                    raise BodyTooLarge(max_bytes)
             return message
 
         async def tracking_send(message: Message) -> None:
@@ -54,14 +65,14 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._reject(send)
+                await self._reject(send, max_bytes)
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, send: Send, max_bytes: int) -> None:
         body: dict[str, Any] = {
             "type": "about:blank",
             "title": "Payload too large",
             "status": 413,
-            "detail": f"The request body exceeds {self.max_bytes} bytes.",
+            "detail": f"The request body exceeds {max_bytes} bytes.",
         }
         payload = orjson.dumps(body)
         await send(

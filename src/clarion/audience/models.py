@@ -100,4 +100,7 @@ class ContactImport(Base):
     errors: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     failure_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Written with every chunk: a `running` import whose heartbeat is old lost its process
+    # (another API process of a cluster must not fail an import that is still moving).
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

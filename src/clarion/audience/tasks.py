@@ -1,11 +1,113 @@
-"""Background work of the audience domain."""
+"""Background work of the audience domain: CSV imports run as asyncio tasks of the process
+that received the upload. An import lives as long as that process does:
+
+- at startup, imports left `running` by a previous process are marked `failed` ("interrupted
+  by a restart"). With SQLite the process owns the database, so every running import is
+  abandoned. With PostgreSQL other API processes may be importing right now, so only imports
+  whose heartbeat (written with every chunk, i.e. about every second) is older than
+  STALE_AFTER seconds are failed, and a sweep repeats this every SWEEP_EVERY seconds so that an
+  import of a crashed process is failed even if no process restarts;
+- at shutdown, the process cancels its imports and marks them `failed`.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+from pathlib import Path
 
 from fastapi import FastAPI
+
+from clarion.audience import repository
+from clarion.audience.imports import run_import
+from clarion.db.session import Database
+
+log = logging.getLogger(__name__)
+
+RESTART_REASON = "interrupted by a restart"
+SHUTDOWN_REASON = "interrupted by a shutdown"
+STALE_AFTER = 120.0
+SWEEP_EVERY = 30.0
+
+
+def _tasks(app: FastAPI) -> dict[int, asyncio.Task[None]]:
+    tasks: dict[int, asyncio.Task[None]] = app.state.import_tasks
+    return tasks
+
+
+async def fail_abandoned(db: Database, *, at_startup: bool) -> int:
+    async with db.transaction() as session:
+        return await repository.fail_abandoned_imports(
+            session,
+            RESTART_REASON,
+            stale_after=None if (at_startup and db.is_sqlite) else STALE_AFTER,
+        )
+
+
+async def _sweep(db: Database) -> None:
+    while True:
+        await asyncio.sleep(SWEEP_EVERY)
+        try:
+            await fail_abandoned(db, at_startup=False)
+        except Exception:
+            log.exception("import sweep failed; retrying later")
 
 
 async def on_startup(app: FastAPI) -> None:
     """Imports run in this process only: one left `running` by a previous process is failed."""
+    app.state.import_tasks = {}
+    db: Database = app.state.db
+    await fail_abandoned(db, at_startup=True)
+    app.state.import_sweeper = None if db.is_sqlite else asyncio.create_task(_sweep(db))
 
 
 async def on_shutdown(app: FastAPI) -> None:
-    """Stop running imports."""
+    """Stop running imports and mark them failed."""
+    sweeper: asyncio.Task[None] | None = getattr(app.state, "import_sweeper", None)
+    if sweeper is not None:
+        sweeper.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sweeper
+    tasks = _tasks(app) if hasattr(app.state, "import_tasks") else {}
+    for task in tasks.values():
+        task.cancel()
+    for import_id, task in list(tasks.items()):
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        async with app.state.db.transaction() as session:
+            await repository.finish_import(session, import_id, "failed", SHUTDOWN_REASON)
+    tasks.clear()
+
+
+def start_import(
+    app: FastAPI,
+    *,
+    import_id: int,
+    account_id: int,
+    list_id: int,
+    path: Path,
+    default_country: str | None,
+) -> None:
+    """Run the import in the background; the spooled file is deleted when it ends."""
+    tasks = _tasks(app)
+
+    async def job() -> None:
+        try:
+            await run_import(
+                app.state.db,
+                import_id=import_id,
+                account_id=account_id,
+                list_id=list_id,
+                path=path,
+                default_country=default_country,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("import %s failed", import_id)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            tasks.pop(import_id, None)
+
+    tasks[import_id] = asyncio.create_task(job(), name=f"import-{import_id}")

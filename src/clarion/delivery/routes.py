@@ -1,3 +1,94 @@
-from fastapi import APIRouter
+"""Provider webhooks of the delivery domain: the simulator's receipts and inbound messages."""
 
-router = APIRouter()
+import hashlib
+import hmac
+
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from clarion.config import Settings
+from clarion.db.session import Database
+from clarion.delivery import inbound as inbound_handlers
+from clarion.delivery.schemas import SimulatorWebhookIn, WebhookAck
+from clarion.delivery.service import ingest_receipts
+from clarion.errors import Unauthorized
+from clarion.providers.base import InboundMessage, Receipt
+
+router = APIRouter(tags=["webhooks"])
+
+SIGNATURE_HEADER = "X-Simulator-Signature"
+PROVIDER = "simulator"
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The simulator's signature of a webhook body: `sha256=<hex HMAC-SHA256>`."""
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def _verify(settings: Settings, body: bytes, signature: str | None) -> None:
+    secret = settings.simulator_secret
+    if not secret:
+        return
+    if not signature or not hmac.compare_digest(sign(secret, body), signature):
+        raise Unauthorized("Missing or bad simulator signature.")
+
+
+@router.post(
+    "/webhooks/simulator",
+    response_model=WebhookAck,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": SimulatorWebhookIn.model_json_schema()}},
+        }
+    },
+)
+async def simulator_webhook(request: Request) -> WebhookAck:
+    """Receipts and inbound messages from `clarion simulator`, in batches.
+
+    When `CLARION_SIMULATOR_SECRET` is set (give the simulator the same secret), the body
+    must carry `X-Simulator-Signature: sha256=<hex HMAC-SHA256 of the raw body>`; a missing
+    or bad signature is 401 and changes nothing. Without a secret the route accepts unsigned
+    bodies: set one whenever this API is reachable by anyone but you. Receipts only ever
+    match messages sent through the simulator provider.
+
+    Receipts are stored, then applied monotonically: duplicates and late receipts change
+    nothing, and a receipt for a message whose submit is not recorded yet is parked and
+    applied when it is (see `parked` in the answer).
+    """
+    body = await request.body()
+    _verify(request.app.state.settings, body, request.headers.get(SIGNATURE_HEADER))
+    try:
+        payload = SimulatorWebhookIn.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+    receipts = [
+        Receipt(
+            PROVIDER,
+            item.provider_message_id,
+            item.status,
+            item.error_code,
+            item.error_message,
+            item.timestamp,
+        )
+        for item in payload.receipts
+    ]
+    inbound = [
+        InboundMessage(PROVIDER, item.channel, item.from_, item.text, None, item.timestamp)
+        for item in payload.inbound
+    ]
+    db: Database = request.app.state.db
+    # Opened only once the body is read and verified: on SQLite a write transaction holds
+    # the single writer lock, so it must not wait on the network.
+    async with db.transaction() as session:
+        result = await ingest_receipts(session, receipts)
+        if inbound:
+            await inbound_handlers.handle_inbound(session, inbound)
+    return WebhookAck(
+        received=result.received,
+        applied=result.applied,
+        unchanged=result.unchanged,
+        parked=result.parked,
+        inbound=len(inbound),
+    )

@@ -1,7 +1,63 @@
-"""`clarion worker`, `clarion simulator`, `clarion demo`."""
+"""`clarion worker` and `clarion demo`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from typing import Annotated
 
 import typer
+from rich.console import Console
+
+console = Console()
+
+
+async def run_worker(lanes: int) -> None:
+    """Scheduler + sender until SIGTERM/SIGINT, then a graceful stop (<= 10 s)."""
+    from clarion.config import get_settings
+    from clarion.db.session import Database
+    from clarion.sending.engine import Engine
+
+    settings = get_settings()
+    db = Database(settings.database_url)
+    engine = Engine(settings, db, lanes=lanes)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await engine.start()
+    console.print(f"worker {engine.owner} running; Ctrl-C to stop")
+    try:
+        await stop.wait()
+    finally:
+        await engine.stop(timeout=10.0)
+        await db.dispose()
+    console.print("worker stopped")
 
 
 def register(app: typer.Typer) -> None:
     """Add this domain's commands to the `clarion` command."""
+
+    @app.command()
+    def worker(
+        lanes: Annotated[int, typer.Option(help="batches in flight at once", min=1, max=32)] = 3,
+    ) -> None:
+        """Run the scheduler and the sender without HTTP (any number of them on PostgreSQL)."""
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        try:
+            import uvloop
+
+            uvloop.run(run_worker(lanes))
+        except ImportError:  # pragma: no cover
+            asyncio.run(run_worker(lanes))
+
+    @app.command()
+    def demo(
+        phones: Annotated[int, typer.Option(help="simulator numbers in the demo list")] = 5,
+    ) -> None:
+        """Create an account, a list of simulator numbers and a campaign; send it and print
+        its progress (embedded: runs the engine in this process)."""
+        from clarion.sending.demo import run_demo
+
+        asyncio.run(run_demo(phones, console))

@@ -2,10 +2,19 @@
 
 from fastapi import FastAPI
 
+from clarion.sending.engine import Engine
+
 
 async def start(app: FastAPI) -> None:
     """Start the scheduler and the sender in this process."""
+    engine = Engine(app.state.settings, app.state.db)
+    await engine.start()
+    app.state.engine = engine
 
 
 async def stop(app: FastAPI) -> None:
     """Finish or release in-flight work (within 10 s)."""
+    engine: Engine | None = getattr(app.state, "engine", None)
+    if engine is not None:
+        await engine.stop(timeout=10.0)
+        app.state.engine = None

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 05:59:45.155602
+Create Date: 2026-11-27 06:20:44.342240
 """
 
 from collections.abc import Sequence
@@ -33,6 +33,59 @@ def upgrade() -> None:
         sa.CheckConstraint("reserved >= 0", name=op.f("ck_account_reserved_not_negative")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_account")),
     )
+    op.create_table(
+        "message",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("campaign_id", sa.BigInteger(), nullable=False),
+        sa.Column("account_id", sa.BigInteger(), nullable=False),
+        sa.Column("contact_id", sa.BigInteger(), nullable=True),
+        sa.Column("phone", sa.String(length=20), nullable=False),
+        sa.Column("country", sa.String(length=2), nullable=False),
+        sa.Column("channel", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("units", sa.Integer(), nullable=False),
+        sa.Column("price", sa.BigInteger(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("lease_owner", sa.String(length=64), nullable=True),
+        sa.Column("lease_until", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("provider", sa.String(length=32), nullable=True),
+        sa.Column("provider_message_id", sa.String(length=128), nullable=True),
+        sa.Column("error_code", sa.String(length=64), nullable=True),
+        sa.Column("error_message", sa.Text(), nullable=True),
+        sa.Column("sent_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("delivered_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("read_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_message")),
+        sa.UniqueConstraint(
+            "campaign_id", "contact_id", name=op.f("uq_message_campaign_id_contact_id")
+        ),
+    )
+    with op.batch_alter_table("message", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_message_lease",
+            ["lease_until"],
+            unique=False,
+            postgresql_where=sa.text("status = 'sending'"),
+            sqlite_where=sa.text("status = 'sending'"),
+        )
+        batch_op.create_index(
+            "ix_message_provider_id",
+            ["provider_message_id"],
+            unique=False,
+            postgresql_where=sa.text("provider_message_id IS NOT NULL"),
+            sqlite_where=sa.text("provider_message_id IS NOT NULL"),
+        )
+        batch_op.create_index(
+            "ix_message_queue",
+            ["campaign_id", "next_attempt_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'queued'"),
+            sqlite_where=sa.text("status = 'queued'"),
+        )
+
     op.create_table(
         "rate",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -340,6 +393,7 @@ def upgrade() -> None:
         ),
         sa.Column("failure_reason", sa.Text(), nullable=True),
         sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("heartbeat_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("finished_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.ForeignKeyConstraint(
             ["account_id"],
@@ -401,62 +455,6 @@ def upgrade() -> None:
         batch_op.create_index("ix_list_member_contact", ["contact_id"], unique=False)
 
     op.create_table(
-        "message",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
-        sa.Column(
-            "campaign_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
-        ),
-        sa.Column("account_id", sa.BigInteger(), nullable=False),
-        sa.Column("contact_id", sa.BigInteger(), nullable=True),
-        sa.Column("phone", sa.String(length=20), nullable=False),
-        sa.Column("country", sa.String(length=2), nullable=False),
-        sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
-        sa.Column("units", sa.Integer(), nullable=False),
-        sa.Column("price", sa.BigInteger(), nullable=False),
-        sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column("next_attempt_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("lease_owner", sa.String(length=64), nullable=True),
-        sa.Column("lease_until", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("provider", sa.String(length=32), nullable=True),
-        sa.Column("provider_message_id", sa.String(length=128), nullable=True),
-        sa.Column("error_code", sa.String(length=64), nullable=True),
-        sa.Column("error_message", sa.Text(), nullable=True),
-        sa.Column("sent_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("delivered_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("read_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
-        sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.Column("updated_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(
-            ["campaign_id"],
-            ["campaign.id"],
-            name=op.f("fk_message_campaign_id_campaign"),
-            ondelete="CASCADE",
-        ),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_message")),
-        sa.UniqueConstraint(
-            "campaign_id", "contact_id", name=op.f("uq_message_campaign_id_contact_id")
-        ),
-    )
-    with op.batch_alter_table("message", schema=None) as batch_op:
-        batch_op.create_index("ix_message_campaign_status", ["campaign_id", "status"], unique=False)
-        batch_op.create_index(
-            "ix_message_lease",
-            ["lease_until"],
-            unique=False,
-            postgresql_where=sa.text("status = 'sending'"),
-            sqlite_where=sa.text("status = 'sending'"),
-        )
-        batch_op.create_index("ix_message_provider_id", ["provider_message_id"], unique=False)
-        batch_op.create_index(
-            "ix_message_queue",
-            ["next_attempt_at"],
-            unique=False,
-            postgresql_where=sa.text("status = 'queued'"),
-            sqlite_where=sa.text("status = 'queued'"),
-        )
-
-    op.create_table(
         "opt_out_event",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -489,21 +487,6 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f("ix_opt_out_event_contact_id"))
 
     op.drop_table("opt_out_event")
-    with op.batch_alter_table("message", schema=None) as batch_op:
-        batch_op.drop_index(
-            "ix_message_queue",
-            postgresql_where=sa.text("status = 'queued'"),
-            sqlite_where=sa.text("status = 'queued'"),
-        )
-        batch_op.drop_index("ix_message_provider_id")
-        batch_op.drop_index(
-            "ix_message_lease",
-            postgresql_where=sa.text("status = 'sending'"),
-            sqlite_where=sa.text("status = 'sending'"),
-        )
-        batch_op.drop_index("ix_message_campaign_status")
-
-    op.drop_table("message")
     with op.batch_alter_table("list_member", schema=None) as batch_op:
         batch_op.drop_index("ix_list_member_contact")
 
@@ -553,5 +536,23 @@ def downgrade() -> None:
 
     op.drop_table("receipt_event")
     op.drop_table("rate")
+    with op.batch_alter_table("message", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_message_queue",
+            postgresql_where=sa.text("status = 'queued'"),
+            sqlite_where=sa.text("status = 'queued'"),
+        )
+        batch_op.drop_index(
+            "ix_message_provider_id",
+            postgresql_where=sa.text("provider_message_id IS NOT NULL"),
+            sqlite_where=sa.text("provider_message_id IS NOT NULL"),
+        )
+        batch_op.drop_index(
+            "ix_message_lease",
+            postgresql_where=sa.text("status = 'sending'"),
+            sqlite_where=sa.text("status = 'sending'"),
+        )
+
+    op.drop_table("message")
     op.drop_table("account")
     # ### end Alembic commands ###

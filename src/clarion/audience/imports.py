@@ -1,0 +1,340 @@
+"""The CSV import core, shared by `POST /lists/{id}/imports` and `clarion import`.
+
+The file is streamed: records are read in chunks of CHUNK_ROWS, each chunk is parsed in
+Python (phone normalization is the only per-row work that has to be Python) and written in
+one transaction with set-based SQL (`repository.upsert_contacts`), which also stores the
+progress counters. Memory holds one chunk, whatever the file size.
+
+File rules:
+- Encoding: UTF-8, with or without a byte order mark. A file that is not valid UTF-8 is
+  refused before anything is imported (status `failed`, the reason names the byte offset):
+  guessing a legacy encoding silently corrupts names, so we ask for a UTF-8 export instead.
+- Delimiter: the one of `,` `;` tab `|` that occurs most in the header line.
+- Header row required. The phone column is found by name, case- and punctuation-insensitive
+  (`phone`, `Phone Number`, `mobile`, `msisdn`, `tel`, ...); `firstName` / `first_name` /
+  `First Name` and `lastName` / `last_name` / `surname` give the names; every other column
+  becomes an attribute (named as in the header). Empty cells are no value: they never erase
+  what a contact already has; attributes are merged into the existing ones.
+- `row` in errors is the record's number in the file counting the header as row 1 (as a
+  spreadsheet shows it). Blank lines are skipped and not counted.
+- A phone repeated in the file: the later row wins and counts as `updated`.
+"""
+
+import asyncio
+import codecs
+import csv
+import io
+import itertools
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from clarion.audience import repository
+from clarion.audience.phones import InvalidPhone, normalize_fast
+from clarion.audience.repository import UpsertRow, merge_rows
+from clarion.db.session import Database
+
+CHUNK_ROWS = 5_000
+MAX_ERRORS = 1_000
+MAX_NAME = 200
+DELIMITERS = (",", ";", "\t", "|")
+
+_PHONE_NAMES = {
+    "phone",
+    "phonenumber",
+    "phoneno",
+    "mobile",
+    "mobilephone",
+    "mobilenumber",
+    "msisdn",
+    "cell",
+    "cellphone",
+    "tel",
+    "telephone",
+    "number",
+    "e164",
+}
+_FIRST_NAMES = {"firstname", "first", "givenname", "forename", "prenom"}
+_LAST_NAMES = {"lastname", "last", "surname", "familyname", "nom"}
+_KEY_NOISE = re.compile(r"[\s_\-.]+")
+
+csv.field_size_limit(1_000_000)
+
+
+class ImportFailed(Exception):
+    """The file cannot be imported at all; the message is the failure reason shown."""
+
+
+class Columns(NamedTuple):
+    phone: int
+    first_name: int | None
+    last_name: int | None
+    attributes: tuple[tuple[int, str], ...]
+    width: int
+
+
+@dataclass
+class Progress:
+    rows: int = 0
+    imported: int = 0
+    updated: int = 0
+    invalid: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    bytes_read: int = 0
+    bytes_total: int = 0
+
+
+class ParsedChunk(NamedTuple):
+    rows: list[UpsertRow]  # unique phones, the later row's values
+    valid: int  # valid records, repeated phones included
+    invalid: int
+    errors: list[tuple[int, str | None, str]]  # (row, phone, reason), at most MAX_ERRORS
+
+
+def _key(name: str) -> str:
+    return _KEY_NOISE.sub("", name.strip().lower())
+
+
+def map_columns(header: list[str]) -> Columns:
+    phone = first = last = None
+    attributes: list[tuple[int, str]] = []
+    for index, name in enumerate(header):
+        key = _key(name)
+        if phone is None and key in _PHONE_NAMES:
+            phone = index
+        elif first is None and key in _FIRST_NAMES:
+            first = index
+        elif last is None and key in _LAST_NAMES:
+            last = index
+        elif name.strip():
+            attributes.append((index, name.strip()))
+    if phone is None:
+        raise ImportFailed(
+            "no phone column: the header row needs a column named phone "
+            "(or mobile, msisdn, phone number, tel)"
+        )
+    return Columns(phone, first, last, tuple(attributes), len(header))
+
+
+def check_utf8(path: Path) -> None:
+    """Refuse a file that is not UTF-8 before importing anything (one fast pass in C)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as f:
+        while block := f.read(1 << 20):
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                raise ImportFailed(
+                    "the file is not UTF-8 text (undecodable byte at offset "
+                    f"{offset + exc.start}); export it as UTF-8 CSV and import it again"
+                ) from None
+            offset += len(block)
+        try:
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise ImportFailed("the file is not UTF-8 text (it ends inside a character)") from None
+
+
+def detect_delimiter(header_line: str) -> str:
+    counts = [(header_line.count(d), -i, d) for i, d in enumerate(DELIMITERS)]
+    best = max(counts)
+    return best[2] if best[0] > 0 else ","
+
+
+def parse_chunk(
+    records: list[list[str]],
+    first_row: int,
+    columns: Columns,
+    default_country: str | None,
+    room_for_errors: int,
+) -> ParsedChunk:
+    """Normalize one chunk of records (a pure function: it could run in another process)."""
+    rows: dict[str, UpsertRow] = {}
+    errors: list[tuple[int, str | None, str]] = []
+    invalid = blank = 0
+    phone_at, first_at, last_at = columns.phone, columns.first_name, columns.last_name
+    attribute_cols = columns.attributes
+    width = columns.width
+    for offset, record in enumerate(records):
+        reason: str | None = None
+        raw = record[phone_at] if phone_at < len(record) else ""
+        if not raw and not any(record):
+            blank += 1  # a blank line (or only delimiters): not a row
+            continue
+        if len(record) > width and any(cell.strip() for cell in record[width:]):
+            reason = f"{len(record)} cells but the header has {width}"
+        else:
+            try:
+                phone, country = normalize_fast(raw, default_country)
+            except InvalidPhone as exc:
+                reason = exc.reason
+        if reason is None:
+            first = (
+                record[first_at].strip() or None
+                if first_at is not None and first_at < len(record)
+                else None
+            )
+            last = (
+                record[last_at].strip() or None
+                if last_at is not None and last_at < len(record)
+                else None
+            )
+            if (first and len(first) > MAX_NAME) or (last and len(last) > MAX_NAME):
+                reason = f"name longer than {MAX_NAME} characters"
+        if reason is not None:
+            invalid += 1
+            if len(errors) < room_for_errors:
+                errors.append((first_row + offset, raw or None, reason))
+            continue
+        attributes = None
+        if attribute_cols:
+            attributes = {
+                name: record[i] for i, name in attribute_cols if i < len(record) and record[i] != ""
+            } or None
+        row = UpsertRow(phone, country, first, last, attributes)
+        earlier = rows.get(phone)
+        rows[phone] = row if earlier is None else merge_rows(earlier, row)
+    return ParsedChunk(list(rows.values()), len(records) - invalid - blank, invalid, errors)
+
+
+class CsvSource:
+    """Records of a CSV file in chunks, with the bytes read so far (for progress bars)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.size = path.stat().st_size
+        self._raw = path.open("rb")
+        self._file = io.TextIOWrapper(self._raw, encoding="utf-8-sig", newline="")
+
+    def close(self) -> None:
+        self._file.close()
+
+    @property
+    def bytes_read(self) -> int:
+        return min(self._raw.tell(), self.size)
+
+    def open(self) -> tuple[Columns, Iterator[list[str]]]:
+        header_line = self._file.readline()
+        while header_line and not header_line.strip():
+            header_line = self._file.readline()
+        if not header_line:
+            raise ImportFailed("the file is empty (a header row with a phone column is needed)")
+        delimiter = detect_delimiter(header_line)
+        reader = csv.reader(itertools.chain([header_line], self._file), delimiter=delimiter)
+        header = next(reader)
+        return map_columns(header), reader
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+async def run_import(
+    db: Database,
+    *,
+    import_id: int,
+    account_id: int,
+    list_id: int | None,
+    path: Path,
+    default_country: str | None,
+    on_progress: ProgressCallback | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> Progress:
+    """Import the file into the account (and the list). Marks the import done or failed;
+    raises nothing but cancellation."""
+    progress = Progress(bytes_total=os.stat(path).st_size)
+    try:
+        await _import(
+            db,
+            import_id,
+            account_id,
+            list_id,
+            path,
+            default_country,
+            progress,
+            on_progress,
+            chunk_rows,
+        )
+    except ImportFailed as exc:
+        await _finish(db, import_id, "failed", str(exc))
+        return progress
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # a bug or a database outage: say so, keep the process up
+        await _finish(db, import_id, "failed", f"internal error: {type(exc).__name__}")
+        raise
+    await _finish(db, import_id, "done", None)
+    return progress
+
+
+async def _finish(db: Database, import_id: int, status: str, reason: str | None) -> None:
+    async with db.transaction() as session:
+        await repository.finish_import(session, import_id, status, reason)
+
+
+async def _import(
+    db: Database,
+    import_id: int,
+    account_id: int,
+    list_id: int | None,
+    path: Path,
+    default_country: str | None,
+    progress: Progress,
+    on_progress: ProgressCallback | None,
+    chunk_rows: int,
+) -> None:
+    await asyncio.to_thread(check_utf8, path)
+    source = CsvSource(path)
+    try:
+        columns, reader = source.open()
+        next_row = 2  # the header is row 1
+        while records := list(itertools.islice(reader, chunk_rows)):
+            parsed = parse_chunk(
+                records, next_row, columns, default_country, MAX_ERRORS - len(progress.errors)
+            )
+            next_row += len(records)
+            still_running = await _write_chunk(db, import_id, account_id, list_id, parsed, progress)
+            progress.bytes_read = source.bytes_read
+            if on_progress is not None:
+                on_progress(progress)
+            if not still_running:
+                return
+    finally:
+        source.close()
+
+
+async def _write_chunk(
+    db: Database,
+    import_id: int,
+    account_id: int,
+    list_id: int | None,
+    parsed: ParsedChunk,
+    progress: Progress,
+) -> bool:
+    async with db.transaction() as session:
+        result = await repository.upsert_contacts(session, account_id, parsed.rows, list_id)
+        if list_id is not None and result.added:
+            await repository.touch_lists(session, [list_id])
+        progress.rows += parsed.valid + parsed.invalid
+        progress.imported += result.inserted
+        progress.updated += parsed.valid - result.inserted
+        progress.invalid += parsed.invalid
+        new_errors = None
+        if parsed.errors:
+            progress.errors.extend(
+                {"row": row, "phone": phone, "reason": reason}
+                for row, phone, reason in parsed.errors
+            )
+            new_errors = progress.errors
+        return await repository.record_import_progress(
+            session,
+            import_id,
+            rows=progress.rows,
+            imported=progress.imported,
+            updated=progress.updated,
+            invalid=progress.invalid,
+            errors=new_errors,
+        )

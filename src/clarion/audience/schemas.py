@@ -1,0 +1,175 @@
+"""Request and response models of contacts, lists and imports."""
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+
+from clarion.audience.optouts import CHANNELS
+from clarion.audience.phones import check_region
+from clarion.schemas import CamelModel, Id, OutModel, UtcDatetime
+
+MAX_BULK_ROWS = 10_000
+
+Name = Annotated[str, Field(max_length=200)]
+Country = Annotated[
+    str,
+    Field(
+        min_length=2,
+        max_length=2,
+        description="ISO 3166 alpha-2 code (any case) used to read national numbers",
+        examples=["FR"],
+    ),
+]
+Channel = Literal["sms", "rcs", "whatsapp"]
+
+
+def _lower_channels(value: Any) -> Any:
+    if isinstance(value, list):
+        return [v.lower() if isinstance(v, str) else v for v in value]
+    return value
+
+
+class ContactCreate(CamelModel):
+    phone: str = Field(max_length=64, description="E.164, or national with defaultCountry")
+    first_name: Name | None = None
+    last_name: Name | None = None
+    attributes: dict[str, Any] = Field(default_factory=dict, description="a JSON object")
+    default_country: Country | None = None
+
+    @field_validator("default_country")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return check_region(value)
+
+
+class ContactUpdate(CamelModel):
+    """Partial update: only the fields present change. `attributes` replaces the whole object;
+    `optOuts` sets the exact list of channels the contact is opted out of (recorded with
+    source "api"); `null` clears a name."""
+
+    phone: str | None = Field(default=None, max_length=64)
+    first_name: Name | None = None
+    last_name: Name | None = None
+    attributes: dict[str, Any] | None = None
+    opt_outs: list[Channel] | None = Field(default=None, max_length=len(CHANNELS))
+    default_country: Country | None = None
+
+    @field_validator("default_country")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return check_region(value)
+
+    @field_validator("opt_outs", mode="before")
+    @classmethod
+    def _channels(cls, value: Any) -> Any:
+        return _lower_channels(value)
+
+
+class ContactOut(OutModel):
+    id: int
+    phone: str = Field(description="E.164")
+    country: str = Field(description="ISO 3166 alpha-2 of the number ('ZZ': non-geographic)")
+    first_name: str | None
+    last_name: str | None
+    attributes: dict[str, Any]
+    opt_outs: list[str]
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+
+class ListCreate(CamelModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    description: Annotated[str, Field(max_length=10_000)] | None = None
+
+
+class ListUpdate(CamelModel):
+    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    description: Annotated[str, Field(max_length=10_000)] | None = None
+
+
+class ListOut(OutModel):
+    id: int
+    name: str
+    description: str | None
+    contact_count: int
+    created_at: UtcDatetime
+    updated_at: UtcDatetime = Field(description="changes with every membership change too")
+
+
+class BulkContactRow(CamelModel):
+    """One row of `contacts` in POST /lists/{id}/contacts (validated row by row)."""
+
+    phone: str = Field(max_length=64)
+    first_name: Name | None = None
+    last_name: Name | None = None
+    attributes: dict[str, Any] | None = None
+    default_country: Country | None = None
+
+    @field_validator("default_country")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        return check_region(value)
+
+
+class MembersAdd(CamelModel):
+    contact_ids: list[Id] = Field(
+        default_factory=list, max_length=MAX_BULK_ROWS, description="existing contacts"
+    )
+    contacts: list[Any] = Field(
+        default_factory=list,
+        max_length=MAX_BULK_ROWS,
+        description="contacts upserted by phone: objects with `phone` and optional "
+        "`firstName`, `lastName`, `attributes`, `defaultCountry`. Each row is validated on "
+        "its own: a bad row is reported in `invalid` and never rejects the others.",
+    )
+
+
+class InvalidRow(OutModel):
+    field: Literal["contacts", "contactIds"] = Field(
+        description="which array of the request the row came from"
+    )
+    index: int = Field(description="position of the row in that array (from 0)")
+    phone: str | None = Field(description="the phone as sent (null for contactIds rows)")
+    contact_id: int | None = Field(default=None, description="the id sent (contactIds rows)")
+    reason: str
+
+
+class MembersAdded(OutModel):
+    added: int = Field(description="contacts that became members")
+    already_members: int = Field(
+        description="valid rows whose contact was a member already (or repeated in the request)"
+    )
+    invalid: list[InvalidRow]
+
+
+class MembersRemove(CamelModel):
+    contact_ids: list[Id] = Field(max_length=MAX_BULK_ROWS)
+
+
+class MembersRemoved(OutModel):
+    removed: int
+
+
+class ImportStarted(OutModel):
+    id: int
+    status: str
+
+
+class ImportError_(OutModel):
+    row: int = Field(description="record number in the file, the header being row 1")
+    phone: str | None
+    reason: str
+
+
+class ImportOut(OutModel):
+    id: int
+    list_id: int | None
+    status: Literal["running", "done", "failed"]
+    rows: int
+    imported: int = Field(description="rows that created a contact")
+    updated: int = Field(description="rows that matched an existing contact (or an earlier row)")
+    invalid: int
+    errors: list[ImportError_] = Field(description="the first 1,000 invalid rows")
+    failure_reason: str | None = Field(description="why the import failed (status failed)")
+    created_at: UtcDatetime
+    finished_at: UtcDatetime | None

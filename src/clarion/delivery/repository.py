@@ -1,0 +1,159 @@
+"""Queries of the delivery domain, named for what they answer."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.delivery.models import ReceiptEvent
+from clarion.delivery.states import RECEIPT_TARGETS
+from clarion.sending.models import Message
+
+CHUNK = 1000  # ids per IN (...) list: well under every driver's parameter limit
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+@dataclass(slots=True)
+class MessageState:
+    """What a receipt needs to know about its message (mutated as receipts are folded in)."""
+
+    id: int
+    campaign_id: int
+    contact_id: int | None
+    provider_message_id: str
+    original: str
+    status: str
+
+
+def _is_sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+async def messages_by_provider_ids(
+    session: AsyncSession, provider: str, provider_message_ids: Sequence[str]
+) -> dict[str, MessageState]:
+    """The messages these provider ids were recorded for, locked for update on PostgreSQL
+    (in id order, so concurrent ingests never deadlock each other). On SQLite the write
+    transaction (BEGIN IMMEDIATE) already serializes writers."""
+    found: dict[str, MessageState] = {}
+    lock = not _is_sqlite(session)
+    for part in chunks(sorted(set(provider_message_ids))):
+        stmt = (
+            select(
+                Message.id,
+                Message.campaign_id,
+                Message.contact_id,
+                Message.provider_message_id,
+                Message.status,
+            )
+            .where(Message.provider_message_id.in_(part), Message.provider == provider)
+            .order_by(Message.id)
+        )
+        if lock:
+            stmt = stmt.with_for_update()
+        for row in await session.execute(stmt):
+            found[row.provider_message_id] = MessageState(
+                row.id,
+                row.campaign_id,
+                row.contact_id,
+                row.provider_message_id,
+                row.status,
+                row.status,
+            )
+    return found
+
+
+async def insert_receipt_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Store raw events (one multi-row INSERT per chunk)."""
+    for part in chunks(rows):
+        await session.execute(insert(ReceiptEvent), list(part))
+
+
+_UPDATE_MESSAGE = (
+    update(Message.__table__)  # type: ignore[arg-type]
+    .where(
+        and_(
+            Message.__table__.c.id == bindparam("b_id"),
+            Message.__table__.c.status == bindparam("b_old"),
+        )
+    )
+    .values(
+        status=bindparam("b_status"),
+        delivered_at=func.coalesce(Message.__table__.c.delivered_at, bindparam("b_delivered_at")),
+        read_at=func.coalesce(Message.__table__.c.read_at, bindparam("b_read_at")),
+        error_code=func.coalesce(bindparam("b_error_code"), Message.__table__.c.error_code),
+        error_message=func.coalesce(
+            bindparam("b_error_message"), Message.__table__.c.error_message
+        ),
+        updated_at=bindparam("b_updated_at"),
+    )
+)
+
+
+async def update_message_statuses(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Apply status transitions; each row is guarded by the status it was read in (the row
+    is locked, so the guard only ever protects against a bug, never a race)."""
+    for part in chunks(rows):
+        await session.execute(_UPDATE_MESSAGE, list(part))
+
+
+async def parked_events_for(
+    session: AsyncSession, provider: str, provider_message_ids: Sequence[str]
+) -> list[ReceiptEvent]:
+    """Parked (unmatched) events of these provider ids, in arrival order."""
+    events: list[ReceiptEvent] = []
+    for part in chunks(sorted(set(provider_message_ids))):
+        result = await session.execute(
+            select(ReceiptEvent).where(
+                ReceiptEvent.message_id.is_(None),
+                ReceiptEvent.provider == provider,
+                ReceiptEvent.provider_message_id.in_(part),
+            )
+        )
+        events.extend(result.scalars())
+    events.sort(key=lambda e: e.id)
+    return events
+
+
+async def mark_events_matched(session: AsyncSession, pairs: list[dict[str, int]]) -> None:
+    """Set `message_id` on events that have been applied (`{"b_id", "b_message_id"}`)."""
+    table = ReceiptEvent.__table__
+    stmt = (
+        update(table)  # type: ignore[arg-type]
+        .where(table.c.id == bindparam("b_id"))
+        .values(message_id=bindparam("b_message_id"))
+    )
+    for part in chunks(pairs):
+        await session.execute(stmt, list(part))
+
+
+async def applicable_parked(
+    session: AsyncSession, since: datetime, limit: int
+) -> list[tuple[str, str]]:
+    """(provider, provider_message_id) of parked events whose message is now recorded as
+    sent or later: what a sweep can apply. Unmatchable events are left alone."""
+    stmt = (
+        select(ReceiptEvent.provider, ReceiptEvent.provider_message_id)
+        .join(
+            Message,
+            and_(
+                Message.provider_message_id == ReceiptEvent.provider_message_id,
+                Message.provider == ReceiptEvent.provider,
+            ),
+        )
+        .where(
+            ReceiptEvent.message_id.is_(None),
+            ReceiptEvent.received_at >= since,
+            Message.status.in_(RECEIPT_TARGETS),
+        )
+        .distinct()
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in await session.execute(stmt)]

@@ -1,0 +1,282 @@
+"""Receipt ingestion: one path for every provider.
+
+Each receipt is stored as a raw `receipt_event`, then applied to its message through the
+monotonic status machine (`states.py`). Receipts arrive in any order and more than once: a
+duplicate or late receipt is stored and changes nothing. A receipt whose message is not
+recorded as sent yet (the provider answered before our submit transaction committed) is
+parked (`receipt_event.message_id IS NULL`) and applied by `apply_parked` (the dispatcher
+calls it after recording submit results) or by `sweep_parked` (periodic).
+
+Campaign counters move once per campaign per call, by the net change, in the caller's
+transaction. Test sends (`contact_id IS NULL`) are not counted in a campaign's partition.
+"""
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.campaigns import counters
+from clarion.db.base import utcnow
+from clarion.db.session import Database
+from clarion.delivery import inbound as inbound_handlers
+from clarion.delivery import repository
+from clarion.delivery.repository import MessageState
+from clarion.delivery.states import RECEIPT_STATUSES, RECEIPT_TARGETS, next_status
+from clarion.providers.base import InboundMessage, Receipt
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class IngestResult:
+    received: int = 0  # receipts given
+    applied: int = 0  # receipts that moved a message's status
+    unchanged: int = 0  # matched, but nothing to change (duplicate, late, out of order)
+    parked: int = 0  # no message recorded as sent for this provider id yet
+
+    def __iadd__(self, other: "IngestResult") -> "IngestResult":
+        self.received += other.received
+        self.applied += other.applied
+        self.unchanged += other.unchanged
+        self.parked += other.parked
+        return self
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value
+
+
+@dataclass(slots=True)
+class _Change:
+    """The accumulated effect of one call's receipts on one message."""
+
+    message: MessageState
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass
+class _Plan:
+    now: datetime
+    changes: dict[int, _Change] = field(default_factory=dict)
+
+    def apply(
+        self,
+        message: MessageState,
+        status: str,
+        occurred_at: datetime | None,
+        error_code: str | None,
+        error_message: str | None,
+    ) -> bool:
+        """Fold one receipt into the message's pending change; True if it moved it."""
+        new = next_status(message.status, status)
+        if new is None:
+            return False
+        message.status = new
+        change = self.changes.get(message.id)
+        if change is None:
+            change = self.changes[message.id] = _Change(message)
+        at = _aware(occurred_at) or self.now
+        if new == "delivered":
+            change.delivered_at = change.delivered_at or at
+        elif new == "read":
+            change.read_at = at
+            change.delivered_at = change.delivered_at or at  # read implies delivered
+        elif new == "failed":
+            change.error_code = (error_code or "UNDELIVERABLE")[:64]
+            change.error_message = error_message
+        return True
+
+    async def write(self, session: AsyncSession) -> None:
+        rows: list[dict[str, Any]] = []
+        deltas: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for change in self.changes.values():
+            m = change.message
+            if m.status == m.original:
+                continue
+            rows.append(
+                {
+                    "b_id": m.id,
+                    "b_old": m.original,
+                    "b_status": m.status,
+                    "b_delivered_at": change.delivered_at,
+                    "b_read_at": change.read_at,
+                    "b_error_code": change.error_code,
+                    "b_error_message": change.error_message,
+                    "b_updated_at": self.now,
+                }
+            )
+            if m.contact_id is not None:  # test sends are outside the campaign's partition
+                campaign = deltas[m.campaign_id]
+                campaign[m.original] -= 1
+                campaign[m.status] += 1
+            m.original = m.status
+        if rows:
+            await repository.update_message_statuses(session, rows)
+        for campaign_id in sorted(deltas):  # a stable order: concurrent ingests never deadlock
+            await counters.move(session, campaign_id, deltas[campaign_id])
+
+
+def _by_provider(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = defaultdict(list)
+    for provider, provider_message_id in pairs:
+        grouped[provider].append(provider_message_id)
+    return grouped
+
+
+async def _load(
+    session: AsyncSession, pairs: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], MessageState]:
+    found: dict[tuple[str, str], MessageState] = {}
+    for provider, ids in _by_provider(pairs).items():
+        for pmid, state in (
+            await repository.messages_by_provider_ids(session, provider, ids)
+        ).items():
+            found[(provider, pmid)] = state
+    return found
+
+
+async def ingest_receipts(session: AsyncSession, receipts: Sequence[Receipt]) -> IngestResult:
+    """Store and apply a batch of normalized receipts in the caller's transaction."""
+    result = IngestResult(received=len(receipts))
+    if not receipts:
+        return result
+    now = utcnow()
+    messages = await _load(session, ((r.provider, r.provider_message_id) for r in receipts))
+    plan = _Plan(now)
+    events: list[dict[str, Any]] = []
+    for r in receipts:
+        message = messages.get((r.provider, r.provider_message_id))
+        matched = message is not None and message.status in RECEIPT_TARGETS
+        events.append(
+            {
+                "provider": r.provider[:32],
+                "provider_message_id": r.provider_message_id[:128],
+                "status": r.status[:16],
+                "error_code": r.error_code[:64] if r.error_code else None,
+                "error_message": r.error_message,
+                "raw": r.raw,
+                "occurred_at": _aware(r.occurred_at),
+                "received_at": now,
+                "message_id": message.id if matched and message is not None else None,
+            }
+        )
+        if not matched or message is None:
+            result.parked += 1
+        elif r.status in RECEIPT_STATUSES and plan.apply(
+            message, r.status, r.occurred_at, r.error_code, r.error_message
+        ):
+            result.applied += 1
+        else:
+            result.unchanged += 1
+    await repository.insert_receipt_events(session, events)
+    await plan.write(session)
+    return result
+
+
+async def apply_parked(
+    session: AsyncSession, provider: str, provider_message_ids: Sequence[str]
+) -> int:
+    """Apply the parked receipts of these provider ids whose message is now recorded as sent
+    (call it after recording submit results, in the same or a later transaction). Returns
+    how many parked receipts were matched; safe to call twice (the machine is monotonic)."""
+    if not provider_message_ids:
+        return 0
+    events = await repository.parked_events_for(session, provider, provider_message_ids)
+    if not events:
+        return 0
+    messages = await repository.messages_by_provider_ids(
+        session, provider, [e.provider_message_id for e in events]
+    )
+    plan = _Plan(utcnow())
+    matched: list[dict[str, int]] = []
+    for event in events:
+        message = messages.get(event.provider_message_id)
+        if message is None or message.status not in RECEIPT_TARGETS:
+            continue
+        matched.append({"b_id": event.id, "b_message_id": message.id})
+        if event.status in RECEIPT_STATUSES:
+            plan.apply(
+                message, event.status, event.occurred_at, event.error_code, event.error_message
+            )
+    await repository.mark_events_matched(session, matched)
+    await plan.write(session)
+    return len(matched)
+
+
+async def sweep_parked(
+    session: AsyncSession, *, max_age: timedelta = timedelta(days=1), limit: int = 5000
+) -> int:
+    """Apply parked receipts whose message has since been recorded (for receipts that raced
+    a submit transaction and were missed by `apply_parked`). Events older than `max_age`
+    are left parked for good (a receipt for a message we never sent)."""
+    pairs = await repository.applicable_parked(session, utcnow() - max_age, limit)
+    applied = 0
+    for provider, ids in _by_provider(pairs).items():
+        applied += await apply_parked(session, provider, ids)
+    return applied
+
+
+class DbReceiptSink:
+    """Implements `ReceiptSink` on the database.
+
+    Concurrent pushes are coalesced: while one transaction ingests, the receipts pushed in
+    the meantime wait and go together in the next one (a burst of many small pushes becomes
+    a few large set-based ingests). `receipts()` returns once its receipts are committed, and
+    raises if their transaction failed (the pusher keeps them and retries).
+    """
+
+    def __init__(self, db: Database, *, max_batch: int = 5000) -> None:
+        self.db = db
+        self.max_batch = max_batch
+        self._pending: list[tuple[list[Receipt], asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self.totals = IngestResult()
+
+    async def receipts(self, items: Sequence[Receipt]) -> None:
+        if not items:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((list(items), future))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await future
+
+    async def _flush(self) -> None:
+        while self._pending:
+            taken: list[tuple[list[Receipt], asyncio.Future[None]]] = []
+            size = 0
+            while self._pending and (
+                not taken or size + len(self._pending[0][0]) <= self.max_batch
+            ):
+                items, future = self._pending.pop(0)
+                taken.append((items, future))
+                size += len(items)
+            batch = [r for items, _ in taken for r in items]
+            try:
+                async with self.db.transaction() as session:
+                    self.totals += await ingest_receipts(session, batch)
+            except Exception as exc:  # handed to each waiting pusher
+                for _, future in taken:
+                    if not future.done():
+                        future.set_exception(exc)
+            else:
+                for _, future in taken:
+                    if not future.done():
+                        future.set_result(None)
+
+    async def inbound(self, items: Sequence[InboundMessage]) -> None:
+        if not items:
+            return
+        async with self.db.transaction() as session:
+            await inbound_handlers.handle_inbound(session, items)

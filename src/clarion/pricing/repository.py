@@ -1,0 +1,40 @@
+"""Queries on the rate card."""
+
+from sqlalchemy import delete, insert, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.accounts.models import SystemSetting
+from clarion.pricing.models import Rate
+from clarion.pricing.rates import VERSION_KEY, RateRow
+
+# Any constant: the PostgreSQL advisory lock that serializes rate card replacements.
+_RATE_CARD_LOCK = 0x52415445
+
+
+async def lock_rate_card(session: AsyncSession) -> None:
+    """Serialize concurrent replacements (delete-all then insert would otherwise collide on
+    the unique constraint). SQLite write transactions are already serialized (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _RATE_CARD_LOCK})
+
+
+async def replace_rates(session: AsyncSession, rows: list[RateRow], fingerprint: str) -> None:
+    """Swap the whole card and its stored fingerprint, in the caller's transaction."""
+    await session.execute(delete(Rate))
+    if rows:
+        await session.execute(
+            insert(Rate),
+            [
+                {
+                    "channel": r.channel,
+                    "country": r.country,
+                    "category": r.category,
+                    "price": r.price,
+                }
+                for r in rows
+            ],
+        )
+    await session.execute(delete(SystemSetting).where(SystemSetting.key == VERSION_KEY))
+    if rows:
+        session.add(SystemSetting(key=VERSION_KEY, value=fingerprint))
+    await session.flush()

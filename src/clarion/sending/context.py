@@ -1,0 +1,147 @@
+"""What the dispatcher needs to know about a campaign to render and price its messages.
+
+Built once per campaign per worker (a confirmed campaign's message does not change) and
+used for every batch: the template is compiled once, the contact row is only read when the
+text has variables.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.audience.models import Contact
+from clarion.campaigns.models import Campaign
+from clarion.providers.base import OutboundMessage, TemplateRef
+from clarion.sending import pricing_bridge as pricing
+from clarion.templates.models import Template
+
+
+@dataclass(slots=True)
+class Priced:
+    """A rendered message with its units and price (None: no rate for it)."""
+
+    outbound: OutboundMessage
+    units: int
+    unit_price: int | None
+
+    @property
+    def price(self) -> int:
+        return self.units * (self.unit_price or 0)
+
+
+@dataclass
+class CampaignContext:
+    id: int
+    account_id: int
+    channel: str
+    sender: str | None
+    fallback_channel: str | None
+    renderer: pricing.Renderer
+    params: dict[str, Any]
+    needs_contact: bool
+    template_name: str | None = None
+    template_language: str = "en"
+    template_category: str | None = None
+    rich_card: dict[str, Any] | None = None
+    suggestions: list[Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def render(
+        self,
+        message_id: int,
+        channel: str,
+        phone: str,
+        country: str,
+        contact: Mapping[str, Any] | None,
+        rates: pricing.RateCardLike,
+    ) -> Priced:
+        """Render for `channel` (the campaign's, or `sms` for an RCS fallback) and price it."""
+        # A test send has no contact: its contact fields come from templateParams (or are "").
+        contact = contact if contact is not None else {"phone": phone, "attributes": {}}
+        text = self.renderer.render(contact, self.params)
+        out = OutboundMessage(id=message_id, channel=channel, to=phone, sender=self.sender)
+        if channel == "sms":
+            out.text = text
+            return Priced(out, pricing.sms_parts(text), rates.unit_price("sms", country))
+        if channel == "whatsapp":
+            out.text = text
+            if self.template_name is not None:
+                out.template = TemplateRef(
+                    name=self.template_name,
+                    language=self.template_language,
+                    category=self.template_category,
+                    parameters=self.renderer.parameters(contact, self.params),
+                )
+            price = rates.unit_price("whatsapp", country, self.template_category or "marketing")
+            return Priced(out, 1, price)
+        # rcs
+        out.text = text
+        out.rich_card = self.rich_card
+        out.suggestions = self.suggestions
+        category = pricing.rcs_category(text, self.rich_card, self.suggestions)
+        return Priced(out, 1, rates.unit_price("rcs", country, category))
+
+
+async def load_context(session: AsyncSession, campaign_id: int) -> CampaignContext | None:
+    campaign = await session.get(Campaign, campaign_id)
+    if campaign is None:
+        return None
+    message = campaign.message or {}
+    params = dict(message.get("templateParams") or {})
+    text = message.get("text")
+    template = None
+    if message.get("templateId") is not None:
+        template = (
+            await session.execute(
+                select(Template).where(
+                    Template.id == message["templateId"],
+                    Template.account_id == campaign.account_id,
+                )
+            )
+        ).scalar_one_or_none()
+    if text is None and template is not None:
+        text = template.body
+    text = text or ""
+    ctx = CampaignContext(
+        id=campaign.id,
+        account_id=campaign.account_id,
+        channel=campaign.channel,
+        sender=campaign.sender,
+        fallback_channel=campaign.fallback_channel,
+        renderer=pricing.compile_template(text),
+        params=params,
+        needs_contact=pricing.uses_contact(text),
+    )
+    if template is not None:
+        ctx.template_name = template.name
+        ctx.template_language = template.language
+        ctx.template_category = template.category
+        ctx.rich_card = template.rich_card
+        ctx.suggestions = template.suggestions
+    ctx.rich_card = message.get("richCard", ctx.rich_card)
+    ctx.suggestions = message.get("suggestions", ctx.suggestions)
+    return ctx
+
+
+async def load_contacts(session: AsyncSession, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """contact id -> the fields templates may use."""
+    out: dict[int, dict[str, Any]] = {}
+    for start in range(0, len(ids), 900):
+        rows = await session.execute(
+            select(
+                Contact.id, Contact.first_name, Contact.last_name, Contact.phone, Contact.attributes
+            ).where(Contact.id.in_(ids[start : start + 900]))
+        )
+        for cid, first, last, phone, attributes in rows:
+            out[cid] = {
+                "firstName": first,
+                "lastName": last,
+                "phone": phone,
+                "attributes": attributes or {},
+            }
+    return out

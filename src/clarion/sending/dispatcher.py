@@ -1,0 +1,467 @@
+"""The sender: claim a batch, render and price it, submit it, record and charge it.
+
+One batch = one claim transaction + provider submits + one recording transaction. Several
+lanes run batches at once so that claiming, submitting and recording overlap; the number of
+provider calls in flight (each up to the provider's max_batch messages) is bounded by
+CLARION_WORKER_CONCURRENCY.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import random
+import time
+from collections import Counter, defaultdict
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.accounts import ledger
+from clarion.campaigns import counters
+from clarion.config import Settings
+from clarion.db.base import utcnow
+from clarion.db.session import Database
+from clarion.providers.base import OutboundMessage, Provider, SubmitResult
+from clarion.providers.base import Outcome as Wire
+from clarion.sending import peers
+from clarion.sending import pricing_bridge as pricing
+from clarion.sending import repository as repo
+from clarion.sending.context import CampaignContext, Priced, load_contacts, load_context
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+RATE_CARD_TTL = 10.0
+_TRANSIENT = ("deadlock", "could not serialize", "database is locked")
+
+
+async def in_transaction(
+    db: Database, work: Callable[[AsyncSession], Awaitable[T]], attempts: int = 6
+) -> T:
+    """Run `work` in a write transaction, retried when the database reports a deadlock or a
+    serialization failure (the work is re-run from scratch: it must be pure DB work)."""
+    for attempt in range(attempts):
+        try:
+            async with db.transaction() as session:
+                return await work(session)
+        except DBAPIError as exc:
+            if attempt == attempts - 1 or not any(t in str(exc).lower() for t in _TRANSIENT):
+                raise
+            await asyncio.sleep(0.01 * (2**attempt) * random.random())
+    raise AssertionError("unreachable")
+
+
+@dataclass(slots=True)
+class Pending:
+    """One claimed message on its way through a batch."""
+
+    claimed: repo.Claimed
+    ctx: CampaignContext | None
+    contact: dict[str, Any] | None = None
+    priced: Priced | None = None
+    outcome: repo.Outcome | None = None
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        providers: dict[str, Provider],
+        owner: str,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.providers = providers
+        self.owner = owner
+        self._contexts: dict[int, CampaignContext] = {}
+        self._rates: pricing.RateCardLike | None = None
+        self._rates_at = 0.0
+        self._limiters: dict[tuple[str, str | None], peers.Limiter] = {}
+        # Provider calls in flight at once, over all lanes (each call up to max_batch).
+        self._in_flight = asyncio.Semaphore(settings.worker_concurrency)
+        self._turn = 0
+
+    # --- claim ----------------------------------------------------------------------------
+
+    async def claim(self, n: int | None = None) -> list[repo.Claimed]:
+        """Claim up to `n` messages, shared fairly: first between accounts, then between each
+        account's campaigns, starting from a different campaign each time."""
+        n = n or self.settings.worker_batch_size
+        now = utcnow()
+        until = now + timedelta(seconds=self.settings.lease_seconds)
+        self._turn += 1
+        turn = self._turn
+
+        async def work(session: AsyncSession) -> list[repo.Claimed]:
+            active = [
+                c for c in await repo.active_campaigns(session) if c.channel in self.providers
+            ]
+            if not active:
+                return []
+            by_account: dict[int, list[repo.ActiveCampaign]] = defaultdict(list)
+            for c in active:
+                by_account[c.account_id].append(c)
+            account_share = math.ceil(n / len(by_account))
+            quota = {
+                c.id: max(1, math.ceil(account_share / len(camps)))
+                for camps in by_account.values()
+                for c in camps
+            }
+            start = turn % len(active)
+            order = active[start:] + active[:start]
+            claimed: list[repo.Claimed] = []
+            full: list[repo.ActiveCampaign] = []  # gave all we asked: may have more
+            for c in order:
+                want = min(quota[c.id], n - len(claimed))
+                if want <= 0:
+                    break
+                got = await repo.claim_batch(session, self.owner, c.id, want, now, until)
+                claimed.extend(got)
+                if len(got) == want:
+                    full.append(c)
+            for c in full:  # campaigns that ran dry leave room for the others
+                want = n - len(claimed)
+                if want <= 0:
+                    break
+                claimed.extend(await repo.claim_batch(session, self.owner, c.id, want, now, until))
+            return claimed
+
+        return await in_transaction(self.db, work)
+
+    # --- prepare --------------------------------------------------------------------------
+
+    async def _rate_card(self, session: AsyncSession) -> pricing.RateCardLike:
+        if self._rates is None or time.monotonic() - self._rates_at > RATE_CARD_TTL:
+            self._rates = await pricing.load_rate_card(session)
+            self._rates_at = time.monotonic()
+        return self._rates
+
+    async def prepare(self, batch: Sequence[repo.Claimed]) -> list[Pending]:
+        """Render and price every message (one read transaction for the batch)."""
+        async with self.db.session(write=False) as session:
+            for cid in {m.campaign_id for m in batch} - self._contexts.keys():
+                ctx = await load_context(session, cid)
+                if ctx is not None:
+                    self._contexts[cid] = ctx
+            rates = await self._rate_card(session)
+            need = [
+                m.contact_id
+                for m in batch
+                if m.contact_id is not None
+                and (c := self._contexts.get(m.campaign_id)) is not None
+                and c.needs_contact
+            ]
+            contacts = await load_contacts(session, need) if need else {}
+        pending = []
+        for m in batch:
+            p = Pending(m, self._contexts.get(m.campaign_id))
+            if p.ctx is None:
+                p.outcome = self._fail(p, "campaign_missing", "The campaign no longer exists.")
+            else:
+                p.contact = contacts.get(m.contact_id) if m.contact_id is not None else None
+                p.priced = p.ctx.render(m.id, m.channel, m.phone, m.country, p.contact, rates)
+                if p.priced.unit_price is None:
+                    p.outcome = self._fail(
+                        p,
+                        "no_rate",
+                        f"No {m.channel} rate for country {m.country}: not sent.",
+                        channel=m.channel,
+                    )
+            pending.append(p)
+        return pending
+
+    # --- outcomes -------------------------------------------------------------------------
+
+    def _fail(
+        self, p: Pending, code: str, message: str | None, *, channel: str | None = None
+    ) -> repo.Outcome:
+        return repo.Outcome(
+            id=p.claimed.id,
+            status="failed",
+            channel=channel or p.claimed.channel,
+            attempts=p.claimed.attempts,
+            error_code=code,
+            error_message=message,
+        )
+
+    def _backoff(self, attempts: int) -> float:
+        base = self.settings.retry_base_seconds * (2 ** max(attempts - 1, 0))
+        return min(self.settings.retry_max_seconds, base) * random.uniform(0.5, 1.0)
+
+    def _apply(self, p: Pending, provider: Provider, result: SubmitResult | None) -> None:
+        assert p.priced is not None
+        channel = p.priced.outbound.channel
+        attempts = p.claimed.attempts
+        if result is None:  # the provider gave no answer for it: a transient failure
+            result = SubmitResult(p.claimed.id, Wire.RETRY, error_code="no_result")
+        if result.outcome == Wire.ACCEPTED:
+            p.outcome = repo.Outcome(
+                id=p.claimed.id,
+                status="sent",
+                channel=channel,
+                provider=provider.name,
+                provider_message_id=result.provider_message_id,
+                units=p.priced.units,
+                price=p.priced.price,
+                attempts=attempts + 1,
+            )
+        elif result.outcome == Wire.REFUSED:
+            p.outcome = self._fail(
+                p, result.error_code or "refused", result.error_message, channel=channel
+            )
+            p.outcome.attempts = attempts + 1
+            p.outcome.provider = provider.name
+        elif result.outcome == Wire.THROTTLED:
+            self._limiter(provider, p.priced.outbound.sender).on_throttle()
+            delay = result.retry_after or self.settings.retry_base_seconds * random.uniform(
+                0.5, 1.5
+            )
+            p.outcome = self._requeue(p, channel, attempts, delay, result)
+        elif result.outcome == Wire.NO_CAPABILITY:
+            p.outcome = self._fail(
+                p,
+                "rcs_unavailable" if channel == "rcs" else "no_capability",
+                result.error_message or f"The phone cannot receive {channel} messages.",
+                channel=channel,
+            )
+        else:  # RETRY
+            if attempts + 1 >= self.settings.worker_max_attempts:
+                p.outcome = self._fail(
+                    p,
+                    result.error_code or "provider_error",
+                    result.error_message or "The provider kept failing; gave up.",
+                    channel=channel,
+                )
+                p.outcome.attempts = attempts + 1
+            else:
+                delay = result.retry_after or self._backoff(attempts + 1)
+                p.outcome = self._requeue(p, channel, attempts + 1, delay, result)
+
+    def _requeue(
+        self, p: Pending, channel: str, attempts: int, delay: float, result: SubmitResult
+    ) -> repo.Outcome:
+        return repo.Outcome(
+            id=p.claimed.id,
+            status="queued",
+            channel=channel,
+            attempts=attempts,
+            next_attempt_at=utcnow() + timedelta(seconds=delay),
+            error_code=result.error_code,
+            error_message=result.error_message,
+        )
+
+    # --- submit ---------------------------------------------------------------------------
+
+    def _limiter(self, provider: Provider, sender: str | None) -> peers.Limiter:
+        key = (provider.name + ":" + provider.channel, sender)
+        limiter = self._limiters.get(key)
+        if limiter is None:
+            limiter = self._limiters[key] = peers.build_limiter(self.settings, provider, sender)
+        return limiter
+
+    async def _submit_chunk(
+        self, provider: Provider, chunk: list[OutboundMessage]
+    ) -> list[SubmitResult]:
+        async with self._in_flight:
+            by_sender: dict[str | None, int] = Counter(m.sender for m in chunk)
+            for sender, k in by_sender.items():
+                await self._limiter(provider, sender).acquire(k)
+            try:
+                results = await provider.submit(chunk)
+            except Exception as exc:  # a provider bug must not lose the batch: retry it
+                log.exception("provider %s failed a whole submit", provider.name)
+                return [
+                    SubmitResult(
+                        m.id,
+                        Wire.RETRY,
+                        error_code="provider_exception",
+                        error_message=str(exc)[:500],
+                    )
+                    for m in chunk
+                ]
+            if any(r.outcome == Wire.ACCEPTED for r in results):
+                for sender in by_sender:
+                    self._limiter(provider, sender).on_success()
+            return results
+
+    async def _submit(self, provider: Provider, items: list[Pending]) -> None:
+        size = max(1, provider.capabilities.max_batch)
+        chunks = [items[i : i + size] for i in range(0, len(items), size)]
+        answers = await asyncio.gather(
+            *(
+                self._submit_chunk(provider, [p.priced.outbound for p in c if p.priced])
+                for c in chunks
+            )
+        )
+        for chunk, results in zip(chunks, answers, strict=True):
+            by_id = {r.message_id: r for r in results}
+            for p in chunk:
+                self._apply(p, provider, by_id.get(p.claimed.id))
+
+    async def submit(self, pending: list[Pending]) -> None:
+        """Submit every message without an outcome yet; RCS recipients without RCS go by SMS
+        when the campaign falls back to it."""
+        todo = [p for p in pending if p.outcome is None]
+        by_channel: dict[str, list[Pending]] = defaultdict(list)
+        for p in todo:
+            assert p.priced is not None
+            by_channel[p.priced.outbound.channel].append(p)
+        fallback: list[Pending] = []
+        rcs = self.providers.get("rcs")
+        if rcs is not None and by_channel.get("rcs") and rcs.capabilities.rcs_capability_check:
+            items = by_channel["rcs"]
+            capable = await rcs.check_capability(sorted({p.claimed.phone for p in items}))
+            by_channel["rcs"] = [p for p in items if capable.get(p.claimed.phone, True)]
+            for p in items:
+                if not capable.get(p.claimed.phone, True):
+                    fallback.append(p)
+        await asyncio.gather(
+            *(self._submit_channel(channel, items) for channel, items in by_channel.items())
+        )
+        for p in pending:
+            if (
+                p.outcome is not None
+                and p.outcome.error_code == "rcs_unavailable"
+                and p.priced is not None
+                and p.priced.outbound.channel == "rcs"
+            ):
+                fallback.append(p)
+        if fallback:
+            await self._fall_back(fallback)
+
+    async def _submit_channel(self, channel: str, items: list[Pending]) -> None:
+        provider = self.providers.get(channel)
+        if provider is None:
+            for p in items:
+                p.outcome = self._fail(p, "no_provider", f"No provider for {channel}.")
+            return
+        await self._submit(provider, items)
+
+    async def _fall_back(self, items: Iterable[Pending]) -> None:
+        todo = []
+        for p in items:
+            if p.ctx is None or p.ctx.fallback_channel != "sms" or "sms" not in self.providers:
+                p.outcome = self._fail(
+                    p, "rcs_unavailable", "The phone cannot receive RCS messages.", channel="rcs"
+                )
+                continue
+            assert self._rates is not None
+            c = p.claimed
+            p.priced = p.ctx.render(c.id, "sms", c.phone, c.country, p.contact, self._rates)
+            if p.priced.unit_price is None:
+                p.outcome = self._fail(
+                    p, "no_rate", f"No sms rate for country {p.claimed.country}.", channel="sms"
+                )
+                continue
+            p.outcome = None
+            todo.append(p)
+        if todo:
+            await self._submit(self.providers["sms"], todo)
+
+    # --- record ---------------------------------------------------------------------------
+
+    async def record(self, pending: Sequence[Pending]) -> list[repo.Recorded]:
+        outcomes = [p.outcome for p in pending if p.outcome is not None]
+        by_id = {o.id: o for o in outcomes}
+
+        async def work(session: AsyncSession) -> list[repo.Recorded]:
+            now = utcnow()
+            recorded = await repo.record_outcomes(session, self.owner, outcomes, now)
+            sent_ids: dict[str, list[str]] = defaultdict(list)
+            for campaign_id, rows in repo.group_by_campaign(recorded).items():
+                await self._settle_batch(session, campaign_id, rows, by_id, now)
+            for r in recorded:
+                o = by_id[r.id]
+                if o.status == "sent" and o.provider and o.provider_message_id:
+                    sent_ids[o.provider].append(o.provider_message_id)
+            for provider, ids in sent_ids.items():
+                await peers.apply_parked(session, provider, ids)
+            return recorded
+
+        return await in_transaction(self.db, work)
+
+    async def _settle_batch(
+        self,
+        session: AsyncSession,
+        campaign_id: int,
+        rows: list[repo.Recorded],
+        by_id: dict[int, repo.Outcome],
+        now: datetime,
+    ) -> None:
+        """Charge the accepted messages and move the counters, for one campaign's rows.
+        Test sends (no contact) are paid from the account, not the reservation, and do not
+        count in the campaign's stats."""
+        account_id = rows[0].account_id
+        counted = [r for r in rows if r.contact_id is not None]
+        tests = [r for r in rows if r.contact_id is None]
+        spent = 0
+        unpaid: list[int] = []
+        if counted:
+            hold = await repo.lock_campaign_reserved(session, campaign_id)
+            paid, lost = await self._charge(session, account_id, campaign_id, counted, by_id, hold)
+            spent += paid
+            unpaid += lost
+            await repo.take_from_reserved(session, campaign_id, min(paid, hold))
+        if tests:
+            _paid, lost = await self._charge(session, account_id, campaign_id, tests, by_id, 0)
+            unpaid += lost
+        if unpaid:
+            await repo.fail_unpaid(
+                session,
+                unpaid,
+                now,
+                "insufficient_credits",
+                "Not enough credits to pay for this message.",
+            )
+            for mid in unpaid:
+                by_id[mid].status = "failed"
+        deltas: Counter[str] = Counter()
+        for r in counted:
+            deltas[by_id[r.id].status] += 1
+        deltas["sending"] -= len(counted)
+        await counters.move(session, campaign_id, deltas, spent=spent)
+
+    async def _charge(
+        self,
+        session: AsyncSession,
+        account_id: int,
+        campaign_id: int,
+        rows: list[repo.Recorded],
+        by_id: dict[int, repo.Outcome],
+        hold: int,
+    ) -> tuple[int, list[int]]:
+        """Charge the sent messages among `rows`, `hold` of it from the reservation. When the
+        credits are short, pay as many as fit; the others are returned as unpaid."""
+        sent = [by_id[r.id] for r in rows if by_id[r.id].status == "sent"]
+        total = sum(o.price for o in sent)
+        if await ledger.charge(
+            session, account_id, campaign_id, total, from_reserved=min(total, hold)
+        ):
+            return total, []
+        budget = hold + max(0, await repo.account_available(session, account_id))
+        paid, unpaid = 0, []
+        for o in sent:
+            if paid + o.price <= budget:
+                paid += o.price
+            else:
+                unpaid.append(o.id)
+        ok = await ledger.charge(
+            session, account_id, campaign_id, paid, from_reserved=min(paid, hold)
+        )
+        if not ok:  # pragma: no cover - we hold the row locks; cannot happen
+            raise RuntimeError("charge refused under lock")
+        return paid, unpaid
+
+    # --- the batch ------------------------------------------------------------------------
+
+    async def run_batch(self, batch: Sequence[repo.Claimed]) -> list[repo.Recorded]:
+        pending = await self.prepare(batch)
+        await self.submit(pending)
+        return await self.record(pending)

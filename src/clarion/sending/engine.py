@@ -1,0 +1,164 @@
+"""The engine of one process: scheduler loop, materializer loop and sender lanes.
+
+`clarion serve` runs it next to the API (sending/tasks.py), `clarion worker` runs it alone.
+Stopping it stops claiming, lets in-flight batches finish for a few seconds, then gives the
+leases of anything still unfinished back to the queue, all within the 10 s shutdown budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.config import Settings
+from clarion.db.session import Database
+from clarion.providers.base import Provider
+from clarion.sending import peers, scheduler
+from clarion.sending import repository as repo
+from clarion.sending.dispatcher import Dispatcher, in_transaction
+
+log = logging.getLogger(__name__)
+
+FINISH_GRACE = 7.0  # seconds in-flight batches get to finish on shutdown
+
+
+def lease_owner() -> str:
+    return f"{socket.gethostname()[:30]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        *,
+        providers: dict[str, Provider] | None = None,
+        lanes: int = 3,
+        scheduler: bool = True,
+        sender: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self._given_providers = providers
+        self.providers: dict[str, Provider] = {}
+        self.owner = lease_owner()
+        self.lanes = lanes
+        self.run_scheduler = scheduler
+        self.run_sender = sender
+        self.dispatcher: Dispatcher | None = None
+        self._stopping = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lane_tasks: list[asyncio.Task[None]] = []
+        self._started_providers: list[Provider] = []
+
+    async def start(self) -> None:
+        if self._given_providers is not None:
+            self.providers = dict(self._given_providers)
+        else:
+            self.providers = peers.build_providers(self.settings)
+            sink = peers.receipt_sink(self.db)
+            for provider in {id(p): p for p in self.providers.values()}.values():
+                await provider.start(sink)
+                self._started_providers.append(provider)
+        self.dispatcher = Dispatcher(self.settings, self.db, self.providers, self.owner)
+        if self.run_scheduler:
+            self._tasks.append(asyncio.create_task(self._loop(self._schedule, "scheduler")))
+            self._tasks.append(asyncio.create_task(self._loop(self._materialize, "materializer")))
+        if self.run_sender:
+            for i in range(self.lanes):
+                self._lane_tasks.append(asyncio.create_task(self._lane(i)))
+        log.info("engine %s started (%d lanes)", self.owner, self.lanes if self.run_sender else 0)
+
+    def wake(self) -> None:
+        """Something may be claimable now (e.g. a campaign was just confirmed)."""
+        self._wake.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+
+    async def _loop(self, step: object, name: str) -> None:
+        interval = self.settings.scheduler_interval
+        while not self._stopping.is_set():
+            try:
+                await step()  # type: ignore[operator]
+            except Exception:
+                log.exception("%s step failed; retrying", name)
+            await self._sleep(interval)
+
+    async def _schedule(self) -> None:
+        if await scheduler.start_due(self.db):
+            self.wake()
+        await scheduler.sweep_leases(self.db)
+        await scheduler.finalize(self.db)
+
+    async def _materialize(self) -> None:
+        if await scheduler.materialize_pending(self.db, self.settings.materialize_chunk):
+            self.wake()
+
+    async def _lane(self, index: int) -> None:
+        assert self.dispatcher is not None
+        idle = 0.01
+        while not self._stopping.is_set():
+            try:
+                batch = await self.dispatcher.claim()
+            except Exception:
+                log.exception("claim failed")
+                await self._sleep(1.0)
+                continue
+            if not batch:
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), idle)
+                idle = min(idle * 2, self.settings.scheduler_interval)
+                continue
+            idle = 0.01
+            try:
+                await self.dispatcher.run_batch(batch)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Recording failed: the leases expire and the messages are sent again (the
+                # provider deduplicates by message id where it can).
+                log.exception("batch of %d failed; its leases will be released", len(batch))
+                await self._release([m.id for m in batch])
+
+    async def _release(self, ids: list[int] | None) -> int:
+        async def work(session: AsyncSession) -> int:
+            return await repo.release_leases_of(session, self.owner, ids)
+
+        try:
+            return await in_transaction(self.db, work)
+        except Exception:
+            log.exception("could not release leases (they will expire)")
+            return 0
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Stop claiming; let in-flight batches finish briefly; release what is left."""
+        self._stopping.set()
+        self._wake.set()
+        if self._lane_tasks:
+            _done, pending = await asyncio.wait(
+                self._lane_tasks, timeout=min(FINISH_GRACE, timeout * 0.7)
+            )
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*self._lane_tasks, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        released = await self._release(None)
+        if released:
+            log.info("released %d leases on shutdown", released)
+        for provider in self._started_providers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(provider.close(), 2.0)
+        self._tasks.clear()
+        self._lane_tasks.clear()

@@ -1,0 +1,518 @@
+"""The engine's queries: the message table is the queue.
+
+Everything here runs inside the caller's transaction and is set-based: one statement per
+chunk of recipients, per claimed batch, per recorded batch. PostgreSQL gets `FOR UPDATE SKIP
+LOCKED` (any number of workers) and array parameters; SQLite (one embedded sender, writes
+serialized by BEGIN IMMEDIATE) gets the same statements without them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, bindparam, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.campaigns import counters
+from clarion.campaigns.models import Campaign
+from clarion.db.base import UTCDateTime
+from clarion.sending.models import Message
+
+_UTC = UTCDateTime()
+
+
+def is_postgres(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+# --- scheduler ------------------------------------------------------------------------------
+
+
+async def start_due_campaigns(session: AsyncSession, now: datetime) -> list[int]:
+    """Move due `scheduled` campaigns to `sending`. The guarded UPDATE means that with many
+    schedulers running, each campaign is started by exactly one."""
+    rows = await session.execute(
+        update(Campaign)
+        .where(Campaign.status == "scheduled", Campaign.scheduled_at <= now)
+        .values(status="sending", started_at=now, updated_at=now)
+        .returning(Campaign.id)
+    )
+    return list(rows.scalars())
+
+
+async def campaigns_to_materialize(session: AsyncSession) -> list[int]:
+    rows = await session.execute(
+        select(Campaign.id)
+        .where(Campaign.status == "sending", Campaign.materialized_at.is_(None))
+        .order_by(Campaign.id)
+    )
+    return list(rows.scalars())
+
+
+@dataclass(slots=True)
+class ChunkResult:
+    inserted: int
+    done: bool
+
+
+_CHUNK_END = """
+SELECT max(contact_id) FROM (
+    SELECT lm.contact_id FROM list_member lm
+    WHERE lm.list_id IN :lists AND lm.contact_id > :after
+    ORDER BY lm.contact_id LIMIT :chunk
+) AS chunk
+"""
+
+_MATERIALIZE = """
+INSERT INTO message (campaign_id, account_id, contact_id, phone, country, channel, status,
+                     units, price, attempts, next_attempt_at, created_at, updated_at)
+SELECT CAST(:campaign_id AS BIGINT), CAST(:account_id AS BIGINT), c.id, c.phone, c.country,
+       CAST(:channel AS VARCHAR(16)), 'queued',
+       0, 0, 0, :now, :now, :now
+FROM contact c
+WHERE c.account_id = :account_id AND c.id > :after AND c.id <= :upto
+  AND EXISTS (SELECT 1 FROM list_member lm
+              WHERE lm.contact_id = c.id AND lm.list_id IN :lists
+                AND lm.contact_id > :after AND lm.contact_id <= :upto)
+  AND NOT EXISTS (SELECT 1 FROM list_member lx
+                  WHERE lx.contact_id = c.id AND lx.list_id IN :excluded)
+  AND NOT EXISTS (SELECT 1 FROM contact_opt_out o
+                  WHERE o.contact_id = c.id AND o.channel = :channel)
+ON CONFLICT (campaign_id, contact_id) DO NOTHING
+"""
+
+
+async def _owned_list_ids(session: AsyncSession, account_id: int, ids: Sequence[int]) -> list[int]:
+    from clarion.audience.models import ContactList
+
+    if not ids:
+        return []
+    rows = await session.execute(
+        select(ContactList.id).where(ContactList.account_id == account_id, ContactList.id.in_(ids))
+    )
+    return list(rows.scalars())
+
+
+async def materialize_chunk(
+    session: AsyncSession, campaign_id: int, chunk: int, now: datetime
+) -> ChunkResult | None:
+    """Turn the next chunk of the audience (by contact id) into `queued` messages.
+
+    The campaign row is locked first and its `materialized_through` is the guard, so two
+    schedulers never do the same chunk; the unique (campaign_id, contact_id) makes a chunk
+    redone after a crash harmless. Returns None when the campaign is not to be materialized
+    (any more)."""
+    campaign = (
+        await session.execute(
+            select(Campaign)
+            .where(
+                Campaign.id == campaign_id,
+                Campaign.status == "sending",
+                Campaign.materialized_at.is_(None),
+            )
+            .with_for_update()
+        )
+    ).scalar_one_or_none()
+    if campaign is None:
+        return None
+    after = campaign.materialized_through or 0
+    lists = await _owned_list_ids(session, campaign.account_id, campaign.list_ids or [])
+    excluded = await _owned_list_ids(session, campaign.account_id, campaign.exclude_list_ids or [])
+    upto = None
+    if lists:
+        upto = (
+            await session.execute(
+                text(_CHUNK_END).bindparams(bindparam("lists", expanding=True)),
+                {"lists": lists, "after": after, "chunk": chunk},
+            )
+        ).scalar_one_or_none()
+    if upto is None:
+        campaign.materialized_at = now
+        await session.flush()
+        return ChunkResult(0, True)
+    stmt = text(_MATERIALIZE).bindparams(
+        bindparam("lists", expanding=True),
+        bindparam("excluded", expanding=True),
+        bindparam("now", type_=_UTC),
+    )
+    result: Any = await session.execute(
+        stmt,
+        {
+            "campaign_id": campaign.id,
+            "account_id": campaign.account_id,
+            "channel": campaign.channel,
+            "after": after,
+            "upto": upto,
+            "lists": lists,
+            "excluded": excluded or [-1],
+            "now": now,
+        },
+    )
+    inserted = max(int(result.rowcount or 0), 0)
+    campaign.materialized_through = int(upto)
+    await session.flush()
+    await counters.move(session, campaign.id, {"queued": inserted}, recipients=inserted)
+    return ChunkResult(inserted, False)
+
+
+# --- claimer --------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ActiveCampaign:
+    id: int
+    account_id: int
+    channel: str
+
+
+async def active_campaigns(session: AsyncSession) -> list[ActiveCampaign]:
+    """Campaigns with work to claim: `sending` (a paused or cancelled campaign is skipped),
+    something queued."""
+    rows = await session.execute(
+        select(Campaign.id, Campaign.account_id, Campaign.channel)
+        .where(Campaign.status == "sending", Campaign.queued > 0)
+        .order_by(Campaign.id)
+    )
+    return [ActiveCampaign(*row) for row in rows]
+
+
+@dataclass(slots=True)
+class Claimed:
+    id: int
+    campaign_id: int
+    contact_id: int | None
+    phone: str
+    country: str
+    channel: str
+    attempts: int
+
+
+_CLAIM_SQLITE = """
+UPDATE message SET status = 'sending', lease_owner = :owner, lease_until = :until,
+                   updated_at = :now
+WHERE id IN (
+    SELECT id FROM message
+    WHERE campaign_id = :campaign_id AND status = 'queued' AND next_attempt_at <= :now
+    ORDER BY next_attempt_at
+    LIMIT :n
+)
+RETURNING id, campaign_id, contact_id, phone, country, channel, attempts
+"""
+
+# A materialized CTE: PostgreSQL may otherwise re-run a LIMIT subquery inside IN (...) and
+# claim more than asked.
+_CLAIM_PG = """
+WITH picked AS MATERIALIZED (
+    SELECT id FROM message
+    WHERE campaign_id = :campaign_id AND status = 'queued' AND next_attempt_at <= :now
+    ORDER BY next_attempt_at
+    LIMIT :n
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE message AS m SET status = 'sending', lease_owner = :owner, lease_until = :until,
+                        updated_at = :now
+FROM picked WHERE m.id = picked.id
+RETURNING m.id, m.campaign_id, m.contact_id, m.phone, m.country, m.channel, m.attempts
+"""
+
+
+async def claim_batch(
+    session: AsyncSession,
+    owner: str,
+    campaign_id: int,
+    n: int,
+    now: datetime,
+    lease_until: datetime,
+) -> list[Claimed]:
+    """Lease up to `n` due queued messages of one campaign to `owner`; counters moved."""
+    sql = _CLAIM_PG if is_postgres(session) else _CLAIM_SQLITE
+    stmt = text(sql).bindparams(bindparam("now", type_=_UTC), bindparam("until", type_=_UTC))
+    rows = await session.execute(
+        stmt,
+        {"owner": owner, "until": lease_until, "now": now, "campaign_id": campaign_id, "n": n},
+    )
+    claimed = [Claimed(*row) for row in rows]
+    counted = sum(1 for c in claimed if c.contact_id is not None)
+    if counted:
+        await counters.move(session, campaign_id, {"queued": -counted, "sending": counted})
+    return claimed
+
+
+async def _requeue(session: AsyncSession, rows: Sequence[Any]) -> int:
+    per_campaign: Counter[int] = Counter(cid for cid, contact_id in rows if contact_id is not None)
+    for campaign_id, k in per_campaign.items():
+        await counters.move(session, campaign_id, {"sending": -k, "queued": k})
+    return len(rows)
+
+
+async def release_expired_leases(session: AsyncSession, now: datetime) -> int:
+    """Messages whose worker died (lease expired) go back to the queue."""
+    rows = await session.execute(
+        update(Message)
+        .where(Message.status == "sending", Message.lease_until < now)
+        .values(status="queued", lease_owner=None, lease_until=None, updated_at=now)
+        .returning(Message.campaign_id, Message.contact_id)
+    )
+    return await _requeue(session, rows.all())
+
+
+async def release_leases_of(session: AsyncSession, owner: str, ids: Sequence[int] | None) -> int:
+    """Give back this owner's leases (on shutdown, or a batch given up on)."""
+    stmt = update(Message).where(Message.status == "sending", Message.lease_owner == owner)
+    if ids is not None:
+        stmt = stmt.where(Message.id.in_(ids))
+    rows = await session.execute(
+        stmt.values(status="queued", lease_owner=None, lease_until=None).returning(
+            Message.campaign_id, Message.contact_id
+        )
+    )
+    return await _requeue(session, rows.all())
+
+
+# --- recording ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What to write for one message after its submit."""
+
+    id: int
+    status: str  # sent | failed | queued
+    channel: str
+    provider: str | None = None
+    provider_message_id: str | None = None
+    units: int = 0
+    price: int = 0
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(slots=True)
+class Recorded:
+    id: int
+    campaign_id: int
+    account_id: int
+    contact_id: int | None
+
+
+_RECORD_PG = """
+UPDATE message AS m SET
+    status = v.status, channel = v.channel, provider = v.provider,
+    provider_message_id = v.pmid, units = v.units, price = v.price, attempts = v.attempts,
+    next_attempt_at = coalesce(v.next_at, m.next_attempt_at),
+    error_code = v.code, error_message = v.msg,
+    sent_at = CASE WHEN v.status = 'sent' THEN :now ELSE m.sent_at END,
+    lease_owner = NULL, lease_until = NULL, updated_at = :now
+FROM unnest(
+    CAST(:ids AS BIGINT[]), CAST(:statuses AS TEXT[]), CAST(:channels AS TEXT[]),
+    CAST(:providers AS TEXT[]), CAST(:pmids AS TEXT[]), CAST(:units AS INTEGER[]),
+    CAST(:prices AS BIGINT[]), CAST(:attempts AS INTEGER[]), CAST(:next_ats AS TIMESTAMPTZ[]),
+    CAST(:codes AS TEXT[]), CAST(:msgs AS TEXT[])
+) AS v(id, status, channel, provider, pmid, units, price, attempts, next_at, code, msg)
+WHERE m.id = v.id AND m.status = 'sending' AND m.lease_owner = :owner
+RETURNING m.id, m.campaign_id, m.account_id, m.contact_id
+"""
+
+
+async def record_outcomes(
+    session: AsyncSession, owner: str, outcomes: Sequence[Outcome], now: datetime
+) -> list[Recorded]:
+    """Write the outcomes of messages still leased to `owner` (a message whose lease was lost
+    and re-claimed elsewhere is left alone). Returns the rows actually written."""
+    if not outcomes:
+        return []
+    if is_postgres(session):
+        rows = await session.execute(
+            text(_RECORD_PG),
+            {
+                "now": now,
+                "owner": owner,
+                "ids": [o.id for o in outcomes],
+                "statuses": [o.status for o in outcomes],
+                "channels": [o.channel for o in outcomes],
+                "providers": [o.provider for o in outcomes],
+                "pmids": [o.provider_message_id for o in outcomes],
+                "units": [o.units for o in outcomes],
+                "prices": [o.price for o in outcomes],
+                "attempts": [o.attempts for o in outcomes],
+                "next_ats": [o.next_attempt_at for o in outcomes],
+                "codes": [o.error_code for o in outcomes],
+                "msgs": [o.error_message for o in outcomes],
+            },
+        )
+        return [Recorded(*row) for row in rows]
+    # SQLite: the write lock is ours (BEGIN IMMEDIATE), so guard with a read, then executemany.
+    ids = [o.id for o in outcomes]
+    held: list[Recorded] = []
+    for start in range(0, len(ids), 900):
+        rows = await session.execute(
+            select(Message.id, Message.campaign_id, Message.account_id, Message.contact_id).where(
+                Message.id.in_(ids[start : start + 900]),
+                Message.status == "sending",
+                Message.lease_owner == owner,
+            )
+        )
+        held.extend(Recorded(*row) for row in rows)
+    keep = {r.id for r in held}
+    table = cast(Table, Message.__table__)
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            channel=bindparam("b_channel"),
+            provider=bindparam("b_provider"),
+            provider_message_id=bindparam("b_pmid"),
+            units=bindparam("b_units"),
+            price=bindparam("b_price"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next_at"),
+            error_code=bindparam("b_code"),
+            error_message=bindparam("b_msg"),
+            sent_at=bindparam("b_sent_at"),
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    params = [
+        {
+            "b_id": o.id,
+            "b_status": o.status,
+            "b_channel": o.channel,
+            "b_provider": o.provider,
+            "b_pmid": o.provider_message_id,
+            "b_units": o.units,
+            "b_price": o.price,
+            "b_attempts": o.attempts,
+            "b_next_at": o.next_attempt_at or now,
+            "b_code": o.error_code,
+            "b_msg": o.error_message,
+            "b_sent_at": now if o.status == "sent" else None,
+        }
+        for o in outcomes
+        if o.id in keep
+    ]
+    if params:
+        conn = await session.connection()
+        await conn.execute(stmt, params)
+    return held
+
+
+async def fail_unpaid(
+    session: AsyncSession, ids: Sequence[int], now: datetime, code: str, message: str
+) -> None:
+    """Turn messages just recorded `sent` but that could not be paid into `failed`."""
+    if ids:
+        await session.execute(
+            update(Message)
+            .where(Message.id.in_(ids))
+            .values(
+                status="failed",
+                price=0,
+                sent_at=None,
+                error_code=code,
+                error_message=message,
+                updated_at=now,
+            )
+        )
+
+
+async def lock_campaign_reserved(session: AsyncSession, campaign_id: int) -> int:
+    row = await session.execute(
+        select(Campaign.reserved).where(Campaign.id == campaign_id).with_for_update()
+    )
+    return int(row.scalar_one_or_none() or 0)
+
+
+async def account_available(session: AsyncSession, account_id: int) -> int:
+    from clarion.accounts.models import Account
+
+    row = await session.execute(
+        select(Account.balance - Account.reserved).where(Account.id == account_id).with_for_update()
+    )
+    return int(row.scalar_one_or_none() or 0)
+
+
+async def available_credits(session: AsyncSession, account_id: int) -> int:
+    from clarion.accounts.models import Account
+
+    row = await session.execute(
+        select(Account.balance - Account.reserved).where(Account.id == account_id)
+    )
+    return int(row.scalar_one_or_none() or 0)
+
+
+async def take_from_reserved(session: AsyncSession, campaign_id: int, amount: int) -> None:
+    if amount:
+        await session.execute(
+            update(Campaign)
+            .where(Campaign.id == campaign_id)
+            .values(reserved=Campaign.reserved - amount)
+        )
+
+
+# --- finalize -------------------------------------------------------------------------------
+
+
+async def campaigns_to_finish(session: AsyncSession) -> list[int]:
+    """`sending` campaigns fully materialized with nothing queued or in flight."""
+    rows = await session.execute(
+        select(Campaign.id).where(
+            Campaign.status == "sending",
+            Campaign.materialized_at.is_not(None),
+            Campaign.queued == 0,
+            Campaign.sending == 0,
+        )
+    )
+    return list(rows.scalars())
+
+
+async def complete_campaign(session: AsyncSession, campaign_id: int, now: datetime) -> int | None:
+    """Guarded `sending` -> `completed`; returns the account id when this call did it."""
+    row = await session.execute(
+        update(Campaign)
+        .where(
+            Campaign.id == campaign_id,
+            Campaign.status == "sending",
+            Campaign.materialized_at.is_not(None),
+            Campaign.queued == 0,
+            Campaign.sending == 0,
+        )
+        .values(status="completed", completed_at=now, reserved=0, updated_at=now)
+        .returning(Campaign.account_id)
+    )
+    return row.scalar_one_or_none()
+
+
+async def cancelled_with_reserve(session: AsyncSession) -> list[tuple[int, int]]:
+    """Cancelled campaigns with nothing in flight that still hold credits: (id, account)."""
+    rows = await session.execute(
+        select(Campaign.id, Campaign.account_id).where(
+            Campaign.status == "cancelled", Campaign.sending == 0, Campaign.reserved > 0
+        )
+    )
+    return [(int(a), int(b)) for a, b in rows]
+
+
+async def clear_reserved(session: AsyncSession, campaign_id: int) -> bool:
+    row = await session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id, Campaign.status == "cancelled", Campaign.sending == 0)
+        .values(reserved=0)
+        .returning(Campaign.id)
+    )
+    return row.scalar_one_or_none() is not None
+
+
+def group_by_campaign(rows: Sequence[Recorded]) -> dict[int, list[Recorded]]:
+    out: dict[int, list[Recorded]] = defaultdict(list)
+    for row in rows:
+        out[row.campaign_id].append(row)
+    return out

@@ -1,0 +1,179 @@
+"""Template rules: which fields each channel takes, uniqueness, and deletion guards."""
+
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.db.base import utcnow
+from clarion.errors import Conflict, NotFound, Unprocessable
+from clarion.pricing.rates import WHATSAPP_CATEGORIES
+from clarion.templates import repository
+from clarion.templates.models import Template
+from clarion.templates.render import variables_of
+from clarion.templates.schemas import TemplateCreate, TemplateUpdate
+
+WHATSAPP_MAX_BODY = 1024  # Meta's limit for a template body
+
+
+async def require_template(session: AsyncSession, account_id: int, template_id: int) -> Template:
+    """The account's template, or 404 (also for another account's template)."""
+    template = await repository.template_of(session, account_id, template_id)
+    if template is None:
+        raise NotFound(f"Template {template_id} not found.")
+    return template
+
+
+def _check_channel_rules(
+    channel: str,
+    *,
+    category: str | None,
+    body: str,
+    rich_card: Any,
+    suggestions: Any,
+    status: str | None,
+) -> None:
+    """What each channel accepts. WhatsApp: a category, no RCS content. RCS: rich card and
+    suggestions, no category (its price category follows from the content). SMS: text only."""
+    if channel == "whatsapp":
+        if category is None:
+            raise Unprocessable(
+                "A WhatsApp template needs a category: marketing, utility or authentication.",
+                field="category",
+            )
+        if category not in WHATSAPP_CATEGORIES:
+            raise Unprocessable(
+                "category must be marketing, utility or authentication.", field="category"
+            )
+        if len(body) > WHATSAPP_MAX_BODY:
+            raise Unprocessable(
+                f"A WhatsApp template body has at most {WHATSAPP_MAX_BODY} characters.",
+                field="body",
+            )
+    else:
+        if category is not None:
+            raise Unprocessable(
+                "Only WhatsApp templates have a category"
+                + (
+                    " (RCS is priced basic or single from the content)."
+                    if channel == "rcs"
+                    else "."
+                ),
+                field="category",
+            )
+        if status is not None and status != "approved":
+            raise Unprocessable("Only WhatsApp templates have an approval status.", field="status")
+    if channel != "rcs":
+        if rich_card is not None:
+            raise Unprocessable("Only RCS templates have a rich card.", field="richCard")
+        if suggestions is not None:
+            raise Unprocessable("Only RCS templates have suggestions.", field="suggestions")
+
+
+def _dump(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        return [item.model_dump(by_alias=True, exclude_none=True) for item in value]
+    return value.model_dump(by_alias=True, exclude_none=True)
+
+
+async def _flush_unique(session: AsyncSession, template: Template) -> None:
+    """Flush, turning a lost race on (account, channel, name, language) into a 409."""
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(
+            f"A {template.channel} template named {template.name!r} in language "
+            f"{template.language!r} already exists."
+        ) from exc
+
+
+async def _check_unique(session: AsyncSession, account_id: int, template: Template) -> None:
+    other = await repository.template_named(
+        session, account_id, template.channel, template.name, template.language
+    )
+    if other is not None and other.id != template.id:
+        raise Conflict(
+            f"A {template.channel} template named {template.name!r} in language "
+            f"{template.language!r} already exists.",
+            id=other.id,
+        )
+
+
+async def create_template(session: AsyncSession, account_id: int, body: TemplateCreate) -> Template:
+    _check_channel_rules(
+        body.channel,
+        category=body.category,
+        body=body.body,
+        rich_card=body.rich_card,
+        suggestions=body.suggestions,
+        status=body.status,
+    )
+    template = Template(
+        account_id=account_id,
+        name=body.name,
+        channel=body.channel,
+        language=body.language,
+        category=body.category,
+        body=body.body,
+        rich_card=_dump(body.rich_card),
+        suggestions=_dump(body.suggestions),
+        status=body.status or "approved",
+        variables=variables_of(body.body),
+    )
+    await _check_unique(session, account_id, template)
+    session.add(template)
+    await _flush_unique(session, template)
+    return template
+
+
+async def update_template(
+    session: AsyncSession, account_id: int, template_id: int, body: TemplateUpdate
+) -> Template:
+    template = await require_template(session, account_id, template_id)
+    sent = body.model_fields_set
+    for field in ("name", "language", "body"):
+        if field in sent and getattr(body, field) is None:
+            raise Unprocessable(f"{field} cannot be null.", field=field)
+    if "status" in sent and body.status is None:
+        raise Unprocessable("status cannot be null.", field="status")
+    category = body.category if "category" in sent else template.category
+    text = body.body if body.body is not None else template.body
+    rich_card = _dump(body.rich_card) if "rich_card" in sent else template.rich_card
+    suggestions = _dump(body.suggestions) if "suggestions" in sent else template.suggestions
+    _check_channel_rules(
+        template.channel,
+        category=category,
+        body=text,
+        rich_card=rich_card,
+        suggestions=suggestions,
+        status=body.status,
+    )
+    template.name = body.name or template.name
+    template.language = body.language or template.language
+    template.category = category
+    template.body = text
+    template.rich_card = rich_card
+    template.suggestions = suggestions
+    template.variables = variables_of(text)
+    if body.status is not None:
+        template.status = body.status
+    template.updated_at = utcnow()
+    await _check_unique(session, account_id, template)
+    await _flush_unique(session, template)
+    return template
+
+
+async def delete_template(session: AsyncSession, account_id: int, template_id: int) -> None:
+    template = await require_template(session, account_id, template_id)
+    campaign = await repository.campaign_using_template(session, account_id, template_id)
+    if campaign is not None:
+        raise Conflict(
+            f"Template {template_id} is used by campaign {campaign.id} ({campaign.status}); "
+            "only templates used by draft campaigns alone can be deleted.",
+            campaignId=campaign.id,
+        )
+    await session.delete(template)
+    await session.flush()

@@ -1,0 +1,177 @@
+"""Receipt ingestion: monotonic transitions, duplicates, out of order, parked receipts."""
+
+from sqlalchemy import func, select, update
+
+from clarion.campaigns.counters import move
+from clarion.db.session import Database
+from clarion.delivery.models import ReceiptEvent
+from clarion.delivery.service import apply_parked, ingest_receipts, sweep_parked
+from clarion.providers.base import Receipt
+from clarion.sending.models import Message
+from tests.delivery.conftest import (
+    assert_partition,
+    campaign_counters,
+    message_statuses,
+    seed_campaign,
+)
+
+
+def r(pmid: str, status: str, **kwargs: object) -> Receipt:
+    return Receipt("simulator", pmid, status, **kwargs)  # type: ignore[arg-type]
+
+
+async def ingest(db: Database, receipts: list[Receipt]):  # type: ignore[no-untyped-def]
+    async with db.transaction() as session:
+        return await ingest_receipts(session, receipts)
+
+
+class TestInOrder:
+    async def test_delivered_then_read_moves_counters(self, db: Database) -> None:
+        s = await seed_campaign(db, count=3, channel="whatsapp")
+        result = await ingest(db, [r(s.pmid(0), "delivered"), r(s.pmid(1), "delivered")])
+        assert (result.applied, result.unchanged, result.parked) == (2, 0, 0)
+        await ingest(db, [r(s.pmid(0), "read")])
+        counters = await campaign_counters(db, s.campaign_id)
+        assert counters == {
+            "recipients": 3, "queued": 0, "sending": 0, "sent": 1,
+            "delivered": 1, "read": 1, "failed": 0, "skipped": 0,
+        }  # fmt: skip
+        await assert_partition(db, s.campaign_id)
+        async with db.session(write=False) as session:
+            m = await session.get(Message, s.message_ids[0])
+            assert m is not None and m.read_at is not None and m.delivered_at is not None
+            assert await session.scalar(select(func.count()).select_from(ReceiptEvent)) == 3
+
+
+class TestDuplicatesAndOrder:
+    async def test_duplicates_change_nothing(self, db: Database) -> None:
+        s = await seed_campaign(db, count=2)
+        await ingest(db, [r(s.pmid(0), "delivered")])
+        result = await ingest(db, [r(s.pmid(0), "delivered"), r(s.pmid(0), "delivered")])
+        assert (result.applied, result.unchanged) == (0, 2)
+        counters = await campaign_counters(db, s.campaign_id)
+        assert (counters["sent"], counters["delivered"]) == (1, 1)
+        await assert_partition(db, s.campaign_id)
+
+    async def test_duplicates_within_one_batch_count_once(self, db: Database) -> None:
+        s = await seed_campaign(db, count=1)
+        result = await ingest(db, [r(s.pmid(0), "delivered")] * 3)
+        assert (result.applied, result.unchanged) == (1, 2)
+        await assert_partition(db, s.campaign_id)
+
+    async def test_read_before_delivered_ends_read(self, db: Database) -> None:
+        s = await seed_campaign(db, count=2, channel="rcs")
+        await ingest(db, [r(s.pmid(0), "read")])
+        await ingest(db, [r(s.pmid(0), "delivered")])
+        await ingest(db, [r(s.pmid(1), "read"), r(s.pmid(1), "delivered")])
+        statuses = await message_statuses(db, s.campaign_id)
+        assert set(statuses.values()) == {"read"}
+        counters = await campaign_counters(db, s.campaign_id)
+        assert (counters["sent"], counters["delivered"], counters["read"]) == (0, 0, 2)
+        await assert_partition(db, s.campaign_id)
+
+    async def test_failed_never_overrides_delivered_or_read(self, db: Database) -> None:
+        s = await seed_campaign(db, count=2)
+        await ingest(db, [r(s.pmid(0), "delivered"), r(s.pmid(1), "read")])
+        await ingest(db, [r(s.pmid(0), "failed"), r(s.pmid(1), "failed")])
+        assert set((await message_statuses(db, s.campaign_id)).values()) == {"delivered", "read"}
+        await assert_partition(db, s.campaign_id)
+
+    async def test_failed_is_final_and_records_the_error(self, db: Database) -> None:
+        s = await seed_campaign(db, count=1)
+        await ingest(
+            db, [r(s.pmid(0), "failed", error_code="SIM_UNDELIVERABLE", error_message="gone")]
+        )
+        await ingest(db, [r(s.pmid(0), "delivered"), r(s.pmid(0), "read")])
+        async with db.session(write=False) as session:
+            m = await session.get(Message, s.message_ids[0])
+            assert m is not None
+            assert (m.status, m.error_code, m.error_message) == (
+                "failed",
+                "SIM_UNDELIVERABLE",
+                "gone",
+            )
+            assert m.delivered_at is None
+        await assert_partition(db, s.campaign_id)
+
+    async def test_sent_receipt_is_a_no_op(self, db: Database) -> None:
+        s = await seed_campaign(db, count=1, status="delivered")
+        result = await ingest(db, [r(s.pmid(0), "sent")])
+        assert result.unchanged == 1
+        assert set((await message_statuses(db, s.campaign_id)).values()) == {"delivered"}
+
+    async def test_another_providers_receipt_does_not_match(self, db: Database) -> None:
+        s = await seed_campaign(db, count=1)
+        result = await ingest(db, [Receipt("twilio", s.pmid(0), "delivered")])
+        assert result.parked == 1
+        assert set((await message_statuses(db, s.campaign_id)).values()) == {"sent"}
+
+
+class TestTestSends:
+    async def test_test_messages_move_no_counters(self, db: Database) -> None:
+        s = await seed_campaign(db, count=2, test_sends=2)
+        await ingest(db, [r(s.pmid(i), "delivered") for i in range(4)])
+        statuses = await message_statuses(db, s.campaign_id)
+        assert set(statuses.values()) == {"delivered"}
+        counters = await campaign_counters(db, s.campaign_id)
+        assert (counters["recipients"], counters["sent"], counters["delivered"]) == (2, 0, 2)
+        await assert_partition(db, s.campaign_id)
+
+
+class TestParked:
+    async def test_receipt_before_submit_is_recorded_is_parked_then_applied(
+        self, db: Database
+    ) -> None:
+        s = await seed_campaign(db, count=3, status="sending", record_provider_ids=False)
+        result = await ingest(db, [r(s.pmid(0), "delivered"), r(s.pmid(1), "failed")])
+        assert result.parked == 2
+        # The dispatcher records the submit results, then applies what was parked.
+        async with db.transaction() as session:
+            await session.execute(
+                update(Message)
+                .where(Message.id.in_(s.message_ids[:2]))
+                .values(status="sent", provider_message_id=None)
+            )
+            for i in range(2):
+                await session.execute(
+                    update(Message)
+                    .where(Message.id == s.message_ids[i])
+                    .values(provider_message_id=s.pmid(i))
+                )
+            await move(session, s.campaign_id, {"sending": -2, "sent": 2})
+            assert await apply_parked(session, "simulator", [s.pmid(0), s.pmid(1)]) == 2
+        statuses = await message_statuses(db, s.campaign_id)
+        assert [statuses[i] for i in s.message_ids] == ["delivered", "failed", "sending"]
+        await assert_partition(db, s.campaign_id)
+        async with db.transaction() as session:  # applying twice changes nothing
+            assert await apply_parked(session, "simulator", [s.pmid(0), s.pmid(1)]) == 0
+        await assert_partition(db, s.campaign_id)
+
+    async def test_message_still_sending_keeps_its_receipt_parked(self, db: Database) -> None:
+        # The provider id is known but the dispatcher has not recorded `sent` yet.
+        s = await seed_campaign(db, count=1, status="sending")
+        result = await ingest(db, [r(s.pmid(0), "delivered")])
+        assert result.parked == 1
+        assert set((await message_statuses(db, s.campaign_id)).values()) == {"sending"}
+
+    async def test_sweep_applies_what_apply_parked_missed(self, db: Database) -> None:
+        s = await seed_campaign(db, count=2, status="sending")
+        await ingest(db, [r(s.pmid(0), "read"), r(s.pmid(1), "delivered"), r("sim-x", "read")])
+        async with db.transaction() as session:
+            await session.execute(
+                update(Message).where(Message.campaign_id == s.campaign_id).values(status="sent")
+            )
+            await move(session, s.campaign_id, {"sending": -2, "sent": 2})
+        async with db.transaction() as session:
+            assert await sweep_parked(session) == 2
+        async with db.transaction() as session:
+            assert await sweep_parked(session) == 0  # the unknown id stays parked
+            parked = await session.scalar(
+                select(func.count())
+                .select_from(ReceiptEvent)
+                .where(ReceiptEvent.message_id.is_(None))
+            )
+            assert parked == 1
+        statuses = await message_statuses(db, s.campaign_id)
+        assert sorted(statuses.values()) == ["delivered", "read"]
+        await assert_partition(db, s.campaign_id)

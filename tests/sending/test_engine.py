@@ -1,0 +1,410 @@
+"""The engine on both backends, with a scriptable in-process provider."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from clarion.accounts.models import Account
+from clarion.audience.optouts import opt_out
+from clarion.campaigns.models import Campaign
+from clarion.db.base import utcnow
+from clarion.providers.base import Outcome, SubmitResult
+from clarion.sending import repository as repo
+from clarion.sending.engine import Engine
+from clarion.sending.models import Message
+from clarion.sending.scheduler import finalize, materialize, start_due, sweep_leases, tick
+from tests.conftest import assert_ledger_consistent
+from tests.sending.conftest import (
+    FakeProvider,
+    assert_partition,
+    campaign,
+    drain,
+    phones,
+    seed_campaign,
+    seed_contacts,
+    set_rates,
+)
+
+PRICE = 700  # 0.07 credit per SMS part
+
+
+async def _balance(db, account_id: int) -> tuple[int, int]:
+    async with db.session(write=False) as s:
+        a = await s.get(Account, account_id, populate_existing=True)
+        return a.balance, a.reserved
+
+
+async def _messages(db, campaign_id: int) -> list[Message]:
+    async with db.session(write=False) as s:
+        rows = await s.execute(
+            select(Message).where(Message.campaign_id == campaign_id).order_by(Message.id)
+        )
+        return list(rows.scalars())
+
+
+class TestMaterialize:
+    async def test_audience_is_union_minus_exclusions_and_opt_outs(self, db, account):
+        a = await seed_contacts(db, account.id, phones(6), list_name="a")
+        b = await seed_contacts(db, account.id, phones(6, start=3), list_name="b")  # 3 shared
+        x = await seed_contacts(db, account.id, phones(1, start=8), list_name="x")
+        async with db.transaction() as s:
+            ids = dict((await s.execute(select(Message.id).limit(0))).all())  # noqa: F841
+            from clarion.audience.models import Contact
+
+            opted = (
+                await s.execute(select(Contact.id).where(Contact.phone == phones(1, start=0)[0]))
+            ).scalar_one()
+            await opt_out(s, [opted], "sms", "api")
+        cid = await seed_campaign(db, account.id, [a, b], exclude_list_ids=[x])
+        assert await materialize(db, cid, chunk=2) == 9 - 1 - 1
+        c = await assert_partition(db, cid)
+        assert (c.recipients, c.queued) == (7, 7)
+        assert c.materialized_at is not None
+        got = sorted(m.phone for m in await _messages(db, cid))
+        assert got == sorted(set(phones(9)) - {phones(1)[0], phones(1, start=8)[0]})
+
+    async def test_an_interrupted_run_resumes_without_duplicates(self, db, account):
+        lst = await seed_contacts(db, account.id, phones(10))
+        cid = await seed_campaign(db, account.id, [lst])
+
+        async with db.transaction() as s:  # one chunk committed, then the process died
+            await repo.materialize_chunk(s, cid, 4, utcnow())
+        assert (await campaign(db, cid)).materialized_through is not None
+        async with db.transaction() as s:  # even were the progress marker lost, no duplicate
+            await s.execute(
+                update(Campaign).where(Campaign.id == cid).values(materialized_through=None)
+            )
+        assert await materialize(db, cid, chunk=3) == 6
+        c = await assert_partition(db, cid)
+        assert c.recipients == 10
+        assert len(await _messages(db, cid)) == 10
+
+    async def test_paused_or_cancelled_campaigns_are_not_materialized(self, db, account):
+        lst = await seed_contacts(db, account.id, phones(3))
+        cid = await seed_campaign(db, account.id, [lst], status="paused")
+        assert await materialize(db, cid, chunk=10) == 0
+        assert (await campaign(db, cid)).recipients == 0
+
+
+class TestSendCampaign:
+    async def test_campaign_completes_charged_exactly(self, db, account, make_dispatcher, sms):
+        await set_rates(db, [("sms", "FR", "", PRICE), ("sms", "*", "", 900)])
+        lst = await seed_contacts(db, account.id, phones(30), first_names=["Ann"] * 30)
+        long_text = "Hello {{firstName}} " + "x" * 155  # 2 parts once rendered
+        cid = await seed_campaign(
+            db, account.id, [lst], text=long_text, reserve=30 * 2 * PRICE + 5000
+        )
+        await drain(db, make_dispatcher(), [cid])
+
+        c = await assert_partition(db, cid)
+        assert (c.status, c.sent, c.recipients, c.reserved) == ("completed", 30, 30, 0)
+        assert c.spent == 30 * 2 * PRICE
+        assert c.completed_at is not None
+        balance, reserved = await _balance(db, account.id)
+        assert (balance, reserved) == (1000 * 10_000 - c.spent, 0)
+        msgs = await _messages(db, cid)
+        assert {m.units for m in msgs} == {2} and {m.price for m in msgs} == {2 * PRICE}
+        assert all(m.provider_message_id == f"fake-{m.id}" and m.sent_at for m in msgs)
+        assert sms.sent[0].text.startswith("Hello Ann ")
+        assert sorted(sms.accepted.values()) == [1] * 30
+        await assert_ledger_consistent(db, account.id)
+
+    async def test_refused_and_unpriced_messages_fail_and_cost_nothing(
+        self, db, account, make_dispatcher, sms
+    ):
+        await set_rates(db, [("sms", "FR", "", PRICE)])
+        fr = await seed_contacts(db, account.id, phones(4), list_name="fr")
+        us = await seed_contacts(db, account.id, ["+12025550123"], country="US", list_name="us")
+        refused = phones(1)[0]
+        sms.script = lambda m, n: (
+            SubmitResult(m.id, Outcome.REFUSED, error_code="invalid_number", error_message="no")
+            if m.to == refused
+            else None
+        )
+        cid = await seed_campaign(db, account.id, [fr, us], text="Hi", reserve=5 * PRICE)
+        await drain(db, make_dispatcher(), [cid])
+        c = await assert_partition(db, cid)
+        assert (c.sent, c.failed, c.spent) == (3, 2, 3 * PRICE)
+        codes = {m.phone: m.error_code for m in await _messages(db, cid)}
+        assert codes[refused] == "invalid_number"
+        assert codes["+12025550123"] == "no_rate"
+        await assert_ledger_consistent(db, account.id)
+
+
+class TestRetries:
+    async def test_transient_errors_retry_then_succeed_once(
+        self, db, account, make_dispatcher, sms
+    ):
+        await set_rates(db, [("sms", "*", "", PRICE)])
+        lst = await seed_contacts(db, account.id, phones(10))
+        sms.script = lambda m, n: (
+            SubmitResult(m.id, Outcome.RETRY, error_code="http_500") if n <= 2 else None
+        )
+        cid = await seed_campaign(db, account.id, [lst], text="Hi", reserve=10 * PRICE)
+        await drain(db, make_dispatcher(), [cid])
+        c = await assert_partition(db, cid)
+        assert (c.sent, c.spent) == (10, 10 * PRICE)
+        assert {m.attempts for m in await _messages(db, cid)} == {3}
+        await assert_ledger_consistent(db, account.id)
+
+    async def test_gives_up_after_max_attempts_with_the_provider_code(
+        self, db, account, make_dispatcher, sms
+    ):
+        await set_rates(db, [("sms", "*", "", PRICE)])
+        lst = await seed_contacts(db, account.id, phones(3))
+        sms.script = lambda m, n: SubmitResult(m.id, Outcome.RETRY, error_code="http_503")
+        cid = await seed_campaign(db, account.id, [lst], text="Hi", reserve=3 * PRICE)
+        await drain(db, make_dispatcher(worker_max_attempts=3), [cid])
+        c = await assert_partition(db, cid)
+        assert (c.failed, c.spent, c.reserved) == (3, 0, 0)
+        msgs = await _messages(db, cid)
+        assert {(m.error_code, m.attempts) for m in msgs} == {("http_503", 3)}
+        assert await _balance(db, account.id) == (1000 * 10_000, 0)
+        await assert_ledger_consistent(db, account.id)
+
+    async def test_throttles_do_not_count_as_attempts(self, db, account, make_dispatcher, sms):
+        await set_rates(db, [("sms", "*", "", PRICE)])
+        lst = await seed_contacts(db, account.id, phones(4))
+        sms.script = lambda m, n: (
+            SubmitResult(m.id, Outcome.THROTTLED, retry_after=0.01) if n <= 5 else None
+        )
+        cid = await seed_campaign(db, account.id, [lst], text="Hi", reserve=4 * PRICE)
+        await drain(db, make_dispatcher(worker_max_attempts=2), [cid])
+        c = await assert_partition(db, cid)
+        assert c.sent == 4
+        assert {m.attempts for m in await _messages(db, cid)} == {1}
+
+
+class TestCredits:
+    async def test_missing_credits_fail_messages_never_the_balance(self, db, api, make_dispatcher):
+        poor = await api.new_account("poor", credits=0.5)  # 5000 units: 7 messages at 700
+        await set_rates(db, [("sms", "*", "", PRICE)])
+        lst = await seed_contacts(db, poor.id, phones(10))
+        cid = await seed_campaign(db, poor.id, [lst], text="Hi", reserve=3 * PRICE)
+        await drain(db, make_dispatcher(), [cid])
+        c = await assert_partition(db, cid)
+        assert (c.sent, c.failed) == (7, 3)
+        assert c.spent == 7 * PRICE
+        failed = [m for m in await _messages(db, cid) if m.status == "failed"]
+        assert {m.error_code for m in failed} == {"insufficient_credits"}
+        assert {m.price for m in failed} == {0}
+        assert await _balance(db, poor.id) == (5000 - 7 * PRICE, 0)
+        await assert_ledger_consistent(db, poor.id)
+
+
+class TestLeases:
+    async def test_expired_leases_requeue_and_a_late_result_is_not_recorded_twice(
+        self, db, account, make_dispatcher, sms
+    ):
+        await set_rates(db, [("sms", "*", "", PRICE)])
+        lst = await seed_contacts(db, account.id, phones(5))
+        cid = await seed_campaign(db, account.id, [lst], text="Hi", reserve=5 * PRICE)
+        await tick(db, 1000)
+        slow = make_dispatcher(owner="slow")
+        batch = await slow.claim()
+        assert len(batch) == 5
+        c = await assert_partition(db, cid)
+        assert c.sending == 5
+        async with db.transaction() as s:  # the slow worker's lease runs out
+            await s.execute(update(Message).values(lease_until=utcnow() - timedelta(seconds=1)))
+        assert await sweep_leases(db) == 5
+        assert (await assert_partition(db, cid)).queued == 5
+        await drain(db, make_dispatcher(owner="fast"), [cid])
+        recorded = await slow.run_batch(batch)  # the slow worker finally answers
+        assert recorded == []
+        c = await assert_partition(db, cid)
+        assert (c.sent, c.spent) == (5, 5 * PRICE)
+        assert set(sms.submits.values()) == {2}  # handed over twice,
+        assert set(sms.accepted.values()) == {1}  # sent once: deduplicated by message id
+        await assert_ledger_consistent(db, account.id)
+
+
+class TestFairness:
+    async def test_a_big_campaign_does_not_starve_a_small_one(self, db, api, make_dispatcher):
+        big_acct = await api.new_account("big", credits=1000)
+        small_acct = await api.new_account("small", credits=1000)
+        await set_rates(db, [("sms", "*", "", 1)])
+        big_list = await seed_contacts(db, big_acct.id, phones(1000))
+        small_list = await seed_contacts(db, small_acct.id, phones(20, prefix="+3362"))
+        big = await seed_campaign(db, big_acct.id, [big_list], text="Hi", reserve=1000)
+        await tick(db, 50_000)
+        small = await seed_campaign(db, small_acct.id, [small_list], text="Hi", reserve=20)
+        await tick(db, 50_000)
+        d = make_dispatcher()
+        first = await d.claim(100)
+        by_campaign = {cid: sum(1 for m in first if m.campaign_id == cid) for cid in (big, small)}
+        assert by_campaign == {big: 80, small: 20}
+        await d.run_batch(first)
+        await tick(db, 50_000)
+        assert (await campaign(db, small)).status == "completed"
+        assert (await campaign(db, big)).sent == 80
+
+    async def test_campaigns_of_one_account_share_its_turn(self, db, api, make_dispatcher):
+        a = await api.new_account("a", credits=1000)
+        b = await api.new_account("b", credits=1000)
+        await set_rates(db, [("sms", "*", "", 1)])
+        ids = []
+        for i in range(3):
+            lst = await seed_contacts(db, a.id, phones(100, start=i * 100), list_name=f"a{i}")
+            ids.append(await seed_campaign(db, a.id, [lst], text="Hi", reserve=100))
+        lst = await seed_contacts(db, b.id, phones(100), list_name="b")
+        b_id = await seed_campaign(db, b.id, [lst], text="Hi", reserve=100)
+        await tick(db, 50_000)
+        batch = await make_dispatcher().claim(60)
+        got = sum(1 for m in batch if m.campaign_id == b_id)
+        assert got == 30  # half the batch for account b, the other half shared by a's three
+
+
+class TestControls:
+    async def test_paused_campaigns_are_not_claimed_and_resume(self, db, account, make_dispatcher):
+        await set_rates(db, [("sms", "*", "", PRICE)])
+        lst = await seed_contacts(db, account.id, phones(5))
+        cid = await seed_campaign(db, account.id, [lst], text="Hi", reserve=5 * PRICE)
+        await tick(db, 1000)
+        async with db.transaction() as s:
+            await s.execute(update(Campaign).where(Campaign.id == cid).values(status="paused"))
+        d = make_dispatcher()
+        assert await d.claim() == []
+        await finalize(db)
+        assert (await campaign(db, cid)).status == "paused"
+        async with db.transaction() as s:
+            await s.execute(update(Campaign).where(Campaign.id == cid).values(status="sending"))
+        await drain(db, d, [cid])
+        assert (await campaign(db, cid)).sent == 5
+
+    async def test_cancelled_campaign_releases_its_reservation(self, db, account, make_dispatcher):
+        await set_rates(db, [("sms", "*", "", PRICE)])
+        lst = await seed_contacts(db, account.id, phones(5))
+        cid = await seed_campaign(db, account.id, [lst], text="Hi", reserve=5 * PRICE)
+        await tick(db, 1000)
+        d = make_dispatcher()
+        batch = await d.claim(2)
+        async with db.transaction() as s:  # what the campaigns domain's cancel does
+            await s.execute(update(Campaign).where(Campaign.id == cid).values(status="cancelled"))
+            await s.execute(
+                update(Message)
+                .where(Message.campaign_id == cid, Message.status == "queued")
+                .values(status="skipped")
+            )
+            from clarion.campaigns import counters
+
+            await counters.move(s, cid, {"queued": -3, "skipped": 3})
+        await finalize(db)  # two messages still in flight: nothing released yet
+        assert (await campaign(db, cid)).reserved == 5 * PRICE
+        await d.run_batch(batch)
+        await finalize(db)
+        c = await assert_partition(db, cid)
+        assert (c.sent, c.skipped, c.reserved, c.spent) == (2, 3, 0, 2 * PRICE)
+        assert await _balance(db, account.id) == (1000 * 10_000 - 2 * PRICE, 0)
+        await assert_ledger_consistent(db, account.id)
+
+    async def test_due_scheduled_campaigns_start_once(self, db, account):
+        lst = await seed_contacts(db, account.id, phones(2))
+        due = await seed_campaign(
+            db, account.id, [lst], status="scheduled", scheduled_at=utcnow() - timedelta(seconds=1)
+        )
+        later = await seed_campaign(
+            db, account.id, [lst], status="scheduled", scheduled_at=utcnow() + timedelta(hours=1)
+        )
+        results = await asyncio.gather(start_due(db), start_due(db))
+        assert sorted(results[0] + results[1]) == [due]
+        c = await campaign(db, due)
+        assert c.status == "sending" and c.started_at is not None
+        assert (await campaign(db, later)).status == "scheduled"
+
+
+class TestRcsFallback:
+    async def test_no_rcs_falls_back_to_sms_priced_as_sms(self, db, account, make_dispatcher, sms):
+        await set_rates(db, [("sms", "*", "", PRICE), ("rcs", "*", "basic", 300)])
+        rcs = FakeProvider("rcs", name="fake-rcs")
+        nums = phones(4)
+        rcs.no_rcs = {nums[0]}
+        lst = await seed_contacts(db, account.id, nums)
+        with_fb = await seed_campaign(
+            db,
+            account.id,
+            [lst],
+            channel="rcs",
+            text="Hi",
+            fallback_channel="sms",
+            reserve=4 * PRICE,
+        )
+        d = make_dispatcher({"sms": sms, "rcs": rcs})
+        await drain(db, d, [with_fb])
+        msgs = {m.phone: m for m in await _messages(db, with_fb)}
+        assert (msgs[nums[0]].channel, msgs[nums[0]].price, msgs[nums[0]].status) == (
+            "sms",
+            PRICE,
+            "sent",
+        )
+        assert {msgs[p].channel for p in nums[1:]} == {"rcs"}
+        assert {msgs[p].price for p in nums[1:]} == {300}
+        c = await assert_partition(db, with_fb)
+        assert c.spent == PRICE + 3 * 300
+
+    async def test_without_fallback_it_fails_with_a_clear_code(
+        self, db, account, make_dispatcher, sms
+    ):
+        await set_rates(db, [("rcs", "*", "basic", 300)])
+        rcs = FakeProvider("rcs", name="fake-rcs")
+        rcs.capabilities.rcs_capability_check = True
+        nums = phones(3)
+        rcs.no_rcs = {nums[2]}
+        lst = await seed_contacts(db, account.id, nums)
+        cid = await seed_campaign(db, account.id, [lst], channel="rcs", text="Hi", reserve=900)
+        await drain(db, make_dispatcher({"sms": sms, "rcs": rcs}), [cid])
+        msgs = {m.phone: m for m in await _messages(db, cid)}
+        assert (msgs[nums[2]].status, msgs[nums[2]].error_code) == ("failed", "rcs_unavailable")
+        assert nums[2] not in {m.to for m in rcs.sent}
+        await assert_ledger_consistent(db, account.id)
+
+
+class TestEmbeddedEngine:
+    async def test_engine_loops_send_a_campaign_and_stop_cleanly(
+        self, db, account, engine_settings, sms
+    ):
+        await set_rates(db, [("sms", "*", "", PRICE)])
+        lst = await seed_contacts(db, account.id, phones(300))
+        cid = await seed_campaign(db, account.id, [lst], text="Hi", reserve=300 * PRICE)
+        engine = Engine(
+            engine_settings.model_copy(update={"scheduler_interval": 0.05}),
+            db,
+            providers={"sms": sms},
+        )
+        await engine.start()
+        try:
+            for _ in range(400):
+                if (await campaign(db, cid)).status == "completed":
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await engine.stop()
+        c = await assert_partition(db, cid)
+        assert (c.status, c.sent) == ("completed", 300)
+        await assert_ledger_consistent(db, account.id)
+
+    async def test_stop_gives_unfinished_leases_back(self, db, account, engine_settings):
+        await set_rates(db, [("sms", "*", "", PRICE)])
+        lst = await seed_contacts(db, account.id, phones(20))
+        cid = await seed_campaign(db, account.id, [lst], text="Hi", reserve=20 * PRICE)
+        hang = asyncio.Event()
+
+        class Hanging(FakeProvider):
+            async def submit(self, batch):
+                hang.set()
+                await asyncio.sleep(3600)
+                return []
+
+        engine = Engine(
+            engine_settings.model_copy(update={"scheduler_interval": 0.05}),
+            db,
+            providers={"sms": Hanging()},
+        )
+        await engine.start()
+        await asyncio.wait_for(hang.wait(), 20)
+        await engine.stop(timeout=1.0)
+        c = await assert_partition(db, cid)
+        assert (c.sending, c.queued) == (0, 20)

@@ -37,6 +37,7 @@ from clarion.templates.models import Template
 
 _PHONE = re.compile(r"^\+?[0-9]+$")
 _MEMO_LIMIT = 200_000
+FIELDS = ("firstName", "lastName", "phone", "attributes")
 EMPTY_CONTACT: dict[str, Any] = {"firstName": None, "lastName": None, "phone": "", "attributes": {}}
 
 
@@ -113,22 +114,29 @@ class _Segmenter:
         self.params = params
         self.rich_card = template.rich_card if template is not None else None
         self.suggestions = template.suggestions if template is not None else None
-        self.variables = list(dict.fromkeys(variables_of(text)))
+        variables = set(variables_of(text))
+        self.attribute_names = sorted(
+            v.removeprefix("attributes.") for v in variables if v.startswith("attributes.")
+        )
+        used = variables | ({"attributes"} if self.attribute_names else set())
+        self.fields = [f for f in FIELDS if f in used]
+        # Names are the key as they are; phones and attributes need reducing (_key).
+        self.plain_key = not ({"phone", "attributes"} & set(self.fields))
         self.memo: dict[Any, tuple[int, str, str]] = {}
 
-    def group_values(self) -> list[tuple[Any, Any]]:
-        """(selected, grouped-by) pairs for the contact fields the text uses, in the order
-        measure_row takes them. A phone is E.164 (`+` and digits, one GSM-7 septet each),
-        so only its length matters: group by length, render with any phone of the group."""
-        names = set(self.variables)
-        none: tuple[Any, Any] = (None, None)
-        uses_attributes = any(v.startswith("attributes.") for v in names)
-        return [
-            (Contact.first_name, Contact.first_name) if "firstName" in names else none,
-            (Contact.last_name, Contact.last_name) if "lastName" in names else none,
-            (func.min(Contact.phone), func.length(Contact.phone)) if "phone" in names else none,
-            (Contact.attributes, Contact.attributes) if uses_attributes else none,
-        ]
+    def columns(self, grouped: bool) -> list[tuple[Any, Any]]:
+        """(selected, grouped-by) pairs for the contact fields the text uses, in FIELDS
+        order. A phone is E.164 (`+` and digits, one GSM-7 septet each), so only its length
+        matters: grouped, phones go by length, rendered with any phone of the group."""
+        columns = {
+            "firstName": (Contact.first_name, Contact.first_name),
+            "lastName": (Contact.last_name, Contact.last_name),
+            "phone": (func.min(Contact.phone), func.length(Contact.phone))
+            if grouped
+            else (Contact.phone, None),
+            "attributes": (Contact.attributes, Contact.attributes),
+        }
+        return [columns[f] for f in self.fields]
 
     def measure(self, contact: dict[str, Any]) -> tuple[int, str, str]:
         """(parts, encoding, rcs category) of the text rendered for this contact."""
@@ -137,33 +145,36 @@ class _Segmenter:
         category = self._rcs_category(text, self.rich_card, self.suggestions)
         return int(seg.parts), str(seg.encoding), str(category)
 
-    def measure_row(
-        self, first: Any, last: Any, phone: Any, attributes: Any
-    ) -> tuple[int, str, str]:
+    def _key(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
         key: list[Any] = []
-        for name in self.variables:
-            if name == "firstName":
-                key.append(first)
-            elif name == "lastName":
-                key.append(last)
-            elif name == "phone":
-                key.append(len(phone) if _PHONE.match(phone) else phone)
-            elif name.startswith("attributes."):
-                value = (attributes or {}).get(name.removeprefix("attributes."))
-                key.append(value if isinstance(value, str | int | float | None) else repr(value))
-        memo_key = tuple(key)
-        hit = self.memo.get(memo_key)
+        for name, value in zip(self.fields, values, strict=True):
+            if name == "phone":
+                key.append(len(value) if isinstance(value, str) and _PHONE.match(value) else value)
+            elif name == "attributes":
+                attrs = value if isinstance(value, dict) else {}
+                for attribute in self.attribute_names:
+                    v = attrs.get(attribute)
+                    key.append(v if isinstance(v, str | int | float | None) else repr(v))
+            else:
+                key.append(value)
+        return tuple(key)
+
+    def measure_values(self, values: tuple[Any, ...]) -> tuple[int, str, str]:
+        """measure() for a contact given by the values of `fields`, memoized on what the
+        text actually uses of them."""
+        key = values if self.plain_key else self._key(values)
+        hit = self.memo.get(key)
         if hit is None:
-            contact = {
-                "firstName": first if isinstance(first, str) else None,
-                "lastName": last if isinstance(last, str) else None,
-                "phone": phone if isinstance(phone, str) else "",
-                "attributes": attributes if isinstance(attributes, dict) else {},
-            }
+            contact: dict[str, Any] = dict(EMPTY_CONTACT)
+            for name, value in zip(self.fields, values, strict=True):
+                if name == "attributes":
+                    contact[name] = value if isinstance(value, dict) else {}
+                elif isinstance(value, str):
+                    contact[name] = value
             hit = self.measure(contact)
             if len(self.memo) >= _MEMO_LIMIT:
                 self.memo.clear()
-            self.memo[memo_key] = hit
+            self.memo[key] = hit
         return hit
 
 
@@ -201,12 +212,13 @@ async def price_audience(
     text = message_text(campaign, template) if channel != "whatsapp" else ""
     personalized = channel != "whatsapp" and is_personalized(text)
     account_id, lists, excluded = campaign.account_id, campaign.list_ids, campaign.exclude_list_ids
-    candidates = await repository.audience_by_country(session, account_id, lists, excluded)
     opted = await repository.opted_out_by_country(session, account_id, lists, excluded, channel)
     memberships = await repository.memberships_of_candidates(session, lists, excluded)
-    p.duplicates = memberships - sum(candidates.values())
     p.opted_out = sum(opted.values())
-    per_country = {c: n - opted.get(c, 0) for c, n in candidates.items()}
+    per_country: dict[str, int] = {}
+    if not personalized:  # (personalized: the recipients come from the stream below)
+        candidates = await repository.audience_by_country(session, account_id, lists, excluded)
+        per_country = {c: n - opted.get(c, 0) for c, n in candidates.items()}
 
     fallback = channel == "rcs" and campaign.fallback_channel == "sms"
     if fallback:
@@ -255,25 +267,23 @@ async def price_audience(
             if n:
                 account_for(country, n, parts, encoding, category)
     else:
-        # Recipients with the same values render the same text: grouped in SQL, rendered
-        # and segmented once per group, streamed.
-        values = seg.group_values()
+        # Recipients with the same values render the same text. PostgreSQL groups them
+        # (one render per group); on SQLite grouping by text columns costs a sort that
+        # streaming every row, memoized, does not (its thread reads while we render).
+        grouped = not repository.is_sqlite(session)
+        totals: dict[tuple[str, int, str, str], int] = {}
         async for chunk in repository.stream_recipient_groups(
-            session,
-            account_id,
-            lists,
-            excluded,
-            channel,
-            [v for v in values if v[1] is not None],
+            session, account_id, lists, excluded, channel, seg.columns(grouped), grouped
         ):
             for row in chunk:
-                country, *found, n = tuple(row)
-                it = iter(found)
-                first, last, phone, attributes = (
-                    next(it) if grouped is not None else None for _, grouped in values
-                )
-                parts, encoding, category = seg.measure_row(first, last, phone, attributes)
-                account_for(country, int(n), parts, encoding, category)
+                key = (row[0], *seg.measure_values(tuple(row[1:-1])))
+                totals[key] = totals.get(key, 0) + row[-1]
+        for (country, parts, encoding, category), n in totals.items():
+            account_for(country, int(n), parts, encoding, category)
+            per_country[country] = per_country.get(country, 0) + int(n)
+
+    # Candidates = recipients (priced or invalid) + opted out; the rest are duplicates.
+    p.duplicates = memberships - sum(per_country.values()) - p.opted_out
 
     if sms_like and p.max_parts is None:
         # Nobody to send to: describe the text itself.

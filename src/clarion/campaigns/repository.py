@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Select, cast, exists, func, select, update
+from sqlalchemy import Date, Select, cast, exists, func, literal, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -85,7 +85,7 @@ def _not_excluded(contact_id: Any, exclude_ids: Sequence[int]) -> Any:
     )
 
 
-def _is_sqlite(session: AsyncSession) -> bool:
+def is_sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
 
 
@@ -93,7 +93,7 @@ def _not_in(session: AsyncSession, column: Any, subquery: Select[Any]) -> Any:
     """`column` not among `subquery`'s ids. SQLite answers NOT IN from one in-memory index
     of the subquery, far cheaper than a probe per row; PostgreSQL plans NOT EXISTS as a
     hash anti-join (its NOT IN would degrade to a scan per row past work_mem)."""
-    if _is_sqlite(session):
+    if is_sqlite(session):
         return column.not_in(subquery)
     inner = subquery.subquery()
     return ~exists().where(inner.c[0] == column)
@@ -185,24 +185,30 @@ async def stream_recipient_groups(
     exclude_ids: Sequence[int],
     channel: str,
     values: Sequence[tuple[Any, Any]],
+    grouped: bool = True,
     chunk: int = 20_000,
 ) -> AsyncIterator[Sequence[Row[Any]]]:
-    """The recipients (candidates not opted out of the channel) grouped by country and by
-    the values a personalized text uses: rows of (country, *values, recipients). `values`
-    pairs what to select with what to group by (e.g. a representative phone, grouped by its
-    length). Streamed through a server-side cursor in chunks: memory stays flat however
-    many groups there are."""
+    """The recipients (candidates not opted out of the channel) as rows of
+    (country, *values, count): grouped by country and by the values a personalized text
+    uses, or one row per recipient (count 1) when not `grouped`. `values` pairs what to
+    select with what to group by (e.g. a representative phone, grouped by its length).
+    Streamed through a server-side cursor in chunks: memory stays flat."""
     if not list_ids:
         return
     opted_out = select(ContactOptOut.contact_id).where(ContactOptOut.channel == channel)
-    stmt = (
-        select(Contact.country, *[selected for selected, _ in values], func.count())
-        .where(
-            *_candidates(session, account_id, list_ids, exclude_ids),
-            _not_in(session, Contact.id, opted_out),
+    where = [
+        *_candidates(session, account_id, list_ids, exclude_ids),
+        _not_in(session, Contact.id, opted_out),
+    ]
+    selected = [s for s, _ in values]
+    if grouped:
+        stmt = (
+            select(Contact.country, *selected, func.count())
+            .where(*where)
+            .group_by(Contact.country, *[g for _, g in values])
         )
-        .group_by(Contact.country, *[grouped for _, grouped in values])
-    )
+    else:
+        stmt = select(Contact.country, *selected, literal(1)).where(*where)
     connection = await session.connection()
     result = await connection.stream(stmt.execution_options(yield_per=chunk))
     async for partition in result.partitions(chunk):

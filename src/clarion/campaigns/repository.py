@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Select, cast, exists, func, literal, select, update
+from sqlalchemy import Date, Select, cast, exists, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -185,14 +185,13 @@ async def stream_recipient_groups(
     exclude_ids: Sequence[int],
     channel: str,
     values: Sequence[tuple[Any, Any]],
-    grouped: bool = True,
     chunk: int = 20_000,
 ) -> AsyncIterator[Sequence[Row[Any]]]:
     """The recipients (candidates not opted out of the channel) as rows of
-    (country, *values, count): grouped by country and by the values a personalized text
-    uses, or one row per recipient (count 1) when not `grouped`. `values` pairs what to
-    select with what to group by (e.g. a representative phone, grouped by its length).
-    Streamed through a server-side cursor in chunks: memory stays flat."""
+    (country, *values, count), grouped by country and by the values a personalized text
+    uses. `values` pairs what to select with what to group by (e.g. a representative
+    phone, grouped by its length). Streamed through a server-side cursor in chunks: memory
+    stays flat however many groups there are."""
     if not list_ids:
         return
     opted_out = select(ContactOptOut.contact_id).where(ContactOptOut.channel == channel)
@@ -200,15 +199,11 @@ async def stream_recipient_groups(
         *_candidates(session, account_id, list_ids, exclude_ids),
         _not_in(session, Contact.id, opted_out),
     ]
-    selected = [s for s, _ in values]
-    if grouped:
-        stmt = (
-            select(Contact.country, *selected, func.count())
-            .where(*where)
-            .group_by(Contact.country, *[g for _, g in values])
-        )
-    else:
-        stmt = select(Contact.country, *selected, literal(1)).where(*where)
+    stmt = (
+        select(Contact.country, *[s for s, _ in values], func.count())
+        .where(*where)
+        .group_by(Contact.country, *[g for _, g in values])
+    )
     connection = await session.connection()
     result = await connection.stream(stmt.execution_options(yield_per=chunk))
     async for partition in result.partitions(chunk):

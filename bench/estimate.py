@@ -40,17 +40,6 @@ from clarion.config import Settings
 from clarion.db.migrate import upgrade
 from clarion.db.session import Database
 
-try:  # the real pricing/template modules, or the tests' stand-ins until they land
-    import clarion.pricing.rates
-    import clarion.pricing.segments
-    import clarion.templates.render  # noqa: F401
-
-    STANDINS: list[str] = []
-except ModuleNotFoundError:
-    from tests.campaigns import standins
-
-    STANDINS = standins.install()
-
 COUNTRIES = [
     "FR", "DE", "US", "GB", "ES", "IT", "NL", "BE", "PT", "PL",
     "SE", "NO", "DK", "FI", "IE", "AT", "CH", "CZ", "GR", "RO",
@@ -367,7 +356,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.recipients, args.campaigns, args.messages, args.repeat = 20_000, 50, 50_000, 2
-    print(f"load: {os.getloadavg()}; stand-ins: {STANDINS or 'none (real modules)'}")
+    print(f"load average: {os.getloadavg()}")
     if args.backend in ("sqlite", "both"):
         asyncio.run(on_sqlite(args))
     if args.backend in ("postgresql", "both"):

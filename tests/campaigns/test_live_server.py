@@ -17,11 +17,6 @@ from tests.campaigns.conftest import World, create, sms_body
 from tests.conftest import ADMIN_TOKEN, Api, assert_ledger_consistent
 
 ROOT = Path(__file__).resolve().parents[2]
-# The server runs the tests' stand-ins for modules of other parts not landed yet (a no-op
-# once they have).
-LAUNCH = (
-    "from tests.campaigns import standins; standins.install(); from clarion.cli import app; app()"
-)
 
 
 def free_port() -> int:
@@ -41,7 +36,7 @@ async def servers(settings: Settings, db: object) -> AsyncIterator[list[str]]:
     ports = [free_port(), free_port()]
     procs = [
         await asyncio.create_subprocess_exec(
-            *[sys.executable, "-c", LAUNCH, "serve", "--no-sender", "--port", str(port)],
+            *[sys.executable, "-m", "clarion", "serve", "--no-sender", "--port", str(port)],
             cwd=ROOT,
             env=env,
             stdout=subprocess.DEVNULL,

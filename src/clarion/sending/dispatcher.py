@@ -37,7 +37,7 @@ from clarion.sending.context import CampaignContext, Priced, load_contacts, load
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RATE_CARD_TTL = 10.0
+RATE_CARD_TTL = 2.0  # load_rate_card is itself cached; this saves its query
 _TRANSIENT = ("deadlock", "could not serialize", "database is locked")
 
 

@@ -80,7 +80,7 @@ FROM (
     WHERE lm.list_id IN :lists AND lm.contact_id > :after AND lm.contact_id <= :upto
 ) AS audience
 JOIN contact c ON c.id = audience.contact_id
-WHERE c.account_id = :account_id
+WHERE c.account_id = :account_id AND c.id > :after AND c.id <= :upto
   AND NOT EXISTS (SELECT 1 FROM list_member lx
                   WHERE lx.list_id IN :excluded AND lx.contact_id = c.id)
   AND NOT EXISTS (SELECT 1 FROM contact_opt_out o

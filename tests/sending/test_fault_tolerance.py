@@ -271,3 +271,22 @@ class TestProviderFaults:
         stats = await cluster.sim("GET", "/stats")
         assert sum(stats["faults"].values()) > 0  # the faults did happen
         await _assert_exactly_once(cluster, db, account_id, cid, n)
+
+
+class TestGracefulShutdown:
+    async def test_sigterm_finishes_or_releases_in_flight_work_within_10_s(self, cluster, db, api):
+        n = 4_000
+        account_id, cid = await _campaign_of(db, api, n)
+        await cluster.sim("POST", "/faults", {"latencyMs": 400})  # batches stay in flight
+        worker = cluster.start_worker(0)
+        await _wait_progress(db, cid, n // 10)
+        started = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        assert await asyncio.to_thread(worker.wait, 15) == 0
+        assert time.monotonic() - started < 10.5
+        c = await assert_partition(db, cid)
+        assert c.sending == 0 and c.queued > 0  # nothing left leased to the dead process
+        await cluster.sim("POST", "/faults", {"latencyMs": 0})
+        cluster.start_worker(0)
+        await _wait_final(db, cid, n, timeout=90)
+        await _assert_exactly_once(cluster, db, account_id, cid, n)

@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-import bench-estimate bench-dispatch clean
+.PHONY: run test lint bench bench-import bench-estimate bench-dispatch bench-providers clean
 
 $(BIN)/clarion: pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "$(PY) not found; set PY=python3"; exit 1; }
@@ -23,7 +23,7 @@ lint: $(BIN)/clarion
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-bench: bench-import bench-estimate bench-dispatch
+bench: bench-import bench-estimate bench-dispatch bench-providers
 
 bench-import: $(BIN)/clarion
 	$(BIN)/python bench/import.py
@@ -33,6 +33,9 @@ bench-estimate: $(BIN)/clarion
 
 bench-dispatch: $(BIN)/clarion
 	$(BIN)/python bench/dispatch.py
+
+bench-providers: $(BIN)/clarion
+	$(BIN)/python bench/providers.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,7 @@ from clarion.limits import BodySizeLimit
 from clarion.pricing.routes import router as pricing_router
 from clarion.problems import install as install_problem_handlers
 from clarion.problems import problem_response
+from clarion.providers.webhooks import router as provider_webhooks_router
 from clarion.sending import tasks as sending_tasks
 from clarion.sending.routes import router as sending_router
 from clarion.templates.routes import router as templates_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         campaigns_router,
         sending_router,
         delivery_router,
+        provider_webhooks_router,
     ):
         app.include_router(router)
     return app

@@ -43,6 +43,18 @@ async def _ensure_admin_token(settings: Settings) -> str | None:
         await db.dispose()
 
 
+def _check_providers(settings: Settings) -> None:
+    """Stop at start, with one sentence, when a selected provider lacks its settings."""
+    from clarion.providers.base import ProviderConfigError
+    from clarion.providers.config_check import check
+
+    try:
+        check(settings)
+    except ProviderConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
@@ -59,6 +71,7 @@ def serve(
     settings = get_settings()
     if no_sender:
         settings = settings.model_copy(update={"sender_enabled": False})
+    _check_providers(settings)
     _migrate(settings)
     token = asyncio.run(_ensure_admin_token(settings))
     if token:

@@ -65,6 +65,10 @@ class Settings(BaseSettings):
     smpp_throughput: float = Field(default=100.0, gt=0)
     smpp_concat: Literal["udh", "sar", "payload"] = "udh"
     smpp_window: int = Field(default=100, ge=1)
+    # How this SMSC writes receipt ids relative to submit_sm_resp ids, for receipts that
+    # arrive after a restart (live ones are matched in any spelling): "hex-to-dec" when it
+    # answers ids in hex and receipts them in decimal, "dec-to-hex" for the reverse.
+    smpp_receipt_id: Literal["same", "hex-to-dec", "dec-to-hex"] = "same"
 
     rbm_api_url: str = "https://rcsbusinessmessaging.googleapis.com"
     rbm_agent_id: str | None = None

@@ -1,3 +1,232 @@
-from fastapi import APIRouter
+"""Campaign endpoints (HTTP only; the rules are in service.py)."""
 
-router = APIRouter()
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from clarion.auth import CurrentAccountId
+from clarion.campaigns import service, states
+from clarion.campaigns.idempotency import idempotent
+from clarion.campaigns.models import Campaign
+from clarion.campaigns.schemas import (
+    CampaignCreate,
+    CampaignOut,
+    CampaignUpdate,
+    ConfirmIn,
+    CostOut,
+    DeliveryCounters,
+    EstimateOut,
+    PriceOut,
+    StatsOut,
+    normalize_channel,
+)
+from clarion.db.deps import ReadSessionDep, SessionDep
+from clarion.errors import Unprocessable
+from clarion.money import from_units
+from clarion.schemas import Page, PageParams, PathId, page_params
+
+router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Replays the first answer for the same key and body within 24 h; the "
+        "same key with another body is 422.",
+    ),
+]
+
+
+def campaign_out(c: Campaign) -> CampaignOut:
+    return CampaignOut(
+        id=c.id,
+        name=c.name,
+        channel=c.channel,
+        status=c.status,
+        message=c.message or {},
+        list_ids=c.list_ids or [],
+        exclude_list_ids=c.exclude_list_ids or [],
+        sender=c.sender,
+        fallback_channel=c.fallback_channel,
+        scheduled_at=c.scheduled_at,
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+        confirmed_at=c.confirmed_at,
+        started_at=c.started_at,
+        completed_at=c.completed_at,
+        estimate=c.estimate,
+        stats=DeliveryCounters.model_validate(c, from_attributes=True),
+        cost=CostOut(reserved=from_units(c.reserved or 0), spent=from_units(c.spent or 0)),
+    )
+
+
+def _json(c: Campaign) -> dict[str, Any]:
+    return campaign_out(c).model_dump(mode="json", by_alias=True)
+
+
+@router.get("", response_model=Page[CampaignOut])
+async def list_campaigns(
+    account_id: CurrentAccountId,
+    session: ReadSessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    status: Annotated[str | None, Query(description="one of " + ", ".join(states.STATUSES))] = None,
+    channel: Annotated[str | None, Query(description="sms, rcs or whatsapp")] = None,
+) -> Page[CampaignOut]:
+    """The account's campaigns, newest first. Deleted campaigns are not listed."""
+    if status is not None and status not in states.STATUSES:
+        raise Unprocessable(f"status must be one of {', '.join(states.STATUSES)}.", field="status")
+    if channel is not None:
+        try:
+            channel = normalize_channel(channel)
+        except ValueError as exc:
+            raise Unprocessable(str(exc), field="channel") from None
+    from clarion.campaigns import repository
+
+    rows, total = await repository.campaigns_page(
+        session, account_id, status=status, channel=channel, limit=page.limit, offset=page.offset
+    )
+    return Page(
+        items=[campaign_out(c) for c in rows], total=total, limit=page.limit, offset=page.offset
+    )
+
+
+@router.post("", status_code=201, response_model=CampaignOut)
+async def create_campaign(
+    body: CampaignCreate,
+    request: Request,
+    account_id: CurrentAccountId,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """Create a draft. `listIds` may be empty while drafting (confirm needs one). Variables in
+    the text must be contact fields (`firstName`, `lastName`, `phone`, `attributes.NAME`) or
+    keys of `message.templateParams` (422 otherwise). Sender: alphanumeric (1-11 letters,
+    digits or spaces, with a letter), a short code (3-8 digits) or a number (+ and 6-15
+    digits)."""
+
+    async def action() -> tuple[int, Any]:
+        return 201, _json(await service.create(session, account_id, body))
+
+    return await idempotent(session, account_id, request, idempotency_key, action)
+
+
+@router.get("/stats", response_model=StatsOut)
+async def campaign_stats(
+    account_id: CurrentAccountId,
+    session: ReadSessionDep,
+    from_: Annotated[
+        str | None, Query(alias="from", description="YYYY-MM-DD, UTC, inclusive")
+    ] = None,
+    to: Annotated[str | None, Query(description="YYYY-MM-DD, UTC, inclusive")] = None,
+    channel: Annotated[str | None, Query(description="sms, rcs or whatsapp")] = None,
+) -> StatsOut:
+    """Delivery statistics of the campaigns that started sending between `from` and `to`
+    (UTC days, inclusive), summed overall, by channel and by start day.
+
+    Computed from the counters each campaign row keeps (a partition of its recipients by
+    message status, moved in the same transaction as every message change), so this is a
+    GROUP BY over campaign rows, independent of the number of messages. Deleted campaigns
+    still count: their messages were sent and paid for."""
+    return await service.stats(session, account_id, from_, to, channel)
+
+
+@router.get("/{campaign_id}", response_model=CampaignOut)
+async def get_campaign(
+    campaign_id: PathId, account_id: CurrentAccountId, session: ReadSessionDep
+) -> CampaignOut:
+    return campaign_out(await service.require_campaign(session, account_id, campaign_id))
+
+
+@router.put("/{campaign_id}", response_model=CampaignOut)
+async def update_campaign(
+    campaign_id: PathId, body: CampaignUpdate, account_id: CurrentAccountId, session: SessionDep
+) -> CampaignOut:
+    """Partial update, allowed in `draft` and `scheduled` (409 naming the status otherwise).
+    Editing a scheduled campaign re-prices it and replaces its reservation in one
+    transaction: 402 with `required` and `available`, and nothing changed, when it no longer
+    fits."""
+    return campaign_out(await service.update(session, account_id, campaign_id, body))
+
+
+@router.delete("/{campaign_id}", status_code=204)
+async def delete_campaign(
+    campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
+) -> Response:
+    """Soft delete: allowed in draft, scheduled (cancelled first, credits released),
+    completed and cancelled; 409 while sending or paused. A deleted campaign is 404 and no
+    longer listed, but its ledger rows and its share of the statistics remain."""
+    await service.delete(session, account_id, campaign_id)
+    return Response(status_code=204)
+
+
+@router.post("/{campaign_id}/calculateGoal", response_model=EstimateOut)
+async def calculate_goal(
+    campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
+) -> dict[str, Any]:
+    """Resolve the audience as it would be sent now and price it. Audience: members of any
+    of `listIds`, minus members of `excludeListIds`, minus contacts opted out of the channel,
+    each contact once. `excluded.duplicates` counts memberships beyond a contact's first,
+    `optedOut` the opted-out contacts, `invalid` the contacts whose country has no rate (they
+    cannot be sent). `breakdown` has one row per country (and per rate category for RCS and
+    WhatsApp). With SMS fallback on RCS, `maxPrice` is the price if everybody fell back and
+    `worstCase` (each recipient at the dearer of the two) is what confirm reserves. Stored
+    on draft and scheduled campaigns."""
+    return await service.calculate_goal(session, account_id, campaign_id)
+
+
+@router.get("/{campaign_id}/price", response_model=PriceOut)
+async def get_price(
+    campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
+) -> dict[str, Any]:
+    """The stored estimate, re-priced first (draft/scheduled) when the audience, the message,
+    the opt-outs, the template or the rates changed. For a scheduled campaign this only
+    reports: the reservation moves on an edit, never on this GET."""
+    return await service.price(session, account_id, campaign_id)
+
+
+@router.put("/{campaign_id}/confirm", response_model=CampaignOut)
+async def confirm_campaign(
+    campaign_id: PathId,
+    body: ConfirmIn,
+    request: Request,
+    account_id: CurrentAccountId,
+    session: SessionDep,
+    idempotency_key: IdempotencyKey = None,
+) -> JSONResponse:
+    """`{}` sends now (`sending`), `{"scheduledAt": future}` schedules. Prices the campaign
+    and reserves that many credits (the worst case for RCS with fallback); 402 with
+    `required` and `available` and nothing changed when they are not available. 422 for a
+    past `scheduledAt`, no list, an empty audience or message, an unapproved template, or an
+    SMS over 10 parts for any recipient. 409 unless `draft`."""
+
+    async def action() -> tuple[int, Any]:
+        campaign = await service.confirm(session, account_id, campaign_id, body.scheduled_at)
+        return 200, _json(campaign)
+
+    return await idempotent(session, account_id, request, idempotency_key, action)
+
+
+@router.put("/{campaign_id}/pause", response_model=CampaignOut)
+async def pause_campaign(
+    campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
+) -> CampaignOut:
+    """sending -> paused: no new message is handed to a provider; in-flight ones finish."""
+    return campaign_out(await service.pause(session, account_id, campaign_id))
+
+
+@router.put("/{campaign_id}/resume", response_model=CampaignOut)
+async def resume_campaign(
+    campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
+) -> CampaignOut:
+    """paused -> sending."""
+    return campaign_out(await service.resume(session, account_id, campaign_id))
+
+
+@router.put("/{campaign_id}/cancel", response_model=CampaignOut)
+async def cancel_campaign(
+    campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
+) -> CampaignOut:
+    """scheduled, sending or paused -> cancelled. Queued messages become `skipped`; the
+    reservation is released (at once, or when the last in-flight message is recorded)."""
+    return campaign_out(await service.cancel(session, account_id, campaign_id))

@@ -1,10 +1,20 @@
-"""`clarion templates sync`, `clarion simulator`."""
+"""`clarion templates sync`, `clarion smsc`, `clarion simulator`."""
 
-from typing import Annotated
+import asyncio
+import contextlib
+import re
+import sys
+import threading
+from typing import Annotated, Any
 
 import typer
+from rich.console import Console
+
+console = Console()
+_VARIABLE = re.compile(r"{{\s*([\w.]+)\s*}}")
 
 
+# -- clarion simulator (the HTTP provider simulator) -----------------------------------------
 def simulator(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8025,
@@ -48,3 +58,167 @@ def simulator(
 def register(app: typer.Typer) -> None:
     """Add this domain's commands to the `clarion` command."""
     app.command("simulator")(simulator)
+    register_templates_sync(app)
+    register_smsc(app)
+
+
+# -- clarion templates sync ------------------------------------------------------------------
+def register_templates_sync(app: typer.Typer) -> None:
+    templates_app = typer.Typer(help="Message templates.", no_args_is_help=True)
+    app.add_typer(templates_app, name="templates")
+
+    @templates_app.command("sync")
+    def templates_sync(
+        account: Annotated[int, typer.Option("--account", help="Clarion account id")],
+        waba: Annotated[
+            str | None,
+            typer.Option(
+                help="WhatsApp Business Account id (CLARION_WHATSAPP_BUSINESS_ACCOUNT_ID)"
+            ),
+        ] = None,
+    ) -> None:
+        """Pull the WhatsApp Business Account's templates (GET /{waba}/message_templates,
+        every page) and upsert them into the account: name, language, category, status, body."""
+        from clarion.config import get_settings
+
+        settings = get_settings()
+        waba_id = waba or settings.whatsapp_business_account_id
+        if not waba_id or not settings.whatsapp_token:
+            console.print(
+                "[red]CLARION_WHATSAPP_BUSINESS_ACCOUNT_ID (or --waba) and "
+                "CLARION_WHATSAPP_TOKEN must be set[/red]"
+            )
+            raise typer.Exit(2)
+        try:
+            created, updated = asyncio.run(sync_templates(settings, account, waba_id))
+        except (RuntimeError, LookupError) as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(1) from None
+        console.print(f"templates synced: {created} created, {updated} updated")
+
+
+async def sync_templates(settings: Any, account_id: int, waba_id: str) -> tuple[int, int]:
+    """Upsert the WABA's templates into the account; returns (created, updated)."""
+    from sqlalchemy import select
+
+    from clarion.accounts.models import Account
+    from clarion.db.session import Database
+    from clarion.providers.whatsapp_cloud import TEMPLATE_STATUS, fetch_templates, template_body
+    from clarion.templates.models import Template
+
+    items = [item async for item in fetch_templates(settings, waba_id)]
+    db = Database(settings.database_url)
+    created = updated = 0
+    try:
+        async with db.transaction() as session:
+            if await session.get(Account, account_id) is None:
+                raise LookupError(f"account {account_id} does not exist")
+            for item in items:
+                name, language = str(item.get("name", "")), str(item.get("language", ""))
+                if not name or not language:
+                    continue
+                body = template_body(item)
+                values = {
+                    "category": str(item.get("category") or "").lower() or None,
+                    "status": TEMPLATE_STATUS.get(str(item.get("status", "")).upper(), "pending"),
+                    "body": body,
+                    "variables": list(dict.fromkeys(_VARIABLE.findall(body))),
+                    "provider_template_id": str(item["id"]) if item.get("id") else None,
+                }
+                existing = await session.scalar(
+                    select(Template).where(
+                        Template.account_id == account_id,
+                        Template.channel == "whatsapp",
+                        Template.name == name,
+                        Template.language == language,
+                    )
+                )
+                if existing is None:
+                    session.add(
+                        Template(
+                            account_id=account_id,
+                            channel="whatsapp",
+                            name=name,
+                            language=language,
+                            **values,
+                        )
+                    )
+                    created += 1
+                else:
+                    for key, value in values.items():
+                        setattr(existing, key, value)
+                    updated += 1
+            await session.flush()
+    finally:
+        await db.dispose()
+    return created, updated
+
+
+# -- clarion smsc ----------------------------------------------------------------------------
+def register_smsc(app: typer.Typer) -> None:
+    @app.command("smsc")
+    def smsc(
+        port: Annotated[int, typer.Option(help="TCP port to listen on")] = 2775,
+        host: Annotated[str, typer.Option(help="interface (loopback by default)")] = "127.0.0.1",
+        system_id: Annotated[str, typer.Option(help="ESME system_id accepted")] = "clarion",
+        password: Annotated[str, typer.Option(help="its password")] = "secret",
+        receipt_delay: Annotated[float, typer.Option(help="seconds before a receipt")] = 1.0,
+        receipt_jitter: Annotated[
+            float, typer.Option(help="extra random delay (receipts out of order)")
+        ] = 0.5,
+        receipt_format: Annotated[str, typer.Option(help="tlv | text | both")] = "both",
+    ) -> None:
+        """Run the SMPP 3.4 SMSC simulator. Commands on standard input: `mo <phone> <text>`
+        (send an MO message), `throttle <n>`, `drop` (close every connection), `stats`."""
+        from clarion.providers.smpp.smsc import Smsc
+
+        if receipt_format not in ("tlv", "text", "both"):
+            raise typer.BadParameter("tlv, text or both", param_hint="--receipt-format")
+        simulator = Smsc(
+            host=host,
+            port=port,
+            credentials={system_id: password},
+            receipt_delay=receipt_delay,
+            receipt_jitter=receipt_jitter,
+            receipt_format=receipt_format,  # type: ignore[arg-type]
+            keep=False,
+        )
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_run_smsc(simulator))
+
+
+async def _run_smsc(simulator: Any) -> None:
+    port = await simulator.start()
+    console.print(f"SMSC simulator listening on {simulator.host}:{port}")
+    loop = asyncio.get_running_loop()
+    lines: asyncio.Queue[str] = asyncio.Queue()
+
+    def read_stdin() -> None:  # a daemon thread: it never holds the process at exit
+        for line in sys.stdin:
+            loop.call_soon_threadsafe(lines.put_nowait, line)
+
+    threading.Thread(target=read_stdin, daemon=True, name="smsc-stdin").start()
+    try:
+        while True:
+            _command(simulator, (await lines.get()).rstrip("\r\n").split(maxsplit=2))
+    finally:
+        await simulator.stop()
+
+
+def _command(simulator: Any, words: list[str]) -> None:
+    try:
+        if words[:1] == ["mo"] and len(words) == 3:
+            simulator.send_mo(words[1], words[2])
+        elif words[:1] == ["throttle"] and len(words) == 2:
+            simulator.throttle_next = int(words[1])
+        elif words[:1] == ["drop"]:
+            console.print(f"dropped {simulator.drop_connections()} connection(s)")
+        elif words[:1] == ["stats"]:
+            console.print(
+                f"binds={simulator.bind_count} submits={simulator.submit_count} "
+                f"receipts={simulator.receipts_sent}"
+            )
+        elif words:
+            console.print("commands: mo <phone> <text> | throttle <n> | drop | stats")
+    except (RuntimeError, ValueError) as exc:
+        console.print(f"[red]{exc}[/red]")

@@ -33,10 +33,24 @@ def build_simulator(settings: Settings, channel: str) -> Provider:
     return SimulatorProvider(channel, receipt_delay=settings.simulator_receipt_delay)
 
 
+def build_real(settings: Settings, channel: str) -> Provider:
+    """Twilio, SMPP, WhatsApp Cloud API, Google RBM (see `clarion.providers.real`)."""
+    from clarion.providers.real import build_real_provider
+
+    provider = build_real_provider(settings, channel)
+    if provider is None:  # pragma: no cover - FACTORIES only routes real names here
+        raise ProviderConfigError(f"no real provider selected for {channel}")
+    return provider
+
+
 FACTORIES: dict[tuple[str, str], Factory] = {
     ("sms", "simulator"): build_simulator,
     ("whatsapp", "simulator"): build_simulator,
     ("rcs", "simulator"): build_simulator,
+    ("sms", "twilio"): build_real,
+    ("sms", "smpp"): build_real,
+    ("whatsapp", "cloud"): build_real,
+    ("rcs", "rbm"): build_real,
 }
 
 

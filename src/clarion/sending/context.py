@@ -61,6 +61,8 @@ class CampaignContext:
         rates: pricing.RateCardLike,
     ) -> Priced:
         """Render for `channel` (the campaign's, or `sms` for an RCS fallback) and price it."""
+        # A test send has no contact: its contact fields come from templateParams (or are "").
+        contact = contact if contact is not None else {"phone": phone, "attributes": {}}
         text = self.renderer.render(contact, self.params)
         out = OutboundMessage(id=message_id, channel=channel, to=phone, sender=self.sender)
         if channel == "sms":

@@ -2,8 +2,9 @@
 
 A variable is ``{{`` NAME ``}}`` with optional spaces inside the braces. NAME is letters,
 digits and ``_`` or ``-``, optionally ``attributes.`` followed by such a name (attribute
-names with other characters, e.g. spaces, cannot be addressed). Anything else between braces
-(``{{}}``, ``{{ a b }}``) is plain text and is sent as is.
+names with other characters, e.g. spaces, cannot be addressed). Anything else between double
+braces (``{{}}``, ``{{ first name }}``, ``{{attributes.}}``) is a malformed variable: it is
+reported by `unknown_variables` (so a campaign using it is rejected, not sent with the braces).
 
 Values, for one recipient:
 
@@ -26,6 +27,7 @@ ATTRIBUTE_PREFIX = "attributes."
 
 _NAME = r"[\w\-]+"
 VARIABLE_RE = re.compile(r"\{\{\s*((?:attributes\.)?" + _NAME + r")\s*\}\}")
+PLACEHOLDER_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
 
 Contact = Mapping[str, Any]
 Params = Mapping[str, str]
@@ -43,7 +45,13 @@ def _is_contact_variable(name: str) -> bool:
 def unknown_variables(text: str, params: Params) -> list[str]:
     """Variables of `text` that nothing can fill: neither a contact field, an attribute, nor
     a key of `params`."""
-    return [v for v in variables_of(text) if not _is_contact_variable(v) and v not in params]
+    unknown = [v for v in variables_of(text) if not _is_contact_variable(v) and v not in params]
+    malformed = [
+        "{{" + m.group(1) + "}}"
+        for m in PLACEHOLDER_RE.finditer(text)
+        if not VARIABLE_RE.fullmatch(m.group(0))
+    ]
+    return unknown + list(dict.fromkeys(malformed))
 
 
 def is_personalized(text: str) -> bool:

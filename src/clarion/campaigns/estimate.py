@@ -1,0 +1,332 @@
+"""Pricing a campaign's audience as it would be sent now (calculateGoal, GET /price, confirm).
+
+- The exclusion counts and the recipients per country come from one GROUP BY query.
+- A message without contact variables is rendered and segmented once.
+- A personalized SMS/RCS text is rendered and segmented per recipient, streaming the audience
+  through a server-side cursor in chunks: memory stays flat. Segment counts are memoized on
+  the values of the variables the text uses (a phone number, always `+` and digits in
+  GSM-7's basic table, only matters through its length), which is exact.
+- `invalid` counts audience contacts with no applicable rate (no row for their country and
+  no `*` row): they cannot be priced, so they cannot be sent.
+- RCS with SMS fallback also prices the SMS fallback: `maxPrice` is the price if every
+  recipient fell back (SMS segments and rates); `worstCase`, what confirm reserves, takes for
+  each recipient the dearer of its RCS price and its fallback price.
+"""
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.accounts.models import Account
+from clarion.audience.models import Contact
+from clarion.campaigns import repository
+from clarion.campaigns.models import Campaign
+from clarion.campaigns.schemas import EstimateOut
+from clarion.money import from_units
+from clarion.templates.models import Template
+
+_PHONE = re.compile(r"^\+?[0-9]+$")
+_MEMO_LIMIT = 200_000
+EMPTY_CONTACT: dict[str, Any] = {"firstName": None, "lastName": None, "phone": "", "attributes": {}}
+
+
+@dataclass
+class Bucket:
+    """Recipients of one country (and rate category) and what they cost, in 1/10,000 credit."""
+
+    recipients: int = 0
+    units: int = 0
+    unit_price: int = 0
+    price: int = 0
+
+
+@dataclass
+class Pricing:
+    """The result of pricing, in integer units; `to_out` renders the contract's shape."""
+
+    duplicates: int = 0
+    opted_out: int = 0
+    invalid: int = 0
+    buckets: dict[tuple[str, str | None], Bucket] = field(default_factory=dict)
+    encodings: set[str] = field(default_factory=set)
+    max_parts: int | None = None
+    fallback_price: int | None = None  # RCS with SMS fallback: all fell back
+    worst_case: int | None = None  # RCS with SMS fallback: dearer of the two per recipient
+
+    @property
+    def recipients(self) -> int:
+        return sum(b.recipients for b in self.buckets.values())
+
+    @property
+    def units(self) -> int:
+        return sum(b.units for b in self.buckets.values())
+
+    @property
+    def price(self) -> int:
+        return sum(b.price for b in self.buckets.values())
+
+    @property
+    def reserve(self) -> int:
+        """What confirming reserves: the price, or the worst case with a fallback."""
+        return self.worst_case if self.worst_case is not None else self.price
+
+    @property
+    def encoding(self) -> str | None:
+        if not self.encodings:
+            return None
+        return next(iter(self.encodings)) if len(self.encodings) == 1 else "mixed"
+
+
+def message_text(campaign: Campaign, template: Template | None) -> str:
+    """The text that is sent: the campaign's text, else its template's body."""
+    text = (campaign.message or {}).get("text")
+    if text:
+        return str(text)
+    return template.body if template is not None else ""
+
+
+def _params(campaign: Campaign) -> dict[str, str]:
+    return dict((campaign.message or {}).get("templateParams") or {})
+
+
+class _Segmenter:
+    """Segments (and the RCS category) of the rendered text, memoized on the variable values."""
+
+    def __init__(self, text: str, params: dict[str, str], template: Template | None) -> None:
+        from clarion.pricing.rates import rcs_category
+        from clarion.pricing.segments import count_segments
+        from clarion.templates.render import compile_template, variables_of
+
+        self._count = count_segments
+        self._rcs_category = rcs_category
+        self.renderer = compile_template(text)
+        self.params = params
+        self.rich_card = template.rich_card if template is not None else None
+        self.suggestions = template.suggestions if template is not None else None
+        self.variables = list(dict.fromkeys(variables_of(text)))
+        self.memo: dict[Any, tuple[int, str, str]] = {}
+
+    def columns(self) -> list[Any]:
+        cols: list[Any] = [Contact.country]
+        names = set(self.variables)
+        cols.append(Contact.first_name if "firstName" in names else Contact.id)
+        cols.append(Contact.last_name if "lastName" in names else Contact.id)
+        cols.append(Contact.phone if "phone" in names else Contact.id)
+        uses_attributes = any(v.startswith("attributes.") for v in names)
+        cols.append(Contact.attributes if uses_attributes else Contact.id)
+        return cols
+
+    def measure(self, contact: dict[str, Any]) -> tuple[int, str, str]:
+        """(parts, encoding, rcs category) of the text rendered for this contact."""
+        text = self.renderer.render(contact, self.params)
+        seg = self._count(text)
+        category = self._rcs_category(text, self.rich_card, self.suggestions)
+        return int(seg.parts), str(seg.encoding), str(category)
+
+    def measure_row(
+        self, first: Any, last: Any, phone: Any, attributes: Any
+    ) -> tuple[int, str, str]:
+        key: list[Any] = []
+        for name in self.variables:
+            if name == "firstName":
+                key.append(first)
+            elif name == "lastName":
+                key.append(last)
+            elif name == "phone":
+                key.append(len(phone) if _PHONE.match(phone) else phone)
+            elif name.startswith("attributes."):
+                value = (attributes or {}).get(name.removeprefix("attributes."))
+                key.append(value if isinstance(value, str | int | float | None) else repr(value))
+        memo_key = tuple(key)
+        hit = self.memo.get(memo_key)
+        if hit is None:
+            contact = {
+                "firstName": first if isinstance(first, str) else None,
+                "lastName": last if isinstance(last, str) else None,
+                "phone": phone if isinstance(phone, str) else "",
+                "attributes": attributes if isinstance(attributes, dict) else {},
+            }
+            hit = self.measure(contact)
+            if len(self.memo) >= _MEMO_LIMIT:
+                self.memo.clear()
+            self.memo[memo_key] = hit
+        return hit
+
+
+class _Prices:
+    """Unit prices looked up once per (channel, country, category)."""
+
+    def __init__(self, card: Any) -> None:
+        self.card = card
+        self.cache: dict[tuple[str, str, str | None], int | None] = {}
+
+    def get(self, channel: str, country: str, category: str | None) -> int | None:
+        key = (channel, country, category)
+        if key not in self.cache:
+            price = self.card.unit_price(channel, country, category)
+            self.cache[key] = None if price is None else int(price)
+        return self.cache[key]
+
+
+def _add(p: Pricing, country: str, category: str | None, n: int, units: int, unit: int) -> None:
+    bucket = p.buckets.setdefault((country, category), Bucket(unit_price=unit))
+    bucket.recipients += n
+    bucket.units += units
+    bucket.price += units * unit
+
+
+async def price_audience(
+    session: AsyncSession, campaign: Campaign, template: Template | None, card: Any
+) -> Pricing:
+    """Resolve the campaign's audience and price it (see the module docstring)."""
+    from clarion.templates.render import is_personalized
+
+    p = Pricing()
+    channel = campaign.channel
+    prices = _Prices(card)
+    rows = await repository.audience_by_country(
+        session, campaign.account_id, campaign.list_ids, campaign.exclude_list_ids, channel
+    )
+    per_country: dict[str, int] = {}
+    for row in rows:
+        country, candidates, opted_out, duplicates = tuple(row)
+        p.duplicates += int(duplicates or 0)
+        p.opted_out += int(opted_out or 0)
+        per_country[country] = int(candidates) - int(opted_out or 0)
+
+    fallback = channel == "rcs" and campaign.fallback_channel == "sms"
+    if fallback:
+        p.fallback_price = 0
+        p.worst_case = 0
+
+    if channel == "whatsapp":
+        category = template.category if template is not None else None
+        for country, n in per_country.items():
+            unit = prices.get("whatsapp", country, category)
+            if unit is None:
+                p.invalid += n
+            elif n:
+                _add(p, country, category, n, n, unit)
+        return p
+
+    text = message_text(campaign, template)
+    seg = _Segmenter(text, _params(campaign), template)
+    sms_like = channel == "sms" or fallback
+
+    def account_for(country: str, n: int, parts: int, encoding: str, category: str) -> None:
+        if channel == "sms":
+            unit = prices.get("sms", country, None)
+            if unit is None:
+                p.invalid += n
+                return
+            _add(p, country, None, n, n * parts, unit)
+        else:
+            unit = prices.get("rcs", country, category)
+            if unit is None:
+                p.invalid += n
+                return
+            _add(p, country, category, n, n, unit)
+            if fallback:
+                sms_unit = prices.get("sms", country, None)
+                back = 0 if sms_unit is None else n * parts * sms_unit
+                assert p.fallback_price is not None and p.worst_case is not None
+                p.fallback_price += back
+                p.worst_case += max(back, n * unit)
+        if sms_like:
+            p.encodings.add(encoding)
+            p.max_parts = parts if p.max_parts is None else max(p.max_parts, parts)
+
+    if not is_personalized(text):
+        parts, encoding, category = seg.measure(EMPTY_CONTACT)
+        for country, n in per_country.items():
+            if n:
+                account_for(country, n, parts, encoding, category)
+    else:
+        async for chunk in repository.stream_audience(
+            session,
+            campaign.account_id,
+            campaign.list_ids,
+            campaign.exclude_list_ids,
+            channel,
+            seg.columns(),
+        ):
+            for row in chunk:
+                country, first, last, phone, attributes = tuple(row)
+                parts, encoding, category = seg.measure_row(first, last, phone, attributes)
+                account_for(country, 1, parts, encoding, category)
+
+    if sms_like and p.max_parts is None:
+        # Nobody to send to: describe the text itself.
+        parts, encoding, _ = seg.measure(EMPTY_CONTACT)
+        p.max_parts, p.encodings = parts, {encoding}
+    return p
+
+
+def to_out(campaign: Campaign, account: Account, p: Pricing, now: datetime) -> dict[str, Any]:
+    """The estimate in the contract's JSON shape (what is stored on the campaign)."""
+    available = account.balance - account.reserved
+    # A scheduled campaign already holds its reservation: it counts as available for itself.
+    available_for_it = available + campaign.reserved
+    breakdown = [
+        {
+            "country": country,
+            "category": category,
+            "recipients": b.recipients,
+            "units": b.units,
+            "unitPrice": from_units(b.unit_price),
+            "price": from_units(b.price),
+        }
+        for (country, category), b in sorted(
+            p.buckets.items(), key=lambda kv: (kv[0][0], kv[0][1] or "")
+        )
+    ]
+    out = EstimateOut(
+        campaign_id=campaign.id,
+        channel=campaign.channel,
+        recipients=p.recipients,
+        excluded={"duplicates": p.duplicates, "optedOut": p.opted_out, "invalid": p.invalid},  # type: ignore[arg-type]
+        units=p.units,
+        price=from_units(p.price),
+        max_price=None if p.fallback_price is None else from_units(p.fallback_price),
+        worst_case=None if p.worst_case is None else from_units(p.worst_case),
+        breakdown=breakdown,  # type: ignore[arg-type]
+        encoding=p.encoding,
+        max_parts=p.max_parts,
+        balance=from_units(account.balance),
+        available=from_units(available),
+        sufficient=available_for_it >= p.reserve,
+        computed_at=now.astimezone(UTC),
+    )
+    return out.model_dump(mode="json", by_alias=True)
+
+
+async def fingerprint(
+    session: AsyncSession, campaign: Campaign, template: Template | None, card: Any
+) -> str:
+    """A digest of everything the estimate depends on: the message, the lists (membership
+    changes bump `updated_at`), the exclusion lists, the channel's opt-outs, the account's
+    contacts (country and personalization fields), the rate card and the template. The
+    stored estimate is reused while this is unchanged."""
+    ids = list(dict.fromkeys([*campaign.list_ids, *campaign.exclude_list_ids]))
+    lists = await repository.lists_of(session, campaign.account_id, ids)
+    parts = {
+        "channel": campaign.channel,
+        "message": campaign.message,
+        "fallback": campaign.fallback_channel,
+        "lists": campaign.list_ids,
+        "exclude": campaign.exclude_list_ids,
+        "listState": sorted((k, str(v)) for k, v in lists.items()),
+        "optOuts": await repository.opt_out_state(session, campaign.account_id, campaign.channel),
+        "contacts": await repository.contacts_state(session, campaign.account_id),
+        "rates": str(getattr(card, "fingerprint", "")),
+        "template": None
+        if template is None
+        else [template.id, str(template.updated_at), template.status, template.category],
+    }
+    raw = json.dumps(parts, sort_keys=True, default=str).encode()
+    return hashlib.sha256(raw).hexdigest()

@@ -1,0 +1,267 @@
+"""Every query the campaigns package runs, named for what it answers. All are scoped to an
+account; audience queries are set-based (one GROUP BY, or one streamed SELECT)."""
+
+from collections.abc import AsyncIterator, Sequence
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import Date, Select, and_, case, cast, exists, func, select, update
+from sqlalchemy.engine import Row
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from clarion.audience.models import Contact, ContactList, ContactOptOut, ListMember, OptOutEvent
+from clarion.campaigns.models import Campaign
+from clarion.sending.models import Message
+from clarion.templates.models import Template
+
+COUNTERS = ("recipients", "queued", "sending", "sent", "delivered", "read", "failed", "skipped")
+
+
+async def campaign_of(
+    session: AsyncSession, account_id: int, campaign_id: int, *, for_update: bool = False
+) -> Campaign | None:
+    """The live (not deleted) campaign of this account. `for_update` locks the row on
+    PostgreSQL so that concurrent state changes of one campaign serialize (SQLite write
+    transactions are already serialized by BEGIN IMMEDIATE)."""
+    stmt = select(Campaign).where(
+        Campaign.id == campaign_id,
+        Campaign.account_id == account_id,
+        Campaign.deleted_at.is_(None),
+    )
+    if for_update:
+        stmt = stmt.with_for_update()
+    stmt = stmt.execution_options(populate_existing=True)
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def campaigns_page(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    status: str | None,
+    channel: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Campaign], int]:
+    where = [Campaign.account_id == account_id, Campaign.deleted_at.is_(None)]
+    if status is not None:
+        where.append(Campaign.status == status)
+    if channel is not None:
+        where.append(Campaign.channel == channel)
+    total = (await session.execute(select(func.count()).where(*where))).scalar_one()
+    rows = await session.execute(
+        select(Campaign).where(*where).order_by(Campaign.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows.scalars()), int(total)
+
+
+async def lists_of(
+    session: AsyncSession, account_id: int, list_ids: Sequence[int]
+) -> dict[int, datetime]:
+    """id -> updated_at of those of `list_ids` that exist in the account."""
+    if not list_ids:
+        return {}
+    rows = await session.execute(
+        select(ContactList.id, ContactList.updated_at).where(
+            ContactList.account_id == account_id, ContactList.id.in_(list(list_ids))
+        )
+    )
+    return {int(r[0]): r[1] for r in rows}
+
+
+async def template_of(session: AsyncSession, account_id: int, template_id: int) -> Template | None:
+    return (
+        await session.execute(
+            select(Template).where(Template.id == template_id, Template.account_id == account_id)
+        )
+    ).scalar_one_or_none()
+
+
+def _not_excluded(contact_id: Any, exclude_ids: Sequence[int]) -> Any:
+    excluded = aliased(ListMember)
+    return ~exists().where(
+        excluded.contact_id == contact_id, excluded.list_id.in_(list(exclude_ids))
+    )
+
+
+async def audience_by_country(
+    session: AsyncSession,
+    account_id: int,
+    list_ids: Sequence[int],
+    exclude_ids: Sequence[int],
+    channel: str,
+) -> list[Row[Any]]:
+    """Per country: `candidates` (distinct contacts in the lists and not in an exclusion list),
+    `opted_out` (those of them opted out of the channel) and `duplicates` (their memberships
+    beyond the first). One pass over the memberships, grouped in SQL."""
+    if not list_ids:
+        return []
+    members = (
+        select(ListMember.contact_id, func.count().label("n"))
+        .where(ListMember.list_id.in_(list(list_ids)))
+        .group_by(ListMember.contact_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            Contact.country,
+            func.count().label("candidates"),
+            func.sum(case((ContactOptOut.contact_id.is_not(None), 1), else_=0)).label("opted_out"),
+            func.sum(members.c.n - 1).label("duplicates"),
+        )
+        .select_from(members)
+        .join(Contact, Contact.id == members.c.contact_id)
+        .outerjoin(
+            ContactOptOut,
+            and_(
+                ContactOptOut.contact_id == members.c.contact_id, ContactOptOut.channel == channel
+            ),
+        )
+        .where(Contact.account_id == account_id)
+        .group_by(Contact.country)
+    )
+    if exclude_ids:
+        stmt = stmt.where(_not_excluded(members.c.contact_id, exclude_ids))
+    return list((await session.execute(stmt)).all())
+
+
+def audience_query(
+    account_id: int,
+    list_ids: Sequence[int],
+    exclude_ids: Sequence[int],
+    channel: str,
+    columns: Sequence[Any],
+) -> Select[Any]:
+    """The recipients as they would be sent now: members of any list, in no exclusion list,
+    not opted out of the channel; one row per contact."""
+    stmt = select(*columns).where(
+        Contact.account_id == account_id,
+        exists().where(ListMember.contact_id == Contact.id, ListMember.list_id.in_(list(list_ids))),
+        ~exists().where(ContactOptOut.contact_id == Contact.id, ContactOptOut.channel == channel),
+    )
+    if exclude_ids:
+        stmt = stmt.where(_not_excluded(Contact.id, exclude_ids))
+    return stmt
+
+
+async def stream_audience(
+    session: AsyncSession,
+    account_id: int,
+    list_ids: Sequence[int],
+    exclude_ids: Sequence[int],
+    channel: str,
+    columns: Sequence[Any],
+    chunk: int = 20_000,
+) -> AsyncIterator[Sequence[Row[Any]]]:
+    """The audience in chunks of `chunk` rows, through a server-side cursor: memory stays flat
+    whatever the audience size."""
+    if not list_ids:
+        return
+    stmt = audience_query(account_id, list_ids, exclude_ids, channel, columns)
+    result = await session.stream(stmt.execution_options(yield_per=chunk))
+    async for partition in result.partitions(chunk):
+        yield partition
+
+
+async def opt_out_state(session: AsyncSession, account_id: int, channel: str) -> tuple[Any, ...]:
+    """A cheap summary that changes whenever an opt-out of the channel is added or removed in
+    the account: (count, newest opt-out, newest opt-out/in event)."""
+    row = (
+        await session.execute(
+            select(func.count(), func.max(ContactOptOut.created_at))
+            .select_from(ContactOptOut)
+            .join(Contact, Contact.id == ContactOptOut.contact_id)
+            .where(Contact.account_id == account_id, ContactOptOut.channel == channel)
+        )
+    ).one()
+    event = (
+        await session.execute(
+            select(func.max(OptOutEvent.id))
+            .join(Contact, Contact.id == OptOutEvent.contact_id)
+            .where(Contact.account_id == account_id, OptOutEvent.channel == channel)
+        )
+    ).scalar_one()
+    return (int(row[0]), str(row[1]), event)
+
+
+async def contacts_state(session: AsyncSession, account_id: int) -> tuple[Any, ...]:
+    """(count, newest update) of the account's contacts: changes when a contact's country or
+    personalization fields change."""
+    row = (
+        await session.execute(
+            select(func.count(), func.max(Contact.updated_at)).where(
+                Contact.account_id == account_id
+            )
+        )
+    ).one()
+    return (int(row[0]), str(row[1]))
+
+
+async def skip_queued(session: AsyncSession, campaign_id: int) -> int:
+    """Turn every still-queued message of the campaign into `skipped` (one UPDATE)."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.campaign_id == campaign_id, Message.status == "queued")
+        .values(status="skipped")
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def in_flight(session: AsyncSession, campaign_id: int) -> int:
+    """Messages handed to a worker (status `sending`) and not yet recorded."""
+    return int(
+        (
+            await session.execute(
+                select(func.count()).where(
+                    Message.campaign_id == campaign_id, Message.status == "sending"
+                )
+            )
+        ).scalar_one()
+    )
+
+
+def _counter_sums() -> list[Any]:
+    return [
+        func.count().label("campaigns"),
+        *[func.coalesce(func.sum(getattr(Campaign, c)), 0).label(c) for c in COUNTERS],
+        func.coalesce(func.sum(Campaign.spent), 0).label("spent"),
+    ]
+
+
+async def stats_rows(
+    session: AsyncSession,
+    account_id: int,
+    start: datetime | None,
+    end: datetime | None,
+    channel: str | None,
+) -> tuple[list[Row[Any]], list[Row[Any]]]:
+    """Sums of the campaigns' counters (by channel, and by UTC start day) over the campaigns
+    that started sending in [start, end)."""
+    # Deleted campaigns still count: their messages were sent and their credits spent;
+    # deleting a campaign tidies the list, it does not rewrite history.
+    where = [Campaign.account_id == account_id, Campaign.started_at.is_not(None)]
+    if start is not None:
+        where.append(Campaign.started_at >= start)
+    if end is not None:
+        where.append(Campaign.started_at < end)
+    if channel is not None:
+        where.append(Campaign.channel == channel)
+    by_channel = await session.execute(
+        select(Campaign.channel, *_counter_sums()).where(*where).group_by(Campaign.channel)
+    )
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite":
+        # Stored as naive UTC text: the first 10 characters are the UTC date.
+        day: Any = func.substr(Campaign.started_at, 1, 10)
+    else:
+        day = cast(func.timezone("UTC", Campaign.started_at), Date)
+    by_day = await session.execute(
+        select(day.label("day"), *_counter_sums()).where(*where).group_by(day).order_by(day)
+    )
+    return list(by_channel.all()), list(by_day.all())
+
+
+def as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])

@@ -1,0 +1,214 @@
+"""Campaign request and response bodies (camelCase on the wire)."""
+
+import re
+from datetime import date
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, field_validator
+
+from clarion.money import Credits
+from clarion.schemas import CamelModel, Id, OutModel, RequestDatetime, UtcDatetime
+
+CHANNELS = ("sms", "rcs", "whatsapp")
+
+# A sender is either an alphanumeric id (1-11 of A-Z a-z 0-9 and space, at least one letter,
+# what carriers accept as an alphanumeric sender) or a number: a short code (3-8 digits) or an
+# E.164-like long number (+ then 6-15 digits).
+_ALNUM_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+_NUMERIC_SENDER = re.compile(r"^(\d{3,8}|\+?\d{6,15})$")
+
+MAX_LISTS = 100
+ListIds = Annotated[list[Id], Field(max_length=MAX_LISTS)]
+ParamKey = Annotated[str, StringConstraints(min_length=1, max_length=100)]
+ParamValue = Annotated[str, StringConstraints(max_length=1000)]
+
+
+def normalize_channel(value: Any) -> Any:
+    if isinstance(value, str) and value.strip().lower() in CHANNELS:
+        return value.strip().lower()
+    raise ValueError("channel must be one of sms, rcs, whatsapp (case-insensitive)")
+
+
+def _normalize_fallback(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str) and value.strip().lower() == "sms":
+        return "sms"
+    raise ValueError('fallbackChannel may only be "sms" (or null)')
+
+
+def _check_sender(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if _ALNUM_SENDER.match(value) or _NUMERIC_SENDER.match(value):
+        return value
+    raise ValueError(
+        "sender must be alphanumeric (1-11 letters, digits or spaces, with a letter), "
+        "a short code (3-8 digits) or a phone number (+ and 6-15 digits)"
+    )
+
+
+class MessageIn(CamelModel):
+    """`text` for SMS and RCS; `templateId` (+ `templateParams`) for WhatsApp, optionally RCS.
+    `templateParams` gives the values of non-contact variables and the fallback for an empty
+    contact field."""
+
+    text: str | None = Field(default=None, max_length=5000)
+    template_id: Id | None = None
+    template_params: dict[ParamKey, ParamValue] | None = Field(default=None, max_length=100)
+
+
+class _CampaignFields(CamelModel):
+    @field_validator("channel", mode="before", check_fields=False)
+    @classmethod
+    def _channel(cls, value: Any) -> Any:
+        return None if value is None else normalize_channel(value)
+
+    @field_validator("fallback_channel", mode="before", check_fields=False)
+    @classmethod
+    def _fallback(cls, value: Any) -> Any:
+        return _normalize_fallback(value)
+
+    @field_validator("sender", check_fields=False)
+    @classmethod
+    def _sender(cls, value: str | None) -> str | None:
+        return _check_sender(value)
+
+
+class CampaignCreate(_CampaignFields):
+    """A new draft. `listIds` may be empty in a draft; confirming needs at least one list."""
+
+    name: str = Field(min_length=1, max_length=200)
+    channel: str = Field(description="sms, rcs or whatsapp (case-insensitive)")
+    message: MessageIn
+    list_ids: ListIds = Field(default_factory=list)
+    exclude_list_ids: ListIds = Field(default_factory=list)
+    sender: str | None = Field(default=None, max_length=15)
+    fallback_channel: str | None = Field(
+        default=None, description='"sms" on RCS campaigns only: RCS-less phones get the SMS'
+    )
+
+
+class CampaignUpdate(_CampaignFields):
+    """Partial update: only the fields present change. `scheduledAt` may move the send time of
+    a `scheduled` campaign (it must stay in the future); a draft is scheduled by confirm."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    channel: str | None = None
+    message: MessageIn | None = None
+    list_ids: ListIds | None = None
+    exclude_list_ids: ListIds | None = None
+    sender: str | None = Field(default=None, max_length=15)
+    fallback_channel: str | None = None
+    scheduled_at: RequestDatetime | None = None
+
+
+class ConfirmIn(CamelModel):
+    """`{}` sends now; `{"scheduledAt": "..."}` (future, with an offset) schedules."""
+
+    scheduled_at: RequestDatetime | None = None
+
+
+class DeliveryCounters(OutModel):
+    recipients: int = 0
+    queued: int = 0
+    sending: int = 0
+    sent: int = 0
+    delivered: int = 0
+    read: int = 0
+    failed: int = 0
+    skipped: int = 0
+
+
+class CostOut(OutModel):
+    reserved: Credits
+    spent: Credits
+
+
+class CampaignOut(OutModel):
+    id: int
+    name: str
+    channel: str
+    status: str
+    message: dict[str, Any]
+    list_ids: list[int]
+    exclude_list_ids: list[int]
+    sender: str | None
+    fallback_channel: str | None
+    scheduled_at: UtcDatetime | None
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    confirmed_at: UtcDatetime | None
+    started_at: UtcDatetime | None
+    completed_at: UtcDatetime | None
+    estimate: dict[str, Any] | None
+    stats: DeliveryCounters
+    cost: CostOut
+
+
+class Excluded(OutModel):
+    duplicates: int = Field(description="memberships beyond the first of a contact")
+    opted_out: int = Field(description="contacts opted out of the channel")
+    invalid: int = Field(description="contacts with no applicable rate for their country")
+
+
+class BreakdownRow(OutModel):
+    country: str
+    category: str | None = Field(
+        default=None, description="rate category (RCS basic/single, WhatsApp template category)"
+    )
+    recipients: int
+    units: int
+    unit_price: Credits
+    price: Credits
+
+
+class EstimateOut(OutModel):
+    campaign_id: int
+    channel: str
+    recipients: int
+    excluded: Excluded
+    units: int
+    price: Credits
+    max_price: Credits | None = Field(
+        default=None, description="RCS with SMS fallback: the price if every recipient fell back"
+    )
+    worst_case: Credits | None = Field(
+        default=None,
+        description="RCS with SMS fallback: each recipient at the dearer of RCS and its SMS "
+        "fallback; this is what confirm reserves",
+    )
+    breakdown: list[BreakdownRow]
+    encoding: str | None = Field(description="GSM-7, UCS-2 or mixed (SMS text; else null)")
+    max_parts: int | None
+    balance: Credits
+    available: Credits
+    sufficient: bool
+    computed_at: UtcDatetime
+
+
+class PriceOut(OutModel):
+    price: Credits
+    units: int
+    recipients: int
+    computed_at: UtcDatetime
+    reserved: Credits
+    spent: Credits
+
+
+class StatsCounters(DeliveryCounters):
+    campaigns: int = 0
+    credits_spent: Credits
+    delivery_rate: float
+
+
+class DayStats(StatsCounters):
+    date: date
+
+
+class StatsOut(StatsCounters):
+    from_: date | None = Field(alias="from")
+    to: date | None
+    channel: str | None
+    by_channel: dict[str, StatsCounters]
+    by_day: list[DayStats]

@@ -1,0 +1,337 @@
+"""The SMPP provider: OutboundMessage -> submit_sm (with concatenation), deliver_sm -> receipts
+and inbound messages pushed into the ReceiptSink."""
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from clarion.config import Settings
+from clarion.providers.base import (
+    Capabilities,
+    InboundMessage,
+    OutboundMessage,
+    Outcome,
+    Receipt,
+    ReceiptSink,
+    SubmitResult,
+)
+from clarion.providers.smpp import pdu as p
+from clarion.providers.smpp.client import ConnectionLost, NotBound, SmppClient
+from clarion.providers.smpp.encoding import decode_text, encode_text
+
+log = logging.getLogger("clarion.smpp")
+
+THROTTLE_STATUSES = {p.Status.ESME_RTHROTTLED, p.Status.ESME_RMSGQFUL}
+TRANSIENT_STATUSES = {p.Status.ESME_RSYSERR, p.Status.ESME_RUNKNOWNERR}
+
+# Text receipt states (SMPP 3.4 appendix B) and message_state TLV values -> our statuses.
+_STAT_TEXT = {
+    "DELIVRD": "delivered",
+    "ACCEPTD": "sent",
+    "ENROUTE": "sent",
+    "EXPIRED": "failed",
+    "DELETED": "failed",
+    "UNDELIV": "failed",
+    "REJECTD": "failed",
+}
+_STATE_TLV = {
+    p.MessageState.DELIVERED: "delivered",
+    p.MessageState.ACCEPTED: "sent",
+    p.MessageState.ENROUTE: "sent",
+    p.MessageState.EXPIRED: "failed",
+    p.MessageState.DELETED: "failed",
+    p.MessageState.UNDELIVERABLE: "failed",
+    p.MessageState.REJECTED: "failed",
+}
+_STATE_NAME = {
+    p.MessageState.DELIVERED: "DELIVRD",
+    p.MessageState.ACCEPTED: "ACCEPTD",
+    p.MessageState.ENROUTE: "ENROUTE",
+    p.MessageState.EXPIRED: "EXPIRED",
+    p.MessageState.DELETED: "DELETED",
+    p.MessageState.UNDELIVERABLE: "UNDELIV",
+    p.MessageState.REJECTED: "REJECTD",
+}
+_RE_ID = re.compile(r"\bid:(\S+)", re.IGNORECASE)
+_RE_STAT = re.compile(r"\bstat:(\w+)", re.IGNORECASE)
+_RE_ERR = re.compile(r"\berr:(\w+)", re.IGNORECASE)
+_HEX = re.compile(r"^[0-9a-f]+$")
+_DEC = re.compile(r"^[0-9]+$")
+
+
+def normalize_id(raw: str) -> str:
+    """One spelling per SMSC message id: trimmed, lower case, leading zeros dropped from ids
+    that are numbers (hex or decimal). Applied to submit_sm_resp ids and receipt ids alike."""
+    value = raw.strip().strip("\x00").lower()
+    if _HEX.match(value):
+        value = value.lstrip("0") or "0"
+    return value
+
+
+def id_aliases(canonical: str) -> list[str]:
+    """Other spellings an SMSC may use for the same id in its receipts: many send the
+    submit_sm_resp id in hex and the receipt id in decimal, or the reverse."""
+    aliases = []
+    if _HEX.match(canonical) and len(canonical) <= 16:
+        aliases.append(str(int(canonical, 16)))
+        if _DEC.match(canonical):
+            aliases.append(format(int(canonical), "x"))
+    return [a for a in aliases if a != canonical]
+
+
+class IdBook:
+    """Maps receipt ids (any spelling, any part of a concatenated message) to the id stored on
+    the message: the normalized id of the first part's submit_sm_resp. Bounded (LRU).
+
+    An id it does not know (a receipt after a restart) is converted by `conversion`: with
+    "hex-to-dec" the SMSC answered hex ids and writes receipts in decimal, so a decimal
+    receipt id is turned back into hex ("dec-to-hex": the reverse)."""
+
+    def __init__(self, size: int = 500_000, conversion: str = "same") -> None:
+        self.size = size
+        self.conversion = conversion
+        self._ids: OrderedDict[str, str] = OrderedDict()
+
+    def add(self, canonical: str, *others: str) -> None:
+        for key in (canonical, *others):
+            for spelling in (key, *id_aliases(key)):
+                self._ids.setdefault(spelling, canonical)
+        while len(self._ids) > self.size:
+            self._ids.popitem(last=False)
+
+    def resolve(self, raw: str) -> str:
+        key = normalize_id(raw)
+        known = self._ids.get(key)
+        if known is not None:
+            return known
+        if self.conversion == "hex-to-dec" and _DEC.match(key):
+            return format(int(key), "x")
+        if self.conversion == "dec-to-hex" and _HEX.match(key):
+            return str(int(key, 16))
+        return key
+
+
+def parse_deliver(pdu: p.DeliverSm, book: IdBook | None = None) -> Receipt | InboundMessage | None:
+    """A deliver_sm is a delivery receipt (esm_class message type 0x04) or an MO message."""
+    if pdu.esm_class & 0x3C == p.ESM_DELIVERY_RECEIPT:
+        return parse_receipt(pdu, book)
+    if pdu.esm_class & 0x3C:
+        return None  # intermediate notifications, manual acks: not used
+    data = pdu.short_message or pdu.tlvs.get(p.Tag.MESSAGE_PAYLOAD, b"")
+    if pdu.esm_class & p.ESM_UDHI and data:
+        data = data[1 + data[0] :]  # skip the user data header
+    source = pdu.source_addr.strip()
+    phone = source if source.startswith("+") else f"+{source}"
+    return InboundMessage(
+        provider="smpp",
+        channel="sms",
+        from_phone=phone,
+        text=decode_text(data, pdu.data_coding),
+        raw=f"deliver_sm from {pdu.source_addr} to {pdu.destination_addr}",
+        received_at=datetime.now(UTC),
+    )
+
+
+def parse_receipt(pdu: p.DeliverSm, book: IdBook | None = None) -> Receipt | None:
+    text = pdu.short_message.decode("latin-1", errors="replace")
+    raw_id: str | None = None
+    if p.Tag.RECEIPTED_MESSAGE_ID in pdu.tlvs:
+        raw_id = p.tlv_text(pdu.tlvs[p.Tag.RECEIPTED_MESSAGE_ID])
+    elif m := _RE_ID.search(text):
+        raw_id = m.group(1)
+    status: str | None = None
+    stat_name: str | None = None
+    if pdu.tlvs.get(p.Tag.MESSAGE_STATE):
+        state = pdu.tlvs[p.Tag.MESSAGE_STATE][0]
+        status = _STATE_TLV.get(state)  # type: ignore[call-overload]
+        stat_name = _STATE_NAME.get(state)  # type: ignore[call-overload]
+    elif m := _RE_STAT.search(text):
+        stat_name = m.group(1).upper()
+        status = _STAT_TEXT.get(stat_name)
+    if not raw_id or status is None:
+        log.warning("unusable SMPP receipt: %r tlvs=%s", text, sorted(pdu.tlvs))
+        return None
+    error_code: str | None = None
+    if status == "failed":
+        if (m := _RE_ERR.search(text)) and m.group(1).strip("0"):
+            error_code = m.group(1)
+        elif (nec := pdu.tlvs.get(p.Tag.NETWORK_ERROR_CODE)) and len(nec) == 3:
+            error_code = str(int.from_bytes(nec[1:], "big"))
+    return Receipt(
+        provider="smpp",
+        provider_message_id=book.resolve(raw_id) if book else normalize_id(raw_id),
+        status=status,
+        error_code=error_code,
+        error_message=stat_name if status == "failed" else None,
+        occurred_at=datetime.now(UTC),
+        raw=text or None,
+    )
+
+
+class SmppProvider:
+    """SMS over one SMPP transceiver bind."""
+
+    name = "smpp"
+    channel = "sms"
+
+    def __init__(self, settings: Settings, *, enquire_interval: float = 30.0) -> None:
+        self.settings = settings
+        self.capabilities = Capabilities(max_batch=settings.smpp_window)
+        self.concat = settings.smpp_concat
+        self.book = IdBook(conversion=settings.smpp_receipt_id)
+        self._ref = random.randrange(256)
+        self._sink: ReceiptSink | None = None
+        self._queue: asyncio.Queue[tuple[p.DeliverSm, int, Receipt | InboundMessage | None]] = (
+            asyncio.Queue()
+        )
+        self._drain_task: asyncio.Task[None] | None = None
+        assert settings.smpp_host and settings.smpp_system_id is not None
+        self.client = SmppClient(
+            settings.smpp_host,
+            settings.smpp_port,
+            settings.smpp_system_id,
+            settings.smpp_password or "",
+            window=settings.smpp_window,
+            throughput=settings.smpp_throughput,
+            enquire_interval=enquire_interval,
+            on_deliver=self._on_deliver,
+        )
+
+    async def start(self, sink: ReceiptSink) -> None:
+        self._sink = sink
+        self._drain_task = asyncio.create_task(self._drain(), name="smpp-receipts")
+        await self.client.start(wait=5.0)
+        if not self.client.bound.is_set():
+            log.error("SMPP not bound yet: %s", self.client.last_error or "no answer")
+
+    async def close(self) -> None:
+        await self.client.close()
+        if self._drain_task is not None:
+            self._drain_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._drain_task
+
+    async def check_capability(self, phones: Sequence[str]) -> dict[str, bool]:
+        return dict.fromkeys(phones, True)
+
+    # -- outbound ----------------------------------------------------------------------------
+    async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
+        return list(await asyncio.gather(*(self._submit_one(m) for m in batch)))
+
+    def build_pdus(self, message: OutboundMessage) -> list[p.SubmitSm]:
+        """The submit_sm PDUs for one message (one per part, or one with message_payload)."""
+        s = self.settings
+        encoded = encode_text(message.text or "")
+        destination = message.to.lstrip("+")
+        source = s.smpp_source_addr or message.sender or ""
+
+        def make(short: bytes, esm: int = 0, tlvs: dict[int, bytes] | None = None) -> p.SubmitSm:
+            return p.SubmitSm(
+                source_addr_ton=s.smpp_source_ton,
+                source_addr_npi=s.smpp_source_npi,
+                source_addr=source,
+                dest_addr_ton=1,
+                dest_addr_npi=1,
+                destination_addr=destination,
+                esm_class=esm,
+                registered_delivery=1,
+                data_coding=encoded.data_coding,
+                short_message=short,
+                tlvs=tlvs or {},
+            )
+
+        parts = encoded.parts
+        if len(parts) == 1:
+            return [make(parts[0])]
+        if self.concat == "payload":
+            return [make(b"", tlvs={p.Tag.MESSAGE_PAYLOAD: encoded.whole})]
+        self._ref = (self._ref + 1) % 256
+        total = len(parts)
+        if self.concat == "sar":
+            return [
+                make(
+                    part,
+                    tlvs={
+                        p.Tag.SAR_MSG_REF_NUM: p.tlv_u16(self._ref),
+                        p.Tag.SAR_TOTAL_SEGMENTS: p.tlv_u8(total),
+                        p.Tag.SAR_SEGMENT_SEQNUM: p.tlv_u8(i),
+                    },
+                )
+                for i, part in enumerate(parts, 1)
+            ]
+        # UDH: IE 0x00 (concatenated short messages, 8-bit reference), 5 octets + its length.
+        return [
+            make(bytes((0x05, 0x00, 0x03, self._ref, total, i)) + part, esm=p.ESM_UDHI)
+            for i, part in enumerate(parts, 1)
+        ]
+
+    async def _submit_one(self, message: OutboundMessage) -> SubmitResult:
+        try:
+            pdus = self.build_pdus(message)
+        except (KeyError, ValueError) as exc:
+            return SubmitResult(
+                message.id, Outcome.REFUSED, error_code="encoding", error_message=str(exc)
+            )
+        ids: list[str] = []
+        for pdu in pdus:
+            try:
+                resp = await self.client.submit(pdu)
+            except NotBound as exc:
+                return SubmitResult(message.id, Outcome.RETRY, error_message=str(exc))
+            except (ConnectionLost, TimeoutError) as exc:
+                return SubmitResult(
+                    message.id, Outcome.RETRY, error_message=f"SMPP: {exc or 'timeout'}"
+                )
+            if resp.status != p.Status.ESME_ROK or not isinstance(resp, p.SubmitSmResp):
+                outcome = (
+                    Outcome.THROTTLED
+                    if resp.status in THROTTLE_STATUSES
+                    else Outcome.RETRY
+                    if resp.status in TRANSIENT_STATUSES
+                    else Outcome.REFUSED
+                )
+                return SubmitResult(
+                    message.id,
+                    outcome,
+                    error_code=f"0x{resp.status:08X}",
+                    error_message=f"SMPP submit_sm refused: {p.status_name(resp.status)}",
+                )
+            ids.append(normalize_id(resp.message_id))
+            # Registered as each answer comes: a receipt may follow it on the wire at once.
+            self.book.add(ids[0], *ids[1:])
+        return SubmitResult(message.id, Outcome.ACCEPTED, provider_message_id=ids[0])
+
+    # -- inbound (receipts and MO) -----------------------------------------------------------
+    def _on_deliver(self, pdu: p.DeliverSm) -> None:
+        # Ids are resolved in _drain, which runs after the submit that registers them (the
+        # submit_sm_resp was read before this deliver_sm, and callbacks run in order).
+        self._queue.put_nowait((pdu, self.client.generation, parse_deliver(pdu)))
+
+    async def _drain(self) -> None:
+        """Hand receipts and MO messages to the sink in batches; answer each deliver_sm only
+        once stored (ESME_RSYSERR if storing failed, so the SMSC delivers it again)."""
+        while True:
+            items = [await self._queue.get()]
+            while not self._queue.empty() and len(items) < 1000:
+                items.append(self._queue.get_nowait())
+            receipts = [x for _, _, x in items if isinstance(x, Receipt)]
+            for receipt in receipts:
+                receipt.provider_message_id = self.book.resolve(receipt.provider_message_id)
+            inbound = [x for _, _, x in items if isinstance(x, InboundMessage)]
+            status = p.Status.ESME_ROK
+            try:
+                if self._sink is not None:
+                    if receipts:
+                        await self._sink.receipts(receipts)
+                    if inbound:
+                        await self._sink.inbound(inbound)
+            except Exception:
+                log.exception("storing %d SMPP receipts failed", len(receipts))
+                status = p.Status.ESME_RSYSERR
+            for pdu, generation, _ in items:
+                self.client.respond_deliver(pdu, status, generation)

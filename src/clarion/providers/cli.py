@@ -2,7 +2,6 @@
 
 import asyncio
 import contextlib
-import re
 import sys
 import threading
 from typing import Annotated, Any
@@ -11,7 +10,6 @@ import typer
 from rich.console import Console
 
 console = Console()
-_VARIABLE = re.compile(r"{{\s*([\w.]+)\s*}}")
 
 
 # -- clarion simulator (the HTTP provider simulator) -----------------------------------------
@@ -105,6 +103,7 @@ async def sync_templates(settings: Any, account_id: int, waba_id: str) -> tuple[
     from clarion.db.session import Database
     from clarion.providers.whatsapp_cloud import TEMPLATE_STATUS, fetch_templates, template_body
     from clarion.templates.models import Template
+    from clarion.templates.render import variables_of
 
     items = [item async for item in fetch_templates(settings, waba_id)]
     db = Database(settings.database_url)
@@ -122,7 +121,7 @@ async def sync_templates(settings: Any, account_id: int, waba_id: str) -> tuple[
                     "category": str(item.get("category") or "").lower() or None,
                     "status": TEMPLATE_STATUS.get(str(item.get("status", "")).upper(), "pending"),
                     "body": body,
-                    "variables": list(dict.fromkeys(_VARIABLE.findall(body))),
+                    "variables": variables_of(body),
                     "provider_template_id": str(item["id"]) if item.get("id") else None,
                 }
                 existing = await session.scalar(

@@ -13,7 +13,16 @@ from clarion.audience.models import ContactImport
 from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
-from tests.audience.conftest import FR, GB, US, import_csv, new_contact, new_list, upload
+from tests.audience.conftest import (
+    FR,
+    GB,
+    US,
+    import_csv,
+    new_contact,
+    new_list,
+    upload,
+    wait_import,
+)
 from tests.conftest import AccountClient, Api, AppFactory
 
 IMPORT_KEYS = {
@@ -224,6 +233,54 @@ class TestParsingInProcess:
             1,
             1,
         )
+
+
+class TestListDeletedDuringImport:
+    async def test_fails_with_a_reason(
+        self, api: Api, account: AccountClient, tmp_path: Any
+    ) -> None:
+        from clarion.audience.imports import run_import
+
+        list_id = await new_list(account)
+        async with api.db.transaction() as session:
+            row = ContactImport(
+                account_id=account.id,
+                list_id=list_id,
+                status="running",
+                rows=0,
+                imported=0,
+                updated=0,
+                invalid=0,
+                errors=[],
+            )
+            session.add(row)
+            await session.flush()
+            import_id = row.id
+        assert (await account.delete(f"/lists/{list_id}")).status_code == 204
+        path = tmp_path / "c.csv"
+        path.write_text(f"phone\n{FR}\n")
+        await run_import(
+            api.db,
+            import_id=import_id,
+            account_id=account.id,
+            list_id=list_id,
+            path=path,
+            default_country=None,
+        )
+        status = (await account.get(f"/imports/{import_id}")).json()
+        assert status["status"] == "failed"
+        assert status["failureReason"] == "the list was deleted during the import"
+        assert (await account.get("/contacts")).json()["total"] == 0
+
+    async def test_empty_default_country_field_is_no_country(self, account: AccountClient) -> None:
+        list_id = await new_list(account)
+        r = await account.post(
+            f"/lists/{list_id}/imports",
+            files={"file": ("a.csv", f"phone\n{FR}\n".encode(), "text/csv")},
+            data={"defaultCountry": ""},
+        )
+        assert r.status_code == 202, r.text
+        assert (await wait_import(account, r.json()["id"]))["imported"] == 1
 
 
 class TestImportIsolation:

@@ -310,6 +310,35 @@ async def bare_rate(sim_url: str, messages: int, batch: int = 500, concurrency: 
     return messages / elapsed
 
 
+async def bare_request_rate(sim_url: str, messages: int, concurrency: int = 64) -> float:
+    """requests/s posting one message per request (what a per-message provider API allows)."""
+    base = 2 * 10**12 + int(time.time() * 1000) % 10**9 * 1000
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        counter = iter(range(messages))
+
+        async def run() -> None:
+            for i in counter:
+                body = orjson.dumps(
+                    {
+                        "id": str(base + i),
+                        "channel": "sms",
+                        "to": f"+3361{i % 1000000:06d}5",
+                        "text": "Hi Ann, 20% off today. Reply STOP to opt out",
+                    }
+                )
+                async with session.post(
+                    sim_url + "/messages", data=body, headers={"Content-Type": "application/json"}
+                ) as r:
+                    await r.read()
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(run() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - t0
+        await session.post(sim_url + "/reset")
+    return messages / elapsed
+
+
 async def dispatch_run(
     backend: Backend, db: Database, aid: int, lid: int, n: int, workers: int, sim_port: int
 ) -> dict[str, float]:
@@ -392,13 +421,17 @@ async def bench_backend(name: str, args: argparse.Namespace) -> None:
         SIM_PROC = start_simulator(port)
         try:
             bare = await bare_rate(f"http://127.0.0.1:{port}", min(args.messages, 200_000))
+            single = await bare_request_rate(
+                f"http://127.0.0.1:{port}", min(args.messages // 4, 20_000)
+            )
             one = await dispatch_run(backend, db, aid, lid, args.messages, 1, port)
             target_rate = 5000 if name == "pg" else 3000
             print(
                 f"[{backend.name}] 1 worker: {one['rate']:,.0f} msg/s end to end "
                 f"({one['messages']:,.0f} in {one['elapsed']:.1f} s; target {target_rate:,}/s); "
                 f"bare aiohttp to the simulator: {bare:,.0f} msg/s; ratio {one['rate'] / bare:.2f} "
-                f"(aim 0.5); CPU share: simulator {one['sim_cpu_share']:.0%}, "
+                f"(aim 0.5); bare one-message requests: {single:,.0f}/s, ratio "
+                f"{one['rate'] / single:.2f}; CPU share: simulator {one['sim_cpu_share']:.0%}, "
                 f"worker {one['worker_cpu_share']:.0%}; worker peak RSS {one['rss_mb']:.0f} MB; "
                 f"simulator duplicates {one['sim_stats'].get('duplicates')}"
             )

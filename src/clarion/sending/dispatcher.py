@@ -37,7 +37,7 @@ from clarion.sending.context import CampaignContext, Priced, load_contacts, load
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-RATE_CARD_TTL = 10.0
+RATE_CARD_TTL = 2.0  # load_rate_card is itself cached; this saves its query
 _TRANSIENT = ("deadlock", "could not serialize", "database is locked")
 
 
@@ -145,6 +145,8 @@ class Dispatcher:
 
     async def prepare(self, batch: Sequence[repo.Claimed]) -> list[Pending]:
         """Render and price every message (one read transaction for the batch)."""
+        if len(self._contexts) > 1000:  # finished campaigns' contexts are not needed
+            self._contexts.clear()
         async with self.db.session(write=False) as session:
             for cid in {m.campaign_id for m in batch} - self._contexts.keys():
                 ctx = await load_context(session, cid)
@@ -420,8 +422,10 @@ class Dispatcher:
                 "insufficient_credits",
                 "Not enough credits to pay for this message.",
             )
-            for mid in unpaid:
-                by_id[mid].status = "failed"
+            for mid in unpaid:  # the outcome too, should the transaction be re-run
+                o = by_id[mid]
+                o.status, o.price, o.error_code = "failed", 0, "insufficient_credits"
+                o.error_message = "Not enough credits to pay for this message."
         deltas: Counter[str] = Counter()
         for r in counted:
             deltas[by_id[r.id].status] += 1

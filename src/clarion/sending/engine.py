@@ -97,6 +97,7 @@ class Engine:
         if await scheduler.start_due(self.db):
             self.wake()
         await scheduler.sweep_leases(self.db)
+        await scheduler.sweep_parked(self.db)
         await scheduler.finalize(self.db)
 
     async def _materialize(self) -> None:

@@ -91,3 +91,11 @@ async def apply_parked(
     except ImportError:  # pragma: no cover - until the delivery domain lands
         return
     await apply(session, provider, list(provider_message_ids))
+
+
+async def sweep_parked(session: AsyncSession) -> int:
+    """Apply parked receipts whose message got recorded meanwhile: a receipt ingested while
+    the submit transaction was committing is parked after `apply_parked` looked."""
+    from clarion.delivery.service import sweep_parked as sweep
+
+    return await sweep(session)

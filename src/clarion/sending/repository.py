@@ -67,19 +67,22 @@ SELECT max(contact_id) FROM (
 ) AS chunk
 """
 
+# Driven from the lists' primary key (list_id, contact_id) over the chunk's id range, each
+# contact then found by its primary key: a plan that stays good even when the statistics
+# have not caught up with a large import yet (a plan driven from `contact` did not).
 _MATERIALIZE = """
 INSERT INTO message (campaign_id, account_id, contact_id, phone, country, channel, status,
                      units, price, attempts, next_attempt_at, created_at, updated_at)
 SELECT CAST(:campaign_id AS BIGINT), CAST(:account_id AS BIGINT), c.id, c.phone, c.country,
-       CAST(:channel AS VARCHAR(16)), 'queued',
-       0, 0, 0, :now, :now, :now
-FROM contact c
+       CAST(:channel AS VARCHAR(16)), 'queued', 0, 0, 0, :now, :now, :now
+FROM (
+    SELECT DISTINCT lm.contact_id FROM list_member lm
+    WHERE lm.list_id IN :lists AND lm.contact_id > :after AND lm.contact_id <= :upto
+) AS audience
+JOIN contact c ON c.id = audience.contact_id
 WHERE c.account_id = :account_id AND c.id > :after AND c.id <= :upto
-  AND EXISTS (SELECT 1 FROM list_member lm
-              WHERE lm.contact_id = c.id AND lm.list_id IN :lists
-                AND lm.contact_id > :after AND lm.contact_id <= :upto)
   AND NOT EXISTS (SELECT 1 FROM list_member lx
-                  WHERE lx.contact_id = c.id AND lx.list_id IN :excluded)
+                  WHERE lx.list_id IN :excluded AND lx.contact_id = c.id)
   AND NOT EXISTS (SELECT 1 FROM contact_opt_out o
                   WHERE o.contact_id = c.id AND o.channel = :channel)
 ON CONFLICT (campaign_id, contact_id) DO NOTHING

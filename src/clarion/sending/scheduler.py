@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.accounts import ledger
 from clarion.db.base import utcnow
 from clarion.db.session import Database
+from clarion.sending import peers
 from clarion.sending import repository as repo
 from clarion.sending.dispatcher import in_transaction
 
@@ -33,6 +34,13 @@ async def start_due(db: Database) -> list[int]:
 async def sweep_leases(db: Database) -> int:
     async def work(session: AsyncSession) -> int:
         return await repo.release_expired_leases(session, utcnow())
+
+    return await in_transaction(db, work)
+
+
+async def sweep_parked(db: Database) -> int:
+    async def work(session: AsyncSession) -> int:
+        return await peers.sweep_parked(session)
 
     return await in_transaction(db, work)
 
@@ -97,5 +105,6 @@ async def tick(db: Database, chunk: int) -> None:
     """One round of everything above (what the scheduler loop runs every interval)."""
     await start_due(db)
     await sweep_leases(db)
+    await sweep_parked(db)
     await materialize_pending(db, chunk)
     await finalize(db)

@@ -9,7 +9,13 @@ import pytest
 from clarion.config import Settings
 from clarion.providers.base import OutboundMessage, Outcome
 from clarion.providers.smpp import pdu as p
-from clarion.providers.smpp.provider import IdBook, SmppProvider, normalize_id, parse_deliver
+from clarion.providers.smpp.provider import (
+    IdBook,
+    SmppProvider,
+    normalize_id,
+    parse_deliver,
+    source_address,
+)
 from clarion.providers.smpp.smsc import Smsc
 from tests.conftest import AccountClient, Api
 from tests.providers.conftest import RecordingSink
@@ -408,3 +414,12 @@ class TestRawPeers:
         await provider.submit([sms(i) for i in range(5)])
         # five slots 1/20 s apart: the last one was scheduled at least 4/20 s after the first
         assert provider.client._next_slot - start >= 5 / 20 - 0.01
+
+
+class TestSourceAddress:
+    def test_campaign_sender_wins_with_its_type_of_number(self) -> None:
+        settings = Settings(smpp_source_addr="Default", smpp_source_ton=5, smpp_source_npi=0)
+        assert source_address(None, settings) == ("Default", 5, 0)
+        assert source_address("Clarion", settings) == ("Clarion", 5, 0)
+        assert source_address("+33612345678", settings) == ("33612345678", 1, 1)
+        assert source_address("36000", settings) == ("36000", 3, 0)

@@ -128,6 +128,20 @@ class TestSend:
         message = OutboundMessage(1, "sms", "+33612345678", "Acme", "Hi")
         assert dict(parse_qsl(no_from.encode_form(message).decode()))["From"] == "Acme"
 
+    def test_campaign_sender_wins_over_the_configured_from(self) -> None:
+        provider = TwilioProvider(
+            Settings(twilio_account_sid=SID, twilio_auth_token=TOKEN, twilio_from="+15005550006")
+        )
+        plain = OutboundMessage(1, "sms", "+33612345678", None, "Hi")
+        named = OutboundMessage(2, "sms", "+33612345678", "Acme", "Hi")
+        for message, expected in (
+            (plain, "+15005550006"),
+            (named, "Acme"),
+            (plain, "+15005550006"),
+        ):
+            body = dict(parse_qsl(provider.encode_form(message).decode()))
+            assert body["From"] == expected
+
     async def test_errors_are_mapped(self, twilio_api: FakeServer) -> None:
         results = await run(
             settings_for(twilio_api),

@@ -113,14 +113,18 @@ class TwilioProvider:
         if s.twilio_messaging_service_sid:
             form["MessagingServiceSid"] = s.twilio_messaging_service_sid
         else:
-            form["From"] = s.twilio_from or message.sender or ""
+            # The campaign's sender (an alphanumeric sender ID or one of the account's numbers)
+            # wins over the configured default.
+            form["From"] = message.sender or s.twilio_from or ""
         return form
 
     def encode_form(self, message: OutboundMessage) -> bytes:
         """`form(message)` url-encoded. The parameters that are the same for every message
         are encoded once: at thousands of messages a second, urlencode is a tenth of the
         client's work."""
-        if not (self.settings.twilio_messaging_service_sid or self.settings.twilio_from):
+        if not self.settings.twilio_messaging_service_sid and (
+            message.sender or not self.settings.twilio_from
+        ):
             return urlencode(self.form(message)).encode()  # From varies with the sender
         if self._constant is None:
             constant = {k: v for k, v in self.form(message).items() if k not in ("To", "Body")}

@@ -19,7 +19,7 @@ from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.deps import SessionDep
 from clarion.delivery.inbound import handle_inbound
-from clarion.delivery.service import ingest_receipts
+from clarion.delivery.service import ingest_receipts, retry_parked_soon
 from clarion.errors import ClarionError, Forbidden, Unauthorized
 from clarion.providers import rbm, twilio, whatsapp_cloud
 from clarion.providers.base import InboundMessage, Receipt
@@ -38,11 +38,17 @@ def _settings(request: Request) -> Settings:
 
 
 async def _apply(
-    session: AsyncSession, settings: Settings, items: Sequence[Receipt | InboundMessage | None]
+    request: Request,
+    session: AsyncSession,
+    settings: Settings,
+    items: Sequence[Receipt | InboundMessage | None],
 ) -> dict[str, int]:
     receipts = [x for x in items if isinstance(x, Receipt)]
     inbound = [x for x in items if isinstance(x, InboundMessage)]
     result = await ingest_receipts(session, receipts)
+    # A receipt can beat the dispatcher's commit of its submit result: retry what parked a
+    # moment later (after this request's transaction commits); the engine's sweep is the net.
+    retry_parked_soon(request.app.state.db, result)
     counts = await handle_inbound(session, inbound, settings) if inbound else {}
     return {
         "receipts": len(receipts),
@@ -94,7 +100,7 @@ async def whatsapp_events(request: Request, session: SessionDep) -> dict[str, in
     ):
         raise Unauthorized("The X-Hub-Signature-256 signature does not match.")
     receipts, inbound, templates = whatsapp_cloud.parse_webhook(_json(body))
-    counts = await _apply(session, settings, [*receipts, *inbound])
+    counts = await _apply(request, session, settings, [*receipts, *inbound])
     counts["templates"] = await _template_statuses(session, templates)
     return counts
 
@@ -141,7 +147,7 @@ async def twilio_events(request: Request, session: SessionDep) -> Response:
         token, url, params, request.headers.get("x-twilio-signature")
     ):
         raise Unauthorized("The X-Twilio-Signature signature does not match.")
-    await _apply(session, settings, [twilio.parse_callback(dict(params))])
+    await _apply(request, session, settings, [twilio.parse_callback(dict(params))])
     return Response(TWIML_EMPTY, media_type="text/xml")
 
 
@@ -168,4 +174,4 @@ async def rbm_events(request: Request, session: SessionDep) -> dict[str, Any]:
     ):
         raise Unauthorized("The X-Goog-Signature signature does not match.")
     event = _json(data)
-    return await _apply(session, settings, [rbm.parse_event(event)])
+    return await _apply(request, session, settings, [rbm.parse_event(event)])

@@ -240,12 +240,12 @@ class SmppProvider:
         s = self.settings
         encoded = encode_text(message.text or "")
         destination = message.to.lstrip("+")
-        source = s.smpp_source_addr or message.sender or ""
+        source, ton, npi = source_address(message.sender, s)
 
         def make(short: bytes, esm: int = 0, tlvs: dict[int, bytes] | None = None) -> p.SubmitSm:
             return p.SubmitSm(
-                source_addr_ton=s.smpp_source_ton,
-                source_addr_npi=s.smpp_source_npi,
+                source_addr_ton=ton,
+                source_addr_npi=npi,
                 source_addr=source,
                 dest_addr_ton=1,
                 dest_addr_npi=1,
@@ -364,3 +364,17 @@ class SmppProvider:
                 status = p.Status.ESME_RSYSERR
             for pdu, generation, _ in items:
                 self.client.respond_deliver(pdu, status, generation)
+
+
+def source_address(sender: str | None, settings: Settings) -> tuple[str, int, int]:
+    """(source_addr, TON, NPI): the campaign's sender when it has one, else the configured
+    CLARION_SMPP_SOURCE_ADDR with its configured TON/NPI. An alphanumeric sender goes out as
+    TON 5 (alphanumeric), "+digits" as TON 1/NPI 1 (international, E.164), digits alone as
+    TON 3 (network-specific short code)."""
+    if not sender:
+        return settings.smpp_source_addr or "", settings.smpp_source_ton, settings.smpp_source_npi
+    if sender.startswith("+") and sender[1:].isdigit():
+        return sender[1:], 1, 1
+    if sender.isdigit():
+        return sender, 3, 0
+    return sender, 5, 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -339,6 +340,23 @@ async def bare_request_rate(sim_url: str, messages: int, concurrency: int = 64) 
     return messages / elapsed
 
 
+async def _pg_backend_cpu(db: Database) -> dict[int, float]:
+    """CPU seconds of the PostgreSQL backends serving this database (0 on SQLite)."""
+    if db.is_sqlite:
+        return {}
+    async with db.session(write=False) as s:
+        pids = (
+            await s.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            )
+        ).scalars()
+        out = {}
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                out[int(pid)] = cpu_seconds(int(pid))
+        return out
+
+
 async def dispatch_run(
     backend: Backend, db: Database, aid: int, lid: int, n: int, workers: int, sim_port: int
 ) -> dict[str, float]:
@@ -356,6 +374,7 @@ async def dispatch_run(
             done, total = await progress(db, cid)
         t0, d0 = time.perf_counter(), done
         cpu0 = {p.pid: cpu_seconds(p.pid) for p in procs}
+        pg0 = await _pg_backend_cpu(db)
         sim0 = cpu_seconds(sim_pid)
         deadline = time.monotonic() + 3600
         while done < total and time.monotonic() < deadline:
@@ -364,6 +383,8 @@ async def dispatch_run(
         elapsed = time.perf_counter() - t0
         sim_cpu = cpu_seconds(sim_pid) - sim0
         worker_cpu = sum(cpu_seconds(p.pid) - cpu0[p.pid] for p in procs)
+        pg1 = await _pg_backend_cpu(db)
+        db_cpu = sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items())
         rss = max(peak_rss_mb(p.pid) for p in procs)
     finally:
         for p in procs:
@@ -379,6 +400,7 @@ async def dispatch_run(
         "sim_cpu_share": sim_cpu / (elapsed * NCPU),
         "worker_cpu_share": worker_cpu / (elapsed * NCPU),
         "rss_mb": rss,
+        "db_cpu_share": db_cpu / (elapsed * NCPU),
         "sim_stats": stats,
     }
 
@@ -432,7 +454,8 @@ async def bench_backend(name: str, args: argparse.Namespace) -> None:
                 f"bare aiohttp to the simulator: {bare:,.0f} msg/s; ratio {one['rate'] / bare:.2f} "
                 f"(aim 0.5); bare one-message requests: {single:,.0f}/s, ratio "
                 f"{one['rate'] / single:.2f}; CPU share: simulator {one['sim_cpu_share']:.0%}, "
-                f"worker {one['worker_cpu_share']:.0%}; worker peak RSS {one['rss_mb']:.0f} MB; "
+                f"worker {one['worker_cpu_share']:.0%}, database {one['db_cpu_share']:.0%}; "
+                f"worker peak RSS {one['rss_mb']:.0f} MB; "
                 f"simulator duplicates {one['sim_stats'].get('duplicates')}"
             )
             if name == "pg" and not args.no_two:
@@ -440,7 +463,8 @@ async def bench_backend(name: str, args: argparse.Namespace) -> None:
                 print(
                     f"[{backend.name}] 2 workers: {two['rate']:,.0f} msg/s = "
                     f"{two['rate'] / one['rate']:.2f}x one worker (target 1.6x); CPU share: "
-                    f"simulator {two['sim_cpu_share']:.0%}, workers {two['worker_cpu_share']:.0%} "
+                    f"simulator {two['sim_cpu_share']:.0%}, workers {two['worker_cpu_share']:.0%}, "
+                    f"database {two['db_cpu_share']:.0%} "
                     f"of {NCPU} cores"
                 )
         finally:

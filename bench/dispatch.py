@@ -259,7 +259,10 @@ def start_worker(
         **(extra or {}),
     }
     return subprocess.Popen(
-        [CLARION, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [CLARION, "worker", "--lanes", str(LANES)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -406,6 +409,7 @@ async def dispatch_run(
 
 
 SIM_PROC: subprocess.Popen[bytes]
+LANES = 3
 
 
 async def bench_backend(name: str, args: argparse.Namespace) -> None:
@@ -483,8 +487,11 @@ def main() -> None:
     parser.add_argument("--backends", default="pg,sqlite", help="pg, sqlite or both")
     parser.add_argument("--no-two", action="store_true", help="skip the two-worker run")
     parser.add_argument("--skip-dispatch", action="store_true", help="materialization only")
+    parser.add_argument("--lanes", type=int, default=3, help="batches in flight per worker")
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     args = parser.parse_args()
+    global LANES
+    LANES = args.lanes
     if args.quick:
         args.rows, args.messages = 20_000, 10_000
     print(f"load before: {os.getloadavg()}; {NCPU} cores")

@@ -43,7 +43,7 @@ async def _ensure_admin_token(settings: Settings) -> str | None:
         await db.dispose()
 
 
-def _check_providers(settings: Settings) -> None:
+def check_providers(settings: Settings) -> None:
     """Stop at start, with one sentence, when a selected provider lacks its settings."""
     from clarion.providers.base import ProviderConfigError
     from clarion.providers.config_check import check
@@ -71,7 +71,7 @@ def serve(
     settings = get_settings()
     if no_sender:
         settings = settings.model_copy(update={"sender_enabled": False})
-    _check_providers(settings)
+    check_providers(settings)
     _migrate(settings)
     token = asyncio.run(_ensure_admin_token(settings))
     if token:

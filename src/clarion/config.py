@@ -17,6 +17,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 10 * 1024 * 1024
     # CSV uploads (POST /lists/{id}/imports) are streamed to disk, so they may be larger.
     max_import_bytes: int = 2 * 1024 * 1024 * 1024
+    # Processes that parse CSV imports next to the server (0: parse in the server process).
+    import_workers: int = Field(default=1, ge=0, le=16)
 
     # Engine
     sender_enabled: bool = True

@@ -228,3 +228,27 @@ class TestListContacts:
         r = await account.get("/contacts", params=params)
         assert 400 <= r.status_code < 500, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
+
+
+class TestReadFastPath:
+    async def test_fallback_when_the_fast_reader_fails(
+        self, account: AccountClient, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        import sqlite3
+
+        from clarion.audience import hotpath
+
+        contact = await new_contact(account, FR, firstName="Ann", attributes={"k": [1, "x"]})
+        await account.put(f"/contacts/{contact['id']}", json={"optOuts": ["whatsapp", "sms"]})
+        fast = (await account.get(f"/contacts/{contact['id']}")).json()
+
+        def busy(db: object) -> object:
+            raise sqlite3.OperationalError("database is locked")
+
+        monkeypatch.setattr(hotpath, "_sqlite_reader", busy)
+        slow = (await account.get(f"/contacts/{contact['id']}")).json()
+        assert fast == slow
+        assert fast["optOuts"] == ["sms", "whatsapp"]
+        assert fast["attributes"] == {"k": [1, "x"]}
+        listed = (await account.get("/contacts")).json()["items"][0]
+        assert listed == fast

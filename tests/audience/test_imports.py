@@ -211,6 +211,21 @@ class TestImportFormats:
         assert r.status_code == 413
 
 
+class TestParsingInProcess:
+    async def test_without_parse_workers(self, make_api: AppFactory) -> None:
+        api = await make_api(import_workers=0)
+        account = await api.new_account("inline")
+        list_id = await new_list(account)
+        csv = f"phone,plan\n{FR},a\nbad,b\n{US},c\n{FR},d\n".encode()
+        result = await import_csv(account, list_id, csv)
+        assert (result["rows"], result["imported"], result["updated"], result["invalid"]) == (
+            4,
+            2,
+            1,
+            1,
+        )
+
+
 class TestImportIsolation:
     async def test_other_account_import_is_404(self, api: Api, account: AccountClient) -> None:
         other = await api.new_account("other")

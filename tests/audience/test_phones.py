@@ -52,3 +52,59 @@ class TestNormalize:
     def test_digits_only(self) -> None:
         assert digits_only("+33 6 12") == "33612"
         assert digits_only("john") == ""
+
+
+class TestSameAnswersAsPhonenumbers:
+    """normalize() computes region and validity its own (faster) way: it must agree with
+    phonenumbers' region_code_for_number + is_valid_number on every number."""
+
+    def test_random_numbers_of_every_country_code(self) -> None:
+        import random
+
+        import phonenumbers
+
+        rng = random.Random(1234)
+        codes = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+        checked = valid = 0
+        for code in codes:
+            for _ in range(150):
+                length = rng.randint(4, 13)
+                raw = f"+{code}{rng.randrange(10**length):0{length}d}"
+                try:
+                    number = phonenumbers.parse(raw, None)
+                except phonenumbers.NumberParseException:
+                    continue
+                checked += 1
+                expected = None
+                if phonenumbers.is_valid_number(number):
+                    region = phonenumbers.region_code_for_number(number)
+                    expected = region if len(region) == 2 else "ZZ"
+                    valid += 1
+                try:
+                    got: str | None = normalize(raw).country
+                except InvalidPhone:
+                    got = None
+                assert got == expected, raw
+        assert checked > 20_000 and valid > 1_000
+
+    def test_example_numbers_of_every_region_and_type(self) -> None:
+        import phonenumbers
+        from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+        seen = 0
+        for region in phonenumbers.SUPPORTED_REGIONS:
+            for kind in (
+                PhoneNumberType.MOBILE,
+                PhoneNumberType.FIXED_LINE,
+                PhoneNumberType.TOLL_FREE,
+            ):
+                example = phonenumbers.example_number_for_type(region, kind)
+                if example is None:
+                    continue
+                e164 = phonenumbers.format_number(example, PhoneNumberFormat.E164)
+                national = phonenumbers.format_number(example, PhoneNumberFormat.NATIONAL)
+                assert normalize(e164).e164 == e164
+                assert normalize(national, region).e164 == e164
+                assert normalize(e164).country == phonenumbers.region_code_for_number(example)
+                seen += 1
+        assert seen > 500

@@ -18,10 +18,7 @@ from clarion.money import to_units
 from clarion.pricing.models import Rate
 from clarion.sending.models import Message
 from clarion.templates.models import Template
-from tests.campaigns import standins
 from tests.conftest import AccountClient
-
-standins.install()
 
 # Default rates (credits per unit) used by most tests: no "*" row, so ZZ is unpriced.
 RATES = [

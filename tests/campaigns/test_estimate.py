@@ -111,6 +111,23 @@ class TestPersonalizedSms:
         assert e["encoding"] == "mixed" and e["maxParts"] == 3
         assert e["price"] == 0.56  # 8 x 0.07
 
+    async def test_exclusions_are_the_same_as_unpersonalized(
+        self, account: AccountClient, world: World
+    ) -> None:
+        a, b, x = [await world.new_list(account) for _ in range(3)]
+        people = [{"firstName": "Al"}, {"firstName": "Bo"}, {"firstName": "Al", "country": "DE"}]
+        await world.contacts(account, [a, b], people)  # 3 duplicates
+        await world.contacts(account, [a, x], [{"firstName": "Al"}])  # excluded
+        out = await world.contacts(account, [a], [{"firstName": "Al"}, {"firstName": "Cy"}])
+        await world.opt_out(out)
+        await world.contacts(account, [b], [{"firstName": "Al", "country": "ZZ"}])  # invalid
+        plain = await create(account, sms_body([a, b], excludeListIds=[x]))
+        personal = await create(account, sms_body([a, b], "Hi {{firstName}}", excludeListIds=[x]))
+        e1, e2 = await goal(account, plain["id"]), await goal(account, personal["id"])
+        assert e1["excluded"] == e2["excluded"] == {"duplicates": 3, "optedOut": 2, "invalid": 1}
+        assert e1["recipients"] == e2["recipients"] == 3
+        assert e1["breakdown"] == e2["breakdown"]
+
     async def test_extension_characters_in_attributes(
         self, account: AccountClient, world: World
     ) -> None:
@@ -245,3 +262,31 @@ class TestGetPrice:
         c = await create(account, sms_body([lst]))
         p = (await account.get(f"/campaigns/{c['id']}/price")).json()
         assert p["price"] == 0.07 and p["recipients"] == 1
+
+    async def test_template_change_reprices(self, account: AccountClient, world: World) -> None:
+        lst = await world.new_list(account)
+        await world.people(account, [lst], 2, "FR")
+        tpl = await world.template(account, body="Hi", category="marketing")
+        c = await create(
+            account,
+            {"name": "w", "channel": "whatsapp", "message": {"templateId": tpl}, "listIds": [lst]},
+        )
+        assert (await account.get(f"/campaigns/{c['id']}/price")).json()["price"] == 0.22
+        await world.set_template(tpl, category="utility")
+        assert (await account.get(f"/campaigns/{c['id']}/price")).json()["price"] == 0.04
+
+    async def test_scheduled_price_rise_only_reports(
+        self, account: AccountClient, world: World
+    ) -> None:
+        lst = await world.new_list(account)
+        await world.people(account, [lst], 2)
+        c = await create(account, sms_body([lst]))
+        r = await account.put(
+            f"/campaigns/{c['id']}/confirm", json={"scheduledAt": "2099-01-01T00:00:00Z"}
+        )
+        assert r.status_code == 200 and r.json()["cost"]["reserved"] == 0.14
+        await world.rates([("sms", "FR", "", "0.1")])
+        p = (await account.get(f"/campaigns/{c['id']}/price")).json()
+        assert p["price"] == 0.2 and p["reserved"] == 0.14
+        me = (await account.get("/account")).json()
+        assert me["reserved"] == 0.14

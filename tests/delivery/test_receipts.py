@@ -1,12 +1,21 @@
 """Receipt ingestion: monotonic transitions, duplicates, out of order, parked receipts."""
 
+import asyncio
+
 from sqlalchemy import func, select, update
 
 from clarion.campaigns.counters import move
 from clarion.db.session import Database
 from clarion.delivery.models import ReceiptEvent
-from clarion.delivery.service import apply_parked, ingest_receipts, sweep_parked
-from clarion.providers.base import Receipt
+from clarion.delivery.service import (
+    DbReceiptSink,
+    apply_parked,
+    ingest_receipts,
+    retry_parked,
+    sweep_parked,
+)
+from clarion.delivery.tasks import run_sweeper
+from clarion.providers.base import InboundMessage, Receipt
 from clarion.sending.models import Message
 from tests.delivery.conftest import (
     assert_partition,
@@ -174,4 +183,81 @@ class TestParked:
             assert parked == 1
         statuses = await message_statuses(db, s.campaign_id)
         assert sorted(statuses.values()) == ["delivered", "read"]
+        await assert_partition(db, s.campaign_id)
+
+
+class TestSweeper:
+    async def test_run_sweeper_applies_parked_receipts_until_stopped(self, db: Database) -> None:
+        s = await seed_campaign(db, count=1, status="sending")
+        await ingest(db, [r(s.pmid(0), "delivered")])
+        async with db.transaction() as session:
+            await session.execute(update(Message).values(status="sent"))
+            await move(session, s.campaign_id, {"sending": -1, "sent": 1})
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_sweeper(db, stop, interval=0.01))
+        async with asyncio.timeout(10):
+            while (await message_statuses(db, s.campaign_id))[s.message_ids[0]] != "delivered":
+                await asyncio.sleep(0.01)
+        stop.set()
+        await task
+        await assert_partition(db, s.campaign_id)
+
+
+class TestSink:
+    async def test_concurrent_pushes_are_coalesced_and_all_applied(self, db: Database) -> None:
+        s = await seed_campaign(db, count=40)
+        sink = DbReceiptSink(db)
+        await asyncio.gather(*(sink.receipts([r(s.pmid(i), "delivered")]) for i in range(40)))
+        assert sink.totals.applied == 40
+        assert sink.transactions < 40
+        assert set((await message_statuses(db, s.campaign_id)).values()) == {"delivered"}
+        await assert_partition(db, s.campaign_id)
+
+    async def test_inbound_reaches_the_hook(self, db: Database, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+        from clarion.delivery import inbound
+
+        seen: list[InboundMessage] = []
+
+        async def hook(session, items):  # type: ignore[no-untyped-def]
+            seen.extend(items)
+
+        monkeypatch.setattr(inbound, "handle_inbound", hook)
+        item = InboundMessage("simulator", "sms", "+33612345678", "STOP")
+        await DbReceiptSink(db).inbound([item])
+        assert seen == [item]
+
+
+class TestParkedRetry:
+    async def test_a_receipt_that_raced_the_submit_commit_is_applied_moments_later(
+        self, db: Database
+    ) -> None:
+        # The dispatcher already ran apply_parked in its transaction; the receipt parked
+        # just before that transaction committed.
+        s = await seed_campaign(db, count=2, status="sending")
+        result = await ingest(db, [r(s.pmid(0), "delivered"), r("sim-unknown", "read")])
+        assert result.parked_ids == [("simulator", s.pmid(0)), ("simulator", "sim-unknown")]
+        async with db.transaction() as session:  # ... and now it has committed
+            await session.execute(
+                update(Message).where(Message.id == s.message_ids[0]).values(status="sent")
+            )
+            await move(session, s.campaign_id, {"sending": -1, "sent": 1})
+        # Two tries: the first applies the receipt, the unknown id stays parked.
+        assert await retry_parked(db, result.parked_ids, delays=[0, 0]) == 1
+        async with db.transaction() as session:
+            assert await apply_parked(session, "simulator", [s.pmid(0)]) == 0
+        statuses = await message_statuses(db, s.campaign_id)
+        assert statuses[s.message_ids[0]] == "delivered"
+        await assert_partition(db, s.campaign_id)
+
+    async def test_the_sink_retries_what_it_parked(self, db: Database) -> None:
+        s = await seed_campaign(db, count=1, status="sending")
+        sink = DbReceiptSink(db)
+        await sink.receipts([r(s.pmid(0), "failed", error_code="E")])
+        assert sink.totals.parked == 1
+        async with db.transaction() as session:
+            await session.execute(update(Message).values(status="sent"))
+            await move(session, s.campaign_id, {"sending": -1, "sent": 1})
+        async with asyncio.timeout(15):  # retried 0.5 s, 2 s, then 5 s later
+            while (await message_statuses(db, s.campaign_id))[s.message_ids[0]] != "failed":
+                await asyncio.sleep(0.05)
         await assert_partition(db, s.campaign_id)

@@ -2,9 +2,11 @@ import asyncio
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from clarion.db.session import Database
 from clarion.errors import Unprocessable
+from clarion.pricing.models import Rate
 from clarion.pricing.rates import (
     RateCard,
     RateRow,
@@ -174,6 +176,16 @@ class TestPutRates:
         assert again.unit_price("sms", "FR") == 700
         assert again.fingerprint == first.fingerprint
 
+    async def test_rows_written_directly_are_read_fresh(self, api: Api) -> None:
+        # Without the stored fingerprint nothing is cached: the table is the truth.
+        async with api.db.transaction() as session:
+            session.add(Rate(channel="sms", country="FR", category="", price=5))
+        assert (await card_in_db(api.db)).unit_price("sms", "FR") == 5
+        async with api.db.transaction() as session:
+            await session.execute(update(Rate).values(price=6))
+        card = await card_in_db(api.db)
+        assert card.source == "custom" and card.unit_price("sms", "FR") == 6
+
     async def test_empty_list_goes_back_to_default(self, api: Api, account: AccountClient) -> None:
         await put_card(api, CARD)
         r = await put_card(api, [])
@@ -231,6 +243,8 @@ class TestPutRatesValidation:
             ({"channel": "sms", "country": "FR", "price": "abc"}, "rates[0].price"),
             ({"channel": "sms", "country": "FR", "price": True}, "rates[0].price"),
             ({"channel": "sms", "country": "FR", "price": 1e13}, "rates[0].price"),
+            ({"channel": "sms", "country": "FR", "price": 5e9}, "rates[0].price"),
+            ({"channel": "sms", "country": "F\x00", "price": 1}, "rates[0].country"),
             ({"channel": "sms", "country": "FR"}, "rates[0].price"),
             ({"channel": "sms", "price": 1}, "rates[0].country"),
             ({"channel": 5, "country": "FR", "price": 1}, "rates[0].channel"),

@@ -47,14 +47,17 @@ class TestCheck:
         with pytest.raises(ProviderConfigError, match="not a readable file"):
             check(settings)
 
-    def test_serve_stops_with_the_sentence(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    @pytest.mark.parametrize("command", ["serve", "worker"])
+    def test_serve_and_worker_stop_with_the_sentence(
+        self, monkeypatch: pytest.MonkeyPatch, command: str
+    ) -> None:
         from clarion.config import get_settings
 
         monkeypatch.setenv("CLARION_RCS_PROVIDER", "rbm")
         monkeypatch.setenv("CLARION_RBM_AGENT_ID", "agent")
         get_settings.cache_clear()
         try:
-            result = CliRunner().invoke(app, ["serve"])
+            result = CliRunner().invoke(app, [command])
         finally:
             get_settings.cache_clear()
         assert result.exit_code == 2

@@ -4,6 +4,8 @@ import asyncio
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import update
 
 from clarion.campaigns.counters import move
@@ -19,7 +21,7 @@ from clarion.providers.base import (
     Receipt,
 )
 from clarion.providers.registry import build_providers
-from clarion.providers.simulator import SimulatorProvider
+from clarion.providers.simulator import IdSet, SimulatorProvider
 from clarion.providers.simulator_http import HttpSimulatorProvider
 from clarion.sending.models import Message
 from tests.delivery.conftest import assert_partition, message_statuses, seed_campaign
@@ -194,3 +196,23 @@ class TestRegistry:
             build_providers(Settings())
         assert "whatsapp" in str(raised.value) and "rcs" in str(raised.value)
         assert "sms" not in str(raised.value)
+
+
+class TestIdSet:
+    @given(st.lists(st.integers(min_value=0, max_value=2**40), max_size=200))
+    def test_behaves_as_a_set(self, values: list[int]) -> None:
+        ids, reference = IdSet(), set()
+        for v in values:
+            assert ids.add(v) == (v not in reference)
+            reference.add(v)
+        assert len(ids) == len(reference)
+        assert list(ids) == sorted(reference)
+        assert all(v in ids for v in reference)
+        assert -1 not in ids and "1" not in ids
+
+    def test_a_million_sequential_ids_stay_small(self) -> None:
+        ids = IdSet()
+        for v in range(1, 1_000_001):
+            ids.add(v)
+        assert len(ids) == 1_000_000
+        assert len(ids._pages) * 4096 < 200_000  # bytes

@@ -185,6 +185,17 @@ class TestFaults:
         finally:
             await provider.close()
 
+    async def test_fail_rate_reports_accepted_messages_failed(
+        self, sim: Sim, client: HttpSimulatorProvider
+    ) -> None:
+        await sim.faults(failRate=1)
+        results = await client.submit(batch(3))
+        assert {r.outcome for r in results} == {Outcome.ACCEPTED}  # failed later, by receipt
+        async with asyncio.timeout(10):
+            while (await sim.get("/stats"))["receipts"]["failed"] < 3:
+                await asyncio.sleep(0.02)
+        assert (await sim.get("/stats"))["receipts"]["delivered"] == 0
+
     async def test_bad_fault_values_are_400(self, sim: Sim) -> None:
         for body in ({"errorRate": 2}, {"nope": 1}, {"dropRate": "x"}, [1]):
             status, _ = await sim.post("/faults", body)
@@ -288,6 +299,33 @@ class TestReceiptsToClarion:
                         await asyncio.sleep(0.05)
                 stats = await sim.get("/stats")
                 assert stats["receiptsPosted"] == 0 and stats["receiptsPending"] == 1
+        finally:
+            await stop_clarion(server)
+
+    async def test_inbound_reaches_the_inbound_hook(
+        self, db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from clarion.delivery import inbound
+
+        seen: list[Any] = []
+
+        async def hook(session: Any, items: Any, *args: Any) -> None:
+            seen.extend(items)
+
+        monkeypatch.setattr(inbound, "handle_inbound", hook)
+        server, base = await serve_clarion(settings, db)
+        try:
+            async for sim in running_simulator(receipt_url=f"{base}/webhooks/simulator"):
+                status, _ = await sim.post(
+                    "/inbound", {"from": "+33612345678", "channel": "sms", "text": "STOP"}
+                )
+                assert status == 202
+                async with asyncio.timeout(10):
+                    while not (await sim.get("/stats"))["inboundPosted"]:
+                        await asyncio.sleep(0.02)
+                assert [(m.from_phone, m.channel, m.text) for m in seen] == [
+                    ("+33612345678", "sms", "STOP")
+                ]
         finally:
             await stop_clarion(server)
 

@@ -26,7 +26,10 @@ async def make_provider(smsc: Smsc, sink: RecordingSink) -> AsyncIterator[Provid
     providers: list[SmppProvider] = []
 
     async def factory(
-        start: bool = True, enquire_interval: float = 30.0, **overrides: Any
+        start: bool = True,
+        enquire_interval: float = 30.0,
+        enquire_timeout: float = 10.0,
+        **overrides: Any,
     ) -> SmppProvider:
         values: dict[str, Any] = {
             "smpp_host": "127.0.0.1",
@@ -37,7 +40,11 @@ async def make_provider(smsc: Smsc, sink: RecordingSink) -> AsyncIterator[Provid
             "smpp_throughput": 10_000,
             **overrides,
         }
-        provider = SmppProvider(Settings(**values), enquire_interval=enquire_interval)
+        provider = SmppProvider(
+            Settings(**values),
+            enquire_interval=enquire_interval,
+            enquire_timeout=enquire_timeout,
+        )
         provider.client.backoff_initial = 0.05
         provider.client.bind_wait = 3
         providers.append(provider)
@@ -125,8 +132,7 @@ class TestBind:
         self, make_provider: ProviderFactory, smsc: Smsc
     ) -> None:
         smsc.answer_enquire_link = False
-        provider = await make_provider(enquire_interval=0.05)
-        provider.client.response_timeout = 0.2
+        provider = await make_provider(enquire_interval=0.05, enquire_timeout=0.2)
         async with asyncio.timeout(10):
             while smsc.bind_count < 2:
                 await asyncio.sleep(0.02)
@@ -363,3 +369,42 @@ class TestReceiptsIntoTheDatabase:
             await provider.close()
         assert await message_state(api.db, ids[0]) == ("delivered", None)
         assert await message_state(api.db, ids[1]) == ("failed", "001")
+
+
+class TestRawPeers:
+    """The SMSC simulator and the client answer protocol errors as SMPP says."""
+
+    async def test_smsc_refuses_unbound_submits_and_unknown_commands(self, smsc: Smsc) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", smsc.port)
+        try:
+            writer.write(p.SubmitSm(sequence=5, destination_addr="336").encode())
+            writer.write(bytes.fromhex("00000010000000ff0000000000000006"))
+            first = p.decode(await p.read_frame(reader))
+            second = p.decode(await p.read_frame(reader))
+        finally:
+            writer.close()
+        assert isinstance(first, p.GenericNack) and first.sequence == 5
+        assert first.status == p.Status.ESME_RINVBNDSTS
+        assert isinstance(second, p.GenericNack) and second.sequence == 6
+        assert second.status == p.Status.ESME_RINVCMDID
+
+    async def test_client_nacks_what_it_does_not_know(
+        self, make_provider: ProviderFactory, smsc: Smsc
+    ) -> None:
+        await make_provider()
+        [session] = smsc.bound_sessions
+        session.writer.write(bytes.fromhex("000000100000ffff0000000000000077"))
+        session.writer.write(p.EnquireLink(sequence=0x78).encode())
+        async with asyncio.timeout(5):
+            while 0x78 not in session.acks:
+                await asyncio.sleep(0.01)
+        assert session.acks[0x77] == p.Status.ESME_RINVCMDID  # generic_nack
+        assert session.acks[0x78] == p.Status.ESME_ROK  # enquire_link_resp
+
+    async def test_throughput_paces_submits(self, make_provider: ProviderFactory) -> None:
+        provider = await make_provider(smpp_throughput=20)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        await provider.submit([sms(i) for i in range(5)])
+        # five slots 1/20 s apart: the last one was scheduled at least 4/20 s after the first
+        assert provider.client._next_slot - start >= 5 / 20 - 0.01

@@ -32,11 +32,47 @@ class TestVariables:
         ]
 
     @pytest.mark.parametrize(
-        "text", ["{{}}", "{{ }}", "{{a b}}", "{firstName}", "{{first.name}}", "{{attributes.}}"]
+        "text",
+        [
+            "{{}}",
+            "{{ }}",
+            "{{a b}}",
+            "{firstName}",
+            "{{first.name}}",
+            "{{attributes.}}",
+            "{{attributes. x}}",
+            "{{attributes.{x}}}",
+            "{{ firstName }",
+        ],
     )
-    def test_other_braces_are_text(self, text: str) -> None:
+    def test_other_braces_are_no_variables(self, text: str) -> None:
         assert variables_of(text) == []
         assert compile_template(text).render(CONTACT, {}) == text
+
+    def test_malformed_placeholders_are_unknown(self) -> None:
+        text = "{{}} {{a b}} {{attributes.}} {{code}} {{a b}} {{ x\ny }} {x} {{{code}}} {{firstName"
+        assert unknown_variables(text, {}) == [
+            "code",
+            "{{}}",
+            "{{a b}}",
+            "{{attributes.}}",
+            "{{ x\ny }}",
+        ]
+        assert unknown_variables(text, {"code": "1"}) == [
+            "{{}}",
+            "{{a b}}",
+            "{{attributes.}}",
+            "{{ x\ny }}",
+        ]
+        assert (
+            unknown_variables("{{ attributes.date of birth }} {x} {{{code}}}", {"code": "c"}) == []
+        )
+
+    def test_attribute_names_may_hold_spaces(self) -> None:
+        text = "{{ attributes.date of birth }} {{attributes.Zip Code}}"
+        assert variables_of(text) == ["attributes.date of birth", "attributes.Zip Code"]
+        contact = {"attributes": {"date of birth": "1 May", "Zip Code": "75001"}}
+        assert compile_template(text).render(contact, {}) == "1 May 75001"
 
     def test_unknown_variables(self) -> None:
         text = "{{firstName}} {{attributes.anything}} {{code}} {{url}} {{FirstName}}"
@@ -86,6 +122,12 @@ class TestRender:
             '[1,"a"]'
         )
 
+    def test_no_contact_reads_as_empty_fields(self) -> None:
+        r = compile_template("Hi {{firstName}} {{attributes.city}} {{code}}")
+        assert r.render(None, {"firstName": "friend", "code": "X"}) == "Hi friend  X"
+        assert r.parameters(None, {"city": "Lyon"}) == ["", "Lyon", ""]
+        assert compile_template("plain").render(None, {}) == "plain"
+
     def test_missing_param_is_empty(self) -> None:
         assert compile_template("a{{code}}b").render(CONTACT, {}) == "ab"
 
@@ -115,22 +157,27 @@ class TestRender:
 
 def reference_render(text: str, contact: dict[str, Any], params: dict[str, str]) -> str:
     def value(match: re.Match[str]) -> str:
-        name = match.group(1)
+        name = match.group(1).strip()
         if name in CONTACT_FIELDS:
             v = contact.get(name)
             return v if v else params.get(name, "")
-        if name.startswith("attributes."):
+        if name.startswith("attributes.") and name[11:] and not name[11].isspace():
             v = (contact.get("attributes") or {}).get(name[11:])
             if v:
                 return str(v)
             return params.get(name, params.get(name[11:], ""))
-        return params.get(name, "")
+        if re.fullmatch(r"[\w-]+", name):
+            return params.get(name, "")
+        return match.group(0)
 
-    return re.sub(r"\{\{ *((?:attributes\.)?[A-Za-z0-9_-]+) *\}\}", value, text)
+    return re.sub(r"\{\{([^{}]*)\}\}", value, text)
 
 
 names = st.sampled_from(
-    ["firstName", "lastName", "phone", "code", "attributes.city", "attributes.zip", "x-1"]
+    [
+        *("firstName", "lastName", "phone", "code", "attributes.city", "attributes.zip", "x-1"),
+        *("attributes.date of birth", "attributes. x", "attributes.", "a b", ""),
+    ]
 )
 pieces = st.one_of(
     st.text(alphabet="ab {}.\n€😀", max_size=8),
@@ -154,7 +201,9 @@ class TestRenderProperty:
                 "firstName": words,
                 "lastName": words,
                 "phone": words,
-                "attributes": st.dictionaries(st.sampled_from(["city", "zip"]), words),
+                "attributes": st.dictionaries(
+                    st.sampled_from(["city", "zip", "date of birth"]), words
+                ),
             },
         ),
         st.dictionaries(

@@ -3,6 +3,8 @@
 import asyncio
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 from typing import Annotated
 
@@ -71,6 +73,7 @@ async def _run(database_url: str, path: Path, list_id: int, region: str | None) 
     from clarion.db.session import Database
 
     db = Database(database_url)
+    pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
     try:
         async with db.transaction() as session:
             target = await session.get(ContactList, list_id)
@@ -110,6 +113,7 @@ async def _run(database_url: str, path: Path, list_id: int, region: str | None) 
 
             result = await run_import(
                 db,
+                executor=pool,
                 import_id=import_id,
                 account_id=target.account_id,
                 list_id=list_id,
@@ -142,4 +146,5 @@ async def _run(database_url: str, path: Path, list_id: int, region: str | None) 
             console.print(f"  ... {final.invalid - 10:,} more invalid rows")
         return 0 if final.status == "done" else 1
     finally:
+        pool.shutdown(cancel_futures=True)
         await db.dispose()

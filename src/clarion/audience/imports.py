@@ -28,6 +28,7 @@ import itertools
 import os
 import re
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -241,10 +242,18 @@ async def run_import(
     path: Path,
     default_country: str | None,
     on_progress: ProgressCallback | None = None,
-    chunk_rows: int = CHUNK_ROWS,
+    chunk_rows: int | None = None,
+    executor: Executor | None = None,
+    utf8_checked: bool = False,
 ) -> Progress:
     """Import the file into the account (and the list). Marks the import done or failed;
-    raises nothing but cancellation."""
+    raises nothing but cancellation. `utf8_checked`: the caller already verified the
+    encoding (the upload route does while spooling), so the extra pass is skipped.
+
+    With an `executor` (a process pool), chunk N+1 is parsed in another process while chunk
+    N is written: phone parsing and the database then use both cores, and the event loop
+    stays free for other requests. Without one, chunks are parsed here, one after the other.
+    """
     progress = Progress(bytes_total=os.stat(path).st_size)
     try:
         await _import(
@@ -256,7 +265,9 @@ async def run_import(
             default_country,
             progress,
             on_progress,
-            chunk_rows,
+            chunk_rows or CHUNK_ROWS,
+            executor,
+            utf8_checked,
         )
     except ImportFailed as exc:
         await _finish(db, import_id, "failed", str(exc))
@@ -285,22 +296,41 @@ async def _import(
     progress: Progress,
     on_progress: ProgressCallback | None,
     chunk_rows: int,
+    executor: Executor | None,
+    utf8_checked: bool,
 ) -> None:
-    await asyncio.to_thread(check_utf8, path)
+    if not utf8_checked:
+        await asyncio.to_thread(check_utf8, path)
+    loop = asyncio.get_running_loop()
     source = CsvSource(path)
     try:
         columns, reader = source.open()
         next_row = 2  # the header is row 1
-        while records := list(itertools.islice(reader, chunk_rows)):
-            parsed = parse_chunk(
-                records, next_row, columns, default_country, MAX_ERRORS - len(progress.errors)
-            )
-            next_row += len(records)
+
+        def parse_next() -> "asyncio.Future[ParsedChunk] | None":
+            nonlocal next_row
+            records = list(itertools.islice(reader, chunk_rows))
+            if not records:
+                return None
+            first_row, next_row = next_row, next_row + len(records)
+            args = (records, first_row, columns, default_country, MAX_ERRORS)
+            if executor is None:
+                done: asyncio.Future[ParsedChunk] = loop.create_future()
+                done.set_result(parse_chunk(*args))
+                return done
+            return loop.run_in_executor(executor, parse_chunk, *args)
+
+        pending = parse_next()
+        while pending is not None:
+            parsed = await pending
+            pending = parse_next()  # parsed elsewhere while this chunk is written
             still_running = await _write_chunk(db, import_id, account_id, list_id, parsed, progress)
             progress.bytes_read = source.bytes_read
             if on_progress is not None:
                 on_progress(progress)
             if not still_running:
+                if pending is not None:
+                    pending.cancel()
                 return
     finally:
         source.close()
@@ -323,10 +353,11 @@ async def _write_chunk(
         progress.updated += parsed.valid - result.inserted
         progress.invalid += parsed.invalid
         new_errors = None
-        if parsed.errors:
+        room = MAX_ERRORS - len(progress.errors)
+        if parsed.errors and room > 0:
             progress.errors.extend(
                 {"row": row, "phone": phone, "reason": reason}
-                for row, phone, reason in parsed.errors
+                for row, phone, reason in parsed.errors[:room]
             )
             new_errors = progress.errors
         return await repository.record_import_progress(

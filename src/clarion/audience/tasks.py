@@ -8,17 +8,23 @@ that received the upload. An import lives as long as that process does:
   STALE_AFTER seconds are failed, and a sweep repeats this every SWEEP_EVERY seconds so that an
   import of a crashed process is failed even if no process restarts;
 - at shutdown, the process cancels its imports and marks them `failed`.
+
+Phone parsing runs in a process pool (`import_workers` processes, spawned on the first import
+and shared by every app of the process; they exit with the process) so that it uses the
+second core and never blocks the event loop.
 """
 
 import asyncio
 import contextlib
 import logging
 import os
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
 from pathlib import Path
 
 from fastapi import FastAPI
 
-from clarion.audience import repository
+from clarion.audience import hotpath, repository
 from clarion.audience.imports import run_import
 from clarion.db.session import Database
 
@@ -28,6 +34,21 @@ RESTART_REASON = "interrupted by a restart"
 SHUTDOWN_REASON = "interrupted by a shutdown"
 STALE_AFTER = 120.0
 SWEEP_EVERY = 30.0
+
+
+_pools: dict[int, ProcessPoolExecutor] = {}
+
+
+def parse_pool(workers: int) -> ProcessPoolExecutor | None:
+    """The process's pool of `workers` CSV parsing processes (None for 0)."""
+    if workers <= 0:
+        return None
+    pool = _pools.get(workers)
+    if pool is None:
+        # spawn: forking a process that runs an event loop and database threads is unsafe.
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        _pools[workers] = pool
+    return pool
 
 
 def _tasks(app: FastAPI) -> dict[int, asyncio.Task[None]]:
@@ -77,6 +98,7 @@ async def on_shutdown(app: FastAPI) -> None:
         async with app.state.db.transaction() as session:
             await repository.finish_import(session, import_id, "failed", SHUTDOWN_REASON)
     tasks.clear()
+    await hotpath.close(app.state.db)
 
 
 def start_import(
@@ -100,6 +122,8 @@ def start_import(
                 list_id=list_id,
                 path=path,
                 default_country=default_country,
+                executor=parse_pool(app.state.settings.import_workers),
+                utf8_checked=True,  # checked while spooling the upload
             )
         except asyncio.CancelledError:
             raise

@@ -1,11 +1,15 @@
 """Pricing a campaign's audience as it would be sent now (calculateGoal, GET /price, confirm).
 
-- The exclusion counts and the recipients per country come from one GROUP BY query.
+- The candidates per country, their memberships (for duplicates) and the opted-out among
+  them come from three set-based queries.
 - A message without contact variables is rendered and segmented once.
-- A personalized SMS/RCS text is rendered and segmented per recipient, streaming the audience
-  through a server-side cursor in chunks: memory stays flat. Segment counts are memoized on
-  the values of the variables the text uses (a phone number, always `+` and digits in
-  GSM-7's basic table, only matters through its length), which is exact.
+- A personalized SMS/RCS text is priced per recipient after rendering: the audience is
+  grouped in SQL by country and by the values of the variables the text uses (recipients
+  with the same values get the same text), and the groups are streamed through a
+  server-side cursor in chunks, each rendered and segmented once: memory stays flat, and
+  Python's work is one render per distinct group, at worst one per recipient. A phone (E.164:
+  `+` and digits, one GSM-7 septet each) only matters through its length, so phones are
+  grouped by length. Segment counts are also memoized across countries.
 - `invalid` counts audience contacts with no applicable rate (no row for their country and
   no `*` row): they cannot be priced, so they cannot be sent.
 - RCS with SMS fallback also prices the SMS fallback: `maxPrice` is the price if every
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts.models import Account
@@ -32,6 +37,7 @@ from clarion.templates.models import Template
 
 _PHONE = re.compile(r"^\+?[0-9]+$")
 _MEMO_LIMIT = 200_000
+FIELDS = ("firstName", "lastName", "phone", "attributes")
 EMPTY_CONTACT: dict[str, Any] = {"firstName": None, "lastName": None, "phone": "", "attributes": {}}
 
 
@@ -108,18 +114,27 @@ class _Segmenter:
         self.params = params
         self.rich_card = template.rich_card if template is not None else None
         self.suggestions = template.suggestions if template is not None else None
-        self.variables = list(dict.fromkeys(variables_of(text)))
+        variables = set(variables_of(text))
+        self.attribute_names = sorted(
+            v.removeprefix("attributes.") for v in variables if v.startswith("attributes.")
+        )
+        used = variables | ({"attributes"} if self.attribute_names else set())
+        self.fields = [f for f in FIELDS if f in used]
+        # Names are the key as they are; phones and attributes need reducing (_key).
+        self.plain_key = not ({"phone", "attributes"} & set(self.fields))
         self.memo: dict[Any, tuple[int, str, str]] = {}
 
-    def columns(self) -> list[Any]:
-        cols: list[Any] = [Contact.country]
-        names = set(self.variables)
-        cols.append(Contact.first_name if "firstName" in names else Contact.id)
-        cols.append(Contact.last_name if "lastName" in names else Contact.id)
-        cols.append(Contact.phone if "phone" in names else Contact.id)
-        uses_attributes = any(v.startswith("attributes.") for v in names)
-        cols.append(Contact.attributes if uses_attributes else Contact.id)
-        return cols
+    def columns(self) -> list[tuple[Any, Any]]:
+        """(selected, grouped-by) pairs for the contact fields the text uses, in FIELDS
+        order. A phone is E.164 (`+` and digits, one GSM-7 septet each), so only its length
+        matters: phones are grouped by length, rendered with any phone of the group."""
+        columns = {
+            "firstName": (Contact.first_name, Contact.first_name),
+            "lastName": (Contact.last_name, Contact.last_name),
+            "phone": (func.min(Contact.phone), func.length(Contact.phone)),
+            "attributes": (Contact.attributes, Contact.attributes),
+        }
+        return [columns[f] for f in self.fields]
 
     def measure(self, contact: dict[str, Any]) -> tuple[int, str, str]:
         """(parts, encoding, rcs category) of the text rendered for this contact."""
@@ -128,33 +143,36 @@ class _Segmenter:
         category = self._rcs_category(text, self.rich_card, self.suggestions)
         return int(seg.parts), str(seg.encoding), str(category)
 
-    def measure_row(
-        self, first: Any, last: Any, phone: Any, attributes: Any
-    ) -> tuple[int, str, str]:
+    def _key(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
         key: list[Any] = []
-        for name in self.variables:
-            if name == "firstName":
-                key.append(first)
-            elif name == "lastName":
-                key.append(last)
-            elif name == "phone":
-                key.append(len(phone) if _PHONE.match(phone) else phone)
-            elif name.startswith("attributes."):
-                value = (attributes or {}).get(name.removeprefix("attributes."))
-                key.append(value if isinstance(value, str | int | float | None) else repr(value))
-        memo_key = tuple(key)
-        hit = self.memo.get(memo_key)
+        for name, value in zip(self.fields, values, strict=True):
+            if name == "phone":
+                key.append(len(value) if isinstance(value, str) and _PHONE.match(value) else value)
+            elif name == "attributes":
+                attrs = value if isinstance(value, dict) else {}
+                for attribute in self.attribute_names:
+                    v = attrs.get(attribute)
+                    key.append(v if isinstance(v, str | int | float | None) else repr(v))
+            else:
+                key.append(value)
+        return tuple(key)
+
+    def measure_values(self, values: tuple[Any, ...]) -> tuple[int, str, str]:
+        """measure() for a contact given by the values of `fields`, memoized on what the
+        text actually uses of them."""
+        key = values if self.plain_key else self._key(values)
+        hit = self.memo.get(key)
         if hit is None:
-            contact = {
-                "firstName": first if isinstance(first, str) else None,
-                "lastName": last if isinstance(last, str) else None,
-                "phone": phone if isinstance(phone, str) else "",
-                "attributes": attributes if isinstance(attributes, dict) else {},
-            }
+            contact: dict[str, Any] = dict(EMPTY_CONTACT)
+            for name, value in zip(self.fields, values, strict=True):
+                if name == "attributes":
+                    contact[name] = value if isinstance(value, dict) else {}
+                elif isinstance(value, str):
+                    contact[name] = value
             hit = self.measure(contact)
             if len(self.memo) >= _MEMO_LIMIT:
                 self.memo.clear()
-            self.memo[memo_key] = hit
+            self.memo[key] = hit
         return hit
 
 
@@ -189,15 +207,16 @@ async def price_audience(
     p = Pricing()
     channel = campaign.channel
     prices = _Prices(card)
-    rows = await repository.audience_by_country(
-        session, campaign.account_id, campaign.list_ids, campaign.exclude_list_ids, channel
-    )
+    text = message_text(campaign, template) if channel != "whatsapp" else ""
+    personalized = channel != "whatsapp" and is_personalized(text)
+    account_id, lists, excluded = campaign.account_id, campaign.list_ids, campaign.exclude_list_ids
+    opted = await repository.opted_out_by_country(session, account_id, lists, excluded, channel)
+    memberships = await repository.memberships_of_candidates(session, lists, excluded)
+    p.opted_out = sum(opted.values())
     per_country: dict[str, int] = {}
-    for row in rows:
-        country, candidates, opted_out, duplicates = tuple(row)
-        p.duplicates += int(duplicates or 0)
-        p.opted_out += int(opted_out or 0)
-        per_country[country] = int(candidates) - int(opted_out or 0)
+    if not personalized:  # (personalized: the recipients come from the stream below)
+        candidates = await repository.audience_by_country(session, account_id, lists, excluded)
+        per_country = {c: n - opted.get(c, 0) for c, n in candidates.items()}
 
     fallback = channel == "rcs" and campaign.fallback_channel == "sms"
     if fallback:
@@ -214,7 +233,6 @@ async def price_audience(
                 _add(p, country, category, n, n, unit)
         return p
 
-    text = message_text(campaign, template)
     seg = _Segmenter(text, _params(campaign), template)
     sms_like = channel == "sms" or fallback
 
@@ -241,24 +259,27 @@ async def price_audience(
             p.encodings.add(encoding)
             p.max_parts = parts if p.max_parts is None else max(p.max_parts, parts)
 
-    if not is_personalized(text):
+    if not personalized:
         parts, encoding, category = seg.measure(EMPTY_CONTACT)
         for country, n in per_country.items():
             if n:
                 account_for(country, n, parts, encoding, category)
     else:
-        async for chunk in repository.stream_audience(
-            session,
-            campaign.account_id,
-            campaign.list_ids,
-            campaign.exclude_list_ids,
-            channel,
-            seg.columns(),
+        # Recipients with the same values render the same text: grouped in SQL (on SQLite
+        # too: streaming a million rows through the driver's thread costs twice the GROUP BY).
+        totals: dict[tuple[str, int, str, str], int] = {}
+        async for chunk in repository.stream_recipient_groups(
+            session, account_id, lists, excluded, channel, seg.columns()
         ):
             for row in chunk:
-                country, first, last, phone, attributes = tuple(row)
-                parts, encoding, category = seg.measure_row(first, last, phone, attributes)
-                account_for(country, 1, parts, encoding, category)
+                key = (row[0], *seg.measure_values(tuple(row[1:-1])))
+                totals[key] = totals.get(key, 0) + row[-1]
+        for (country, parts, encoding, category), n in totals.items():
+            account_for(country, int(n), parts, encoding, category)
+            per_country[country] = per_country.get(country, 0) + int(n)
+
+    # Candidates = recipients (priced or invalid) + opted out; the rest are duplicates.
+    p.duplicates = memberships - sum(per_country.values()) - p.opted_out
 
     if sms_like and p.max_parts is None:
         # Nobody to send to: describe the text itself.

@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Select, and_, case, cast, exists, func, select, update
+from sqlalchemy import Date, Select, cast, exists, func, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -85,45 +85,129 @@ def _not_excluded(contact_id: Any, exclude_ids: Sequence[int]) -> Any:
     )
 
 
+def is_sqlite(session: AsyncSession) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+def _not_in(session: AsyncSession, column: Any, subquery: Select[Any]) -> Any:
+    """`column` not among `subquery`'s ids. SQLite answers NOT IN from one in-memory index
+    of the subquery, far cheaper than a probe per row; PostgreSQL plans NOT EXISTS as a
+    hash anti-join (its NOT IN would degrade to a scan per row past work_mem)."""
+    if is_sqlite(session):
+        return column.not_in(subquery)
+    inner = subquery.subquery()
+    return ~exists().where(inner.c[0] == column)
+
+
+def _candidates(
+    session: AsyncSession, account_id: int, list_ids: Sequence[int], exclude_ids: Sequence[int]
+) -> list[Any]:
+    """WHERE clauses for the account's contacts in any of the lists and in no exclusion list
+    (a semi-join: each contact once, however many lists hold it)."""
+    members = select(ListMember.contact_id).where(ListMember.list_id.in_(list(list_ids)))
+    where = [Contact.account_id == account_id, Contact.id.in_(members)]
+    if exclude_ids:
+        excluded = select(ListMember.contact_id).where(ListMember.list_id.in_(list(exclude_ids)))
+        where.append(_not_in(session, Contact.id, excluded))
+    return where
+
+
 async def audience_by_country(
+    session: AsyncSession, account_id: int, list_ids: Sequence[int], exclude_ids: Sequence[int]
+) -> dict[str, int]:
+    """Per country, the candidates: distinct contacts in the lists and in no exclusion list
+    (opted out or not; opt-outs are counted apart by opted_out_by_country, as probing the
+    opt-outs of a million contacts costs more than checking the lists of the few thousand
+    opted-out ones)."""
+    if not list_ids:
+        return {}
+    stmt = (
+        select(Contact.country, func.count())
+        .where(*_candidates(session, account_id, list_ids, exclude_ids))
+        .group_by(Contact.country)
+    )
+    return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
+
+
+async def memberships_of_candidates(
+    session: AsyncSession, list_ids: Sequence[int], exclude_ids: Sequence[int]
+) -> int:
+    """How many list memberships the candidates have (duplicates = this - candidates). The
+    lists belong to the account (checked on create, update and confirm)."""
+    if not list_ids:
+        return 0
+    stmt = select(func.count()).where(ListMember.list_id.in_(list(list_ids)))
+    if exclude_ids:
+        excluded = aliased(ListMember)
+        stmt = stmt.where(
+            _not_in(
+                session,
+                ListMember.contact_id,
+                select(excluded.contact_id).where(excluded.list_id.in_(list(exclude_ids))),
+            )
+        )
+    return int((await session.execute(stmt)).scalar_one())
+
+
+async def opted_out_by_country(
     session: AsyncSession,
     account_id: int,
     list_ids: Sequence[int],
     exclude_ids: Sequence[int],
     channel: str,
-) -> list[Row[Any]]:
-    """Per country: `candidates` (distinct contacts in the lists and not in an exclusion list),
-    `opted_out` (those of them opted out of the channel) and `duplicates` (their memberships
-    beyond the first). One pass over the memberships, grouped in SQL."""
+) -> dict[str, int]:
+    """Per country: the candidates (see audience_by_country) opted out of the channel."""
     if not list_ids:
-        return []
-    members = (
-        select(ListMember.contact_id, func.count().label("n"))
-        .where(ListMember.list_id.in_(list(list_ids)))
-        .group_by(ListMember.contact_id)
-        .subquery()
-    )
+        return {}
     stmt = (
-        select(
-            Contact.country,
-            func.count().label("candidates"),
-            func.sum(case((ContactOptOut.contact_id.is_not(None), 1), else_=0)).label("opted_out"),
-            func.sum(members.c.n - 1).label("duplicates"),
-        )
-        .select_from(members)
-        .join(Contact, Contact.id == members.c.contact_id)
-        .outerjoin(
-            ContactOptOut,
-            and_(
-                ContactOptOut.contact_id == members.c.contact_id, ContactOptOut.channel == channel
+        select(Contact.country, func.count())
+        .select_from(ContactOptOut)
+        .join(Contact, Contact.id == ContactOptOut.contact_id)
+        .where(
+            ContactOptOut.channel == channel,
+            Contact.account_id == account_id,
+            exists().where(
+                ListMember.contact_id == ContactOptOut.contact_id,
+                ListMember.list_id.in_(list(list_ids)),
             ),
         )
-        .where(Contact.account_id == account_id)
         .group_by(Contact.country)
     )
     if exclude_ids:
-        stmt = stmt.where(_not_excluded(members.c.contact_id, exclude_ids))
-    return list((await session.execute(stmt)).all())
+        stmt = stmt.where(_not_excluded(ContactOptOut.contact_id, exclude_ids))
+    return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
+
+
+async def stream_recipient_groups(
+    session: AsyncSession,
+    account_id: int,
+    list_ids: Sequence[int],
+    exclude_ids: Sequence[int],
+    channel: str,
+    values: Sequence[tuple[Any, Any]],
+    chunk: int = 20_000,
+) -> AsyncIterator[Sequence[Row[Any]]]:
+    """The recipients (candidates not opted out of the channel) as rows of
+    (country, *values, count), grouped by country and by the values a personalized text
+    uses. `values` pairs what to select with what to group by (e.g. a representative
+    phone, grouped by its length). Streamed through a server-side cursor in chunks: memory
+    stays flat however many groups there are."""
+    if not list_ids:
+        return
+    opted_out = select(ContactOptOut.contact_id).where(ContactOptOut.channel == channel)
+    where = [
+        *_candidates(session, account_id, list_ids, exclude_ids),
+        _not_in(session, Contact.id, opted_out),
+    ]
+    stmt = (
+        select(Contact.country, *[s for s, _ in values], func.count())
+        .where(*where)
+        .group_by(Contact.country, *[g for _, g in values])
+    )
+    connection = await session.connection()
+    result = await connection.stream(stmt.execution_options(yield_per=chunk))
+    async for partition in result.partitions(chunk):
+        yield partition
 
 
 def audience_query(
@@ -133,8 +217,9 @@ def audience_query(
     channel: str,
     columns: Sequence[Any],
 ) -> Select[Any]:
-    """The recipients as they would be sent now: members of any list, in no exclusion list,
-    not opted out of the channel; one row per contact."""
+    """The recipients as they would be sent now, one row per contact: members of any list,
+    in no exclusion list, not opted out of the channel (the same audience the estimate
+    prices, for whoever needs the rows, e.g. materialization)."""
     stmt = select(*columns).where(
         Contact.account_id == account_id,
         exists().where(ListMember.contact_id == Contact.id, ListMember.list_id.in_(list(list_ids))),
@@ -143,25 +228,6 @@ def audience_query(
     if exclude_ids:
         stmt = stmt.where(_not_excluded(Contact.id, exclude_ids))
     return stmt
-
-
-async def stream_audience(
-    session: AsyncSession,
-    account_id: int,
-    list_ids: Sequence[int],
-    exclude_ids: Sequence[int],
-    channel: str,
-    columns: Sequence[Any],
-    chunk: int = 20_000,
-) -> AsyncIterator[Sequence[Row[Any]]]:
-    """The audience in chunks of `chunk` rows, through a server-side cursor: memory stays flat
-    whatever the audience size."""
-    if not list_ids:
-        return
-    stmt = audience_query(account_id, list_ids, exclude_ids, channel, columns)
-    result = await session.stream(stmt.execution_options(yield_per=chunk))
-    async for partition in result.partitions(chunk):
-        yield partition
 
 
 async def opt_out_state(session: AsyncSession, account_id: int, channel: str) -> tuple[Any, ...]:

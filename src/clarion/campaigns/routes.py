@@ -32,8 +32,10 @@ IdempotencyKey = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        description="Replays the first answer for the same key and body within 24 h; the "
-        "same key with another body is 422.",
+        description="Replays the first successful answer (status and body, with header "
+        "`Idempotent-Replayed: true`) for the same key and body within 24 h; the same key "
+        "with another body is 422. A concurrent duplicate waits for the first request and "
+        "replays its answer. Errors are not stored: a retry after a 4xx runs again.",
     ),
 ]
 

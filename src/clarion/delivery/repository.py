@@ -5,14 +5,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, select, update
+import orjson
+from sqlalchemy import String, and_, any_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from clarion.delivery.models import ReceiptEvent
 from clarion.delivery.states import RECEIPT_TARGETS
 from clarion.sending.models import Message
 
-CHUNK = 1000  # ids per IN (...) list: well under every driver's parameter limit
+CHUNK = 1000  # rows per multi-row statement: well under every driver's parameter limit
+LOOKUP_CHUNK = 10_000  # ids per lookup (bound as one array parameter, see `_one_of`)
 
 
 def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -32,8 +36,28 @@ class MessageState:
     status: str
 
 
+@dataclass(slots=True)
+class ParkedEvent:
+    id: int
+    provider_message_id: str
+    status: str
+    error_code: str | None
+    error_message: str | None
+    occurred_at: datetime | None
+
+
 def _is_sqlite(session: AsyncSession) -> bool:
     return session.get_bind().dialect.name == "sqlite"
+
+
+def _one_of(session: AsyncSession, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """`column IN values` bound as ONE parameter (a PostgreSQL array; a JSON array read by
+    SQLite's json_each): hundreds of separate bind parameters cost more on the client than
+    the indexed lookup itself."""
+    if _is_sqlite(session):
+        table = func.json_each(bindparam("one_of", orjson.dumps(list(values)).decode()))
+        return column.in_(select(table.table_valued("value").c.value))
+    return column == any_(bindparam("one_of", list(values), type_=ARRAY(String)))
 
 
 async def messages_by_provider_ids(
@@ -44,7 +68,7 @@ async def messages_by_provider_ids(
     transaction (BEGIN IMMEDIATE) already serializes writers."""
     found: dict[str, MessageState] = {}
     lock = not _is_sqlite(session)
-    for part in chunks(sorted(set(provider_message_ids))):
+    for part in chunks(sorted(set(provider_message_ids)), LOOKUP_CHUNK):
         stmt = (
             select(
                 Message.id,
@@ -53,7 +77,9 @@ async def messages_by_provider_ids(
                 Message.provider_message_id,
                 Message.status,
             )
-            .where(Message.provider_message_id.in_(part), Message.provider == provider)
+            .where(
+                _one_of(session, Message.provider_message_id, part), Message.provider == provider
+            )
             .order_by(Message.id)
         )
         if lock:
@@ -106,18 +132,25 @@ async def update_message_statuses(session: AsyncSession, rows: list[dict[str, An
 
 async def parked_events_for(
     session: AsyncSession, provider: str, provider_message_ids: Sequence[str]
-) -> list[ReceiptEvent]:
+) -> list["ParkedEvent"]:
     """Parked (unmatched) events of these provider ids, in arrival order."""
-    events: list[ReceiptEvent] = []
-    for part in chunks(sorted(set(provider_message_ids))):
+    events: list[ParkedEvent] = []
+    for part in chunks(sorted(set(provider_message_ids)), LOOKUP_CHUNK):
         result = await session.execute(
-            select(ReceiptEvent).where(
+            select(
+                ReceiptEvent.id,
+                ReceiptEvent.provider_message_id,
+                ReceiptEvent.status,
+                ReceiptEvent.error_code,
+                ReceiptEvent.error_message,
+                ReceiptEvent.occurred_at,
+            ).where(
                 ReceiptEvent.message_id.is_(None),
                 ReceiptEvent.provider == provider,
-                ReceiptEvent.provider_message_id.in_(part),
+                _one_of(session, ReceiptEvent.provider_message_id, part),
             )
         )
-        events.extend(result.scalars())
+        events.extend(ParkedEvent(*row) for row in result)
     events.sort(key=lambda e: e.id)
     return events
 

@@ -2,20 +2,40 @@
 
 import hashlib
 import hmac
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from clarion.config import Settings
 from clarion.db.session import Database
-from clarion.delivery import inbound as inbound_handlers
 from clarion.delivery.schemas import SimulatorWebhookIn, WebhookAck
-from clarion.delivery.service import ingest_receipts
+from clarion.delivery.service import ingest_in_transaction, retry_parked_soon
 from clarion.errors import Unauthorized
 from clarion.providers.base import InboundMessage, Receipt
 
 router = APIRouter(tags=["webhooks"])
+
+
+def _inline_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's JSON schema with its `$defs` inlined (the body is validated by hand,
+    after the signature check, so FastAPI does not register the model's components)."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {key: resolve(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [resolve(item) for item in node]
+        return node
+
+    return resolve(schema)  # type: ignore[no-any-return]
+
 
 SIGNATURE_HEADER = "X-Simulator-Signature"
 PROVIDER = "simulator"
@@ -37,10 +57,15 @@ def _verify(settings: Settings, body: bytes, signature: str | None) -> None:
 @router.post(
     "/webhooks/simulator",
     response_model=WebhookAck,
+    responses={
+        400: {"description": "The body is not JSON"},
+        401: {"description": "Missing or bad `X-Simulator-Signature` (a secret is set)"},
+        422: {"description": "A receipt or inbound item is malformed (nothing is applied)"},
+    },
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": SimulatorWebhookIn.model_json_schema()}},
+            "content": {"application/json": {"schema": _inline_schema(SimulatorWebhookIn)}},
         }
     },
 )
@@ -79,12 +104,10 @@ async def simulator_webhook(request: Request) -> WebhookAck:
         for item in payload.inbound
     ]
     db: Database = request.app.state.db
-    # Opened only once the body is read and verified: on SQLite a write transaction holds
-    # the single writer lock, so it must not wait on the network.
-    async with db.transaction() as session:
-        result = await ingest_receipts(session, receipts)
-        if inbound:
-            await inbound_handlers.handle_inbound(session, inbound)
+    # The transaction opens only once the body is read and verified: on SQLite a write
+    # transaction holds the single writer lock, so it must not wait on the network.
+    result = await ingest_in_transaction(db, receipts, inbound)
+    retry_parked_soon(db, result)
     return WebhookAck(
         received=result.received,
         applied=result.applied,

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.campaigns import counters
@@ -39,12 +40,14 @@ class IngestResult:
     applied: int = 0  # receipts that moved a message's status
     unchanged: int = 0  # matched, but nothing to change (duplicate, late, out of order)
     parked: int = 0  # no message recorded as sent for this provider id yet
+    parked_ids: list[tuple[str, str]] = field(default_factory=list)  # (provider, id) parked
 
     def __iadd__(self, other: "IngestResult") -> "IngestResult":
         self.received += other.received
         self.applied += other.applied
         self.unchanged += other.unchanged
         self.parked += other.parked
+        self.parked_ids.extend(other.parked_ids)
         return self
 
 
@@ -173,6 +176,7 @@ async def ingest_receipts(session: AsyncSession, receipts: Sequence[Receipt]) ->
         )
         if not matched or message is None:
             result.parked += 1
+            result.parked_ids.append((r.provider, r.provider_message_id))
         elif r.status in RECEIPT_STATUSES and plan.apply(
             message, r.status, r.occurred_at, r.error_code, r.error_message
         ):
@@ -227,6 +231,85 @@ async def sweep_parked(
     return applied
 
 
+PARKED_RETRY_DELAYS = (0.5, 2.0, 5.0)
+_retries: set[asyncio.Task[int]] = set()
+
+
+async def retry_parked(
+    db: Database,
+    parked_ids: Sequence[tuple[str, str]],
+    delays: Sequence[float] = PARKED_RETRY_DELAYS,
+) -> int:
+    """Apply these parked receipts a moment later, in transactions of their own.
+
+    Why: on PostgreSQL the dispatcher records submit results and calls `apply_parked` in one
+    transaction. A receipt ingested between that call and its commit cannot see the message
+    yet and parks after `apply_parked` has looked. Trying again once that transaction has
+    committed (well under a second) applies it; `sweep_parked` remains the safety net.
+    Returns how many parked receipts were applied; stops early when none are left.
+    """
+    grouped = _by_provider(parked_ids)
+    remaining, applied = len(parked_ids), 0
+    for delay in delays:
+        await asyncio.sleep(delay)
+        try:
+            async with db.transaction() as session:
+                matched = 0
+                for provider, ids in grouped.items():
+                    matched += await apply_parked(session, provider, ids)
+        except Exception:
+            log.warning("retrying parked receipts failed", exc_info=True)
+            continue
+        applied += matched
+        remaining -= matched
+        if remaining <= 0:
+            break
+    return applied
+
+
+def retry_parked_soon(db: Database, result: IngestResult) -> None:
+    """Start `retry_parked` in the background for what `result` parked (if anything)."""
+    if not result.parked_ids:
+        return
+    task = asyncio.get_running_loop().create_task(retry_parked(db, list(result.parked_ids)))
+    _retries.add(task)
+    task.add_done_callback(_retries.discard)
+
+
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+
+
+def _transient(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    return getattr(orig, "sqlstate", None) in TRANSIENT_SQLSTATES or (
+        "database is locked" in str(orig)
+    )
+
+
+async def ingest_in_transaction(
+    db: Database,
+    receipts: Sequence[Receipt],
+    inbound: Sequence[InboundMessage] = (),
+    *,
+    attempts: int = 3,
+) -> IngestResult:
+    """Ingest receipts (and hand inbound messages to the inbound hook) in a transaction of
+    their own, retried on a deadlock or serialization failure (ingestion is idempotent)."""
+    for attempt in range(attempts):
+        try:
+            async with db.transaction() as session:
+                result = await ingest_receipts(session, receipts)
+                if inbound:
+                    await inbound_handlers.handle_inbound(session, inbound)
+                return result
+        except DBAPIError as exc:
+            if attempt + 1 >= attempts or not _transient(exc):
+                raise
+            log.warning("receipt ingestion retried after %s", exc.orig)
+            await asyncio.sleep(0.05 * 2**attempt)
+    raise AssertionError("unreachable")
+
+
 class DbReceiptSink:
     """Implements `ReceiptSink` on the database.
 
@@ -242,6 +325,7 @@ class DbReceiptSink:
         self._pending: list[tuple[list[Receipt], asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.totals = IngestResult()
+        self.transactions = 0
 
     async def receipts(self, items: Sequence[Receipt]) -> None:
         if not items:
@@ -264,8 +348,11 @@ class DbReceiptSink:
                 size += len(items)
             batch = [r for items, _ in taken for r in items]
             try:
-                async with self.db.transaction() as session:
-                    self.totals += await ingest_receipts(session, batch)
+                self.transactions += 1
+                result = await ingest_in_transaction(self.db, batch)
+                retry_parked_soon(self.db, result)
+                result.parked_ids = []  # not kept in the running totals
+                self.totals += result
             except Exception as exc:  # handed to each waiting pusher
                 for _, future in taken:
                     if not future.done():
@@ -276,7 +363,5 @@ class DbReceiptSink:
                         future.set_result(None)
 
     async def inbound(self, items: Sequence[InboundMessage]) -> None:
-        if not items:
-            return
-        async with self.db.transaction() as session:
-            await inbound_handlers.handle_inbound(session, items)
+        if items:
+            await ingest_in_transaction(self.db, (), items)

@@ -36,5 +36,4 @@ async def replace_rates(session: AsyncSession, rows: list[RateRow], fingerprint:
         )
     await session.execute(delete(SystemSetting).where(SystemSetting.key == VERSION_KEY))
     if rows:
-        session.add(SystemSetting(key=VERSION_KEY, value=fingerprint))
-    await session.flush()
+        await session.execute(insert(SystemSetting).values(key=VERSION_KEY, value=fingerprint))

@@ -22,6 +22,7 @@ loops over characters: set/regex work happens in C and the part packing only wal
 """
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -101,20 +102,22 @@ def _wide_offsets(pattern: re.Pattern[str], text: str) -> list[int]:
     return [m.start() + k for k, m in enumerate(pattern.finditer(text))]
 
 
-def _pack(length: int, wide_starts: list[int], per_part: int) -> int:
-    """Greedy part count for a text of `length` septets/units whose 2-wide characters start
-    at `wide_starts`, never splitting one of them."""
-    if not wide_starts:
-        return -(-length // per_part)
-    starts = set(wide_starts)
-    parts = 1
+def _starts(length: int, per_part: int, wide_at: Callable[[int], bool]) -> list[int]:
+    """Greedy packing of a text of `length` septets/units into parts of `per_part`, never
+    splitting a 2-wide character (`wide_at(i)`: one starts at offset i). Returns the offset
+    where each part after the first begins; only the part boundaries are looked at."""
+    starts: list[int] = []
     start = 0
     while length - start > per_part:
         end = start + per_part
         # The last slot of the part would hold only the first half of a wide character.
-        start = end - 1 if end - 1 in starts else end
-        parts += 1
-    return parts
+        start = end - 1 if wide_at(end - 1) else end
+        starts.append(start)
+    return starts
+
+
+def _pack(length: int, per_part: int, wide_at: Callable[[int], bool]) -> int:
+    return len(_starts(length, per_part, wide_at)) + 1
 
 
 # ASCII fast path: bytes.translate deletes through a 256-entry table in C, far cheaper than
@@ -138,39 +141,88 @@ def _result(encoding: Encoding, parts: int, length: int) -> SegmentCount:
     return found
 
 
-def _gsm7_extension_count(text: str) -> int:
-    """Number of extension characters when `text` is GSM-7, or -1 when it is not."""
-    rest: bytes | None
+def _gsm7_scan(text: str) -> tuple[int, bytes | None, bytes | None]:
+    """(extension characters, or -1 when `text` is not GSM-7; the text as Latin-1 bytes when
+    it is Latin-1; its extension bytes when it is)."""
     if text.isascii():
-        rest = text.encode("ascii").translate(None, _BASIC_ASCII)
+        raw = text.encode("ascii")
+        rest = raw.translate(None, _BASIC_ASCII)
     else:
         # Accented Latin text (é, ü, Ø...) stays on the bytes path; Greek, € and anything
         # beyond Latin-1 take the regex.
-        latin1 = text.encode("latin-1", "ignore")
-        rest = latin1.translate(None, _BASIC_LATIN1) if len(latin1) == len(text) else None
-    if rest is not None:
-        if not rest:
-            return 0
-        return -1 if rest.translate(None, _EXT_ASCII) else len(rest)
-    if _NOT_GSM7.search(text) is not None:
-        return -1
-    return len(_EXT_RE.findall(text))
+        raw = text.encode("latin-1", "ignore")
+        if len(raw) != len(text):
+            if _NOT_GSM7.search(text) is not None:
+                return -1, None, None
+            return len(_EXT_RE.findall(text)), None, None
+        rest = raw.translate(None, _BASIC_LATIN1)
+    if not rest:
+        return 0, raw, rest
+    if rest.translate(None, _EXT_ASCII):
+        return -1, None, None
+    return len(rest), raw, rest
+
+
+def _gsm7_extension_count(text: str) -> int:
+    """Number of extension characters when `text` is GSM-7, or -1 when it is not."""
+    return _gsm7_scan(text)[0]
+
+
+def _escaped_bytes(text: str) -> bytes:
+    """One byte per septet, 0x1B where an extension character starts (GSM-7 text only).
+    Latin-1 text gets there with a few C-level replaces instead of a per-character table."""
+    _, raw, ext_bytes = _gsm7_scan(text)
+    if raw is None or ext_bytes is None:
+        return gsm7_encode(text)
+    return _escape(raw, ext_bytes)
+
+
+def _escape(raw: bytes, ext_bytes: bytes) -> bytes:
+    """`raw` with 0x1B inserted before each of the extension bytes."""
+    for code in set(ext_bytes):
+        raw = raw.replace(bytes((code,)), bytes((ESCAPE, code)))
+    return raw
 
 
 def count_segments(text: str) -> SegmentCount:
     """Encoding, SMS parts and length of `text` (see the module docstring for the rules)."""
-    ext = _gsm7_extension_count(text)
+    ext, raw, ext_bytes = _gsm7_scan(text)
     if ext >= 0:
         length = len(text) + ext
         if length <= SINGLE_GSM7:
             return _result(GSM7, 1, length)
-        wide = _wide_offsets(_EXT_RE, text) if ext else []
-        return _result(GSM7, _pack(length, wide, MULTI_GSM7), length)
-    length = len(text.encode("utf-16-le", "surrogatepass")) >> 1
+        if not ext:
+            return _result(GSM7, -(-length // MULTI_GSM7), length)
+        wide_at: Callable[[int], bool]
+        if raw is not None and ext_bytes is not None:
+            # One byte per septet, an escape where each extension character starts.
+            septets = _escape(raw, ext_bytes)
+            wide_at = lambda i: septets[i] == ESCAPE  # noqa: E731
+        else:
+            wide_at = set(_wide_offsets(_EXT_RE, text)).__contains__
+        return _result(GSM7, _pack(length, MULTI_GSM7, wide_at), length)
+    try:
+        units = text.encode("utf-16-le")
+    except UnicodeEncodeError:  # lone surrogates: count them one unit each, the slow way
+        length = len(text.encode("utf-16-le", "surrogatepass")) >> 1
+        if length <= SINGLE_UCS2:
+            return _result(UCS2, 1, length)
+        wide_at = set(_wide_offsets(_ASTRAL_RE, text)).__contains__
+        return _result(UCS2, _pack(length, MULTI_UCS2, wide_at), length)
+    length = len(units) >> 1
     if length <= SINGLE_UCS2:
         return _result(UCS2, 1, length)
-    wide = _wide_offsets(_ASTRAL_RE, text) if length != len(text) else []
-    return _result(UCS2, _pack(length, wide, MULTI_UCS2), length)
+    if length == len(text):
+        return _result(UCS2, -(-length // MULTI_UCS2), length)
+    # A high surrogate (0xD800-0xDBFF; little-endian, so its second byte) starts a pair.
+    return _result(
+        UCS2, _pack(length, MULTI_UCS2, lambda i: 0xD8 <= units[2 * i + 1] <= 0xDB), length
+    )
+
+
+# Deleting every other byte value from the high bytes of UTF-16 units leaves one byte per
+# high surrogate, i.e. per astral character.
+_NOT_HIGH_SURROGATE = bytes(b for b in range(256) if not 0xD8 <= b <= 0xDB)
 
 
 def split_parts(text: str) -> tuple[Encoding, list[str]]:
@@ -178,34 +230,34 @@ def split_parts(text: str) -> tuple[Encoding, list[str]]:
     ``len(parts) == count_segments(text).parts``). No part ends inside an extension
     character or a surrogate pair. The empty string is one empty part."""
     counted = count_segments(text)
+    encoding, length = counted.encoding, counted.length
     if counted.parts == 1:
-        return counted.encoding, [text]
-    if counted.length == len(text):
+        return encoding, [text]
+    if length == len(text):
         # No 2-wide character: septets (units) and characters line up.
-        per = MULTI_GSM7 if counted.encoding == GSM7 else MULTI_UCS2
-        return counted.encoding, [text[i : i + per] for i in range(0, len(text), per)]
-    if counted.encoding == GSM7:
-        per_part, wide_chars = MULTI_GSM7, frozenset(GSM7_EXTENSION)
-
-        def is_wide(ch: str) -> bool:
-            return ch in wide_chars
+        per = MULTI_GSM7 if encoding == GSM7 else MULTI_UCS2
+        return encoding, [text[i : i + per] for i in range(0, len(text), per)]
+    # Find the part starts in septets/units, then turn each into a character index by
+    # subtracting the 2-wide characters before it (counted in C, not per character).
+    indexes: list[int]
+    if encoding == GSM7:
+        septets = _escaped_bytes(text)
+        offsets = _starts(length, MULTI_GSM7, lambda i: septets[i] == ESCAPE)
+        indexes = [o - septets.count(ESCAPE, 0, o) for o in offsets]
     else:
-        per_part = MULTI_UCS2
-
-        def is_wide(ch: str) -> bool:
-            return ch > "\uffff"
-
-    parts: list[str] = []
-    begin = 0
-    used = 0
-    for index, ch in enumerate(text):
-        cost = 2 if is_wide(ch) else 1
-        if used + cost > per_part:
-            parts.append(text[begin:index])
-            begin, used = index, 0
-        used += cost
-    parts.append(text[begin:])
-    return counted.encoding, parts
+        try:
+            units = text.encode("utf-16-le")
+        except UnicodeEncodeError:  # lone surrogates: the slow, exact way
+            astral = set(_wide_offsets(_ASTRAL_RE, text))
+            offsets = _starts(length, MULTI_UCS2, astral.__contains__)
+            indexes = [o - sum(1 for a in astral if a < o) for o in offsets]
+        else:
+            offsets = _starts(length, MULTI_UCS2, lambda i: 0xD8 <= units[2 * i + 1] <= 0xDB)
+            indexes = [
+                o - len(units[1 : 2 * o : 2].translate(None, _NOT_HIGH_SURROGATE)) for o in offsets
+            ]
+    bounds = [0, *indexes, len(text)]
+    return encoding, [text[bounds[k] : bounds[k + 1]] for k in range(len(bounds) - 1)]
 
 
 def gsm7_encode(text: str) -> bytes:

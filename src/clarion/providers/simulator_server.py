@@ -116,11 +116,33 @@ class _Due:
     then: str | None = None  # the status to report one more delay later (read)
 
 
+class AcceptedIds:
+    """Client ids taken: numeric ids (ours) in a compact bitmap, any others in a set."""
+
+    def __init__(self) -> None:
+        self.numeric = sim.IdSet()
+        self.other: set[str] = set()
+
+    def add(self, client_id: str) -> bool:
+        if client_id.isdigit() and client_id.isascii() and len(client_id) < 19:
+            return self.numeric.add(int(client_id))
+        if client_id in self.other:
+            return False
+        self.other.add(client_id)
+        return True
+
+    def __len__(self) -> int:
+        return len(self.numeric) + len(self.other)
+
+    def ids(self) -> list[str]:
+        return [str(i) for i in self.numeric] + sorted(self.other)
+
+
 class SimulatorState:
     """Everything the simulator remembers; `POST /reset` starts it afresh."""
 
     def __init__(self) -> None:
-        self.accepted: dict[str, str] = {}  # client id -> provider message id
+        self.accepted = AcceptedIds()
         self.counts: Counter[str] = Counter()
         self.pending: deque[_Due] = deque()
         self.retry: deque[_Due] = deque()
@@ -138,6 +160,7 @@ class Simulator:
         self._client: aiohttp.ClientSession | None = None
         self._pusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._inflight: set[asyncio.Task[None]] = set()
 
     # --- submit ---------------------------------------------------------------------------
 
@@ -154,18 +177,16 @@ class Simulator:
             return {"id": client_id, "status": "refused", "errorCode": "SIM_INVALID",
                     "errorMessage": "`id` and `to` are required"}  # fmt: skip
         client_id = str(client_id)
-        known = self.state.accepted.get(client_id)
-        if known is not None:
-            counts["duplicates"] += 1
-            return {"id": client_id, "status": "accepted", "providerMessageId": known}
+        pmid = sim.provider_message_id(client_id)
         refusal = sim.submit_refusal(channel, to)
         if refusal is not None:
             outcome, code, text = refusal
             counts[outcome.value] += 1
             return {"id": client_id, "status": outcome.value, "providerMessageId": None,
                     "errorCode": code, "errorMessage": text}  # fmt: skip
-        pmid = sim.provider_message_id(client_id)
-        self.state.accepted[client_id] = pmid
+        if not self.state.accepted.add(client_id):
+            counts["duplicates"] += 1
+            return {"id": client_id, "status": "accepted", "providerMessageId": pmid}
         counts["accepted"] += 1
         self._schedule(pmid, channel, to, callback)
         return {"id": client_id, "status": "accepted", "providerMessageId": pmid}
@@ -291,7 +312,7 @@ class Simulator:
 
     async def accepted_ids(self, request: web.Request) -> web.Response:
         return web.Response(
-            body=orjson.dumps({"ids": list(self.state.accepted)}), content_type="application/json"
+            body=orjson.dumps({"ids": self.state.accepted.ids()}), content_type="application/json"
         )
 
     async def reset(self, request: web.Request) -> web.Response:
@@ -319,7 +340,7 @@ class Simulator:
 
     async def _push_loop(self) -> None:
         slots = asyncio.Semaphore(RECEIPT_CONCURRENCY)
-        inflight: set[asyncio.Task[None]] = set()
+        inflight = self._inflight
         while True:
             now = time.monotonic()
             due = self._take_due(now)
@@ -412,6 +433,9 @@ class Simulator:
             self._pusher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pusher
+        for task in list(self._inflight):
+            task.cancel()
+        await asyncio.gather(*self._inflight, return_exceptions=True)
         if self._client is not None:
             await self._client.close()
 

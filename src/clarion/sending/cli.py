@@ -45,6 +45,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Run the scheduler and the sender without HTTP (any number of them on PostgreSQL)."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+        # A selected provider with missing settings stops here, with one sentence.
+        from clarion.cli import check_providers
+        from clarion.config import get_settings
+
+        check_providers(get_settings())
         try:
             import uvloop
 

@@ -17,14 +17,23 @@ observed to send at, and goes back to unlimited once it has recovered to that ra
 """
 
 import asyncio
+import logging
 import time
 from typing import Any, Protocol
 
+from redis.exceptions import RedisError
+
 from clarion.config import Settings
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MIN_RATE = 1.0
 RECOVERY = 1.10
 COOLDOWN = 1.0
+
+# Module-level so that tests can drive a fake clock without patching asyncio or time.
+_monotonic = time.monotonic
+_sleep = asyncio.sleep
 
 
 class RateLimiter(Protocol):
@@ -46,12 +55,12 @@ class _Observed:
     """The send rate over the last couple of seconds (for throttling an unlimited limiter)."""
 
     def __init__(self) -> None:
-        self._window = int(time.monotonic())
+        self._window = int(_monotonic())
         self._count = 0
         self._previous = 0
 
     def add(self, n: int) -> None:
-        now = int(time.monotonic())
+        now = int(_monotonic())
         if now != self._window:
             self._previous = self._count if now == self._window + 1 else 0
             self._window, self._count = now, 0
@@ -76,7 +85,7 @@ class _Adaptive:
         self.observed = _Observed()
 
     def throttle(self) -> bool:
-        now = time.monotonic()
+        now = _monotonic()
         if now - self._last_change < self.cooldown:
             return False
         self._last_change = now
@@ -89,7 +98,7 @@ class _Adaptive:
     def success(self) -> bool:
         if self.rate is None or self.ceiling is None or self.rate >= self.ceiling:
             return False
-        now = time.monotonic()
+        now = _monotonic()
         if now - self._last_change < self.cooldown:
             return False
         self._last_change = now
@@ -128,12 +137,12 @@ class TokenBucket:
         rate = self.policy.rate
         if rate is None:
             return
-        now = time.monotonic()
+        now = _monotonic()
         tat = max(self._tat, now)
         self._tat = tat + n / rate
         wait = self._tat - now - self._burst_seconds(rate)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        if wait > 1e-6:  # float noise is not a wait
+            await _sleep(wait)
 
     def on_throttle(self) -> None:
         self.policy.throttle()
@@ -185,7 +194,12 @@ return tostring(new_rate)
 
 class RedisTokenBucket:
     """A GCRA bucket in Redis shared by every process using the same key. The current
-    (possibly throttled) rate is shared too, and re-read at most every `refresh` seconds."""
+    (possibly throttled) rate is shared too, and re-read at most every `refresh` seconds.
+
+    If Redis cannot be reached, sending does not stop: each process falls back to its own
+    in-process bucket at the configured rate (so the cluster-wide rate is exceeded by the
+    number of processes until Redis answers again) and logs a warning.
+    """
 
     def __init__(
         self,
@@ -214,13 +228,21 @@ class RedisTokenBucket:
         self._acquire = client.register_script(_ACQUIRE)
         self._adjust = client.register_script(_ADJUST)
         self._background: set[asyncio.Task[Any]] = set()
+        self._local = TokenBucket(rate, burst=burst, min_rate=min_rate, cooldown=cooldown)
+        self._warned_at = -1e9
 
     @property
     def current_rate(self) -> float:
         return self._rate
 
+    def _redis_failed(self, exc: Exception) -> None:
+        now = _monotonic()
+        if now - self._warned_at > 10:
+            self._warned_at = now
+            log.warning("rate limiter: Redis unavailable (%s); limiting in process", exc)
+
     async def _current(self) -> float:
-        now = time.monotonic()
+        now = _monotonic()
         if now - self._read_at >= self.refresh:
             self._read_at = now
             value = await self.client.hget(self.rate_key, "rate")
@@ -228,20 +250,29 @@ class RedisTokenBucket:
         return self._rate
 
     async def acquire(self, n: int = 1) -> None:
-        rate = await self._current()
-        burst = self._burst if self._burst is not None else max(1.0, rate / 10)
-        interval = 1_000_000 / rate
-        wait_us = await self._acquire(keys=[self.key], args=[interval, burst * interval, n])
+        try:
+            rate = await self._current()
+            burst = self._burst if self._burst is not None else max(1.0, rate / 10)
+            interval = 1_000_000 / rate
+            wait_us = await self._acquire(keys=[self.key], args=[interval, burst * interval, n])
+        except (RedisError, OSError) as exc:
+            self._redis_failed(exc)
+            await self._local.acquire(n)
+            return
         if int(wait_us) > 0:
-            await asyncio.sleep(int(wait_us) / 1_000_000)
+            await _sleep(int(wait_us) / 1_000_000)
 
     async def adjust(self, factor: float) -> float:
-        value = await self._adjust(
-            keys=[self.rate_key],
-            args=[self.configured, self.min_rate, factor, int(self.cooldown * 1000)],
-        )
+        try:
+            value = await self._adjust(
+                keys=[self.rate_key],
+                args=[self.configured, self.min_rate, factor, int(self.cooldown * 1000)],
+            )
+        except (RedisError, OSError) as exc:
+            self._redis_failed(exc)
+            return self._rate
         self._rate = float(value)
-        self._read_at = time.monotonic()
+        self._read_at = _monotonic()
         return self._rate
 
     def _spawn(self, factor: float) -> None:
@@ -251,10 +282,12 @@ class RedisTokenBucket:
 
     def on_throttle(self) -> None:
         self._rate = max(self.min_rate, self._rate / 2)  # locally at once, shared below
+        self._local.on_throttle()
         self._spawn(0.5)
 
     def on_success(self) -> None:
-        now = time.monotonic()
+        self._local.on_success()
+        now = _monotonic()
         if self._rate >= self.configured or now - self._last_success < self.cooldown:
             return
         self._last_success = now

@@ -1,10 +1,11 @@
 """Message variables: ``{{firstName}}``, ``{{ attributes.city }}``, ``{{code}}``.
 
 A variable is ``{{`` NAME ``}}`` with optional spaces inside the braces. NAME is letters,
-digits and ``_`` or ``-``, optionally ``attributes.`` followed by such a name (attribute
-names with other characters, e.g. spaces, cannot be addressed). Anything else between double
-braces (``{{}}``, ``{{ first name }}``, ``{{attributes.}}``) is a malformed variable: it is
-reported by `unknown_variables` (so a campaign using it is rejected, not sent with the braces).
+digits, ``_`` and ``-``; or ``attributes.`` followed by an attribute name, which may be any
+text without braces (CSV headers such as ``date of birth`` become attribute names), trimmed.
+Anything else between double braces (``{{}}``, ``{{ first name }}``, ``{{attributes.}}``) is
+a malformed variable: `unknown_variables` reports it, so a campaign using it is rejected
+rather than sent with the braces (a renderer leaves it as it is).
 
 Values, for one recipient:
 
@@ -25,11 +26,13 @@ from typing import Any
 CONTACT_FIELDS = ("firstName", "lastName", "phone")
 ATTRIBUTE_PREFIX = "attributes."
 
-_NAME = r"[\w\-]+"
-VARIABLE_RE = re.compile(r"\{\{\s*((?:attributes\.)?" + _NAME + r")\s*\}\}")
 PLACEHOLDER_RE = re.compile(r"\{\{(.*?)\}\}", re.DOTALL)
+VARIABLE_RE = re.compile(r"\{\{\s*(attributes\.[^{}\s](?:[^{}]*[^{}\s])?|[\w\-]+)\s*\}\}")
 
-Contact = Mapping[str, Any]
+Contact = Mapping[str, Any] | None
+"""{"firstName", "lastName", "phone", "attributes": {...}}; None reads as a contact with no
+fields (a text without contact variables needs no contact row)."""
+_NO_CONTACT: Mapping[str, Any] = {}
 Params = Mapping[str, str]
 
 
@@ -42,16 +45,21 @@ def _is_contact_variable(name: str) -> bool:
     return name in CONTACT_FIELDS or name.startswith(ATTRIBUTE_PREFIX)
 
 
+def malformed_variables(text: str) -> list[str]:
+    """Double-brace placeholders that are not variables (``{{}}``, ``{{a b}}``), as written,
+    without repeats."""
+    if "{{" not in text:
+        return []
+    # Blank out the real variables first, so "{{{code}}}" is a variable in single braces.
+    rest = VARIABLE_RE.sub("\x00", text)
+    return list(dict.fromkeys("{{" + inner + "}}" for inner in PLACEHOLDER_RE.findall(rest)))
+
+
 def unknown_variables(text: str, params: Params) -> list[str]:
-    """Variables of `text` that nothing can fill: neither a contact field, an attribute, nor
-    a key of `params`."""
+    """What nothing can fill: variables that are neither a contact field, an attribute, nor a
+    key of `params`, then malformed placeholders (``{{a b}}``) as written."""
     unknown = [v for v in variables_of(text) if not _is_contact_variable(v) and v not in params]
-    malformed = [
-        "{{" + m.group(1) + "}}"
-        for m in PLACEHOLDER_RE.finditer(text)
-        if not VARIABLE_RE.fullmatch(m.group(0))
-    ]
-    return unknown + list(dict.fromkeys(malformed))
+    return unknown + malformed_variables(text)
 
 
 def is_personalized(text: str) -> bool:
@@ -80,7 +88,7 @@ def _getter(name: str) -> Getter:
     if name in CONTACT_FIELDS:
 
         def contact_field(contact: Contact, params: Params) -> str:
-            value = contact.get(name)
+            value = None if contact is None else contact.get(name)
             if value is None or value == "":
                 return _text(params.get(name))
             return _text(value)
@@ -90,7 +98,7 @@ def _getter(name: str) -> Getter:
         attribute = name[len(ATTRIBUTE_PREFIX) :]
 
         def contact_attribute(contact: Contact, params: Params) -> str:
-            attributes = contact.get("attributes")
+            attributes = None if contact is None else contact.get("attributes")
             value = attributes.get(attribute) if isinstance(attributes, Mapping) else None
             if value is None or value == "":
                 fallback = params.get(name)
@@ -132,6 +140,8 @@ def _generate(literals: list[str], names: list[str]) -> Callable[[Contact, Param
     template text can become code.
     """
     lines = ["def render(c, p):"]
+    if any(_is_contact_variable(n) for n in names):
+        lines.append("    if c is None: c = _NO_CONTACT")
     if any(n.startswith(ATTRIBUTE_PREFIX) for n in names):
         lines.append("    a = c.get('attributes')")
         lines.append("    if a.__class__ is not dict: a = _attributes(a)")
@@ -161,6 +171,7 @@ def _generate(literals: list[str], names: list[str]) -> Callable[[Contact, Param
         "_attribute_value": _attribute_value,
         "_attributes": _attributes,
         "_text": _text,
+        "_NO_CONTACT": _NO_CONTACT,
     }
     exec(compile("\n".join(lines), "<template>", "exec"), namespace)
     render: Callable[[Contact, Params], str] = namespace["render"]

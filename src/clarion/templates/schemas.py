@@ -1,6 +1,6 @@
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
 
 from clarion.schemas import CamelModel, OutModel, UtcDatetime
 
@@ -14,13 +14,22 @@ def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
+def _no_nul(value: str) -> str:
+    # PostgreSQL text and jsonb cannot hold U+0000: refuse it here rather than fail there.
+    if "\x00" in value:
+        raise ValueError("must not contain the NUL character (U+0000)")
+    return value
+
+
+NoNul = AfterValidator(_no_nul)
+
 Channel = Annotated[Literal["sms", "rcs", "whatsapp"], BeforeValidator(_lower)]
 """A channel name; input is case-insensitive."""
 
 TemplateStatus = Annotated[
     Literal["approved", "pending", "rejected", "paused"], BeforeValidator(_lower)
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
 Language = Annotated[
     str,
     StringConstraints(
@@ -33,21 +42,23 @@ Category = Annotated[
     BeforeValidator(_lower),
     Field(max_length=32, description="WhatsApp only: marketing, utility or authentication"),
 ]
-Body = Annotated[str, Field(min_length=1, max_length=MAX_BODY)]
+Body = Annotated[str, Field(min_length=1, max_length=MAX_BODY), NoNul]
 HttpUrl = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=2048, pattern=r"^https?://\S+$"),
     Field(description="an http(s) URL"),
+    NoNul,
 ]
-SuggestionText = Annotated[str, Field(min_length=1, max_length=25)]
-PostbackData = Annotated[str | None, Field(default=None, max_length=2048)]
+SuggestionText = Annotated[str, Field(min_length=1, max_length=25), NoNul]
+PostbackData = Annotated[str, Field(max_length=2048), NoNul]
+CardText = Annotated[str, NoNul]
 
 
 class RichCard(CamelModel):
     """An RCS standalone rich card; every field is optional."""
 
-    title: str | None = Field(default=None, max_length=200)
-    description: str | None = Field(default=None, max_length=2000)
+    title: CardText | None = Field(default=None, max_length=200)
+    description: CardText | None = Field(default=None, max_length=2000)
     media: HttpUrl | None = Field(default=None, description="URL of an image or video")
 
 
@@ -56,7 +67,7 @@ class ReplySuggestion(CamelModel):
 
     type: Literal["reply"]
     text: SuggestionText
-    postback_data: PostbackData = None
+    postback_data: PostbackData | None = None
 
 
 class UrlSuggestion(CamelModel):
@@ -65,7 +76,7 @@ class UrlSuggestion(CamelModel):
     type: Literal["url"]
     text: SuggestionText
     url: HttpUrl
-    postback_data: PostbackData = None
+    postback_data: PostbackData | None = None
 
 
 class DialSuggestion(CamelModel):
@@ -74,7 +85,7 @@ class DialSuggestion(CamelModel):
     type: Literal["dial"]
     text: SuggestionText
     phone: Annotated[str, StringConstraints(pattern=r"^\+[1-9][0-9]{4,14}$")]
-    postback_data: PostbackData = None
+    postback_data: PostbackData | None = None
 
 
 Suggestion = Annotated[

@@ -90,14 +90,18 @@ async def _flush_unique(session: AsyncSession, template: Template) -> None:
         ) from exc
 
 
-async def _check_unique(session: AsyncSession, account_id: int, template: Template) -> None:
-    other = await repository.template_named(
-        session, account_id, template.channel, template.name, template.language
-    )
-    if other is not None and other.id != template.id:
+async def _check_unique(
+    session: AsyncSession,
+    account_id: int,
+    channel: str,
+    name: str,
+    language: str,
+    template_id: int | None = None,
+) -> None:
+    other = await repository.template_named(session, account_id, channel, name, language)
+    if other is not None and other.id != template_id:
         raise Conflict(
-            f"A {template.channel} template named {template.name!r} in language "
-            f"{template.language!r} already exists.",
+            f"A {channel} template named {name!r} in language {language!r} already exists.",
             id=other.id,
         )
 
@@ -123,7 +127,7 @@ async def create_template(session: AsyncSession, account_id: int, body: Template
         status=body.status or "approved",
         variables=variables_of(body.body),
     )
-    await _check_unique(session, account_id, template)
+    await _check_unique(session, account_id, template.channel, template.name, template.language)
     session.add(template)
     await _flush_unique(session, template)
     return template
@@ -151,8 +155,12 @@ async def update_template(
         suggestions=suggestions,
         status=body.status,
     )
-    template.name = body.name or template.name
-    template.language = body.language or template.language
+    name = body.name or template.name
+    language = body.language or template.language
+    # Before touching the row: a query would autoflush the change into the unique index.
+    await _check_unique(session, account_id, template.channel, name, language, template.id)
+    template.name = name
+    template.language = language
     template.category = category
     template.body = text
     template.rich_card = rich_card
@@ -161,7 +169,6 @@ async def update_template(
     if body.status is not None:
         template.status = body.status
     template.updated_at = utcnow()
-    await _check_unique(session, account_id, template)
     await _flush_unique(session, template)
     return template
 

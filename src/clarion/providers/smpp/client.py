@@ -40,12 +40,15 @@ class NotBound(SmppError):
 
 
 DeliverHandler = Callable[[p.DeliverSm], None]
+ResponseHandler = Callable[[p.Pdu, p.Pdu], None]  # (request, its response)
 
 
 class SmppClient:
     """A transceiver bind. `on_deliver(pdu)` is called for every deliver_sm; the handler (or
     whoever it hands the PDU to) must answer it with `respond_deliver(pdu, status)` once it
-    has been stored, so that an unstored receipt is redelivered by the SMSC."""
+    has been stored, so that an unstored receipt is redelivered by the SMSC.
+    `on_response(request, response)` is called as each answer is read, before anything read
+    after it is handled."""
 
     def __init__(
         self,
@@ -59,10 +62,12 @@ class SmppClient:
         throughput: float | None = None,
         enquire_interval: float = 30.0,
         response_timeout: float = 10.0,
+        enquire_timeout: float | None = None,
         bind_wait: float = 5.0,
         backoff_initial: float = 0.5,
         backoff_max: float = 30.0,
         on_deliver: DeliverHandler | None = None,
+        on_response: ResponseHandler | None = None,
     ) -> None:
         self.host, self.port = host, port
         self.system_id, self.password, self.system_type = system_id, password, system_type
@@ -70,9 +75,11 @@ class SmppClient:
         self.throughput = throughput
         self.enquire_interval = enquire_interval
         self.response_timeout = response_timeout
+        self.enquire_timeout = enquire_timeout or response_timeout
         self.bind_wait = bind_wait
         self.backoff_initial, self.backoff_max = backoff_initial, backoff_max
         self.on_deliver = on_deliver
+        self.on_response = on_response
         self.bound = asyncio.Event()
         self.last_error: str | None = None
         self.binds = 0  # successful binds so far (re-binds included)
@@ -81,8 +88,11 @@ class SmppClient:
         self._writer: asyncio.StreamWriter | None = None
         self._generation = 0  # bumped at every new connection
         self._pending: dict[int, asyncio.Future[p.Pdu]] = {}
+        self._requests: dict[int, p.Pdu] = {}  # what each pending sequence number asked
         self._seq = 0
         self._next_slot = 0.0
+        self._out: list[bytes] = []
+        self._flush_scheduled = False
 
     # -- lifecycle ---------------------------------------------------------------------------
     async def start(self, wait: float | None = None) -> None:
@@ -143,13 +153,15 @@ class SmppClient:
         pdu.sequence = self._next_sequence()
         future: asyncio.Future[p.Pdu] = asyncio.get_running_loop().create_future()
         self._pending[pdu.sequence] = future
+        self._requests[pdu.sequence] = pdu
         try:
-            writer.write(pdu.encode())
+            self._write(pdu.encode())
             if writer.transport.get_write_buffer_size() > 256 * 1024:
                 await writer.drain()
             return await asyncio.wait_for(future, self.response_timeout)
         finally:
             self._pending.pop(pdu.sequence, None)
+            self._requests.pop(pdu.sequence, None)
 
     def respond_deliver(
         self, pdu: p.DeliverSm, status: int = 0, generation: int | None = None
@@ -157,9 +169,7 @@ class SmppClient:
         """Answer a deliver_sm (after its receipt or MO message has been stored)."""
         if generation is not None and generation != self._generation:
             return  # that connection is gone: the SMSC will deliver it again
-        writer = self._writer
-        if writer is not None and not writer.is_closing():
-            writer.write(p.DeliverSmResp(sequence=pdu.sequence, status=status).encode())
+        self._write(p.DeliverSmResp(sequence=pdu.sequence, status=status).encode())
 
     @property
     def generation(self) -> int:
@@ -236,7 +246,7 @@ class SmppClient:
             if done:
                 break
             try:
-                await self._request(p.EnquireLink())
+                await asyncio.wait_for(self._request(p.EnquireLink()), self.enquire_timeout)
             except TimeoutError:
                 raise ConnectionLost("enquire_link not answered") from None
         exc = read_task.exception() if not read_task.cancelled() else None
@@ -253,9 +263,16 @@ class SmppClient:
                 future = self._pending.get(sequence)
                 if future is not None and not future.done():
                     try:
-                        future.set_result(p.decode(frame))
+                        response = p.decode(frame)
                     except p.PduError as exc:
                         future.set_exception(exc)
+                        continue
+                    request = self._requests.get(sequence)
+                    if self.on_response is not None and request is not None:
+                        # Synchronously, before any PDU read after it (a receipt may follow
+                        # its submit_sm_resp in the same segment).
+                        self.on_response(request, response)
+                    future.set_result(response)
                 continue
             try:
                 request = p.decode(frame)
@@ -284,16 +301,34 @@ class SmppClient:
             self.respond_deliver(request, p.Status.ESME_RSYSERR, generation)
 
     def _send(self, pdu: p.Pdu) -> None:
+        self._write(pdu.encode())
+
+    def _write(self, data: bytes) -> None:
+        """Queue bytes for the socket: whatever is queued in one event-loop turn goes out in
+        one write, one system call rather than one per PDU (it doubles the submit rate)."""
         writer = self._writer
-        if writer is not None and not writer.is_closing():
-            writer.write(pdu.encode())
+        if writer is None or writer.is_closing():
+            return
+        self._out.append(data)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flush_scheduled = False
+        out, self._out = self._out, []
+        writer = self._writer
+        if out and writer is not None and not writer.is_closing():
+            writer.write(b"".join(out))
 
     def _drop_connection(self) -> None:
         self.bound.clear()
+        self._out = []  # never replay bytes meant for a dead connection on the next one
         writer, self._writer = self._writer, None
         if writer is not None:
             writer.close()
         pending, self._pending = self._pending, {}
+        self._requests = {}
         for future in pending.values():
             if not future.done():
                 future.set_exception(ConnectionLost("connection lost before the answer"))

@@ -179,9 +179,18 @@ class SmppProvider:
     name = "smpp"
     channel = "sms"
 
-    def __init__(self, settings: Settings, *, enquire_interval: float = 30.0) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        enquire_interval: float = 30.0,
+        enquire_timeout: float = 10.0,
+    ) -> None:
         self.settings = settings
         self.capabilities = Capabilities(max_batch=settings.smpp_window)
+        # The engine's token bucket reads this (messages/s); the client also paces submit_sm
+        # at this rate, as the SMSC contract binds per connection.
+        self.rate_limit: float | None = settings.smpp_throughput
         self.concat = settings.smpp_concat
         self.book = IdBook(conversion=settings.smpp_receipt_id)
         self._ref = random.randrange(256)
@@ -190,6 +199,7 @@ class SmppProvider:
             asyncio.Queue()
         )
         self._drain_task: asyncio.Task[None] | None = None
+        self._groups: dict[int, list[str]] = {}  # id(submit_sm) -> its message's part ids
         assert settings.smpp_host and settings.smpp_system_id is not None
         self.client = SmppClient(
             settings.smpp_host,
@@ -199,7 +209,9 @@ class SmppProvider:
             window=settings.smpp_window,
             throughput=settings.smpp_throughput,
             enquire_interval=enquire_interval,
+            enquire_timeout=enquire_timeout,
             on_deliver=self._on_deliver,
+            on_response=self._on_response,
         )
 
     async def start(self, sink: ReceiptSink) -> None:
@@ -278,9 +290,14 @@ class SmppProvider:
                 message.id, Outcome.REFUSED, error_code="encoding", error_message=str(exc)
             )
         ids: list[str] = []
+        group: list[str] = []  # the first part's id, once answered (see _on_response)
         for pdu in pdus:
+            self._groups[id(pdu)] = group
             try:
-                resp = await self.client.submit(pdu)
+                try:
+                    resp = await self.client.submit(pdu)
+                finally:
+                    self._groups.pop(id(pdu), None)
             except NotBound as exc:
                 return SubmitResult(message.id, Outcome.RETRY, error_message=str(exc))
             except (ConnectionLost, TimeoutError) as exc:
@@ -302,14 +319,26 @@ class SmppProvider:
                     error_message=f"SMPP submit_sm refused: {p.status_name(resp.status)}",
                 )
             ids.append(normalize_id(resp.message_id))
-            # Registered as each answer comes: a receipt may follow it on the wire at once.
-            self.book.add(ids[0], *ids[1:])
         return SubmitResult(message.id, Outcome.ACCEPTED, provider_message_id=ids[0])
+
+    def _on_response(self, request: p.Pdu, response: p.Pdu) -> None:
+        """Record an accepted part's SMSC id the moment its submit_sm_resp is read, so that a
+        receipt right behind it on the wire resolves; later parts map to the first part."""
+        if response.status or not isinstance(response, p.SubmitSmResp):
+            return
+        group = self._groups.get(id(request))
+        ident = normalize_id(response.message_id)
+        if group:
+            self.book.add(group[0], ident)
+        else:
+            self.book.add(ident)
+            if group is not None:
+                group.append(ident)
 
     # -- inbound (receipts and MO) -----------------------------------------------------------
     def _on_deliver(self, pdu: p.DeliverSm) -> None:
-        # Ids are resolved in _drain, which runs after the submit that registers them (the
-        # submit_sm_resp was read before this deliver_sm, and callbacks run in order).
+        # Ids are resolved in _drain; the submit_sm_resp of every id was read (and recorded
+        # by _on_response) before this deliver_sm.
         self._queue.put_nowait((pdu, self.client.generation, parse_deliver(pdu)))
 
     async def _drain(self) -> None:

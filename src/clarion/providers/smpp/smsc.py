@@ -50,9 +50,20 @@ class _Session:
     seq: int = 0
     acks: dict[int, int] = field(default_factory=dict)  # our deliver_sm seq -> resp status
 
+    out: list[bytes] = field(default_factory=list)
+
     def send(self, pdu: p.Pdu) -> None:
-        if not self.writer.is_closing():
-            self.writer.write(pdu.encode())
+        """Queue a PDU; one write per event-loop turn (see SmppClient._write)."""
+        if self.writer.is_closing():
+            return
+        if not self.out:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.out.append(pdu.encode())
+
+    def flush(self) -> None:
+        out, self.out = self.out, []
+        if out and not self.writer.is_closing():
+            self.writer.write(b"".join(out))
 
     def next_seq(self) -> int:
         self.seq += 1

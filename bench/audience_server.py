@@ -70,12 +70,16 @@ def start_server(url: str, port: int, workdir: Path) -> "subprocess.Popen[bytes]
         "TMPDIR": str(workdir),
     }
     clarion = str(Path(sys.executable).with_name("clarion"))
-    return subprocess.Popen(
-        [clarion, "serve", "--no-sender", "--port", str(port)],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    log_path = workdir / f"server-{port}.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [clarion, "serve", "--no-sender", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    proc.log_path = log_path  # type: ignore[attr-defined]
+    return proc
 
 
 def stop_server(proc: "subprocess.Popen[bytes]") -> None:
@@ -91,7 +95,9 @@ async def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
     async with aiohttp.ClientSession() as http:
         for _ in range(300):
             if proc.poll() is not None:
-                raise RuntimeError("the server exited at start")
+                with open(proc.log_path) as f:  # type: ignore[attr-defined]  # noqa: ASYNC230
+                    log = f.read()[-3000:]
+                raise RuntimeError(f"the server exited at start:\n{log}")
             try:
                 async with http.get(f"{base}/healthz") as r:
                     if r.status == 200:

@@ -13,7 +13,16 @@ from clarion.audience.models import ContactImport
 from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
-from tests.audience.conftest import FR, GB, US, import_csv, new_contact, new_list, upload
+from tests.audience.conftest import (
+    FR,
+    GB,
+    US,
+    import_csv,
+    new_contact,
+    new_list,
+    upload,
+    wait_import,
+)
 from tests.conftest import AccountClient, Api, AppFactory
 
 IMPORT_KEYS = {
@@ -226,6 +235,54 @@ class TestParsingInProcess:
         )
 
 
+class TestListDeletedDuringImport:
+    async def test_fails_with_a_reason(
+        self, api: Api, account: AccountClient, tmp_path: Any
+    ) -> None:
+        from clarion.audience.imports import run_import
+
+        list_id = await new_list(account)
+        async with api.db.transaction() as session:
+            row = ContactImport(
+                account_id=account.id,
+                list_id=list_id,
+                status="running",
+                rows=0,
+                imported=0,
+                updated=0,
+                invalid=0,
+                errors=[],
+            )
+            session.add(row)
+            await session.flush()
+            import_id = row.id
+        assert (await account.delete(f"/lists/{list_id}")).status_code == 204
+        path = tmp_path / "c.csv"
+        path.write_text(f"phone\n{FR}\n")
+        await run_import(
+            api.db,
+            import_id=import_id,
+            account_id=account.id,
+            list_id=list_id,
+            path=path,
+            default_country=None,
+        )
+        status = (await account.get(f"/imports/{import_id}")).json()
+        assert status["status"] == "failed"
+        assert status["failureReason"] == "the list was deleted during the import"
+        assert (await account.get("/contacts")).json()["total"] == 0
+
+    async def test_empty_default_country_field_is_no_country(self, account: AccountClient) -> None:
+        list_id = await new_list(account)
+        r = await account.post(
+            f"/lists/{list_id}/imports",
+            files={"file": ("a.csv", f"phone\n{FR}\n".encode(), "text/csv")},
+            data={"defaultCountry": ""},
+        )
+        assert r.status_code == 202, r.text
+        assert (await wait_import(account, r.json()["id"]))["imported"] == 1
+
+
 class TestImportIsolation:
     async def test_other_account_import_is_404(self, api: Api, account: AccountClient) -> None:
         other = await api.new_account("other")
@@ -258,11 +315,13 @@ class TestImportLifecycle:
         assert after["failureReason"] == "interrupted by a restart"
         assert after["rows"] == 1
 
-    async def test_fresh_running_import_survives_startup_on_postgres_only(
+    async def test_a_live_import_of_another_process_is_left_alone(
         self, api: Api, account: AccountClient, make_api: AppFactory
     ) -> None:
         list_id = await new_list(account)
         result = await import_csv(account, list_id, f"phone\n{FR}\n".encode())
+        # Running with a fresh heartbeat: another process (a cluster peer, `clarion import`)
+        # is working on it.
         async with api.db.transaction() as session:
             await session.execute(
                 update(ContactImport)
@@ -270,10 +329,17 @@ class TestImportLifecycle:
                 .values(status="running", finished_at=None, heartbeat_at=utcnow())
             )
         await make_api()
+        assert (await account.get(f"/imports/{result['id']}")).json()["status"] == "running"
+        # Its process dies: the heartbeat ages and the sweep fails it.
+        async with api.db.transaction() as session:
+            await session.execute(
+                update(ContactImport)
+                .where(ContactImport.id == result["id"])
+                .values(heartbeat_at=utcnow() - timedelta(seconds=tasks.STALE_AFTER + 1))
+            )
+        assert await tasks.fail_abandoned(api.db) == 1
         after = (await account.get(f"/imports/{result['id']}")).json()
-        # SQLite: one process owns the file, so whatever is running was abandoned.
-        # PostgreSQL: another API process may own it; only a stale heartbeat fails it.
-        assert after["status"] == ("failed" if api.db.is_sqlite else "running")
+        assert (after["status"], after["failureReason"]) == ("failed", "interrupted by a restart")
 
     async def test_shutdown_cancels_and_fails_running_imports(
         self, settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch

@@ -5,7 +5,9 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import delete
 
+from clarion.audience.models import ContactList
 from tests.campaigns.conftest import World, balance, create, fields, sms_body
 from tests.conftest import AccountClient, Api, assert_ledger_consistent
 
@@ -100,6 +102,15 @@ class TestConfirmRejects:
         c = await create(account, sms_body([]))
         r = await account.put(f"/campaigns/{c['id']}/confirm", json={})
         assert r.status_code == 422 and fields(r) == ["listIds"]
+
+    async def test_list_deleted_since_create(self, account: AccountClient, world: World) -> None:
+        c = await sms_campaign(account, world, 2)
+        async with world.db.transaction() as s:
+            await s.execute(delete(ContactList).where(ContactList.id == c["listIds"][0]))
+        r = await account.put(f"/campaigns/{c['id']}/confirm", json={})
+        assert r.status_code == 422 and fields(r) == ["listIds"]
+        assert str(c["listIds"][0]) in r.json()["detail"]
+        assert (await balance(account))["reserved"] == 0
 
     async def test_empty_message(self, account: AccountClient, world: World) -> None:
         c = await sms_campaign(account, world, 1, text="  ")

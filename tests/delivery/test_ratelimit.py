@@ -6,7 +6,7 @@ limiter asks for; the Redis tests read the waits its Lua script hands out.
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 
@@ -140,17 +140,27 @@ async def redis_key() -> AsyncIterator[str]:
     await client.aclose()
 
 
-def two_processes(
-    key: str, rate: float, **kwargs: float
-) -> tuple[RedisTokenBucket, RedisTokenBucket]:
+Pair = Callable[..., tuple[RedisTokenBucket, RedisTokenBucket]]
+
+
+@pytest.fixture
+async def two_processes() -> AsyncIterator[Pair]:
     """Two limiters with their own connections, as two worker processes would have."""
-    a = build_rate_limiter(Settings(redis_url=REDIS_URL), key, rate)
-    b = build_rate_limiter(Settings(redis_url=REDIS_URL), key, rate)
-    assert isinstance(a, RedisTokenBucket) and isinstance(b, RedisTokenBucket)
-    for limiter in (a, b):
-        for name, value in kwargs.items():
-            setattr(limiter, name, value)
-    return a, b
+    made: list[RedisTokenBucket] = []
+
+    def make(key: str, rate: float, **kwargs: float) -> tuple[RedisTokenBucket, RedisTokenBucket]:
+        a = build_rate_limiter(Settings(redis_url=REDIS_URL), key, rate)
+        b = build_rate_limiter(Settings(redis_url=REDIS_URL), key, rate)
+        assert isinstance(a, RedisTokenBucket) and isinstance(b, RedisTokenBucket)
+        for limiter in (a, b):
+            for name, value in kwargs.items():
+                setattr(limiter, name, value)
+            made.append(limiter)
+        return a, b
+
+    yield make
+    for limiter in made:
+        await limiter.aclose()
 
 
 class Waits:
@@ -166,7 +176,7 @@ class Waits:
 
 class TestRedisBucket:
     async def test_processes_share_one_bucket(
-        self, redis_key: str, monkeypatch: pytest.MonkeyPatch
+        self, redis_key: str, monkeypatch: pytest.MonkeyPatch, two_processes: Pair
     ) -> None:
         a, b = two_processes(redis_key, 100, _burst=1)
         waits = Waits(monkeypatch)
@@ -177,7 +187,7 @@ class TestRedisBucket:
         assert waits.values[1] == pytest.approx(0.99, abs=0.05)
 
     async def test_a_throttle_halves_the_rate_for_every_process(
-        self, redis_key: str, monkeypatch: pytest.MonkeyPatch
+        self, redis_key: str, monkeypatch: pytest.MonkeyPatch, two_processes: Pair
     ) -> None:
         a, b = two_processes(redis_key, 100, refresh=0.0)
         assert await a.adjust(0.5) == 50
@@ -187,7 +197,7 @@ class TestRedisBucket:
         assert waits.values[0] == pytest.approx(1.0 - 5 / 50, abs=0.05)
         assert b.current_rate == 50
 
-    async def test_on_throttle_and_recovery(self, redis_key: str) -> None:
+    async def test_on_throttle_and_recovery(self, redis_key: str, two_processes: Pair) -> None:
         a, b = two_processes(redis_key, 100, refresh=0.0, cooldown=0.0, min_rate=30)
         a.on_throttle()
         assert a.current_rate == 50  # locally at once
@@ -223,3 +233,4 @@ class TestRedisOutage:
             await limiter.acquire()
         assert len(waits.values) == 2  # still limited: 10/s, burst 1
         assert await limiter.adjust(0.5) == 10  # nothing shared, nothing raised
+        await limiter.aclose()

@@ -365,3 +365,5 @@ class TestCommand:
         finally:
             process.terminate()
             assert process.wait(timeout=10) == 0
+            if process.stdout is not None:
+                process.stdout.close()

@@ -33,7 +33,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from sqlalchemy.exc import IntegrityError
+
 from clarion.audience import repository
+from clarion.audience.models import ContactList
 from clarion.audience.phones import InvalidPhone, normalize_fast
 from clarion.audience.repository import UpsertRow, merge_rows
 from clarion.db.session import Database
@@ -337,6 +340,27 @@ async def _import(
 
 
 async def _write_chunk(
+    db: Database,
+    import_id: int,
+    account_id: int,
+    list_id: int | None,
+    parsed: ParsedChunk,
+    progress: Progress,
+) -> bool:
+    try:
+        return await _write_chunk_once(db, import_id, account_id, list_id, parsed, progress)
+    except IntegrityError:
+        if list_id is not None and not await _list_exists(db, list_id):
+            raise ImportFailed("the list was deleted during the import") from None
+        raise
+
+
+async def _list_exists(db: Database, list_id: int) -> bool:
+    async with db.session(write=False) as session:
+        return await session.get(ContactList, list_id) is not None
+
+
+async def _write_chunk_once(
     db: Database,
     import_id: int,
     account_id: int,

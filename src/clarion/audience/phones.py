@@ -15,8 +15,11 @@ from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
 from phonenumbers.phonemetadata import PhoneMetadata
 from phonenumbers.phonenumberutil import (
     COUNTRY_CODE_TO_REGION_CODE,
+    _maybe_strip_national_prefix_carrier_code,
+    _test_number_length,
     is_possible_number_with_reason,
     national_significant_number,
+    region_code_for_country_code,
 )
 
 SUPPORTED_REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
@@ -90,16 +93,67 @@ def normalize_fast(raw: str, default_country: str | None) -> tuple[str, str]:
             "national number without a country: write it with + and the country code, "
             "or give defaultCountry"
         )
-    try:
-        number = phonenumbers.parse(text, default_country, keep_raw_input=False)
-    except NumberParseException as exc:
-        raise InvalidPhone(_PARSE_REASONS.get(exc.error_type, "not a phone number")) from None
-    nsn = national_significant_number(number)
-    code = number.country_code or 0
+    fast = _split_international(text)
+    if fast is not None:
+        code, nsn = fast
+    else:
+        number = _parse(text, default_country)
+        nsn = national_significant_number(number)
+        code = number.country_code or 0
     region = _valid_region(code, nsn)
     if region is None:
+        number = _parse(text, default_country)  # only to explain why (a rare path)
         raise InvalidPhone(_invalid_reason(number, _first_region(code)))
     return f"+{code}{nsn}", (region if len(region) == 2 else UNKNOWN_COUNTRY)
+
+
+def _parse(text: str, default_country: str | None) -> PhoneNumber:
+    try:
+        return phonenumbers.parse(text, default_country, keep_raw_input=False)
+    except NumberParseException as exc:
+        raise InvalidPhone(_PARSE_REASONS.get(exc.error_type, "not a phone number")) from None
+
+
+# -- international numbers without phonenumbers.parse -----------------------------------------
+# Most numbers in a contact file are "+<country code><number>", maybe with spaces. For those,
+# phonenumbers.parse spends most of its time on what such input cannot contain (letters,
+# extensions, RFC 3966, IDD prefixes). This does the steps of parse that matter for it,
+# calling phonenumbers' own helpers for the national-prefix rule, so the answer is the same
+# (tests/audience/test_phones.py compares both on many numbers). Anything else, or anything
+# this does not settle, goes through phonenumbers.parse.
+
+_INTERNATIONAL = re.compile(r"\+[1-9][0-9 ]{3,30}")
+_SHORT_RESULTS = (
+    ValidationResult.TOO_SHORT,
+    ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
+    ValidationResult.INVALID_LENGTH,
+)
+
+
+def _split_international(text: str) -> tuple[int, str] | None:
+    """(country code, national significant number) of "+<digits and spaces>", or None when
+    phonenumbers.parse has to decide."""
+    if _INTERNATIONAL.fullmatch(text) is None:
+        return None
+    digits = text[1:].replace(" ", "")
+    for size in (1, 2, 3):  # the shortest known prefix, as parse takes it
+        code = int(digits[:size])
+        if code in COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = digits[size:]
+    metadata = PhoneMetadata.metadata_for_region_or_calling_code(
+        code, region_code_for_country_code(code)
+    )
+    if metadata is None:
+        return None
+    _, stripped, _ = _maybe_strip_national_prefix_carrier_code(national, metadata)
+    if _test_number_length(stripped, metadata) not in _SHORT_RESULTS:
+        national = stripped
+    if not 2 <= len(national) <= 17:
+        return None
+    return code, national
 
 
 # -- validity ---------------------------------------------------------------------------------

@@ -283,7 +283,8 @@ async def start_import(
     rather than guessed. Contacts are upserted by phone; empty cells never erase a value.
     The import lives in this server process: a restart marks it `failed`."""
     try:
-        region = check_region(default_country)
+        # An HTML form sends an empty field for "no value".
+        region = check_region(default_country or None)
     except ValueError as exc:
         raise Unprocessable(str(exc), field="defaultCountry") from None
     db: Database = request.app.state.db

@@ -2,11 +2,12 @@
 that received the upload. An import lives as long as that process does:
 
 - at startup, imports left `running` by a previous process are marked `failed` ("interrupted
-  by a restart"). With SQLite the process owns the database, so every running import is
-  abandoned. With PostgreSQL other API processes may be importing right now, so only imports
-  whose heartbeat (written with every chunk, i.e. about every second) is older than
-  STALE_AFTER seconds are failed, and a sweep repeats this every SWEEP_EVERY seconds so that an
-  import of a crashed process is failed even if no process restarts;
+  by a restart"). Another process may be importing right now (another API process of a
+  cluster, or `clarion import` next to an embedded server), so an import counts as left
+  behind when its heartbeat (written with every chunk, i.e. about every second) is older than
+  STALE_AFTER seconds. A sweep repeats this every SWEEP_EVERY seconds, so an import of a
+  crashed process is failed within about a minute and a half even when the process restarts
+  at once or never;
 - at shutdown, the process cancels its imports and marks them `failed`.
 
 Phone parsing runs in a process pool (`import_workers` processes, spawned on the first import
@@ -32,8 +33,8 @@ log = logging.getLogger(__name__)
 
 RESTART_REASON = "interrupted by a restart"
 SHUTDOWN_REASON = "interrupted by a shutdown"
-STALE_AFTER = 120.0
-SWEEP_EVERY = 30.0
+STALE_AFTER = 60.0
+SWEEP_EVERY = 20.0
 
 
 _pools: dict[int, ProcessPoolExecutor] = {}
@@ -56,12 +57,11 @@ def _tasks(app: FastAPI) -> dict[int, asyncio.Task[None]]:
     return tasks
 
 
-async def fail_abandoned(db: Database, *, at_startup: bool) -> int:
+async def fail_abandoned(db: Database) -> int:
+    """Fail running imports whose heartbeat is older than STALE_AFTER; returns how many."""
     async with db.transaction() as session:
         return await repository.fail_abandoned_imports(
-            session,
-            RESTART_REASON,
-            stale_after=None if (at_startup and db.is_sqlite) else STALE_AFTER,
+            session, RESTART_REASON, stale_after=STALE_AFTER
         )
 
 
@@ -69,7 +69,7 @@ async def _sweep(db: Database) -> None:
     while True:
         await asyncio.sleep(SWEEP_EVERY)
         try:
-            await fail_abandoned(db, at_startup=False)
+            await fail_abandoned(db)
         except Exception:
             log.exception("import sweep failed; retrying later")
 
@@ -78,8 +78,8 @@ async def on_startup(app: FastAPI) -> None:
     """Imports run in this process only: one left `running` by a previous process is failed."""
     app.state.import_tasks = {}
     db: Database = app.state.db
-    await fail_abandoned(db, at_startup=True)
-    app.state.import_sweeper = None if db.is_sqlite else asyncio.create_task(_sweep(db))
+    await fail_abandoned(db)
+    app.state.import_sweeper = asyncio.create_task(_sweep(db))
 
 
 async def on_shutdown(app: FastAPI) -> None:

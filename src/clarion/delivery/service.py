@@ -5,7 +5,10 @@ monotonic status machine (`states.py`). Receipts arrive in any order and more th
 duplicate or late receipt is stored and changes nothing. A receipt whose message is not
 recorded as sent yet (the provider answered before our submit transaction committed) is
 parked (`receipt_event.message_id IS NULL`) and applied by `apply_parked` (the dispatcher
-calls it after recording submit results) or by `sweep_parked` (periodic).
+calls it after recording submit results), by `retry_parked_soon` (whoever ingested it calls
+it once its transaction has committed: it catches a receipt that parked while the
+dispatcher's transaction was committing), or by `sweep_parked` (periodic safety net,
+`delivery.tasks.sweep_once`).
 
 Campaign counters move once per campaign per call, by the net change, in the caller's
 transaction. Test sends (`contact_id IS NULL`) are not counted in a campaign's partition.

@@ -235,6 +235,11 @@ class RedisTokenBucket:
     def current_rate(self) -> float:
         return self._rate
 
+    async def aclose(self) -> None:
+        """Close this limiter's Redis connections (the engine may simply let them go)."""
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.client.aclose()
+
     def _redis_failed(self, exc: Exception) -> None:
         now = _monotonic()
         if now - self._warned_at > 10:

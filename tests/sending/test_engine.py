@@ -169,7 +169,7 @@ class TestRetries:
         await set_rates(db, [("sms", "*", "", PRICE)])
         lst = await seed_contacts(db, account.id, phones(4))
         sms.script = lambda m, n: (
-            SubmitResult(m.id, Outcome.THROTTLED, retry_after=0.01) if n <= 5 else None
+            SubmitResult(m.id, Outcome.THROTTLED, retry_after=0.01) if n <= 2 else None
         )
         cid = await seed_campaign(db, account.id, [lst], text="Hi", reserve=4 * PRICE)
         await drain(db, make_dispatcher(worker_max_attempts=2), [cid])

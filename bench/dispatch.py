@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import socket
 import subprocess
@@ -258,7 +259,10 @@ def start_worker(
         **(extra or {}),
     }
     return subprocess.Popen(
-        [CLARION, "worker"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [CLARION, "worker", "--lanes", str(LANES)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
@@ -339,6 +343,23 @@ async def bare_request_rate(sim_url: str, messages: int, concurrency: int = 64) 
     return messages / elapsed
 
 
+async def _pg_backend_cpu(db: Database) -> dict[int, float]:
+    """CPU seconds of the PostgreSQL backends serving this database (0 on SQLite)."""
+    if db.is_sqlite:
+        return {}
+    async with db.session(write=False) as s:
+        pids = (
+            await s.execute(
+                text("SELECT pid FROM pg_stat_activity WHERE datname = current_database()")
+            )
+        ).scalars()
+        out = {}
+        for pid in pids:
+            with contextlib.suppress(OSError):
+                out[int(pid)] = cpu_seconds(int(pid))
+        return out
+
+
 async def dispatch_run(
     backend: Backend, db: Database, aid: int, lid: int, n: int, workers: int, sim_port: int
 ) -> dict[str, float]:
@@ -356,6 +377,7 @@ async def dispatch_run(
             done, total = await progress(db, cid)
         t0, d0 = time.perf_counter(), done
         cpu0 = {p.pid: cpu_seconds(p.pid) for p in procs}
+        pg0 = await _pg_backend_cpu(db)
         sim0 = cpu_seconds(sim_pid)
         deadline = time.monotonic() + 3600
         while done < total and time.monotonic() < deadline:
@@ -364,6 +386,8 @@ async def dispatch_run(
         elapsed = time.perf_counter() - t0
         sim_cpu = cpu_seconds(sim_pid) - sim0
         worker_cpu = sum(cpu_seconds(p.pid) - cpu0[p.pid] for p in procs)
+        pg1 = await _pg_backend_cpu(db)
+        db_cpu = sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items())
         rss = max(peak_rss_mb(p.pid) for p in procs)
     finally:
         for p in procs:
@@ -379,11 +403,13 @@ async def dispatch_run(
         "sim_cpu_share": sim_cpu / (elapsed * NCPU),
         "worker_cpu_share": worker_cpu / (elapsed * NCPU),
         "rss_mb": rss,
+        "db_cpu_share": db_cpu / (elapsed * NCPU),
         "sim_stats": stats,
     }
 
 
 SIM_PROC: subprocess.Popen[bytes]
+LANES = 3
 
 
 async def bench_backend(name: str, args: argparse.Namespace) -> None:
@@ -432,7 +458,8 @@ async def bench_backend(name: str, args: argparse.Namespace) -> None:
                 f"bare aiohttp to the simulator: {bare:,.0f} msg/s; ratio {one['rate'] / bare:.2f} "
                 f"(aim 0.5); bare one-message requests: {single:,.0f}/s, ratio "
                 f"{one['rate'] / single:.2f}; CPU share: simulator {one['sim_cpu_share']:.0%}, "
-                f"worker {one['worker_cpu_share']:.0%}; worker peak RSS {one['rss_mb']:.0f} MB; "
+                f"worker {one['worker_cpu_share']:.0%}, database {one['db_cpu_share']:.0%}; "
+                f"worker peak RSS {one['rss_mb']:.0f} MB; "
                 f"simulator duplicates {one['sim_stats'].get('duplicates')}"
             )
             if name == "pg" and not args.no_two:
@@ -440,7 +467,8 @@ async def bench_backend(name: str, args: argparse.Namespace) -> None:
                 print(
                     f"[{backend.name}] 2 workers: {two['rate']:,.0f} msg/s = "
                     f"{two['rate'] / one['rate']:.2f}x one worker (target 1.6x); CPU share: "
-                    f"simulator {two['sim_cpu_share']:.0%}, workers {two['worker_cpu_share']:.0%} "
+                    f"simulator {two['sim_cpu_share']:.0%}, workers {two['worker_cpu_share']:.0%}, "
+                    f"database {two['db_cpu_share']:.0%} "
                     f"of {NCPU} cores"
                 )
         finally:
@@ -459,8 +487,11 @@ def main() -> None:
     parser.add_argument("--backends", default="pg,sqlite", help="pg, sqlite or both")
     parser.add_argument("--no-two", action="store_true", help="skip the two-worker run")
     parser.add_argument("--skip-dispatch", action="store_true", help="materialization only")
+    parser.add_argument("--lanes", type=int, default=3, help="batches in flight per worker")
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     args = parser.parse_args()
+    global LANES
+    LANES = args.lanes
     if args.quick:
         args.rows, args.messages = 20_000, 10_000
     print(f"load before: {os.getloadavg()}; {NCPU} cores")

@@ -4,9 +4,11 @@ receipts come back through the delivery domain's sink."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from sqlalchemy import select
 
+from clarion.db.base import utcnow
 from clarion.sending.models import Message
 from tests.conftest import assert_ledger_consistent
 from tests.sending.conftest import (
@@ -77,4 +79,51 @@ class TestEmbeddedSimulator:
         assert {msgs[p].channel for p in nums[1:]} == {"rcs"}
         c = await assert_partition(db, cid)
         assert (c.read, c.delivered, c.spent) == (2, 1, 700 + 2 * 300)
+        await assert_ledger_consistent(db, account.id)
+
+
+class TestThroughTheApi:
+    async def test_confirm_send_now_and_scheduled_both_complete(self, db, make_api):
+        api = await make_api(**ENGINE)
+        account = await api.new_account("acme", credits=50)
+        r = await api.admin(
+            "PUT",
+            "/admin/rates",
+            json={"rates": [{"channel": "sms", "country": "*", "price": 0.07}]},
+        )
+        assert r.status_code == 200, r.text
+        lst = (await account.post("/lists", json={"name": "vip"})).json()["id"]
+        contacts = [{"phone": f"+336123{i:05d}", "firstName": "Ann"} for i in range(10, 30)]
+        contacts.append({"phone": "+33612340001"})  # accepted, then undeliverable
+        r = await account.post(f"/lists/{lst}/contacts", json={"contacts": contacts})
+        assert r.status_code == 200, r.text
+        ids = []
+        for when in (None, (utcnow() + timedelta(seconds=1)).isoformat()):
+            r = await account.post(
+                "/campaigns",
+                json={
+                    "name": "bf",
+                    "channel": "sms",
+                    "listIds": [lst],
+                    "sender": "Clarion",
+                    "message": {"text": "Hi {{firstName}}, 20% off"},
+                },
+            )
+            assert r.status_code == 201, r.text
+            cid = r.json()["id"]
+            r = await account.put(
+                f"/campaigns/{cid}/confirm", json={"scheduledAt": when} if when else {}
+            )
+            assert r.status_code == 200, r.text
+            ids.append(cid)
+        for cid in ids:
+            await _wait(db, cid, lambda c: c.status == "completed" and c.delivered + c.failed == 21)
+            body = (await account.get(f"/campaigns/{cid}")).json()
+            assert body["stats"]["delivered"] == 20 and body["stats"]["failed"] == 1
+            assert body["cost"] == {"reserved": 0, "spent": 1.47}
+            assert body["completedAt"] is not None
+            failed = (await account.get(f"/campaigns/{cid}/messages?status=failed")).json()
+            assert failed["items"][0]["errorCode"] == "SIM_UNDELIVERABLE"
+        account_body = (await account.get("/account")).json()
+        assert account_body["balance"] == 50 - 2 * 1.47 and account_body["reserved"] == 0
         await assert_ledger_consistent(db, account.id)

@@ -169,7 +169,7 @@ class TestRetries:
         await set_rates(db, [("sms", "*", "", PRICE)])
         lst = await seed_contacts(db, account.id, phones(4))
         sms.script = lambda m, n: (
-            SubmitResult(m.id, Outcome.THROTTLED, retry_after=0.01) if n <= 5 else None
+            SubmitResult(m.id, Outcome.THROTTLED, retry_after=0.01) if n <= 2 else None
         )
         cid = await seed_campaign(db, account.id, [lst], text="Hi", reserve=4 * PRICE)
         await drain(db, make_dispatcher(worker_max_attempts=2), [cid])
@@ -408,3 +408,63 @@ class TestEmbeddedEngine:
         await engine.stop(timeout=1.0)
         c = await assert_partition(db, cid)
         assert (c.sending, c.queued) == (0, 20)
+
+
+class TestConcurrentClaims:
+    async def test_two_claimers_never_share_a_message(self, db, account, make_dispatcher):
+        await set_rates(db, [("sms", "*", "", PRICE)])
+        lst = await seed_contacts(db, account.id, phones(400))
+        cid = await seed_campaign(db, account.id, [lst], text="Hi", reserve=400 * PRICE)
+        await tick(db, 50_000)
+        a, b = make_dispatcher(owner="a"), make_dispatcher(owner="b")
+        batches = await asyncio.gather(*(d.claim(60) for d in (a, b, a, b)))
+        ids = [m.id for batch in batches for m in batch]
+        assert len(ids) == len(set(ids)) == 240
+        c = await assert_partition(db, cid)
+        assert (c.sending, c.queued) == (240, 160)
+
+
+class TestWhatsAppTemplates:
+    async def test_template_parameters_and_category_price(self, db, account, make_dispatcher):
+        from clarion.templates.models import Template
+
+        await set_rates(
+            db,
+            [("whatsapp", "*", "marketing", 500), ("whatsapp", "*", "utility", 200)],
+        )
+        async with db.transaction() as s:
+            t = Template(
+                account_id=account.id,
+                name="order_update",
+                channel="whatsapp",
+                language="fr",
+                category="utility",
+                body="Hello {{firstName}}, order {{order}} ships today",
+                status="approved",
+                variables=["firstName", "order"],
+            )
+            s.add(t)
+            await s.flush()
+            template_id = t.id
+        lst = await seed_contacts(db, account.id, phones(2), first_names=["Ann", None])
+        wa = FakeProvider("whatsapp", name="fake-wa")
+        cid = await seed_campaign(
+            db,
+            account.id,
+            [lst],
+            channel="whatsapp",
+            message={
+                "templateId": template_id,
+                "templateParams": {"order": "A-17", "firstName": "there"},
+            },
+            reserve=2 * 200,
+        )
+        await drain(db, make_dispatcher({"whatsapp": wa}), [cid])
+        sent = sorted(wa.sent, key=lambda m: m.id)
+        assert [(m.template.name, m.template.language, m.template.category) for m in sent] == [
+            ("order_update", "fr", "utility")
+        ] * 2
+        assert [m.template.parameters for m in sent] == [["Ann", "A-17"], ["there", "A-17"]]
+        c = await assert_partition(db, cid)
+        assert (c.sent, c.spent) == (2, 400)
+        await assert_ledger_consistent(db, account.id)

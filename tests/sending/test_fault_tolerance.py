@@ -250,26 +250,38 @@ class TestWorkersKilled:
 
 class TestProviderFaults:
     async def test_errors_timeouts_drops_and_throttles_for_stretches(self, cluster, db, api):
-        n = 6_000
+        n = 12_000
         account_id, cid = await _campaign_of(db, api, n)
         cluster.start_worker(0)
         cluster.start_worker(1)
+        await _wait_progress(db, cid, 1)
         stretches = [
-            {"errorRate": 0.6},
-            {"errorRate": 0.0, "timeoutRate": 0.5},
-            {"timeoutRate": 0.0, "dropRate": 0.6},
-            {"dropRate": 0.0, "throttleRate": 0.8},
-            {"errorRate": 0.2, "timeoutRate": 0.2, "dropRate": 0.2, "throttleRate": 0.2},
+            ("error", {"errorRate": 0.6}),
+            ("timeout", {"errorRate": 0.0, "timeoutRate": 0.5}),
+            ("drop", {"timeoutRate": 0.0, "dropRate": 0.6}),
+            ("throttle", {"dropRate": 0.0, "throttleRate": 0.8}),
         ]
-        for faults in stretches:
+        for kind, faults in stretches:
             await cluster.sim("POST", "/faults", faults)
-            await asyncio.sleep(1.5)
+            # hold each stretch until the simulator has served that fault a few times
+            for _ in range(300):
+                if (await cluster.sim("GET", "/stats"))["faults"][kind] >= 3:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError(f"no {kind} fault was served")
+            await asyncio.sleep(0.5)
+        await cluster.sim(
+            "POST",
+            "/faults",
+            {"errorRate": 0.2, "timeoutRate": 0.1, "dropRate": 0.2, "throttleRate": 0.2},
+        )
+        await asyncio.sleep(1.5)
         await cluster.sim(
             "POST", "/faults", {"errorRate": 0, "timeoutRate": 0, "dropRate": 0, "throttleRate": 0}
         )
+        assert (await campaign(db, cid)).queued > 0  # the faults hit a campaign in progress
         await _wait_final(db, cid, n, timeout=120)
-        stats = await cluster.sim("GET", "/stats")
-        assert sum(stats["faults"].values()) > 0  # the faults did happen
         await _assert_exactly_once(cluster, db, account_id, cid, n)
 
 
@@ -280,10 +292,9 @@ class TestGracefulShutdown:
         await cluster.sim("POST", "/faults", {"latencyMs": 400})  # batches stay in flight
         worker = cluster.start_worker(0)
         await _wait_progress(db, cid, n // 10)
-        started = time.monotonic()
         worker.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(worker.wait, 15) == 0
-        assert time.monotonic() - started < 10.5
+        # it exits by itself, cleanly, within the shutdown budget (10 s, plus process exit)
+        assert await asyncio.to_thread(worker.wait, 12) == 0
         c = await assert_partition(db, cid)
         assert c.sending == 0 and c.queued > 0  # nothing left leased to the dead process
         await cluster.sim("POST", "/faults", {"latencyMs": 0})

@@ -376,9 +376,11 @@ class Dispatcher:
         async def work(session: AsyncSession) -> list[repo.Recorded]:
             now = utcnow()
             recorded = await repo.record_outcomes(session, self.owner, outcomes, now)
-            sent_ids: dict[str, list[str]] = defaultdict(list)
             for campaign_id, rows in repo.group_by_campaign(recorded).items():
                 await self._settle_batch(session, campaign_id, rows, by_id, now)
+            # Receipts that arrived before this transaction (parked) apply now; a message
+            # that could not be paid is `failed`, and a receipt does not revive it.
+            sent_ids: dict[str, list[str]] = defaultdict(list)
             for r in recorded:
                 o = by_id[r.id]
                 if o.status == "sent" and o.provider and o.provider_message_id:

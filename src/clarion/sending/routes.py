@@ -8,7 +8,8 @@ from fastapi.responses import StreamingResponse
 from clarion.auth import CurrentAccountId
 from clarion.db.deps import ReadSessionDep
 from clarion.db.session import Database
-from clarion.providers.base import Provider
+from clarion.errors import ServiceUnavailable
+from clarion.providers.base import Provider, ProviderConfigError
 from clarion.schemas import Page, PageParams, PathId, page_params
 from clarion.sending import peers, service
 from clarion.sending.schemas import MessageOut, MessageStatus, TestSendIn, TestSendOut
@@ -61,7 +62,10 @@ async def _providers(request: Request) -> dict[str, Provider]:
         return dict(engine.providers)
     providers: dict[str, Provider] | None = getattr(request.app.state, "test_providers", None)
     if providers is None:
-        providers = peers.build_providers(request.app.state.settings)
+        try:
+            providers = peers.build_providers(request.app.state.settings)
+        except ProviderConfigError as exc:
+            raise ServiceUnavailable(f"No provider to send with: {exc}") from exc
         sink = peers.receipt_sink(request.app.state.db)
         for provider in {id(p): p for p in providers.values()}.values():
             await provider.start(sink)

@@ -40,8 +40,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         try:
             yield
         finally:
-            if settings.sender_enabled:
-                await sending_tasks.stop(app)
+            await sending_tasks.stop(app)  # also closes providers built for test sends
             await audience_tasks.on_shutdown(app)
             if own_db:
                 await app.state.db.dispose()

@@ -2,6 +2,7 @@
 
 from fastapi import FastAPI
 
+from clarion.providers.base import Provider
 from clarion.sending.engine import Engine
 
 
@@ -13,8 +14,14 @@ async def start(app: FastAPI) -> None:
 
 
 async def stop(app: FastAPI) -> None:
-    """Finish or release in-flight work (within 10 s)."""
+    """Finish or release in-flight work (within 10 s), and close the providers that an API-only
+    process (`--no-sender`) built for test sends."""
     engine: Engine | None = getattr(app.state, "engine", None)
     if engine is not None:
         await engine.stop(timeout=10.0)
         app.state.engine = None
+    providers: dict[str, Provider] | None = getattr(app.state, "test_providers", None)
+    if providers:
+        for provider in {id(p): p for p in providers.values()}.values():
+            await provider.close()
+        app.state.test_providers = None

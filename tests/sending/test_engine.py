@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 
 from clarion.accounts.models import Account
 from clarion.audience.optouts import opt_out
@@ -70,17 +72,31 @@ class TestMaterialize:
         lst = await seed_contacts(db, account.id, phones(10))
         cid = await seed_campaign(db, account.id, [lst])
 
-        async with db.transaction() as s:  # one chunk committed, then the process died
+        async with db.transaction() as s:  # one chunk committed
             await repo.materialize_chunk(s, cid, 4, utcnow())
-        assert (await campaign(db, cid)).materialized_through is not None
-        async with db.transaction() as s:  # even were the progress marker lost, no duplicate
-            await s.execute(
-                update(Campaign).where(Campaign.id == cid).values(materialized_through=None)
-            )
+        with pytest.raises(RuntimeError):  # the next chunk dies half way: it rolls back whole
+            async with db.transaction() as s:
+                assert (await repo.materialize_chunk(s, cid, 3, utcnow())) is not None
+                raise RuntimeError("killed")
+        assert len(await _messages(db, cid)) == 4
         assert await materialize(db, cid, chunk=3) == 6
         c = await assert_partition(db, cid)
         assert c.recipients == 10
         assert len(await _messages(db, cid)) == 10
+
+    async def test_a_lost_progress_marker_cannot_duplicate_a_recipient(self, db, account):
+        lst = await seed_contacts(db, account.id, phones(6))
+        cid = await seed_campaign(db, account.id, [lst])
+        async with db.transaction() as s:
+            await repo.materialize_chunk(s, cid, 4, utcnow())
+        async with db.transaction() as s:  # only a hand edit could do this
+            await s.execute(
+                update(Campaign).where(Campaign.id == cid).values(materialized_through=None)
+            )
+        with pytest.raises(IntegrityError):  # the unique (campaign, contact) is the backstop
+            async with db.transaction() as s:
+                await repo.materialize_chunk(s, cid, 4, utcnow())
+        assert len(await _messages(db, cid)) == 4
 
     async def test_paused_or_cancelled_campaigns_are_not_materialized(self, db, account):
         lst = await seed_contacts(db, account.id, phones(3))

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import aiohttp
 
-from clarion.providers.base import OutboundMessage, Outcome, SubmitResult
+from clarion.providers.base import OutboundMessage, Outcome, ReceiptSink, SubmitResult
 
 TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, ConnectionError)
 
@@ -57,3 +57,37 @@ def retry_after(value: str | None) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         return None
+
+
+class PooledHttpProvider:
+    """What every HTTP provider shares: one pooled session opened at start (or at first use),
+    `concurrency` requests in flight across all submit calls, receipts by webhook (the sink is
+    not needed), and submit() as `_send()` per message through `submit_all`."""
+
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        self._limit = asyncio.Semaphore(concurrency)
+        self._session: aiohttp.ClientSession | None = None
+
+    @property
+    def session(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = new_session(connections=self.concurrency)
+        return self._session
+
+    async def start(self, sink: ReceiptSink) -> None:
+        self._session = new_session(connections=self.concurrency)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def check_capability(self, phones: Sequence[str]) -> dict[str, bool]:
+        return dict.fromkeys(phones, True)
+
+    async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
+        return await submit_all(batch, self._send, self._limit, self.concurrency)
+
+    async def _send(self, message: OutboundMessage) -> SubmitResult:
+        raise NotImplementedError

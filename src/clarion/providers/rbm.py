@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-import aiohttp
 import orjson
 from google.auth import transport
 from google.oauth2 import service_account
@@ -28,10 +27,9 @@ from clarion.providers.base import (
     OutboundMessage,
     Outcome,
     Receipt,
-    ReceiptSink,
     SubmitResult,
 )
-from clarion.providers.http import TRANSPORT_ERRORS, new_session, retry_after, submit_all
+from clarion.providers.http import TRANSPORT_ERRORS, PooledHttpProvider, retry_after
 
 log = logging.getLogger("clarion.rbm")
 
@@ -150,7 +148,7 @@ def rbm_message_id(message_id: int) -> str:
     return str(message_id)
 
 
-class RbmProvider:
+class RbmProvider(PooledHttpProvider):
     name = "rbm"
     channel = "rcs"
 
@@ -162,30 +160,18 @@ class RbmProvider:
         self.base = settings.rbm_api_url.rstrip("/")
         assert settings.rbm_service_account_file
         self.tokens = TokenSource(settings.rbm_service_account_file)
-        self.concurrency = concurrency or settings.worker_concurrency
-        self._limit = asyncio.Semaphore(self.concurrency)
-        self._session: aiohttp.ClientSession | None = None
-
-    async def start(self, sink: ReceiptSink) -> None:
-        self._session = new_session(connections=self.concurrency)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        super().__init__(concurrency or settings.worker_concurrency)
 
     def _phone_url(self, phone: str, tail: str) -> str:
         return f"{self.base}/v1/phones/{quote(phone, safe='+')}/{tail}"
 
     async def _call(self, method: str, url: str, body: Any = None) -> tuple[int, Any, float | None]:
         """One authorized call; a 401 refreshes the token once and tries again."""
-        if self._session is None:
-            self._session = new_session(connections=self.concurrency)
         for attempt in (0, 1):
             token = await self.tokens.token(force=attempt == 1)
             headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
             data = orjson.dumps(body) if body is not None else None
-            async with self._session.request(method, url, data=data, headers=headers) as response:
+            async with self.session.request(method, url, data=data, headers=headers) as response:
                 raw = await response.read()
                 status = response.status
                 after = retry_after(response.headers.get("Retry-After"))
@@ -212,9 +198,6 @@ class RbmProvider:
             return phone, status != 404
 
         return dict(await asyncio.gather(*(one(p) for p in phones)))
-
-    async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
-        return await submit_all(batch, self._send, self._limit, self.concurrency)
 
     async def _send(self, message: OutboundMessage) -> SubmitResult:
         ours = rbm_message_id(message.id)

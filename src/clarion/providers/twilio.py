@@ -1,16 +1,14 @@
 """Twilio Programmable Messaging (SMS): form-encoded Messages.json, status callbacks verified
 with X-Twilio-Signature, inbound SMS for STOP/START."""
 
-import asyncio
 import base64
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
-import aiohttp
 import orjson
 
 from clarion.config import Settings
@@ -20,10 +18,9 @@ from clarion.providers.base import (
     OutboundMessage,
     Outcome,
     Receipt,
-    ReceiptSink,
     SubmitResult,
 )
-from clarion.providers.http import new_session, retry_after, submit_all
+from clarion.providers.http import PooledHttpProvider, retry_after
 
 THROTTLE_CODES = {20429, 14107}  # too many requests; SMS send rate limit exceeded
 TRANSIENT_CODES = {20500, 20503, 30001}  # internal error, service unavailable, queue overflow
@@ -73,7 +70,7 @@ def classify_error(http_status: int, body: Any) -> tuple[Outcome, str, str | Non
     return Outcome.REFUSED, code_text, message or f"HTTP {http_status}"
 
 
-class TwilioProvider:
+class TwilioProvider(PooledHttpProvider):
     name = "twilio"
     channel = "sms"
 
@@ -88,24 +85,8 @@ class TwilioProvider:
             "Content-Type": "application/x-www-form-urlencoded",
         }
         self._callback = settings.public_url.rstrip("/") + WEBHOOK_PATH
-        self.concurrency = concurrency or settings.worker_concurrency
-        self._limit = asyncio.Semaphore(self.concurrency)
-        self._session: aiohttp.ClientSession | None = None
+        super().__init__(concurrency or settings.worker_concurrency)
         self._constant: str | None = None
-
-    async def start(self, sink: ReceiptSink) -> None:
-        self._session = new_session(connections=self.concurrency)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def check_capability(self, phones: Sequence[str]) -> dict[str, bool]:
-        return dict.fromkeys(phones, True)
-
-    async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
-        return await submit_all(batch, self._send, self._limit, self.concurrency)
 
     def form(self, message: OutboundMessage) -> dict[str, str]:
         s = self.settings
@@ -133,10 +114,8 @@ class TwilioProvider:
         return f"To={to}&Body={body}&{self._constant}".encode()
 
     async def _send(self, message: OutboundMessage) -> SubmitResult:
-        if self._session is None:
-            self._session = new_session(connections=self.concurrency)
         form_body = self.encode_form(message)
-        async with self._session.post(self.url, data=form_body, headers=self._headers) as response:
+        async with self.session.post(self.url, data=form_body, headers=self._headers) as response:
             raw = await response.read()
             status = response.status
             after = retry_after(response.headers.get("Retry-After"))

@@ -2,15 +2,13 @@
 sync. Every URL derives from CLARION_WHATSAPP_API_URL (a pinned Graph API version by default)
 so tests and staging point at a local peer."""
 
-import asyncio
 import hashlib
 import hmac
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
-import aiohttp
 import orjson
 
 from clarion.config import Settings
@@ -20,10 +18,9 @@ from clarion.providers.base import (
     OutboundMessage,
     Outcome,
     Receipt,
-    ReceiptSink,
     SubmitResult,
 )
-from clarion.providers.http import new_session, retry_after, submit_all
+from clarion.providers.http import PooledHttpProvider, new_session, retry_after
 
 log = logging.getLogger("clarion.whatsapp")
 
@@ -124,7 +121,7 @@ def text_payload(message: OutboundMessage) -> dict[str, Any]:
     }
 
 
-class WhatsAppCloudProvider:
+class WhatsAppCloudProvider(PooledHttpProvider):
     name = "cloud"
     channel = "whatsapp"
 
@@ -138,30 +135,11 @@ class WhatsAppCloudProvider:
             "Authorization": f"Bearer {settings.whatsapp_token}",
             "Content-Type": "application/json",
         }
-        self.concurrency = concurrency or settings.worker_concurrency
-        self._limit = asyncio.Semaphore(self.concurrency)
-        self._session: aiohttp.ClientSession | None = None
-
-    async def start(self, sink: ReceiptSink) -> None:
-        # Receipts come by webhook; the sink is not needed.
-        self._session = new_session(connections=self.concurrency)
-
-    async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
-
-    async def check_capability(self, phones: Sequence[str]) -> dict[str, bool]:
-        return dict.fromkeys(phones, True)
-
-    async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
-        return await submit_all(batch, self._send, self._limit, self.concurrency)
+        super().__init__(concurrency or settings.worker_concurrency)
 
     async def _send(self, message: OutboundMessage) -> SubmitResult:
-        if self._session is None:
-            self._session = new_session(connections=self.concurrency)
         payload = template_payload(message) if message.template else text_payload(message)
-        async with self._session.post(
+        async with self.session.post(
             self.url, data=orjson.dumps(payload), headers=self._headers
         ) as response:
             raw = await response.read()

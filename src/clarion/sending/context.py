@@ -16,9 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.audience.models import Contact
 from clarion.campaigns.models import Campaign
+from clarion.pricing.rates import RateCard, rcs_category
+from clarion.pricing.segments import count_segments
 from clarion.providers.base import OutboundMessage, TemplateRef
-from clarion.sending import pricing_bridge as pricing
 from clarion.templates.models import Template
+from clarion.templates.render import Renderer, compile_template, is_personalized
 
 
 @dataclass(slots=True)
@@ -41,7 +43,7 @@ class CampaignContext:
     channel: str
     sender: str | None
     fallback_channel: str | None
-    renderer: pricing.Renderer
+    renderer: Renderer
     params: dict[str, Any]
     needs_contact: bool
     template_name: str | None = None
@@ -58,7 +60,7 @@ class CampaignContext:
         phone: str,
         country: str,
         contact: Mapping[str, Any] | None,
-        rates: pricing.RateCardLike,
+        rates: RateCard,
     ) -> Priced:
         """Render for `channel` (the campaign's, or `sms` for an RCS fallback) and price it."""
         # A test send has no contact: its contact fields come from templateParams (or are "").
@@ -67,7 +69,7 @@ class CampaignContext:
         out = OutboundMessage(id=message_id, channel=channel, to=phone, sender=self.sender)
         if channel == "sms":
             out.text = text
-            return Priced(out, pricing.sms_parts(text), rates.unit_price("sms", country))
+            return Priced(out, count_segments(text).parts, rates.unit_price("sms", country))
         if channel == "whatsapp":
             out.text = text
             if self.template_name is not None:
@@ -83,7 +85,7 @@ class CampaignContext:
         out.text = text
         out.rich_card = self.rich_card
         out.suggestions = self.suggestions
-        category = pricing.rcs_category(text, self.rich_card, self.suggestions)
+        category = rcs_category(text, self.rich_card, self.suggestions)
         return Priced(out, 1, rates.unit_price("rcs", country, category))
 
 
@@ -113,9 +115,9 @@ async def load_context(session: AsyncSession, campaign_id: int) -> CampaignConte
         channel=campaign.channel,
         sender=campaign.sender,
         fallback_channel=campaign.fallback_channel,
-        renderer=pricing.compile_template(text),
+        renderer=compile_template(text),
         params=params,
-        needs_contact=pricing.uses_contact(text),
+        needs_contact=is_personalized(text),
     )
     if template is not None:
         ctx.template_name = template.name

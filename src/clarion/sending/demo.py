@@ -20,7 +20,7 @@ from clarion.config import get_settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.money import from_units, to_units
-from clarion.sending import pricing_bridge as pricing
+from clarion.pricing.rates import load_rate_card
 from clarion.sending.context import load_context
 from clarion.sending.engine import Engine
 
@@ -85,7 +85,7 @@ async def run_demo(n: int, console: Console) -> None:
             # Price it as confirm does (per recipient, after personalization) and reserve.
             ctx = await load_context(s, campaign.id)
             assert ctx is not None
-            rates = await pricing.load_rate_card(s)
+            rates = await load_rate_card(s)
             price = 0
             for phone, name in recipients:
                 contact: dict[str, object] = {

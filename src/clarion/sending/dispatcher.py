@@ -27,10 +27,10 @@ from clarion.campaigns import counters
 from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
+from clarion.pricing.rates import RateCard, load_rate_card
 from clarion.providers.base import OutboundMessage, Provider, SubmitResult
 from clarion.providers.base import Outcome as Wire
 from clarion.sending import peers
-from clarion.sending import pricing_bridge as pricing
 from clarion.sending import repository as repo
 from clarion.sending.context import CampaignContext, Priced, load_contacts, load_context
 
@@ -81,7 +81,7 @@ class Dispatcher:
         self.providers = providers
         self.owner = owner
         self._contexts: dict[int, CampaignContext] = {}
-        self._rates: pricing.RateCardLike | None = None
+        self._rates: RateCard | None = None
         self._rates_at = 0.0
         self._limiters: dict[tuple[str, str | None], peers.Limiter] = {}
         # Provider calls in flight at once, over all lanes (each call up to max_batch).
@@ -137,9 +137,9 @@ class Dispatcher:
 
     # --- prepare --------------------------------------------------------------------------
 
-    async def _rate_card(self, session: AsyncSession) -> pricing.RateCardLike:
+    async def _rate_card(self, session: AsyncSession) -> RateCard:
         if self._rates is None or time.monotonic() - self._rates_at > RATE_CARD_TTL:
-            self._rates = await pricing.load_rate_card(session)
+            self._rates = await load_rate_card(session)
             self._rates_at = time.monotonic()
         return self._rates
 

@@ -70,6 +70,7 @@ async def _run(database_url: str, path: Path, list_id: int, region: str | None) 
     from clarion.audience.imports import Progress as ImportProgress
     from clarion.audience.imports import run_import
     from clarion.audience.models import ContactImport, ContactList
+    from clarion.audience.repository import create_import
     from clarion.db.session import Database
 
     db = Database(database_url)
@@ -80,20 +81,7 @@ async def _run(database_url: str, path: Path, list_id: int, region: str | None) 
             if target is None:
                 console.print(f"[red]No list {list_id}.[/red]")
                 return 2
-            row = ContactImport(
-                account_id=target.account_id,
-                list_id=list_id,
-                status="running",
-                filename=path.name[:500],
-                rows=0,
-                imported=0,
-                updated=0,
-                invalid=0,
-                errors=[],
-            )
-            session.add(row)
-            await session.flush()
-            import_id = row.id
+            import_id = await create_import(session, target.account_id, list_id, path.name)
         size = os.stat(path).st_size
         started = time.perf_counter()
         with Progress(

@@ -360,6 +360,26 @@ async def upsert_contacts(
 # -- imports --------------------------------------------------------------------------------
 
 
+async def create_import(
+    session: AsyncSession, account_id: int, list_id: int, filename: str | None
+) -> int:
+    """A new `running` import with zero counts (the API and `clarion import` both start so)."""
+    row = ContactImport(
+        account_id=account_id,
+        list_id=list_id,
+        status="running",
+        filename=(filename or "")[:500] or None,
+        rows=0,
+        imported=0,
+        updated=0,
+        invalid=0,
+        errors=[],
+    )
+    session.add(row)
+    await session.flush()
+    return row.id
+
+
 async def import_of_account(
     session: AsyncSession, account_id: int, import_id: int
 ) -> ContactImport | None:

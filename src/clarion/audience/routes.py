@@ -293,20 +293,7 @@ async def start_import(
     path = await _spool(file)
     try:
         async with db.transaction() as session:
-            row = ContactImport(
-                account_id=account_id,
-                list_id=list_id,
-                status="running",
-                filename=(file.filename or "")[:500] or None,
-                rows=0,
-                imported=0,
-                updated=0,
-                invalid=0,
-                errors=[],
-            )
-            session.add(row)
-            await session.flush()
-            import_id = row.id
+            import_id = await repository.create_import(session, account_id, list_id, file.filename)
     except BaseException:
         _remove(path)
         raise

@@ -333,23 +333,25 @@ async def price(session: AsyncSession, account_id: int, campaign_id: int) -> dic
     }
 
 
-async def pause(session: AsyncSession, account_id: int, campaign_id: int) -> Campaign:
-    """sending -> paused: the engine stops claiming its messages; in-flight ones finish."""
+async def _switch(
+    session: AsyncSession, account_id: int, campaign_id: int, action: str, to: str
+) -> Campaign:
     campaign = await require_campaign(session, account_id, campaign_id, for_update=True)
-    states.require("pause", campaign.status)
-    campaign.status = states.PAUSED
+    states.require(action, campaign.status)
+    campaign.status = to
     campaign.updated_at = utcnow()
     await session.flush()
     return campaign
+
+
+async def pause(session: AsyncSession, account_id: int, campaign_id: int) -> Campaign:
+    """sending -> paused: the engine stops claiming its messages; in-flight ones finish."""
+    return await _switch(session, account_id, campaign_id, "pause", states.PAUSED)
 
 
 async def resume(session: AsyncSession, account_id: int, campaign_id: int) -> Campaign:
-    campaign = await require_campaign(session, account_id, campaign_id, for_update=True)
-    states.require("resume", campaign.status)
-    campaign.status = states.SENDING
-    campaign.updated_at = utcnow()
-    await session.flush()
-    return campaign
+    """paused -> sending: the engine claims its queued messages again."""
+    return await _switch(session, account_id, campaign_id, "resume", states.SENDING)
 
 
 async def _cancel(session: AsyncSession, campaign: Campaign) -> None:

@@ -6,9 +6,13 @@ import os
 import socket
 import subprocess
 import sys
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 
 ADMIN_TOKEN = "bench-admin-token"
 PG_ADMIN_DSN = os.environ.get(
@@ -106,3 +110,36 @@ async def wait_ready(base: str, proc: subprocess.Popen[bytes]) -> None:
                 pass
             await asyncio.sleep(0.1)
     raise RuntimeError("the server did not start")
+
+
+async def _pg(sql: str) -> None:
+    conn = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@asynccontextmanager
+async def served(
+    backend: str, workdir: Path
+) -> AsyncIterator[tuple[str, "subprocess.Popen[bytes]"]]:
+    """A `clarion serve --no-sender` on a fresh database of `backend` ("sqlite" or
+    "postgresql"): yields (base URL, server process); stops it and drops the database after."""
+    pg_name = None
+    if backend == "sqlite":
+        url = f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
+    else:
+        pg_name = f"clarion_bench_{uuid.uuid4().hex[:10]}"
+        await _pg(f'CREATE DATABASE "{pg_name}"')
+        url = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{pg_name}"
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = start_server(url, port, workdir)
+    try:
+        await wait_ready(base, proc)
+        yield base, proc
+    finally:
+        stop_server(proc)
+        if pg_name is not None:
+            await _pg(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')

@@ -16,22 +16,16 @@ import os
 import random
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 
 sys.path.insert(0, str(Path(__file__).parent))
 from audience_server import (
     ADMIN_TOKEN,
-    PG_ADMIN_DSN,
     cpu_seconds,
-    free_port,
     peak_rss_mb,
-    start_server,
-    stop_server,
-    wait_ready,
+    served,
 )
 
 
@@ -111,31 +105,12 @@ async def load(base: str, key: str, ids: list[int], concurrency: int, duration: 
 
 
 async def bench_backend(backend: str, args: argparse.Namespace, workdir: Path) -> dict:
-    pg_name = None
-    if backend == "sqlite":
-        url = f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
-    else:
-        pg_name = f"clarion_bench_{uuid.uuid4().hex[:10]}"
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        await conn.execute(f'CREATE DATABASE "{pg_name}"')
-        await conn.close()
-        url = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{pg_name}"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = start_server(url, port, workdir)
-    try:
-        await wait_ready(base, proc)
+    async with served(backend, workdir) as (base, proc):
         key, ids = await seed(base, args.contacts)
         cpu_before = cpu_seconds([proc.pid])
         result = await load(base, key, ids, args.concurrency, args.duration)
         result["server_cpu"] = cpu_seconds([proc.pid]) - cpu_before
         result["rss"] = peak_rss_mb(proc.pid)
-    finally:
-        stop_server(proc)
-        if pg_name is not None:
-            conn = await asyncpg.connect(PG_ADMIN_DSN)
-            await conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-            await conn.close()
     return {"backend": backend, **result}
 
 

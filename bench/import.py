@@ -22,24 +22,18 @@ import random
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import aiohttp
-import asyncpg
 import phonenumbers
 
 sys.path.insert(0, str(Path(__file__).parent))
 from audience_server import (
     ADMIN_TOKEN,
-    PG_ADMIN_DSN,
     cpu_seconds,
     descendants,
-    free_port,
     peak_rss_mb,
-    start_server,
-    stop_server,
-    wait_ready,
+    served,
 )
 
 # Number ranges that are valid for every suffix (checked at start), across 8 countries.
@@ -170,32 +164,13 @@ async def run_import(base: str, csv: Path) -> tuple[float, dict[str, object]]:
 
 
 async def bench_backend(backend: str, csv: Path, workdir: Path) -> dict[str, object]:
-    pg_name = None
-    if backend == "sqlite":
-        url = f"sqlite:///{workdir / f'bench-{uuid.uuid4().hex[:8]}.db'}"
-    else:
-        pg_name = f"clarion_bench_{uuid.uuid4().hex[:10]}"
-        conn = await asyncpg.connect(PG_ADMIN_DSN)
-        await conn.execute(f'CREATE DATABASE "{pg_name}"')
-        await conn.close()
-        url = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{pg_name}"
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    proc = start_server(url, port, workdir)
-    try:
-        await wait_ready(base, proc)
+    async with served(backend, workdir) as (base, proc):
         cpu_before = cpu_seconds([proc.pid, *descendants(proc.pid)])
         seconds, status = await run_import(base, csv)
         workers = descendants(proc.pid)
         cpu = cpu_seconds([proc.pid, *workers]) - cpu_before
         rss = peak_rss_mb(proc.pid)
         worker_rss = max((peak_rss_mb(w) for w in workers), default=0.0)
-    finally:
-        stop_server(proc)
-        if pg_name is not None:
-            conn = await asyncpg.connect(PG_ADMIN_DSN)
-            await conn.execute(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)')
-            await conn.close()
     return {
         "backend": backend,
         "seconds": seconds,

@@ -80,14 +80,25 @@ async def account_for_key(session: AsyncSession, key: str) -> Account | None:
     return row.scalar_one_or_none()
 
 
-async def _current_account_id(request: Request) -> int:
-    key = _bearer(request)
-    cache: dict[str, tuple[int, float]] = request.app.state.key_cache
-    key_hash = hash_secret(key)
+KeyCache = dict[str, tuple[int, float]]
+"""sha256 of an API key -> (account id, monotonic time until which it is trusted)."""
+
+
+def cached_account_id(cache: KeyCache, key_hash: str, now: float) -> int | None:
     hit = cache.get(key_hash)
-    now = time.monotonic()
     if hit is not None and hit[1] > now:
         return hit[0]
+    return None
+
+
+async def _current_account_id(request: Request) -> int:
+    key = _bearer(request)
+    cache: KeyCache = request.app.state.key_cache
+    key_hash = hash_secret(key)
+    now = time.monotonic()
+    hit = cached_account_id(cache, key_hash, now)
+    if hit is not None:
+        return hit
     async with get_db(request).session(write=False) as session:
         row = await session.execute(
             select(ApiKey.account_id).where(

@@ -24,11 +24,12 @@ class OutModel(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, from_attributes=True)
 
 
-def _utc_z(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ").replace(".000000Z", "Z")
+def utc_z(value: datetime) -> str:
+    """RFC 3339 with a `Z`, microseconds only when there are some (values are UTC)."""
+    return value.replace(tzinfo=None).isoformat() + "Z"
 
 
-UtcDatetime = Annotated[datetime, PlainSerializer(_utc_z, return_type=str, when_used="json")]
+UtcDatetime = Annotated[datetime, PlainSerializer(utc_z, return_type=str, when_used="json")]
 """A timestamp in a response: RFC 3339 in UTC with a `Z`."""
 
 RequestDatetime = AwareDatetime

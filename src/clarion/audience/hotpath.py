@@ -110,10 +110,13 @@ async def _keep(connection: "asyncpg.Connection") -> None:
 async def _pg_pool(db: Database) -> "asyncpg.Pool":
     pool = _pg_pools.get(db)
     if pool is None:
-        dsn = make_url(db.url).set(drivername="postgresql").render_as_string(hide_password=False)
+        # The connection parameters SQLAlchemy itself uses for this URL (host, ssl, ...).
+        _args, params = db.writer.dialect.create_connect_args(db.writer.url)
+        for dialect_only in ("prepared_statement_cache_size", "prepared_statement_name_func"):
+            params.pop(dialect_only, None)
         # reset=_keep: each use is one autocommit SELECT that leaves no session state, so the
         # pool's default reset query (a second round trip per request) has nothing to undo
-        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=8, reset=_keep)
+        pool = await asyncpg.create_pool(**params, min_size=1, max_size=8, reset=_keep)
         if db in _pg_pools:  # another request built one meanwhile: keep that one
             await pool.close()
         else:

@@ -127,24 +127,27 @@ class TestMaterializeConcurrently:
         assert c.materialized_at is not None
         assert len({m.contact_id for m in await _messages(db, cid)}) == 40
 
-    async def test_chunks_commit_in_order(self, db, account):
+    @staticmethod
+    async def _planned(db, account, count: int, chunk: int) -> tuple[int, list[repo.Chunk]]:
+        """A campaign of 10 recipients and its first `count` consecutive chunks."""
         lst = await seed_contacts(db, account.id, phones(10))
         cid = await seed_campaign(db, account.id, [lst])
+        plans: list[repo.Chunk] = []
         async with db.session(write=False) as s:
-            first = await repo.plan_chunk(s, cid, 4)
-            second = await repo.plan_chunk(s, cid, 4, after=first.upto)
-            third = await repo.plan_chunk(s, cid, 4, after=second.upto)
+            for _ in range(count):
+                after = plans[-1].upto if plans else None
+                plans.append(await repo.plan_chunk(s, cid, chunk, after=after))
+        return cid, plans
+
+    async def test_chunks_commit_in_order(self, db, account):
+        cid, (first, second, third) = await self._planned(db, account, 3, 4)
         # the third may finish inserting first; it still moves the marker last
         assert await commit_in_order(db, [first, second, third]) == [4, 4, 2]
         c = await assert_partition(db, cid)
         assert (c.recipients, c.materialized_through) == (10, third.upto)
 
     async def test_a_chunk_whose_predecessor_failed_rolls_back(self, db, account):
-        lst = await seed_contacts(db, account.id, phones(10))
-        cid = await seed_campaign(db, account.id, [lst])
-        async with db.session(write=False) as s:
-            first = await repo.plan_chunk(s, cid, 4)
-            second = await repo.plan_chunk(s, cid, 4, after=first.upto)
+        cid, (first, second) = await self._planned(db, account, 2, 4)
         first.after = 999_999_999  # as if another materializer had moved the marker
         results = await commit_in_order(db, [first, second])
         assert all(isinstance(r, Exception) for r in results)
@@ -153,11 +156,7 @@ class TestMaterializeConcurrently:
         assert (await assert_partition(db, cid)).recipients == 10
 
     async def test_a_cancel_during_the_chunks_rolls_them_back(self, db, account):
-        lst = await seed_contacts(db, account.id, phones(10))
-        cid = await seed_campaign(db, account.id, [lst])
-        async with db.session(write=False) as s:
-            first = await repo.plan_chunk(s, cid, 5)
-            second = await repo.plan_chunk(s, cid, 5, after=first.upto)
+        cid, (first, second) = await self._planned(db, account, 2, 5)
         async with db.transaction() as s:  # lands between planning and committing
             await s.execute(update(Campaign).where(Campaign.id == cid).values(status="cancelled"))
         results = await commit_in_order(db, [first, second])

@@ -65,7 +65,7 @@ async def materialize(db: Database, campaign_id: int, chunk: int) -> int:
     """Materialize a campaign's audience, one committed chunk at a time (an interrupted run
     resumes after the last committed chunk). Returns the messages created by this call.
 
-    SQLite (one writer): one chunk after the other, each with the campaign row locked.
+    SQLite (one writer): one chunk after the other, each in a write transaction of its own.
     PostgreSQL: `PIPELINE` consecutive chunks are inserted at once, each in its own
     transaction; each commits only after the one before it, since it moves the progress
     marker on from where that one left it. One process materializes a campaign at a time

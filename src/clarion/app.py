@@ -18,7 +18,7 @@ from clarion.campaigns.routes import router as campaigns_router
 from clarion.config import Settings, get_settings
 from clarion.db.session import Database
 from clarion.delivery.routes import router as delivery_router
-from clarion.limits import BodySizeLimit
+from clarion.limits import BodySizeLimit, NoNulInUrl
 from clarion.pricing.routes import router as pricing_router
 from clarion.problems import install as install_problem_handlers
 from clarion.problems import problem_response
@@ -65,6 +65,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         upload_max_bytes=settings.max_import_bytes,
     )
     app.add_middleware(ContactReadFastLane)
+    app.add_middleware(NoNulInUrl)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Reject request bodies over the configured size (413) before they are read in full."""
+"""Reject what no route can take before it reaches one: request bodies over the configured
+size (413) before they are read in full, and URLs carrying the NUL character (422)."""
 
 import re
 from typing import Any
@@ -68,21 +69,41 @@ class BodySizeLimit:
                 await self._reject(send, max_bytes)
 
     async def _reject(self, send: Send, max_bytes: int) -> None:
-        body: dict[str, Any] = {
-            "type": "about:blank",
-            "title": "Payload too large",
-            "status": 413,
-            "detail": f"The request body exceeds {max_bytes} bytes.",
+        detail = f"The request body exceeds {max_bytes} bytes."
+        await _send_problem(send, 413, "Payload too large", detail)
+
+
+async def _send_problem(send: Send, status: int, title: str, detail: str, **extra: Any) -> None:
+    body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    payload = orjson.dumps(body)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
         }
-        payload = orjson.dumps(body)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 413,
-                "headers": [
-                    (b"content-type", b"application/problem+json"),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+    )
+    await send({"type": "http.response.body", "body": payload})
+
+
+class NoNulInUrl:
+    """A path or query string with U+0000 (`%00`) is refused with a 422 problem: PostgreSQL
+    text cannot hold it, and no id, filter or search term needs it. (JSON bodies are checked
+    by the request models, see `schemas.CamelModel`.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (
+            b"%00" in scope.get("query_string", b"") or "\x00" in scope.get("path", "")
+        ):
+            where = "query" if b"%00" in scope.get("query_string", b"") else "path"
+            detail = f"The {where} must not contain the NUL character (U+0000)."
+            errors = [{"field": where, "message": detail}]
+            await _send_problem(send, 422, "Validation failed", detail, errors=errors)
+            return
+        await self.app(scope, receive, send)

@@ -321,3 +321,56 @@ class TestReadFastLane:
         keys = (await api.admin("GET", f"/admin/accounts/{account.id}/keys")).json()
         await api.admin("DELETE", f"/admin/accounts/{account.id}/keys/{keys[0]['id']}")
         assert (await account.get(f"/contacts/{contact['id']}")).status_code == 401
+
+
+class TestNulCharacter:
+    """PostgreSQL text and jsonb cannot hold U+0000: every request carrying it is a 422 that
+    names where it is, on both backends, and nothing is stored."""
+
+    @pytest.mark.parametrize(
+        ("method", "url", "body", "field"),
+        [
+            ("POST", "/contacts", {"phone": FR, "firstName": "A\x00nn"}, "firstName"),
+            (
+                "POST",
+                "/contacts",
+                {"phone": FR, "attributes": {"k": ["x", "\x00"]}},
+                "attributes.k[1]",
+            ),
+            ("POST", "/contacts", {"phone": FR, "attributes": {"k\x00": 1}}, "attributes.k\x00"),
+            ("POST", "/lists", {"name": "vip\x00"}, "name"),
+            ("POST", "/campaigns", {"name": "\x00", "channel": "sms"}, "name"),
+        ],
+    )
+    async def test_in_a_body(
+        self, account: AccountClient, method: str, url: str, body: dict, field: str
+    ) -> None:
+        r = await account.request(method, url, json=body)
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["errors"][0]["field"] == field
+        assert "NUL" in r.json()["errors"][0]["message"]
+
+    async def test_in_a_bulk_row_names_the_row(self, account: AccountClient) -> None:
+        list_id = await new_list(account)
+        rows = [{"phone": FR}, {"phone": GB, "lastName": "x\x00"}]
+        r = await account.post(f"/lists/{list_id}/contacts", json={"contacts": rows})
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["field"] == "contacts[1].lastName"
+        assert (await account.get("/contacts")).json()["total"] == 0
+
+    async def test_in_an_update_keeps_what_was_stored(self, account: AccountClient) -> None:
+        contact = await new_contact(account, FR, firstName="Ann")
+        r = await account.put(f"/contacts/{contact['id']}", json={"firstName": "B\x00b"})
+        assert r.status_code == 422
+        assert (await account.get(f"/contacts/{contact['id']}")).json() == contact
+
+    @pytest.mark.parametrize(
+        ("url", "field"),
+        [("/contacts?search=a%00b", "query"), ("/lists/%00", "path"), ("/contacts/1%00", "path")],
+    )
+    async def test_in_the_url(self, account: AccountClient, url: str, field: str) -> None:
+        r = await account.get(url)
+        assert r.status_code == 422, r.text
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert r.json()["errors"][0]["field"] == field

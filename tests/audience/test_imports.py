@@ -374,3 +374,22 @@ class TestImportLifecycle:
             row = await session.get(ContactImport, import_id)
         assert row is not None
         assert (row.status, row.failure_reason) == ("failed", "interrupted by a shutdown")
+
+
+class TestNulBytes:
+    @pytest.mark.parametrize(
+        "content",
+        [
+            f"phone,firstName\n{FR},Ann\n".encode("utf-16-le"),  # its ASCII passes as UTF-8
+            f"phone,firstName\n{FR},A\x00nn\n".encode(),
+        ],
+    )
+    async def test_a_file_with_nul_bytes_is_refused(
+        self, account: AccountClient, content: bytes
+    ) -> None:
+        list_id = await new_list(account)
+        r = await upload(account, list_id, content)
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["field"] == "file"
+        assert "NUL byte" in r.json()["detail"] and "UTF-8" in r.json()["detail"]
+        assert (await account.get("/contacts")).json()["total"] == 0

@@ -299,3 +299,18 @@ class TestCallbacks:
         assert await opt_outs(tw_api.db, contact) == []
         async with tw_api.db.session(write=False) as session:
             assert (await session.execute(select(ReceiptEvent))).first() is None
+
+
+class TestStrayNul:
+    async def test_a_nul_from_the_provider_is_dropped_not_fatal(
+        self, tw_api: Api, account: AccountClient
+    ) -> None:
+        message = await add_sent_message(tw_api.db, account.id, "twilio", "SM7")
+        form = {
+            "MessageSid": "SM7\x00",
+            "MessageStatus": "undelivered",
+            "ErrorCode": "300\x0005",
+        }
+        response = await tw_api.client.post("/webhooks/twilio", data=form, headers=signed(form))
+        assert response.status_code == 200, response.text
+        assert await message_state(tw_api.db, message) == ("failed", "30005")

@@ -148,10 +148,10 @@ class TestCreateValidation:
             ({"richCard": {"title": "x" * 201}}, "richCard.title"),
             ({"richCard": {"description": "x" * 2001}}, "richCard.description"),
             ({"richCard": {"title": "a\x00b"}}, "richCard.title"),
-            ({"suggestions": [{"type": "reply", "text": "\x00"}]}, "suggestions[0].reply.text"),
+            ({"suggestions": [{"type": "reply", "text": "\x00"}]}, "suggestions[0].text"),
             (
                 {"suggestions": [{"type": "url", "text": "Go", "url": "https://a\x00"}]},
-                "suggestions[0].url.url",
+                "suggestions[0].url",
             ),
         ],
     )

@@ -123,24 +123,49 @@ def map_columns(header: list[str]) -> Columns:
     return Columns(phone, first, last, tuple(attributes), len(header))
 
 
+class TextCheck:
+    """Checks, block by block, that a file is UTF-8 text without NUL bytes, before anything
+    is imported (a fast pass in C). A NUL byte means a binary or UTF-16 file (whose ASCII
+    would otherwise pass as UTF-8); PostgreSQL text could not hold it either."""
+
+    AGAIN = "export it as UTF-8 CSV and import it again"
+
+    def __init__(self) -> None:
+        self._decoder = codecs.getincrementaldecoder("utf-8")()
+        self._offset = 0
+
+    def feed(self, block: bytes) -> None:
+        try:
+            self._decoder.decode(block)
+        except UnicodeDecodeError as exc:
+            raise ImportFailed(
+                "the file is not UTF-8 text (undecodable byte at offset "
+                f"{self._offset + exc.start}); {self.AGAIN}"
+            ) from None
+        nul = block.find(b"\x00")
+        if nul >= 0:
+            raise ImportFailed(
+                f"the file is not UTF-8 text (a NUL byte at offset {self._offset + nul}: "
+                f"UTF-16 or binary?); {self.AGAIN}"
+            )
+        self._offset += len(block)
+
+    def finish(self) -> None:
+        try:
+            self._decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise ImportFailed(
+                f"the file is not UTF-8 text (it ends inside a character); {self.AGAIN}"
+            ) from None
+
+
 def check_utf8(path: Path) -> None:
-    """Refuse a file that is not UTF-8 before importing anything (one fast pass in C)."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
+    """Refuse a file that is not UTF-8 text before importing anything."""
+    check = TextCheck()
     with path.open("rb") as f:
         while block := f.read(1 << 20):
-            try:
-                decoder.decode(block)
-            except UnicodeDecodeError as exc:
-                raise ImportFailed(
-                    "the file is not UTF-8 text (undecodable byte at offset "
-                    f"{offset + exc.start}); export it as UTF-8 CSV and import it again"
-                ) from None
-            offset += len(block)
-        try:
-            decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise ImportFailed("the file is not UTF-8 text (it ends inside a character)") from None
+            check.feed(block)
+    check.finish()
 
 
 def detect_delimiter(header_line: str) -> str:

@@ -1,6 +1,5 @@
 """HTTP routes of contacts, lists and CSV imports."""
 
-import codecs
 import contextlib
 import os
 import tempfile
@@ -10,6 +9,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
 
 from clarion.audience import hotpath, repository, service, tasks
+from clarion.audience.imports import ImportFailed, TextCheck
 from clarion.audience.models import ContactImport, ContactList
 from clarion.audience.phones import check_region, digits_only
 from clarion.audience.schemas import (
@@ -225,29 +225,19 @@ async def list_members(
 async def _spool(upload: UploadFile) -> Path:
     """Copy the upload to our own temp file (the request's copy goes away with the request),
     checking on the way that it is UTF-8."""
-    decoder = codecs.getincrementaldecoder("utf-8")()
-    offset = 0
+    check = TextCheck()
     fd, name = tempfile.mkstemp(prefix="clarion-import-", suffix=".csv")
     path = Path(name)
     try:
         with os.fdopen(fd, "wb") as spooled:
             while block := await upload.read(1 << 20):
-                try:
-                    decoder.decode(block)
-                except UnicodeDecodeError as exc:
-                    raise Unprocessable(
-                        f"The file is not UTF-8 text (undecodable byte at offset "
-                        f"{offset + exc.start}); export it as UTF-8 CSV.",
-                        field="file",
-                    ) from None
+                check.feed(block)
                 spooled.write(block)
-                offset += len(block)
-            try:
-                decoder.decode(b"", final=True)
-            except UnicodeDecodeError:
-                raise Unprocessable(
-                    "The file is not UTF-8 text (it ends inside a character).", field="file"
-                ) from None
+        check.finish()
+    except ImportFailed as exc:
+        _remove(path)
+        reason = str(exc)
+        raise Unprocessable(reason[:1].upper() + reason[1:] + ".", field="file") from None
     except BaseException:
         _remove(path)
         raise

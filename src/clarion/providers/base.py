@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, overload, runtime_checkable
 
 
 class Outcome(StrEnum):
@@ -54,6 +54,16 @@ class SubmitResult:
     retry_after: float | None = None  # seconds, when the provider said
 
 
+@overload
+def _no_nul(value: str) -> str: ...
+@overload
+def _no_nul(value: None) -> None: ...
+def _no_nul(value: str | None) -> str | None:
+    """A provider's stray U+0000 is dropped: PostgreSQL text cannot hold it, and refusing the
+    receipt would lose a delivery status over one character."""
+    return value.replace("\x00", "") if value and "\x00" in value else value
+
+
 @dataclass(slots=True)
 class Receipt:
     """A delivery report, normalized. `status` is one of sent, delivered, read, failed."""
@@ -66,6 +76,13 @@ class Receipt:
     occurred_at: datetime | None = None
     raw: str | None = None
 
+    def __post_init__(self) -> None:
+        self.provider_message_id = _no_nul(self.provider_message_id)
+        self.status = _no_nul(self.status)
+        self.error_code = _no_nul(self.error_code)
+        self.error_message = _no_nul(self.error_message)
+        self.raw = _no_nul(self.raw)
+
 
 @dataclass(slots=True)
 class InboundMessage:
@@ -77,6 +94,11 @@ class InboundMessage:
     text: str
     raw: str | None = None
     received_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        self.from_phone = _no_nul(self.from_phone)
+        self.text = _no_nul(self.text)
+        self.raw = _no_nul(self.raw)
 
 
 @dataclass(slots=True)

@@ -1,6 +1,6 @@
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints
+from pydantic import BeforeValidator, Field, StringConstraints
 
 from clarion.schemas import CamelModel, OutModel, UtcDatetime
 
@@ -14,22 +14,13 @@ def _lower(value: Any) -> Any:
     return value.strip().lower() if isinstance(value, str) else value
 
 
-def _no_nul(value: str) -> str:
-    # PostgreSQL text and jsonb cannot hold U+0000: refuse it here rather than fail there.
-    if "\x00" in value:
-        raise ValueError("must not contain the NUL character (U+0000)")
-    return value
-
-
-NoNul = AfterValidator(_no_nul)
-
 Channel = Annotated[Literal["sms", "rcs", "whatsapp"], BeforeValidator(_lower)]
 """A channel name; input is case-insensitive."""
 
 TemplateStatus = Annotated[
     Literal["approved", "pending", "rejected", "paused"], BeforeValidator(_lower)
 ]
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), NoNul]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Language = Annotated[
     str,
     StringConstraints(
@@ -42,16 +33,15 @@ Category = Annotated[
     BeforeValidator(_lower),
     Field(max_length=32, description="WhatsApp only: marketing, utility or authentication"),
 ]
-Body = Annotated[str, Field(min_length=1, max_length=MAX_BODY), NoNul]
+Body = Annotated[str, Field(min_length=1, max_length=MAX_BODY)]
 HttpUrl = Annotated[
     str,
     StringConstraints(strip_whitespace=True, max_length=2048, pattern=r"^https?://\S+$"),
     Field(description="an http(s) URL"),
-    NoNul,
 ]
-SuggestionText = Annotated[str, Field(min_length=1, max_length=25), NoNul]
-PostbackData = Annotated[str, Field(max_length=2048), NoNul]
-CardText = Annotated[str, NoNul]
+SuggestionText = Annotated[str, Field(min_length=1, max_length=25)]
+PostbackData = Annotated[str, Field(max_length=2048)]
+CardText = str  # (NUL is refused for every request model, see schemas.CamelModel)
 
 
 class RichCard(CamelModel):

@@ -50,6 +50,7 @@ async def _clarion(_: Request, exc: ClarionError) -> JSONResponse:
 
 async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     titles = {
+        400: "Bad request",
         401: "Unauthorized",
         404: "Not found",
         405: "Method not allowed",

@@ -1,5 +1,6 @@
 """Pydantic pieces every domain shares: camelCase models, pagination."""
 
+import math
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -11,22 +12,44 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 T = TypeVar("T")
 
 
-def nul_location(value: Any, at: tuple[str | int, ...] = ()) -> tuple[str | int, ...] | None:
-    """Where the NUL character (U+0000) first occurs in a JSON-like value (in a string or a
-    key), as a location such as ("contacts", 3, "firstName"); None when it does not."""
+NUL = "must not contain the NUL character (U+0000)"
+SURROGATE = "must be valid Unicode (a lone surrogate such as \\ud800 is not)"
+NOT_FINITE = "must be a finite number"
+
+
+def _text_problem(text: str) -> str | None:
+    if "\x00" in text:
+        return NUL
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return SURROGATE
+    return None
+
+
+def unstorable(
+    value: Any, at: tuple[str | int, ...] = ()
+) -> tuple[tuple[str | int, ...], str] | None:
+    """The first thing in a JSON-like value that no database column can store, with where it
+    is (such as ("contacts", 3, "firstName")): U+0000 or a lone surrogate in a string or a
+    key, or a number out of range (JSON's 1e400 parses to infinity). None when all is well."""
     if isinstance(value, str):
-        return at if "\x00" in value else None
+        problem = _text_problem(value)
+        return (at, problem) if problem else None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (at, NOT_FINITE)
     if isinstance(value, dict):
         for key, item in value.items():
-            here = (*at, str(key))
-            if isinstance(key, str) and "\x00" in key:
-                return here
-            found = nul_location(item, here)
+            problem = _text_problem(key) if isinstance(key, str) else None
+            if problem:
+                return at, f"keys {problem}"
+            found = unstorable(item, (*at, str(key)))
             if found is not None:
                 return found
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
-            found = nul_location(item, (*at, index))
+            found = unstorable(item, (*at, index))
             if found is not None:
                 return found
     return None
@@ -34,8 +57,8 @@ def nul_location(value: Any, at: tuple[str | int, ...] = ()) -> tuple[str | int,
 
 class CamelModel(BaseModel):
     """Accepts and emits camelCase field names; unknown fields are rejected (422), and so is
-    the NUL character anywhere in the input: PostgreSQL text and jsonb cannot hold it, and no
-    name, message or attribute needs it."""
+    anything in the input no database can store (`unstorable`): PostgreSQL text and jsonb
+    cannot hold U+0000, UTF-8 cannot encode a lone surrogate, JSON cannot write infinity."""
 
     model_config = ConfigDict(
         alias_generator=to_camel, populate_by_name=True, extra="forbid", from_attributes=True
@@ -43,10 +66,11 @@ class CamelModel(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        where = nul_location(data) if isinstance(data, dict) else None
-        if where is not None:
-            error = PydanticCustomError("nul", "must not contain the NUL character (U+0000)")
+    def _storable(cls, data: Any) -> Any:
+        found = unstorable(data) if isinstance(data, dict) else None
+        if found is not None:
+            where, problem = found
+            error = PydanticCustomError("unstorable", problem)
             raise ValidationError.from_exception_data(
                 cls.__name__, [InitErrorDetails(type=error, loc=where, input=data)]
             )

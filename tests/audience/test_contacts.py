@@ -323,9 +323,9 @@ class TestReadFastLane:
         assert (await account.get(f"/contacts/{contact['id']}")).status_code == 401
 
 
-class TestNulCharacter:
-    """PostgreSQL text and jsonb cannot hold U+0000: every request carrying it is a 422 that
-    names where it is, on both backends, and nothing is stored."""
+class TestUnstorableInput:
+    """What no database can store (U+0000 for PostgreSQL, lone surrogates, numbers beyond
+    float) is a 422 that names where it is, on both backends, and nothing is stored."""
 
     @pytest.mark.parametrize(
         ("method", "url", "body", "field"),
@@ -337,7 +337,7 @@ class TestNulCharacter:
                 {"phone": FR, "attributes": {"k": ["x", "\x00"]}},
                 "attributes.k[1]",
             ),
-            ("POST", "/contacts", {"phone": FR, "attributes": {"k\x00": 1}}, "attributes.k\x00"),
+            ("POST", "/contacts", {"phone": FR, "attributes": {"k\x00": 1}}, "attributes"),
             ("POST", "/lists", {"name": "vip\x00"}, "name"),
             ("POST", "/campaigns", {"name": "\x00", "channel": "sms"}, "name"),
         ],
@@ -363,6 +363,30 @@ class TestNulCharacter:
         contact = await new_contact(account, FR, firstName="Ann")
         r = await account.put(f"/contacts/{contact['id']}", json={"firstName": "B\x00b"})
         assert r.status_code == 422
+        assert (await account.get(f"/contacts/{contact['id']}")).json() == contact
+
+    @pytest.mark.parametrize(
+        ("raw", "field", "message"),
+        [
+            (b'{"attributes": {"k": "\\ud800"}}', "attributes.k", "lone surrogate"),
+            (b'{"attributes": {"\\udfff": 1}}', "attributes", "keys must be valid Unicode"),
+            (b'{"attributes": {"k": [1, 1e400]}}', "attributes.k[1]", "finite"),
+            (b'{"attributes": {"k": -1e999}}', "attributes.k", "finite"),
+        ],
+    )
+    async def test_other_unstorable_json_is_422(
+        self, account: AccountClient, raw: bytes, field: str, message: str
+    ) -> None:
+        """JSON can spell what no database stores: a lone surrogate, a number beyond float."""
+        contact = await new_contact(account, FR, attributes={"k": "v"})
+        r = await account.put(
+            f"/contacts/{contact['id']}",
+            content=raw,
+            headers={"Content-Type": "application/json"},
+        )
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["field"] == field
+        assert message in r.json()["errors"][0]["message"]
         assert (await account.get(f"/contacts/{contact['id']}")).json() == contact
 
     @pytest.mark.parametrize(

@@ -13,7 +13,7 @@ from twilio.request_validator import RequestValidator
 
 from clarion.config import Settings
 from clarion.delivery.models import ReceiptEvent
-from clarion.providers.base import OutboundMessage, Outcome
+from clarion.providers.base import InboundMessage, OutboundMessage, Outcome, Receipt
 from clarion.providers.twilio import TwilioProvider, compute_signature, valid_signature
 from tests.conftest import AccountClient, Api, AppFactory
 from tests.providers.conftest import (
@@ -314,3 +314,11 @@ class TestStrayNul:
         response = await tw_api.client.post("/webhooks/twilio", data=form, headers=signed(form))
         assert response.status_code == 200, response.text
         assert await message_state(tw_api.db, message) == ("failed", "30005")
+
+    def test_receipts_and_inbound_messages_keep_only_storable_text(self) -> None:
+        receipt = Receipt("p", "id\x00", "failed", "E\x00", "bad \ud800 news", raw="{}\x00")
+        assert (receipt.provider_message_id, receipt.error_code) == ("id", "E")
+        assert (receipt.error_message, receipt.raw) == ("bad ? news", "{}")
+        inbound = InboundMessage("p", "sms", "+336\x00", "STOP \udfff")
+        assert (inbound.from_phone, inbound.text) == ("+336", "STOP ?")
+        assert Receipt("p", "é", "sent").provider_message_id == "é"

@@ -55,13 +55,15 @@ class SubmitResult:
 
 
 @overload
-def _no_nul(value: str) -> str: ...
+def _storable(value: str) -> str: ...
 @overload
-def _no_nul(value: None) -> None: ...
-def _no_nul(value: str | None) -> str | None:
-    """A provider's stray U+0000 is dropped: PostgreSQL text cannot hold it, and refusing the
-    receipt would lose a delivery status over one character."""
-    return value.replace("\x00", "") if value and "\x00" in value else value
+def _storable(value: None) -> None: ...
+def _storable(value: str | None) -> str | None:
+    """A provider's stray U+0000 is dropped and a lone surrogate becomes '?': PostgreSQL
+    cannot store them, and refusing the receipt would lose a delivery status over them."""
+    if not value or (value.isascii() and "\x00" not in value):
+        return value
+    return value.replace("\x00", "").encode("utf-8", "replace").decode("utf-8")
 
 
 @dataclass(slots=True)
@@ -77,11 +79,11 @@ class Receipt:
     raw: str | None = None
 
     def __post_init__(self) -> None:
-        self.provider_message_id = _no_nul(self.provider_message_id)
-        self.status = _no_nul(self.status)
-        self.error_code = _no_nul(self.error_code)
-        self.error_message = _no_nul(self.error_message)
-        self.raw = _no_nul(self.raw)
+        self.provider_message_id = _storable(self.provider_message_id)
+        self.status = _storable(self.status)
+        self.error_code = _storable(self.error_code)
+        self.error_message = _storable(self.error_message)
+        self.raw = _storable(self.raw)
 
 
 @dataclass(slots=True)
@@ -96,9 +98,9 @@ class InboundMessage:
     received_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        self.from_phone = _no_nul(self.from_phone)
-        self.text = _no_nul(self.text)
-        self.raw = _no_nul(self.raw)
+        self.from_phone = _storable(self.from_phone)
+        self.text = _storable(self.text)
+        self.raw = _storable(self.raw)
 
 
 @dataclass(slots=True)

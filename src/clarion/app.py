@@ -51,7 +51,10 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         version=__version__,
         description="Send one message by SMS, RCS or WhatsApp to a whole contact list, "
         "priced exactly before you confirm. Errors are RFC 9457 problem documents; "
-        "credits are JSON numbers with at most 4 decimal places.",
+        "credits are JSON numbers with at most 4 decimal places. Input that no database can "
+        "store is refused with 422 naming where it is: the NUL character (U+0000) or a lone "
+        "surrogate in any string or key, a number JSON parses to infinity; a URL carrying "
+        "`%00` likewise.",
         lifespan=lifespan,
     )
     app.state.settings = settings

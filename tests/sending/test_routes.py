@@ -8,7 +8,7 @@ import io
 import pytest
 
 from clarion.providers.base import Outcome, SubmitResult
-from clarion.sending import peers
+from clarion.sending import engine
 from tests.conftest import assert_ledger_consistent
 from tests.sending.conftest import (
     FakeProvider,
@@ -109,7 +109,7 @@ class TestMessagesList:
 @pytest.fixture
 def test_provider(monkeypatch):
     provider = FakeProvider("sms", name="fake-test")
-    monkeypatch.setattr(peers, "build_providers", lambda settings: {"sms": provider})
+    monkeypatch.setattr(engine, "build_providers", lambda settings: {"sms": provider})
     return provider
 
 

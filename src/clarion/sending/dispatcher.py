@@ -27,12 +27,13 @@ from clarion.campaigns import counters
 from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
+from clarion.delivery.service import apply_parked
 from clarion.pricing.rates import RateCard, load_rate_card
 from clarion.providers.base import OutboundMessage, Provider, SubmitResult
 from clarion.providers.base import Outcome as Wire
-from clarion.sending import peers
 from clarion.sending import repository as repo
 from clarion.sending.context import CampaignContext, Priced, load_contacts, load_context
+from clarion.sending.ratelimit import RateLimiter, build_rate_limiter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -83,7 +84,7 @@ class Dispatcher:
         self._contexts: dict[int, CampaignContext] = {}
         self._rates: RateCard | None = None
         self._rates_at = 0.0
-        self._limiters: dict[tuple[str, str | None], peers.Limiter] = {}
+        self._limiters: dict[tuple[str, str | None], RateLimiter] = {}
         # Provider calls in flight at once, over all lanes (each call up to max_batch).
         self._in_flight = asyncio.Semaphore(settings.worker_concurrency)
         self._turn = 0
@@ -261,11 +262,17 @@ class Dispatcher:
 
     # --- submit ---------------------------------------------------------------------------
 
-    def _limiter(self, provider: Provider, sender: str | None) -> peers.Limiter:
+    def _limiter(self, provider: Provider, sender: str | None) -> RateLimiter:
+        """The token bucket of one provider sender (shared through Redis when configured), at
+        the provider's own rate (`rate_limit` messages/s, e.g. SMPP throughput), if any."""
         key = (provider.name + ":" + provider.channel, sender)
         limiter = self._limiters.get(key)
         if limiter is None:
-            limiter = self._limiters[key] = peers.build_limiter(self.settings, provider, sender)
+            limiter = self._limiters[key] = build_rate_limiter(
+                self.settings,
+                f"{provider.name}:{provider.channel}:{sender or ''}",
+                getattr(provider, "rate_limit", None),
+            )
         return limiter
 
     async def _submit_chunk(
@@ -386,7 +393,7 @@ class Dispatcher:
                 if o.status == "sent" and o.provider and o.provider_message_id:
                     sent_ids[o.provider].append(o.provider_message_id)
             for provider, ids in sent_ids.items():
-                await peers.apply_parked(session, provider, ids)
+                await apply_parked(session, provider, ids)
             return recorded
 
         return await in_transaction(self.db, work)

@@ -18,14 +18,31 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.config import Settings
 from clarion.db.session import Database
+from clarion.delivery.service import DbReceiptSink
 from clarion.providers.base import Provider
-from clarion.sending import peers, scheduler
+from clarion.providers.registry import build_providers
 from clarion.sending import repository as repo
+from clarion.sending import scheduler
 from clarion.sending.dispatcher import Dispatcher, in_transaction
 
 log = logging.getLogger(__name__)
 
 FINISH_GRACE = 7.0  # seconds in-flight batches get to finish on shutdown
+
+
+def distinct(providers: dict[str, Provider]) -> list[Provider]:
+    """Each provider once (one object may serve several channels)."""
+    return list({id(p): p for p in providers.values()}.values())
+
+
+async def start_providers(settings: Settings, db: Database) -> dict[str, Provider]:
+    """channel -> the provider the settings choose, started with the database as the sink
+    of the receipts and inbound messages it is pushed."""
+    providers = build_providers(settings)
+    sink = DbReceiptSink(db)
+    for provider in distinct(providers):
+        await provider.start(sink)
+    return providers
 
 
 def lease_owner() -> str:
@@ -62,11 +79,8 @@ class Engine:
         if self._given_providers is not None:
             self.providers = dict(self._given_providers)
         else:
-            self.providers = peers.build_providers(self.settings)
-            sink = peers.receipt_sink(self.db)
-            for provider in {id(p): p for p in self.providers.values()}.values():
-                await provider.start(sink)
-                self._started_providers.append(provider)
+            self.providers = await start_providers(self.settings, self.db)
+            self._started_providers = distinct(self.providers)
         self.dispatcher = Dispatcher(self.settings, self.db, self.providers, self.owner)
         if self.run_scheduler:
             self._tasks.append(asyncio.create_task(self._loop(self._schedule, "scheduler")))

@@ -11,7 +11,8 @@ from clarion.db.session import Database
 from clarion.errors import ServiceUnavailable
 from clarion.providers.base import Provider, ProviderConfigError
 from clarion.schemas import Page, PageParams, PathId, page_params
-from clarion.sending import peers, service
+from clarion.sending import service
+from clarion.sending.engine import start_providers
 from clarion.sending.schemas import MessageOut, MessageStatus, TestSendIn, TestSendOut
 
 router = APIRouter(tags=["campaigns"])
@@ -63,12 +64,9 @@ async def _providers(request: Request) -> dict[str, Provider]:
     providers: dict[str, Provider] | None = getattr(request.app.state, "test_providers", None)
     if providers is None:
         try:
-            providers = peers.build_providers(request.app.state.settings)
+            providers = await start_providers(request.app.state.settings, request.app.state.db)
         except ProviderConfigError as exc:
             raise ServiceUnavailable(f"No provider to send with: {exc}") from exc
-        sink = peers.receipt_sink(request.app.state.db)
-        for provider in {id(p): p for p in providers.values()}.values():
-            await provider.start(sink)
         request.app.state.test_providers = providers
     return providers
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.accounts import ledger
 from clarion.db.base import utcnow
 from clarion.db.session import Database
-from clarion.sending import peers
+from clarion.delivery import service as delivery
 from clarion.sending import repository as repo
 from clarion.sending.dispatcher import in_transaction
 
@@ -44,7 +44,7 @@ async def sweep_leases(db: Database) -> int:
 
 async def sweep_parked(db: Database) -> int:
     async def work(session: AsyncSession) -> int:
-        return await peers.sweep_parked(session)
+        return await delivery.sweep_parked(session)
 
     return await in_transaction(db, work)
 

@@ -3,7 +3,7 @@
 from fastapi import FastAPI
 
 from clarion.providers.base import Provider
-from clarion.sending.engine import Engine
+from clarion.sending.engine import Engine, distinct
 
 
 async def start(app: FastAPI) -> None:
@@ -22,6 +22,6 @@ async def stop(app: FastAPI) -> None:
         app.state.engine = None
     providers: dict[str, Provider] | None = getattr(app.state, "test_providers", None)
     if providers:
-        for provider in {id(p): p for p in providers.values()}.values():
+        for provider in distinct(providers):
             await provider.close()
         app.state.test_providers = None

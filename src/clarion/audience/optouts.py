@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.audience.models import Contact, ContactOptOut, OptOutEvent
@@ -30,12 +30,12 @@ async def opt_out(
         ).scalars()
     )
     new = [cid for cid in dict.fromkeys(contact_ids) if cid not in existing]
-    for cid in new:
-        session.add(ContactOptOut(contact_id=cid, channel=channel, source=source))
-        session.add(
-            OptOutEvent(contact_id=cid, channel=channel, action="out", source=source, detail=detail)
+    if new:
+        await session.execute(
+            insert(ContactOptOut),
+            [{"contact_id": cid, "channel": channel, "source": source} for cid in new],
         )
-    await session.flush()
+    await _record(session, new, channel, "out", source, detail)
     return len(new)
 
 
@@ -58,12 +58,33 @@ async def opt_in(
             )
         ).scalars()
     )
-    for cid in removed:
-        session.add(
-            OptOutEvent(contact_id=cid, channel=channel, action="in", source=source, detail=detail)
-        )
-    await session.flush()
+    await _record(session, removed, channel, "in", source, detail)
     return len(removed)
+
+
+async def _record(
+    session: AsyncSession,
+    contact_ids: Sequence[int],
+    channel: str,
+    action: str,
+    source: str,
+    detail: str | None,
+) -> None:
+    """One event per contact whose opt-out changed (one multi-row INSERT)."""
+    if contact_ids:
+        await session.execute(
+            insert(OptOutEvent),
+            [
+                {
+                    "contact_id": cid,
+                    "channel": channel,
+                    "action": action,
+                    "source": source,
+                    "detail": detail,
+                }
+                for cid in contact_ids
+            ],
+        )
 
 
 async def contacts_with_phone(session: AsyncSession, phone: str) -> list[int]:

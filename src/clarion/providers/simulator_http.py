@@ -31,21 +31,13 @@ from clarion.providers.base import (
     ReceiptSink,
     SubmitResult,
 )
+from clarion.providers.http import retry_after
 
 _OUTCOMES = {
     "accepted": Outcome.ACCEPTED,
     "refused": Outcome.REFUSED,
     "no_capability": Outcome.NO_CAPABILITY,
 }
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        return None  # an HTTP date: not worth parsing for a simulator
 
 
 def message_json(message: OutboundMessage) -> dict[str, Any]:
@@ -123,7 +115,7 @@ class HttpSimulatorProvider:
             async with self._slots, session.post(f"{self.url}/messages", data=body) as response:
                 status = response.status
                 payload = await response.read()
-                retry_after = _retry_after(response.headers.get("Retry-After"))
+                after = retry_after(response.headers.get("Retry-After"))
         except TimeoutError:
             return self._all(chunk, Outcome.RETRY, "SIM_TIMEOUT", "the simulator did not answer")
         except (aiohttp.ClientError, OSError) as exc:
@@ -132,9 +124,9 @@ class HttpSimulatorProvider:
             return self._results(chunk, payload)
         detail = payload[:200].decode("utf-8", "replace")
         if status == 429:
-            return self._all(chunk, Outcome.THROTTLED, "HTTP_429", detail, retry_after)
+            return self._all(chunk, Outcome.THROTTLED, "HTTP_429", detail, after)
         if status >= 500:
-            return self._all(chunk, Outcome.RETRY, f"HTTP_{status}", detail, retry_after)
+            return self._all(chunk, Outcome.RETRY, f"HTTP_{status}", detail, after)
         return self._all(chunk, Outcome.REFUSED, f"HTTP_{status}", detail)
 
     def _results(self, chunk: Sequence[OutboundMessage], payload: bytes) -> list[SubmitResult]:

@@ -8,9 +8,8 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.accounts.models import Account, ApiKey, SystemSetting
+from clarion.accounts.models import ApiKey, SystemSetting
 from clarion.db.session import Database
 from clarion.errors import Unauthorized
 
@@ -69,15 +68,6 @@ async def _check_admin(request: Request) -> None:
     if stored is not None and hmac.compare_digest(hash_secret(token), stored.value):
         return
     raise Unauthorized("Wrong admin token.")
-
-
-async def account_for_key(session: AsyncSession, key: str) -> Account | None:
-    row = await session.execute(
-        select(Account)
-        .join(ApiKey, ApiKey.account_id == Account.id)
-        .where(ApiKey.key_hash == hash_secret(key), ApiKey.revoked_at.is_(None))
-    )
-    return row.scalar_one_or_none()
 
 
 KeyCache = dict[str, tuple[int, float]]

@@ -63,11 +63,6 @@ class InsufficientCredits(ClarionError):
     title = "Insufficient credits"
 
 
-class PayloadTooLarge(ClarionError):
-    status = 413
-    title = "Payload too large"
-
-
 class ServiceUnavailable(ClarionError):
     status = 503
     title = "Service unavailable"

@@ -210,26 +210,6 @@ async def stream_recipient_groups(
         yield partition
 
 
-def audience_query(
-    account_id: int,
-    list_ids: Sequence[int],
-    exclude_ids: Sequence[int],
-    channel: str,
-    columns: Sequence[Any],
-) -> Select[Any]:
-    """The recipients as they would be sent now, one row per contact: members of any list,
-    in no exclusion list, not opted out of the channel (the same audience the estimate
-    prices, for whoever needs the rows, e.g. materialization)."""
-    stmt = select(*columns).where(
-        Contact.account_id == account_id,
-        exists().where(ListMember.contact_id == Contact.id, ListMember.list_id.in_(list(list_ids))),
-        ~exists().where(ContactOptOut.contact_id == Contact.id, ContactOptOut.channel == channel),
-    )
-    if exclude_ids:
-        stmt = stmt.where(_not_excluded(Contact.id, exclude_ids))
-    return stmt
-
-
 async def opt_out_state(session: AsyncSession, account_id: int, channel: str) -> tuple[Any, ...]:
     """A cheap summary that changes whenever an opt-out of the channel is added or removed in
     the account: (count, newest opt-out, newest opt-out/in event)."""

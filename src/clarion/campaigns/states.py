@@ -16,9 +16,6 @@ CANCELLED = "cancelled"
 
 STATUSES = (DRAFT, SCHEDULED, SENDING, PAUSED, COMPLETED, CANCELLED)
 
-# Statuses whose campaign holds (or may hold) a credit reservation.
-OPEN = frozenset({SCHEDULED, SENDING, PAUSED})
-
 TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
     # PUT /campaigns/{id}: edits keep the status (a scheduled edit re-prices and re-reserves).
     "update": {DRAFT: frozenset({DRAFT}), SCHEDULED: frozenset({SCHEDULED})},

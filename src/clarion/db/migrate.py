@@ -1,6 +1,5 @@
 """Run Alembic migrations programmatically (at `serve` start, `clarion db upgrade`, tests)."""
 
-import asyncio
 from pathlib import Path
 
 from alembic import command
@@ -21,7 +20,3 @@ def alembic_config(database_url: str) -> Config:
 def upgrade(database_url: str, revision: str = "head") -> None:
     """Upgrade the schema. Must be called outside a running event loop."""
     command.upgrade(alembic_config(database_url), revision)
-
-
-async def upgrade_async(database_url: str, revision: str = "head") -> None:
-    await asyncio.to_thread(upgrade, database_url, revision)

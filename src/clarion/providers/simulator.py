@@ -23,7 +23,6 @@ from typing import Any
 from clarion.db.base import utcnow
 from clarion.providers.base import (
     Capabilities,
-    InboundMessage,
     OutboundMessage,
     Outcome,
     Receipt,
@@ -180,12 +179,6 @@ class SimulatorProvider:
         if self.channel != "rcs":
             return dict.fromkeys(phones, True)
         return {phone: can_take_rcs(phone) for phone in phones}
-
-    async def inject_inbound(self, from_phone: str, text: str) -> None:
-        """Pretend a recipient replied (e.g. STOP): pushed to the sink's inbound path."""
-        if self._sink is not None:
-            item = InboundMessage(self.name, self.channel, from_phone, text, None, utcnow())
-            await self._sink.inbound([item])
 
     def stats(self) -> dict[str, Any]:
         """Unique accepted ids, duplicate submits, refusals and receipts pushed by status."""

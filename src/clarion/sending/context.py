@@ -8,7 +8,7 @@ text has variables.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
@@ -51,7 +51,6 @@ class CampaignContext:
     template_category: str | None = None
     rich_card: dict[str, Any] | None = None
     suggestions: list[Any] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def render(
         self,

@@ -310,12 +310,3 @@ class Smsc:
             )
         )
         self.receipts_sent += 1
-
-
-async def serve_forever(smsc: Smsc) -> None:
-    """Run until cancelled (`clarion smsc`)."""
-    await smsc.start()
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await smsc.stop()

@@ -282,22 +282,18 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 # --- measurements ---------------------------------------------------------------------------
 
 
-async def bare_rate(sim_url: str, messages: int, batch: int = 500, concurrency: int = 8) -> float:
-    """messages/s posting the provider's batches straight to the simulator (no database)."""
-    base = 10**12 + int(time.time() * 1000) % 10**9 * 1000
-    bodies = []
-    for start in range(0, messages, batch):
-        items = [
-            {
-                "id": str(base + i),
-                "channel": "sms",
-                "to": f"+3361{i % 1000000:06d}5",
-                "from": "Clarion",
-                "text": "Hi Ann, 20% off today. Reply STOP to opt out",
-            }
-            for i in range(start, min(messages, start + batch))
-        ]
-        bodies.append(orjson.dumps(items))
+def _bare_message(message_id: int, i: int) -> dict[str, Any]:
+    return {
+        "id": str(message_id),
+        "channel": "sms",
+        "to": f"+3361{i % 1000000:06d}5",
+        "from": "Clarion",
+        "text": "Hi Ann, 20% off today. Reply STOP to opt out",
+    }
+
+
+async def _post_all(sim_url: str, bodies: list[bytes], concurrency: int) -> float:
+    """Seconds to POST these bodies to the simulator, `concurrency` at a time (then reset)."""
     connector = aiohttp.TCPConnector(limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session:
         queue = list(reversed(bodies))
@@ -314,36 +310,26 @@ async def bare_rate(sim_url: str, messages: int, batch: int = 500, concurrency: 
         await asyncio.gather(*(run() for _ in range(concurrency)))
         elapsed = time.perf_counter() - t0
         await session.post(sim_url + "/reset")
-    return messages / elapsed
+    return elapsed
+
+
+async def bare_rate(sim_url: str, messages: int, batch: int = 500, concurrency: int = 8) -> float:
+    """messages/s posting the provider's batches straight to the simulator (no database)."""
+    base = 10**12 + int(time.time() * 1000) % 10**9 * 1000
+    bodies = [
+        orjson.dumps(
+            [_bare_message(base + i, i) for i in range(start, min(messages, start + batch))]
+        )
+        for start in range(0, messages, batch)
+    ]
+    return messages / await _post_all(sim_url, bodies, concurrency)
 
 
 async def bare_request_rate(sim_url: str, messages: int, concurrency: int = 64) -> float:
     """requests/s posting one message per request (what a per-message provider API allows)."""
     base = 2 * 10**12 + int(time.time() * 1000) % 10**9 * 1000
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session:
-        counter = iter(range(messages))
-
-        async def run() -> None:
-            for i in counter:
-                body = orjson.dumps(
-                    {
-                        "id": str(base + i),
-                        "channel": "sms",
-                        "to": f"+3361{i % 1000000:06d}5",
-                        "text": "Hi Ann, 20% off today. Reply STOP to opt out",
-                    }
-                )
-                async with session.post(
-                    sim_url + "/messages", data=body, headers={"Content-Type": "application/json"}
-                ) as r:
-                    await r.read()
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(run() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - t0
-        await session.post(sim_url + "/reset")
-    return messages / elapsed
+    bodies = [orjson.dumps(_bare_message(base + i, i)) for i in range(messages)]
+    return messages / await _post_all(sim_url, bodies, concurrency)
 
 
 async def _pg_backend_cpu(db: Database) -> dict[int, float]:

@@ -66,12 +66,16 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
-def start_server(url: str, port: int, workdir: Path) -> "subprocess.Popen[bytes]":
+def start_server(
+    url: str, port: int, workdir: Path, env_extra: dict[str, str] | None = None
+) -> "subprocess.Popen[bytes]":
+    """`clarion serve --no-sender` on this database and port (its log in `workdir`)."""
     env = {
         **os.environ,
         "CLARION_DATABASE_URL": url,
         "CLARION_ADMIN_TOKEN": ADMIN_TOKEN,
         "TMPDIR": str(workdir),
+        **(env_extra or {}),
     }
     clarion = str(Path(sys.executable).with_name("clarion"))
     log_path = workdir / f"server-{port}.log"

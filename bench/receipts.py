@@ -17,8 +17,6 @@ import asyncio
 import hashlib
 import hmac
 import os
-import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +28,9 @@ import aiohttp
 import asyncpg
 import orjson
 from sqlalchemy import text
+
+sys.path.insert(0, str(Path(__file__).parent))
+from audience_server import free_port, start_server, stop_server, wait_ready
 
 from clarion.accounts.service import create_account
 from clarion.campaigns.models import Campaign
@@ -114,37 +115,6 @@ async def verify(url: str, campaign_id: int, n: int) -> str:
         await db.dispose()
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def start_server(url: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "CLARION_DATABASE_URL": url, "CLARION_ADMIN_TOKEN": "bench-admin",
-           "CLARION_SIMULATOR_SECRET": SECRET}  # fmt: skip
-    clarion = str(Path(sys.executable).with_name("clarion"))
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [clarion, "serve", "--no-sender", "--port", str(port)], env=env, stdout=out, stderr=out
-        )
-
-
-async def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
-    async with aiohttp.ClientSession() as session:
-        for _ in range(300):
-            if process.poll() is not None:
-                raise RuntimeError("clarion serve exited; see its log")
-            try:
-                async with session.get(f"{base}/readyz") as r:
-                    if r.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-    raise RuntimeError("clarion serve did not become ready")
-
-
 async def post_receipts(base: str, ids: list[str], batch: int, concurrency: int) -> float:
     stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     bodies = []
@@ -209,7 +179,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> float:
         print(f"[{backend}] seeded {len(ids):,} sent messages in {time.perf_counter() - t0:.1f}s")
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        process = start_server(url, port, tmp / "serve.log")
+        process = start_server(url, port, tmp, {"CLARION_SIMULATOR_SECRET": SECRET})
         asyncio.run(wait_ready(base, process))
         elapsed = asyncio.run(post_receipts(base, ids, args.batch, args.concurrency))
         rate = len(ids) / elapsed
@@ -222,12 +192,7 @@ def run_backend(backend: str, args: argparse.Namespace) -> float:
         return rate
     finally:
         if process is not None:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_server(process)
         if pg_name:
             asyncio.run(drop_pg(pg_name))
 

@@ -351,6 +351,13 @@ class TestUnstorableInput:
         assert r.json()["errors"][0]["field"] == field
         assert "NUL" in r.json()["errors"][0]["message"]
 
+    async def test_the_text_backslash_u0000_is_storable(self, account: AccountClient) -> None:
+        body = {"phone": FR, "firstName": "a\\u0000b", "attributes": {"k": None, "n": 1.5}}
+        r = await account.post("/contacts", json=body)
+        assert r.status_code == 201, r.text
+        assert r.json()["firstName"] == "a\\u0000b"
+        assert r.json()["attributes"] == {"k": None, "n": 1.5}
+
     async def test_in_a_bulk_row_names_the_row(self, account: AccountClient) -> None:
         list_id = await new_list(account)
         rows = [{"phone": FR}, {"phone": GB, "lastName": "x\x00"}]

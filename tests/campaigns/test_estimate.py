@@ -83,6 +83,31 @@ class TestAudience:
         e = await goal(account, c["id"])
         assert e["price"] == 1200 and e["sufficient"] is False
 
+    async def test_available_is_net_of_other_reservations(
+        self, account: AccountClient, world: World
+    ) -> None:
+        """available = balance - reserved; a scheduled campaign's own reservation still
+        counts as available to it, another campaign's does not."""
+        await world.rates([("sms", "FR", "", "400")])
+        lst = await world.new_list(account)
+        await world.people(account, [lst], 2)
+        held = await create(account, sms_body([lst]))
+        r = await account.put(
+            f"/campaigns/{held['id']}/confirm", json={"scheduledAt": "2099-01-01T00:00:00Z"}
+        )
+        assert r.status_code == 200 and r.json()["cost"]["reserved"] == 800
+        own = await goal(account, held["id"])
+        assert (own["balance"], own["available"], own["sufficient"]) == (1000, 200, True)
+        other = await goal(account, (await create(account, sms_body([lst])))["id"])
+        assert (other["price"], other["available"], other["sufficient"]) == (800, 200, False)
+        one = await world.new_list(account, "one")
+        await world.people(account, [one], 1)
+        fits = await goal(account, (await create(account, sms_body([one], "x")))["id"])
+        assert (fits["price"], fits["sufficient"]) == (400, False)  # 400 > 200 available
+        await world.rates([("sms", "FR", "", "200")])
+        fits = await goal(account, (await create(account, sms_body([one], "y")))["id"])
+        assert (fits["price"], fits["available"], fits["sufficient"]) == (200, 200, True)
+
 
 class TestPersonalizedSms:
     async def test_segments_counted_per_recipient(
@@ -274,6 +299,26 @@ class TestGetPrice:
         assert (await account.get(f"/campaigns/{c['id']}/price")).json()["price"] == 0.22
         await world.set_template(tpl, category="utility")
         assert (await account.get(f"/campaigns/{c['id']}/price")).json()["price"] == 0.04
+
+    async def test_a_sending_campaign_is_not_repriced(
+        self, account: AccountClient, world: World
+    ) -> None:
+        lst = await world.new_list(account)
+        await world.people(account, [lst], 2)
+        c = await create(account, sms_body([lst]))
+        assert (await account.put(f"/campaigns/{c['id']}/confirm", json={})).status_code == 200
+        confirmed = (await account.get(f"/campaigns/{c['id']}")).json()["estimate"]
+        await world.rates([("sms", "FR", "", "0.5")])
+        await world.people(account, [lst], 1)
+        p = (await account.get(f"/campaigns/{c['id']}/price")).json()
+        assert (p["price"], p["recipients"], p["computedAt"]) == (
+            0.14,
+            2,
+            confirmed["computedAt"],
+        )
+        fresh = await goal(account, c["id"])  # a what-if: priced now, not stored
+        assert (fresh["price"], fresh["recipients"]) == (1.5, 3)
+        assert (await account.get(f"/campaigns/{c['id']}")).json()["estimate"] == confirmed
 
     async def test_scheduled_price_rise_only_reports(
         self, account: AccountClient, world: World

@@ -5,6 +5,7 @@ import asyncio
 from sqlalchemy import func, select, update
 
 from clarion.campaigns.counters import move
+from clarion.campaigns.models import Campaign
 from clarion.db.session import Database
 from clarion.delivery.models import ReceiptEvent
 from clarion.delivery.service import (
@@ -50,6 +51,23 @@ class TestInOrder:
             m = await session.get(Message, s.message_ids[0])
             assert m is not None and m.read_at is not None and m.delivered_at is not None
             assert await session.scalar(select(func.count()).select_from(ReceiptEvent)) == 3
+
+
+class TestAfterCompletion:
+    async def test_late_receipts_still_move_a_completed_campaign(self, db: Database) -> None:
+        """A campaign completes when nothing is queued or in flight; receipts that come
+        later still update its counters, and its status stays completed."""
+        s = await seed_campaign(db, count=2)
+        async with db.transaction() as session:
+            await session.execute(
+                update(Campaign).where(Campaign.id == s.campaign_id).values(status="completed")
+            )
+        await ingest(db, [r(s.pmid(0), "delivered"), r(s.pmid(1), "failed", error_code="X")])
+        counters = await campaign_counters(db, s.campaign_id)
+        assert (counters["sent"], counters["delivered"], counters["failed"]) == (0, 1, 1)
+        await assert_partition(db, s.campaign_id)
+        async with db.session(write=False) as session:
+            assert (await session.get(Campaign, s.campaign_id)).status == "completed"
 
 
 class TestDuplicatesAndOrder:

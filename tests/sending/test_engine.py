@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from clarion.accounts.models import Account
 from clarion.audience.optouts import opt_out
+from clarion.campaigns import service as campaigns_service
 from clarion.campaigns.models import Campaign
 from clarion.db.base import utcnow
 from clarion.providers.base import Outcome, SubmitResult
@@ -375,22 +376,15 @@ class TestControls:
         await tick(db, 1000)
         d = make_dispatcher()
         batch = await d.claim(2)
-        async with db.transaction() as s:  # what the campaigns domain's cancel does
-            await s.execute(update(Campaign).where(Campaign.id == cid).values(status="cancelled"))
-            await s.execute(
-                update(Message)
-                .where(Message.campaign_id == cid, Message.status == "queued")
-                .values(status="skipped")
-            )
-            from clarion.campaigns import counters
-
-            await counters.move(s, cid, {"queued": -3, "skipped": 3})
+        async with db.transaction() as s:
+            await campaigns_service.cancel(s, account.id, cid)
         await finalize(db)  # two messages still in flight: nothing released yet
         assert (await campaign(db, cid)).reserved == 5 * PRICE
         await d.run_batch(batch)
         await finalize(db)
         c = await assert_partition(db, cid)
         assert (c.sent, c.skipped, c.reserved, c.spent) == (2, 3, 0, 2 * PRICE)
+        assert (c.status, c.completed_at) == ("cancelled", None)  # settled, not completed
         assert await _balance(db, account.id) == (1000 * 10_000 - 2 * PRICE, 0)
         await assert_ledger_consistent(db, account.id)
 

@@ -137,8 +137,11 @@ class TestConfirmRejects:
             account,
             {"name": "w", "channel": "whatsapp", "message": {"templateId": tpl}, "listIds": [lst]},
         )
-        r = await account.put(f"/campaigns/{c['id']}/confirm", json={})
-        assert r.status_code == 422 and fields(r) == ["message.templateId"]
+        for status in ("pending", "rejected", "paused"):
+            await world.set_template(tpl, status=status)
+            r = await account.put(f"/campaigns/{c['id']}/confirm", json={})
+            assert r.status_code == 422 and fields(r) == ["message.templateId"], status
+        assert (await balance(account))["reserved"] == 0
         await world.set_template(tpl, status="approved")
         r = await account.put(f"/campaigns/{c['id']}/confirm", json={})
         assert r.status_code == 200, r.text

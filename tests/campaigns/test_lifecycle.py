@@ -284,6 +284,22 @@ class TestStateMachine:
 
 
 class TestDelete:
+    async def test_a_cancelled_campaign_can_be_deleted(
+        self, account: AccountClient, world: World
+    ) -> None:
+        lst = await world.new_list(account)
+        await world.people(account, [lst], 2)
+        c = await create(account, sms_body([lst]))
+        r = await account.put(
+            f"/campaigns/{c['id']}/confirm", json={"scheduledAt": "2099-01-01T00:00:00Z"}
+        )
+        assert r.status_code == 200
+        assert (await account.put(f"/campaigns/{c['id']}/cancel")).json()["status"] == "cancelled"
+        assert (await account.delete(f"/campaigns/{c['id']}")).status_code == 204
+        assert (await account.get(f"/campaigns/{c['id']}")).status_code == 404
+        assert (await account.get("/account")).json()["reserved"] == 0
+        await assert_ledger_consistent(world.db, account.id)
+
     async def test_soft_delete_hides_the_campaign(
         self, account: AccountClient, world: World
     ) -> None:

@@ -86,11 +86,17 @@ class TestConfirmRejects:
         c = await sms_campaign(account, world, 1)
         r = await account.put(f"/campaigns/{c['id']}/confirm", json={"scheduledAt": future(-1)})
         assert r.status_code == 422 and fields(r) == ["scheduledAt"]
-        r = await account.put(
-            f"/campaigns/{c['id']}/confirm", json={"scheduledAt": "2099-01-01T09:00:00"}
-        )
-        assert r.status_code == 422 and fields(r) == ["scheduledAt"]
+        for bad in ("2099-01-01T09:00:00", "next tuesday", 12):
+            r = await account.put(f"/campaigns/{c['id']}/confirm", json={"scheduledAt": bad})
+            assert r.status_code == 422 and fields(r) == ["scheduledAt"], bad
         assert (await balance(account))["reserved"] == 0
+        # the same rules when a scheduled campaign is moved
+        r = await account.put(f"/campaigns/{c['id']}/confirm", json={"scheduledAt": future()})
+        assert r.status_code == 200
+        for bad in ("2099-01-01T09:00:00", "next tuesday", future(-1)):
+            r = await account.put(f"/campaigns/{c['id']}", json={"scheduledAt": bad})
+            assert r.status_code == 422 and fields(r) == ["scheduledAt"], bad
+        assert (await account.get(f"/campaigns/{c['id']}")).json()["scheduledAt"] is not None
 
     async def test_empty_audience(self, account: AccountClient, world: World) -> None:
         lst = await world.new_list(account)

@@ -56,6 +56,15 @@ class TestStats:
         assert list(days) == ["2026-11-02", "2026-11-03"]
         assert days["2026-11-02"]["campaigns"] == 1 and days["2026-11-03"]["campaigns"] == 2
         assert days["2026-11-03"]["creditsSpent"] == 1.0001
+        # one shape everywhere, and the breakdowns add up to the totals
+        counters = {"recipients", "queued", "sending", "sent", "delivered", "read", "failed"}
+        counters |= {"skipped", "campaigns", "creditsSpent"}
+        assert counters | {"deliveryRate"} <= set(s)
+        for part in [*s["byChannel"].values(), *s["byDay"]]:
+            assert counters | {"deliveryRate"} <= set(part), part
+        for breakdown in (list(s["byChannel"].values()), s["byDay"]):
+            for key in counters:
+                assert round(sum(p[key] for p in breakdown), 4) == s[key], key
 
     async def test_channel_filter_and_inclusive_bounds(
         self, account: AccountClient, world: World

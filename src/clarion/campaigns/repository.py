@@ -5,13 +5,13 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Select, cast, exists, func, select, update
+from sqlalchemy import Date, Select, cast, exists, func, outerjoin, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from clarion.audience.models import Contact, ContactList, ContactOptOut, ListMember, OptOutEvent
-from clarion.campaigns.models import Campaign
+from clarion.campaigns.models import Campaign, CampaignTally
 from clarion.sending.models import Message
 from clarion.templates.models import Template
 
@@ -268,11 +268,18 @@ async def in_flight(session: AsyncSession, campaign_id: int) -> int:
     )
 
 
-def _counter_sums() -> list[Any]:
+def _counter_sums(unfolded: Any) -> list[Any]:
+    """Sums of the campaigns' counters, each being its row plus its unfolded tallies."""
+
+    def total(column: str) -> Any:
+        return func.coalesce(
+            func.sum(getattr(Campaign, column) + func.coalesce(getattr(unfolded.c, column), 0)), 0
+        )
+
     return [
         func.count().label("campaigns"),
-        *[func.coalesce(func.sum(getattr(Campaign, c)), 0).label(c) for c in COUNTERS],
-        func.coalesce(func.sum(Campaign.spent), 0).label("spent"),
+        *[total(c).label(c) for c in COUNTERS],
+        total("spent").label("spent"),
     ]
 
 
@@ -294,8 +301,20 @@ async def stats_rows(
         where.append(Campaign.started_at < end)
     if channel is not None:
         where.append(Campaign.channel == channel)
+    unfolded = (
+        select(
+            CampaignTally.campaign_id,
+            *[func.sum(getattr(CampaignTally, c)).label(c) for c in (*COUNTERS, "spent")],
+        )
+        .group_by(CampaignTally.campaign_id)
+        .subquery()
+    )
+    campaigns = outerjoin(Campaign, unfolded, unfolded.c.campaign_id == Campaign.id)
     by_channel = await session.execute(
-        select(Campaign.channel, *_counter_sums()).where(*where).group_by(Campaign.channel)
+        select(Campaign.channel, *_counter_sums(unfolded))
+        .select_from(campaigns)
+        .where(*where)
+        .group_by(Campaign.channel)
     )
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
@@ -304,7 +323,11 @@ async def stats_rows(
     else:
         day = cast(func.timezone("UTC", Campaign.started_at), Date)
     by_day = await session.execute(
-        select(day.label("day"), *_counter_sums()).where(*where).group_by(day).order_by(day)
+        select(day.label("day"), *_counter_sums(unfolded))
+        .select_from(campaigns)
+        .where(*where)
+        .group_by(day)
+        .order_by(day)
     )
     return list(by_channel.all()), list(by_day.all())
 

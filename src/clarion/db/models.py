@@ -9,7 +9,7 @@ from clarion.audience.models import (
     ListMember,
     OptOutEvent,
 )
-from clarion.campaigns.models import Campaign
+from clarion.campaigns.models import Campaign, CampaignTally
 from clarion.db.base import Base
 from clarion.delivery.models import ReceiptEvent
 from clarion.pricing.models import Rate
@@ -21,6 +21,7 @@ __all__ = [
     "ApiKey",
     "Base",
     "Campaign",
+    "CampaignTally",
     "Contact",
     "ContactImport",
     "ContactList",

@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.config import Settings
 from clarion.db.session import Database
+from clarion.db.transactions import in_transaction
 from clarion.delivery.service import DbReceiptSink
 from clarion.providers.base import Provider
 from clarion.providers.registry import build_providers
 from clarion.sending import repository as repo
 from clarion.sending import scheduler
-from clarion.sending.dispatcher import Dispatcher, in_transaction
+from clarion.sending.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, text, update
+from sqlalchemy import Table, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.accounts.models import Account
 from clarion.campaigns import counters
-from clarion.campaigns.models import Campaign
+from clarion.campaigns.models import Campaign, CampaignTally
 from clarion.db.base import UTCDateTime
 from clarion.sending.models import Message
 
@@ -238,11 +239,17 @@ class ActiveCampaign:
 
 
 async def active_campaigns(session: AsyncSession) -> list[ActiveCampaign]:
-    """Campaigns with work to claim: `sending` (a paused or cancelled campaign is skipped),
-    something queued."""
+    """Campaigns that may have work to claim: `sending` (a paused or cancelled campaign is
+    skipped), something queued or counters not folded yet."""
     rows = await session.execute(
         select(Campaign.id, Campaign.account_id, Campaign.channel)
-        .where(Campaign.status == "sending", Campaign.queued > 0)
+        .where(
+            Campaign.status == "sending",
+            or_(
+                Campaign.queued > 0,
+                exists().where(CampaignTally.campaign_id == Campaign.id),
+            ),
+        )
         .order_by(Campaign.id)
     )
     return [ActiveCampaign(*row) for row in rows]
@@ -492,38 +499,11 @@ async def fail_unpaid(
         )
 
 
-async def lock_campaign_reserved(session: AsyncSession, campaign_id: int) -> int:
-    row = await session.execute(
-        select(Campaign.reserved).where(Campaign.id == campaign_id).with_for_update()
-    )
-    return int(row.scalar_one_or_none() or 0)
-
-
-async def account_available(session: AsyncSession, account_id: int) -> int:
-    from clarion.accounts.models import Account
-
-    row = await session.execute(
-        select(Account.balance - Account.reserved).where(Account.id == account_id).with_for_update()
-    )
-    return int(row.scalar_one_or_none() or 0)
-
-
 async def available_credits(session: AsyncSession, account_id: int) -> int:
-    from clarion.accounts.models import Account
-
     row = await session.execute(
         select(Account.balance - Account.reserved).where(Account.id == account_id)
     )
     return int(row.scalar_one_or_none() or 0)
-
-
-async def take_from_reserved(session: AsyncSession, campaign_id: int, amount: int) -> None:
-    if amount:
-        await session.execute(
-            update(Campaign)
-            .where(Campaign.id == campaign_id)
-            .values(reserved=Campaign.reserved - amount)
-        )
 
 
 # --- finalize -------------------------------------------------------------------------------

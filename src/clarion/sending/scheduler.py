@@ -16,11 +16,12 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts import ledger
+from clarion.campaigns import counters
 from clarion.db.base import utcnow
 from clarion.db.session import Database
+from clarion.db.transactions import in_transaction
 from clarion.delivery import service as delivery
 from clarion.sending import repository as repo
-from clarion.sending.dispatcher import in_transaction
 
 log = logging.getLogger(__name__)
 
@@ -182,9 +183,26 @@ async def materialize_pending(db: Database, chunk: int) -> int:
     return total
 
 
+async def fold_counters(db: Database) -> int:
+    """Fold the campaigns' appended counter changes into their rows (each in a short
+    transaction of its own). Returns how many campaigns were folded."""
+    async with db.session(write=False) as session:
+        ids = await counters.with_tallies(session)
+    folded = 0
+    for campaign_id in ids:
+
+        async def work(session: AsyncSession, cid: int = campaign_id) -> bool:
+            return await counters.fold(session, cid)
+
+        folded += await in_transaction(db, work)
+    return folded
+
+
 async def finalize(db: Database) -> list[int]:
     """Complete campaigns with nothing left to send and release what they did not spend;
-    release what cancelled campaigns still hold once nothing of theirs is in flight."""
+    release what cancelled campaigns still hold once nothing of theirs is in flight. Both
+    read the campaign row's counters, so they fold first (in the same transaction)."""
+    await fold_counters(db)
     async with db.session(write=False) as session:
         done = await repo.campaigns_to_finish(session)
         cancelled = await repo.cancelled_with_reserve(session)
@@ -192,6 +210,8 @@ async def finalize(db: Database) -> list[int]:
     for campaign_id in done:
 
         async def complete(session: AsyncSession, cid: int = campaign_id) -> bool:
+            if not await counters.fold(session, cid):
+                return False
             account_id = await repo.complete_campaign(session, cid, utcnow())
             if account_id is None:
                 return False
@@ -205,7 +225,7 @@ async def finalize(db: Database) -> list[int]:
         async def release(
             session: AsyncSession, cid: int = campaign_id, aid: int = account_id
         ) -> None:
-            if await repo.clear_reserved(session, cid):
+            if await counters.fold(session, cid) and await repo.clear_reserved(session, cid):
                 await ledger.settle(session, aid, cid, note="campaign cancelled")
 
         await in_transaction(db, release)

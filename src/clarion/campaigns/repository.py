@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from clarion.audience.models import Contact, ContactList, ContactOptOut, ListMember, OptOutEvent
+from clarion.campaigns import states
 from clarion.campaigns.models import Campaign, CampaignTally
 from clarion.sending.models import Message
 from clarion.templates.models import Template
@@ -334,3 +335,72 @@ async def stats_rows(
 
 def as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+# --- the engine's campaign transitions (each a guarded UPDATE: many schedulers may run) -------
+
+
+async def start_due(session: AsyncSession, now: datetime) -> list[int]:
+    """Move due scheduled campaigns to `sending`; each is started by exactly one caller."""
+    rows = await session.execute(
+        update(Campaign)
+        .where(
+            Campaign.status.in_(states.sources("start", states.SENDING)),
+            Campaign.scheduled_at <= now,
+        )
+        .values(status=states.SENDING, started_at=now, updated_at=now)
+        .returning(Campaign.id)
+    )
+    return sorted(rows.scalars())
+
+
+def _nothing_left() -> list[Any]:
+    return [Campaign.materialized_at.is_not(None), Campaign.queued == 0, Campaign.sending == 0]
+
+
+async def finished(session: AsyncSession) -> list[int]:
+    """Campaigns fully materialized with nothing queued or in flight (on the folded row)."""
+    rows = await session.execute(
+        select(Campaign.id)
+        .where(Campaign.status.in_(states.sources("complete", states.COMPLETED)), *_nothing_left())
+        .order_by(Campaign.id)
+    )
+    return list(rows.scalars())
+
+
+async def complete(session: AsyncSession, campaign_id: int, now: datetime) -> int | None:
+    """Guarded move to `completed`, the reservation zeroed; returns the account id when this
+    call did it. The caller has folded the campaign's counters in this transaction."""
+    row = await session.execute(
+        update(Campaign)
+        .where(
+            Campaign.id == campaign_id,
+            Campaign.status.in_(states.sources("complete", states.COMPLETED)),
+            *_nothing_left(),
+        )
+        .values(status=states.COMPLETED, completed_at=now, reserved=0, updated_at=now)
+        .returning(Campaign.account_id)
+    )
+    return row.scalar_one_or_none()
+
+
+async def cancelled_holding(session: AsyncSession) -> list[tuple[int, int]]:
+    """Cancelled campaigns with nothing in flight that still hold credits: (id, account)."""
+    rows = await session.execute(
+        select(Campaign.id, Campaign.account_id)
+        .where(Campaign.status == states.CANCELLED, Campaign.sending == 0, Campaign.reserved > 0)
+        .order_by(Campaign.id)
+    )
+    return [(int(a), int(b)) for a, b in rows]
+
+
+async def clear_reserved(session: AsyncSession, campaign_id: int) -> bool:
+    row = await session.execute(
+        update(Campaign)
+        .where(
+            Campaign.id == campaign_id, Campaign.status == states.CANCELLED, Campaign.sending == 0
+        )
+        .values(reserved=0)
+        .returning(Campaign.id)
+    )
+    return row.scalar_one_or_none() is not None

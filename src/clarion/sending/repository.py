@@ -33,18 +33,6 @@ def is_postgres(session: AsyncSession) -> bool:
 # --- scheduler ------------------------------------------------------------------------------
 
 
-async def start_due_campaigns(session: AsyncSession, now: datetime) -> list[int]:
-    """Move due `scheduled` campaigns to `sending`. The guarded UPDATE means that with many
-    schedulers running, each campaign is started by exactly one."""
-    rows = await session.execute(
-        update(Campaign)
-        .where(Campaign.status == "scheduled", Campaign.scheduled_at <= now)
-        .values(status="sending", started_at=now, updated_at=now)
-        .returning(Campaign.id)
-    )
-    return list(rows.scalars())
-
-
 async def campaigns_to_materialize(session: AsyncSession) -> list[int]:
     rows = await session.execute(
         select(Campaign.id)
@@ -504,59 +492,6 @@ async def available_credits(session: AsyncSession, account_id: int) -> int:
         select(Account.balance - Account.reserved).where(Account.id == account_id)
     )
     return int(row.scalar_one_or_none() or 0)
-
-
-# --- finalize -------------------------------------------------------------------------------
-
-
-async def campaigns_to_finish(session: AsyncSession) -> list[int]:
-    """`sending` campaigns fully materialized with nothing queued or in flight."""
-    rows = await session.execute(
-        select(Campaign.id).where(
-            Campaign.status == "sending",
-            Campaign.materialized_at.is_not(None),
-            Campaign.queued == 0,
-            Campaign.sending == 0,
-        )
-    )
-    return list(rows.scalars())
-
-
-async def complete_campaign(session: AsyncSession, campaign_id: int, now: datetime) -> int | None:
-    """Guarded `sending` -> `completed`; returns the account id when this call did it."""
-    row = await session.execute(
-        update(Campaign)
-        .where(
-            Campaign.id == campaign_id,
-            Campaign.status == "sending",
-            Campaign.materialized_at.is_not(None),
-            Campaign.queued == 0,
-            Campaign.sending == 0,
-        )
-        .values(status="completed", completed_at=now, reserved=0, updated_at=now)
-        .returning(Campaign.account_id)
-    )
-    return row.scalar_one_or_none()
-
-
-async def cancelled_with_reserve(session: AsyncSession) -> list[tuple[int, int]]:
-    """Cancelled campaigns with nothing in flight that still hold credits: (id, account)."""
-    rows = await session.execute(
-        select(Campaign.id, Campaign.account_id).where(
-            Campaign.status == "cancelled", Campaign.sending == 0, Campaign.reserved > 0
-        )
-    )
-    return [(int(a), int(b)) for a, b in rows]
-
-
-async def clear_reserved(session: AsyncSession, campaign_id: int) -> bool:
-    row = await session.execute(
-        update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status == "cancelled", Campaign.sending == 0)
-        .values(reserved=0)
-        .returning(Campaign.id)
-    )
-    return row.scalar_one_or_none() is not None
 
 
 def group_by_campaign(rows: Sequence[Recorded]) -> dict[int, list[Recorded]]:

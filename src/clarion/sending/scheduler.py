@@ -15,8 +15,7 @@ from contextlib import asynccontextmanager
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.accounts import ledger
-from clarion.campaigns import counters
+from clarion.campaigns import counters, lifecycle
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
@@ -28,7 +27,7 @@ log = logging.getLogger(__name__)
 
 async def start_due(db: Database) -> list[int]:
     async def work(session: AsyncSession) -> list[int]:
-        return await repo.start_due_campaigns(session, utcnow())
+        return await lifecycle.start_due(session, utcnow())
 
     started = await in_transaction(db, work)
     if started:
@@ -204,19 +203,13 @@ async def finalize(db: Database) -> list[int]:
     read the campaign row's counters, so they fold first (in the same transaction)."""
     await fold_counters(db)
     async with db.session(write=False) as session:
-        done = await repo.campaigns_to_finish(session)
-        cancelled = await repo.cancelled_with_reserve(session)
+        done = await lifecycle.finished(session)
+        cancelled = await lifecycle.cancelled_holding(session)
     completed = []
     for campaign_id in done:
 
         async def complete(session: AsyncSession, cid: int = campaign_id) -> bool:
-            if not await counters.fold(session, cid):
-                return False
-            account_id = await repo.complete_campaign(session, cid, utcnow())
-            if account_id is None:
-                return False
-            await ledger.settle(session, account_id, cid, note="campaign completed")
-            return True
+            return await lifecycle.complete(session, cid, utcnow())
 
         if await in_transaction(db, complete):
             completed.append(campaign_id)
@@ -225,8 +218,7 @@ async def finalize(db: Database) -> list[int]:
         async def release(
             session: AsyncSession, cid: int = campaign_id, aid: int = account_id
         ) -> None:
-            if await counters.fold(session, cid) and await repo.clear_reserved(session, cid):
-                await ledger.settle(session, aid, cid, note="campaign cancelled")
+            await lifecycle.release_cancelled(session, cid, aid)
 
         await in_transaction(db, release)
     if completed:

@@ -105,7 +105,7 @@ class _Plan:
     async def write(self, session: AsyncSession) -> None:
         rows: list[dict[str, Any]] = []
         deltas: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for change in self.changes.values():
+        for _, change in sorted(self.changes.items()):  # ascending ids: a fixed lock order
             m = change.message
             if m.status == m.original:
                 continue

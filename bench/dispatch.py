@@ -43,7 +43,7 @@ from clarion.campaigns.models import Campaign
 from clarion.db.base import UTCDateTime, utcnow
 from clarion.db.migrate import upgrade
 from clarion.db.session import Database
-from clarion.sending.scheduler import materialize
+from clarion.sending.materialize import materialize
 
 PG_ADMIN = os.environ.get("CLARION_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 CLARION = str(Path(sys.executable).parent / "clarion")

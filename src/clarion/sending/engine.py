@@ -22,8 +22,8 @@ from clarion.db.transactions import in_transaction
 from clarion.delivery.service import DbReceiptSink
 from clarion.providers.base import Provider
 from clarion.providers.registry import build_providers
+from clarion.sending import materialize, scheduler
 from clarion.sending import repository as repo
-from clarion.sending import scheduler
 from clarion.sending.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ class Engine:
         await scheduler.finalize(self.db)
 
     async def _materialize(self) -> None:
-        if await scheduler.materialize_pending(self.db, self.settings.materialize_chunk):
+        if await materialize.materialize_pending(self.db, self.settings.materialize_chunk):
             self.wake()
 
     async def _lane(self, index: int) -> None:

@@ -7,12 +7,8 @@ database, so a restarted process simply carries on.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.campaigns import counters, lifecycle
@@ -21,6 +17,7 @@ from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.delivery import service as delivery
 from clarion.sending import repository as repo
+from clarion.sending.materialize import materialize_pending
 
 log = logging.getLogger(__name__)
 
@@ -47,139 +44,6 @@ async def sweep_parked(db: Database) -> int:
         return await delivery.sweep_parked(session)
 
     return await in_transaction(db, work)
-
-
-# Chunks in flight at once on PostgreSQL: one chunk's INSERT keeps one database backend busy
-# (CPU-bound); a second one overlapping it uses the other core (1,000,000 recipients: -25%).
-PIPELINE = 2
-# Advisory lock space of "materializing campaign N" (two-int form: this, N mod 2^31).
-_LOCK_SPACE = 0x636C61
-
-
-class _Moved(Exception):
-    """The campaign moved while a chunk was inserted (paused, cancelled, or a chunk before it
-    failed): the chunk is rolled back and planned again later."""
-
-
-async def materialize(db: Database, campaign_id: int, chunk: int) -> int:
-    """Materialize a campaign's audience, one committed chunk at a time (an interrupted run
-    resumes after the last committed chunk). Returns the messages created by this call.
-
-    SQLite (one writer): one chunk after the other, each in a write transaction of its own.
-    PostgreSQL: `PIPELINE` consecutive chunks are inserted at once, each in its own
-    transaction; each commits only after the one before it, since it moves the progress
-    marker on from where that one left it. One process materializes a campaign at a time
-    (an advisory lock); another finds it taken and leaves it."""
-    if db.is_sqlite:
-        return await _one_by_one(db, campaign_id, chunk)
-    async with _exclusively(db, campaign_id) as ours:
-        return await _pipelined(db, campaign_id, chunk) if ours else 0
-
-
-async def _one_by_one(db: Database, campaign_id: int, chunk: int) -> int:
-    total = 0
-    while True:
-
-        async def work(session: AsyncSession) -> repo.ChunkResult | None:
-            return await repo.materialize_chunk(session, campaign_id, chunk, utcnow())
-
-        result = await in_transaction(db, work)
-        if result is None or result.done:
-            return total
-        total += result.inserted
-
-
-@asynccontextmanager
-async def _exclusively(db: Database, campaign_id: int) -> AsyncIterator[bool]:
-    """Hold the campaign's materializing lock on a connection of its own while inside."""
-    key = {"space": _LOCK_SPACE, "id": campaign_id % 2**31}
-    async with db.writer.connect() as conn:
-        got = bool(
-            (await conn.execute(text("SELECT pg_try_advisory_lock(:space, :id)"), key)).scalar()
-        )
-        await conn.commit()
-        try:
-            yield got
-        finally:
-            if got:
-                try:
-                    await conn.execute(text("SELECT pg_advisory_unlock(:space, :id)"), key)
-                    await conn.commit()
-                except Exception:  # never return a connection that still holds the lock
-                    await conn.invalidate()
-                    raise
-
-
-async def _pipelined(db: Database, campaign_id: int, chunk: int) -> int:
-    total = 0
-    while True:
-        plans: list[repo.Chunk] = []
-        async with db.session(write=False) as session:
-            after = None
-            while len(plans) < PIPELINE:
-                planned = await repo.plan_chunk(session, campaign_id, chunk, after)
-                if planned is None:
-                    break
-                plans.append(planned)
-                if planned.upto is None:
-                    break
-                after = planned.upto
-        if not plans:
-            return total
-        results = await commit_in_order(db, plans)
-        for planned, result in zip(plans, results, strict=True):
-            if isinstance(result, _Moved):
-                return total  # paused or cancelled meanwhile: the next tick sees it
-            if isinstance(result, BaseException):
-                raise result
-            total += result
-            if planned.upto is None:
-                return total
-
-
-async def commit_in_order(db: Database, plans: list[repo.Chunk]) -> list[int | BaseException]:
-    """Insert consecutive chunks at once, each in its own transaction, committing them in
-    order. Returns what each inserted, or why it did not commit. (On SQLite, whose single
-    writer would make them wait on each other's lock, they run one after the other.)"""
-    if db.is_sqlite:
-        done: list[int | BaseException] = []
-        for planned in plans:
-            try:
-                done.append(await _commit_chunk(db, planned, None))
-            except Exception as exc:
-                done.append(exc)
-        return done
-    previous: asyncio.Task[int] | None = None
-    tasks = []
-    for planned in plans:
-        previous = asyncio.create_task(_commit_chunk(db, planned, previous))
-        tasks.append(previous)
-    return await asyncio.gather(*tasks, return_exceptions=True)
-
-
-async def _commit_chunk(
-    db: Database, planned: repo.Chunk, previous: asyncio.Task[int] | None
-) -> int:
-    now = utcnow()
-    async with db.transaction() as session:
-        inserted = 0 if planned.upto is None else await repo.insert_chunk(session, planned, now)
-        if previous is not None:
-            try:
-                await previous  # it moves the marker to where this chunk starts
-            except Exception as exc:
-                raise _Moved("the chunk before this one did not commit") from exc
-        if not await repo.advance_chunk(session, planned, inserted, now):
-            raise _Moved(f"campaign {planned.campaign_id} moved")
-    return inserted
-
-
-async def materialize_pending(db: Database, chunk: int) -> int:
-    async with db.session(write=False) as session:
-        ids = await repo.campaigns_to_materialize(session)
-    total = 0
-    for campaign_id in ids:
-        total += await materialize(db, campaign_id, chunk)
-    return total
 
 
 async def fold_counters(db: Database) -> int:

@@ -9,7 +9,7 @@ from clarion.accounts.service import create_account
 from clarion.campaigns import counters
 from clarion.campaigns.models import Campaign
 from clarion.db.session import Database
-from clarion.sending.models import Message
+from clarion.messages.models import Message
 
 PHONE_BASE = 33612000000
 

@@ -4,7 +4,6 @@ import asyncio
 
 from sqlalchemy import func, select, update
 
-from clarion.campaigns.counters import move
 from clarion.campaigns.models import Campaign
 from clarion.db.session import Database
 from clarion.delivery.models import ReceiptEvent
@@ -14,9 +13,10 @@ from clarion.delivery.service import (
     ingest_receipts,
     sweep_parked,
 )
+from clarion.messages.models import Message
+from clarion.messages.tally import move
 from clarion.providers.base import InboundMessage, Receipt
 from clarion.sending import scheduler
-from clarion.sending.models import Message
 from tests.delivery.conftest import (
     assert_partition,
     campaign_counters,

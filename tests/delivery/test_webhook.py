@@ -3,10 +3,10 @@
 import orjson
 from sqlalchemy import update
 
-from clarion.campaigns.counters import move
 from clarion.delivery.routes import sign
+from clarion.messages.models import Message
+from clarion.messages.tally import move
 from clarion.sending import scheduler
-from clarion.sending.models import Message
 from tests.conftest import Api, AppFactory
 from tests.delivery.conftest import (
     assert_partition,

@@ -15,10 +15,11 @@ from sqlalchemy import func, insert, select
 from clarion.accounts import ledger
 from clarion.audience.models import Contact, ContactList, ListMember
 from clarion.campaigns import counters
-from clarion.campaigns.models import Campaign, CampaignTally
+from clarion.campaigns.models import Campaign
 from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
+from clarion.messages.models import CampaignTally, Message
 from clarion.pricing.models import Rate
 from clarion.providers.base import (
     Capabilities,
@@ -30,7 +31,6 @@ from clarion.providers.base import (
     SubmitResult,
 )
 from clarion.sending.dispatcher import Dispatcher
-from clarion.sending.models import Message
 from clarion.sending.scheduler import tick
 
 Script = Callable[[OutboundMessage, int], SubmitResult | None]

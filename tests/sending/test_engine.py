@@ -14,10 +14,10 @@ from clarion.audience.optouts import opt_out
 from clarion.campaigns import service as campaigns_service
 from clarion.campaigns.models import Campaign
 from clarion.db.base import utcnow
+from clarion.messages.models import Message
 from clarion.providers.base import Outcome, SubmitResult
 from clarion.sending.engine import Engine
 from clarion.sending.materialize import materialize, materialize_chunk
-from clarion.sending.models import Message
 from clarion.sending.scheduler import finalize, start_due, sweep_leases, tick
 from tests.conftest import assert_ledger_consistent
 from tests.sending.conftest import (

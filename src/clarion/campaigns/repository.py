@@ -12,8 +12,8 @@ from sqlalchemy.orm import aliased
 
 from clarion.audience.models import Contact, ContactList, ContactOptOut, ListMember, OptOutEvent
 from clarion.campaigns import states
-from clarion.campaigns.models import Campaign, CampaignTally
-from clarion.sending.models import Message
+from clarion.campaigns.models import Campaign
+from clarion.messages.models import CampaignTally
 from clarion.templates.models import Template
 
 COUNTERS = ("recipients", "queued", "sending", "sent", "delivered", "read", "failed", "skipped")
@@ -243,30 +243,6 @@ async def contacts_state(session: AsyncSession, account_id: int) -> tuple[Any, .
         )
     ).one()
     return (int(row[0]), str(row[1]))
-
-
-async def skip_queued(session: AsyncSession, campaign_id: int) -> int:
-    """Turn every still-queued message of the campaign into `skipped` (one UPDATE)."""
-    result = await session.execute(
-        update(Message)
-        .where(Message.campaign_id == campaign_id, Message.status == "queued")
-        .values(status="skipped")
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
-
-
-async def in_flight(session: AsyncSession, campaign_id: int) -> int:
-    """Messages handed to a worker (status `sending`) and not yet recorded."""
-    return int(
-        (
-            await session.execute(
-                select(func.count()).where(
-                    Message.campaign_id == campaign_id, Message.status == "sending"
-                )
-            )
-        ).scalar_one()
-    )
 
 
 def _counter_sums(unfolded: Any) -> list[Any]:

@@ -25,6 +25,7 @@ from clarion.campaigns.schemas import (
 )
 from clarion.db.base import utcnow
 from clarion.errors import NotFound, Unprocessable
+from clarion.messages import transitions
 from clarion.money import from_units
 from clarion.templates.models import Template
 
@@ -364,14 +365,12 @@ async def _cancel(session: AsyncSession, campaign: Campaign) -> None:
     states.require("cancel", campaign.status)
     now = utcnow()
     if campaign.status in (states.SENDING, states.PAUSED):
-        skipped = await repository.skip_queued(session, campaign.id)
-        if skipped:
-            await counters.move(session, campaign.id, {"queued": -skipped, "skipped": skipped})
+        await transitions.skip_queued(session, campaign.id)
     campaign.status = states.CANCELLED
     campaign.cancelled_at = now
     campaign.updated_at = now
     await session.flush()
-    if await repository.in_flight(session, campaign.id) == 0:
+    if await transitions.in_flight(session, campaign.id) == 0:
         await ledger.settle(session, campaign.account_id, campaign.id, note="campaign cancelled")
         # The row is ours (locked above): fold what the engine appended, then zero it.
         await counters.fold(session, campaign.id, locked=True)

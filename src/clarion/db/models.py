@@ -9,11 +9,11 @@ from clarion.audience.models import (
     ListMember,
     OptOutEvent,
 )
-from clarion.campaigns.models import Campaign, CampaignTally
+from clarion.campaigns.models import Campaign
 from clarion.db.base import Base
 from clarion.delivery.models import ReceiptEvent
+from clarion.messages.models import CampaignTally, Message
 from clarion.pricing.models import Rate
-from clarion.sending.models import Message
 from clarion.templates.models import Template
 
 __all__ = [

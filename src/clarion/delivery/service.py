@@ -10,7 +10,8 @@ transaction, and the scheduler's `sweep_parked` calls it every round for receipt
 while that transaction was committing.
 
 Campaign counters move once per campaign per call, by the net change, in the caller's
-transaction. Test sends (`contact_id IS NULL`) are not counted in a campaign's partition.
+transaction (`messages.transitions.apply_receipts`). Test sends (`contact_id IS NULL`) are
+not counted in a campaign's partition.
 """
 
 import asyncio
@@ -23,14 +24,14 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.campaigns import counters
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.delivery import inbound as inbound_handlers
 from clarion.delivery import repository
-from clarion.delivery.repository import MessageState
-from clarion.delivery.states import RECEIPT_STATUSES, RECEIPT_TARGETS, next_status
+from clarion.messages import tally, transitions
+from clarion.messages.states import RECEIPT_STATUSES, RECEIPT_TARGETS, next_status
+from clarion.messages.transitions import MessageState
 from clarion.providers.base import InboundMessage, Receipt
 
 log = logging.getLogger(__name__)
@@ -104,7 +105,7 @@ class _Plan:
 
     async def write(self, session: AsyncSession) -> None:
         rows: list[dict[str, Any]] = []
-        deltas: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        moved: dict[int, tally.Change] = defaultdict(tally.Change)
         for _, change in sorted(self.changes.items()):  # ascending ids: a fixed lock order
             m = change.message
             if m.status == m.original:
@@ -122,14 +123,10 @@ class _Plan:
                 }
             )
             if m.contact_id is not None:  # test sends are outside the campaign's partition
-                campaign = deltas[m.campaign_id]
-                campaign[m.original] -= 1
-                campaign[m.status] += 1
+                moved[m.campaign_id].move(m.original, m.status)
             m.original = m.status
         if rows:
-            await repository.update_message_statuses(session, rows)
-        for campaign_id in sorted(deltas):  # a stable order: concurrent ingests never deadlock
-            await counters.move(session, campaign_id, deltas[campaign_id])
+            await transitions.apply_receipts(session, rows, moved)
 
 
 def _by_provider(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -145,7 +142,7 @@ async def _load(
     found: dict[tuple[str, str], MessageState] = {}
     for provider, ids in _by_provider(pairs).items():
         for pmid, state in (
-            await repository.messages_by_provider_ids(session, provider, ids)
+            await transitions.messages_by_provider_ids(session, provider, ids)
         ).items():
             found[(provider, pmid)] = state
     return found
@@ -201,7 +198,7 @@ async def apply_parked(
     events = await repository.parked_events_for(session, provider, provider_message_ids)
     if not events:
         return 0
-    messages = await repository.messages_by_provider_ids(
+    messages = await transitions.messages_by_provider_ids(
         session, provider, [e.provider_message_id for e in events]
     )
     plan = _Plan(utcnow())

@@ -22,12 +22,12 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts import ledger
-from clarion.campaigns import counters
 from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.delivery.service import apply_parked
+from clarion.messages import tally, transitions
 from clarion.pricing.rates import RateCard, load_rate_card
 from clarion.providers.base import OutboundMessage, Provider, SubmitResult
 from clarion.providers.base import Outcome as Wire
@@ -44,11 +44,11 @@ RATE_CARD_TTL = 2.0  # load_rate_card is itself cached; this saves its query
 class Pending:
     """One claimed message on its way through a batch."""
 
-    claimed: repo.Claimed
+    claimed: transitions.Claimed
     ctx: CampaignContext | None
     contact: dict[str, Any] | None = None
     priced: Priced | None = None
-    outcome: repo.Outcome | None = None
+    outcome: transitions.Outcome | None = None
 
 
 class Dispatcher:
@@ -73,7 +73,7 @@ class Dispatcher:
 
     # --- claim ----------------------------------------------------------------------------
 
-    async def claim(self, n: int | None = None) -> list[repo.Claimed]:
+    async def claim(self, n: int | None = None) -> list[transitions.Claimed]:
         """Claim up to `n` messages, shared fairly: first between accounts, then between each
         account's campaigns, starting from a different campaign each time."""
         n = n or self.settings.worker_batch_size
@@ -82,7 +82,7 @@ class Dispatcher:
         self._turn += 1
         turn = self._turn
 
-        async def work(session: AsyncSession) -> list[repo.Claimed]:
+        async def work(session: AsyncSession) -> list[transitions.Claimed]:
             active = [
                 c for c in await repo.active_campaigns(session) if c.channel in self.providers
             ]
@@ -99,13 +99,13 @@ class Dispatcher:
             }
             start = turn % len(active)
             order = active[start:] + active[:start]
-            claimed: list[repo.Claimed] = []
+            claimed: list[transitions.Claimed] = []
             full: list[repo.ActiveCampaign] = []  # gave all we asked: may have more
             for c in order:
                 want = min(quota[c.id], n - len(claimed))
                 if want <= 0:
                     break
-                got = await repo.claim_batch(session, self.owner, c.id, want, now, until)
+                got = await transitions.claim_batch(session, self.owner, c.id, want, now, until)
                 claimed.extend(got)
                 if len(got) == want:
                     full.append(c)
@@ -113,7 +113,9 @@ class Dispatcher:
                 want = n - len(claimed)
                 if want <= 0:
                     break
-                claimed.extend(await repo.claim_batch(session, self.owner, c.id, want, now, until))
+                claimed.extend(
+                    await transitions.claim_batch(session, self.owner, c.id, want, now, until)
+                )
             return claimed
 
         return await in_transaction(self.db, work)
@@ -126,7 +128,7 @@ class Dispatcher:
             self._rates_at = time.monotonic()
         return self._rates
 
-    async def prepare(self, batch: Sequence[repo.Claimed]) -> list[Pending]:
+    async def prepare(self, batch: Sequence[transitions.Claimed]) -> list[Pending]:
         """Render and price every message (one read transaction for the batch)."""
         if len(self._contexts) > 1000:  # finished campaigns' contexts are not needed
             self._contexts.clear()
@@ -166,8 +168,8 @@ class Dispatcher:
 
     def _fail(
         self, p: Pending, code: str, message: str | None, *, channel: str | None = None
-    ) -> repo.Outcome:
-        return repo.Outcome(
+    ) -> transitions.Outcome:
+        return transitions.Outcome(
             id=p.claimed.id,
             status="failed",
             channel=channel or p.claimed.channel,
@@ -187,7 +189,7 @@ class Dispatcher:
         if result is None:  # the provider gave no answer for it: a transient failure
             result = SubmitResult(p.claimed.id, Wire.RETRY, error_code="no_result")
         if result.outcome == Wire.ACCEPTED:
-            p.outcome = repo.Outcome(
+            p.outcome = transitions.Outcome(
                 id=p.claimed.id,
                 status="sent",
                 channel=channel,
@@ -231,8 +233,8 @@ class Dispatcher:
 
     def _requeue(
         self, p: Pending, channel: str, attempts: int, delay: float, result: SubmitResult
-    ) -> repo.Outcome:
-        return repo.Outcome(
+    ) -> transitions.Outcome:
+        return transitions.Outcome(
             id=p.claimed.id,
             status="queued",
             channel=channel,
@@ -358,16 +360,18 @@ class Dispatcher:
 
     # --- record ---------------------------------------------------------------------------
 
-    async def record(self, pending: Sequence[Pending]) -> list[repo.Recorded]:
+    async def record(self, pending: Sequence[Pending]) -> list[transitions.Recorded]:
         outcomes = [p.outcome for p in pending if p.outcome is not None]
-        final: dict[int, repo.Outcome] = {}
+        final: dict[int, transitions.Outcome] = {}
 
-        async def work(session: AsyncSession) -> list[repo.Recorded]:
+        async def work(session: AsyncSession) -> list[transitions.Recorded]:
             # Work on copies: if the transaction is run again, it starts from the outcomes
             # as the providers gave them.
             by_id = {o.id: replace(o) for o in outcomes}
             now = utcnow()
-            recorded = await repo.record_outcomes(session, self.owner, list(by_id.values()), now)
+            recorded = await transitions.record_outcomes(
+                session, self.owner, list(by_id.values()), now
+            )
             await self._settle(session, recorded, by_id, now)
             # Receipts that arrived before this transaction (parked) apply now; a message
             # that could not be paid is `failed`, and a receipt does not revive it.
@@ -391,8 +395,8 @@ class Dispatcher:
     async def _settle(
         self,
         session: AsyncSession,
-        recorded: list[repo.Recorded],
-        by_id: dict[int, repo.Outcome],
+        recorded: list[transitions.Recorded],
+        by_id: dict[int, transitions.Outcome],
         now: datetime,
     ) -> None:
         """Charge the accepted messages and append the counters' changes.
@@ -401,13 +405,13 @@ class Dispatcher:
         campaign still holds in reserve is read from the ledger under its account's lock).
         Test sends (no contact) are paid from the account's available credits, not a
         reservation, and are outside the campaign's stats."""
-        by_account: dict[int, dict[int, list[repo.Recorded]]] = defaultdict(
+        by_account: dict[int, dict[int, list[transitions.Recorded]]] = defaultdict(
             lambda: defaultdict(list)
         )
         for r in recorded:
             by_account[r.account_id][r.campaign_id].append(r)
         await ledger.lock_accounts(session, by_account)
-        changes: dict[int, counters.Change] = defaultdict(counters.Change)
+        changes: dict[int, tally.Change] = defaultdict(tally.Change)
         unpaid: list[int] = []
         for account_id in sorted(by_account):
             for campaign_id, rows in sorted(by_account[account_id].items()):
@@ -428,7 +432,7 @@ class Dispatcher:
                     unpaid += lost
         if unpaid:
             message = "Not enough credits to pay for this message."
-            await repo.fail_unpaid(session, unpaid, now, "insufficient_credits", message)
+            await transitions.fail_unpaid(session, unpaid, now, "insufficient_credits", message)
             for mid in unpaid:
                 o = by_id[mid]
                 o.status, o.price, o.error_code, o.error_message = (
@@ -440,15 +444,15 @@ class Dispatcher:
         for r in recorded:
             if r.contact_id is not None:
                 changes[r.campaign_id].move("sending", by_id[r.id].status)
-        await counters.record(session, changes)
+        await tally.record(session, changes)
 
     async def _charge(
         self,
         session: AsyncSession,
         account_id: int,
         campaign_id: int,
-        rows: list[repo.Recorded],
-        by_id: dict[int, repo.Outcome],
+        rows: list[transitions.Recorded],
+        by_id: dict[int, transitions.Outcome],
         hold: int,
     ) -> tuple[int, int, list[int]]:
         """Charge the sent messages among `rows`, up to `hold` of it from the reservation.
@@ -476,7 +480,7 @@ class Dispatcher:
 
     # --- the batch ------------------------------------------------------------------------
 
-    async def run_batch(self, batch: Sequence[repo.Claimed]) -> list[repo.Recorded]:
+    async def run_batch(self, batch: Sequence[transitions.Claimed]) -> list[transitions.Recorded]:
         pending = await self.prepare(batch)
         await self.submit(pending)
         return await self.record(pending)

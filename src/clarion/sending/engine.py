@@ -20,10 +20,10 @@ from clarion.config import Settings
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.delivery.service import DbReceiptSink
+from clarion.messages import transitions
 from clarion.providers.base import Provider
 from clarion.providers.registry import build_providers
 from clarion.sending import materialize, scheduler
-from clarion.sending import repository as repo
 from clarion.sending.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
@@ -148,7 +148,7 @@ class Engine:
 
     async def _release(self, ids: list[int] | None) -> int:
         async def work(session: AsyncSession) -> int:
-            return await repo.release_leases_of(session, self.owner, ids)
+            return await transitions.release_leases_of(session, self.owner, ids)
 
         try:
             return await in_transaction(self.db, work)

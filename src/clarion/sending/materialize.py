@@ -18,12 +18,12 @@ from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.audience.models import ContactList
-from clarion.campaigns import counters
 from clarion.campaigns.models import Campaign
 from clarion.db.base import UTCDateTime, utcnow
 from clarion.db.dialect import is_postgres
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
+from clarion.messages import tally
 
 _UTC = UTCDateTime()
 
@@ -188,7 +188,7 @@ async def advance_chunk(session: AsyncSession, chunk: Chunk, inserted: int, now:
     )
     if cast(Any, moved).rowcount != 1:
         return False
-    await counters.move(session, chunk.campaign_id, {"queued": inserted}, recipients=inserted)
+    await tally.move(session, chunk.campaign_id, {"queued": inserted}, recipients=inserted)
     return True
 
 

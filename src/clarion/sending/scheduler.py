@@ -16,7 +16,7 @@ from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.delivery import service as delivery
-from clarion.sending import repository as repo
+from clarion.messages import transitions
 from clarion.sending.materialize import materialize_pending
 
 log = logging.getLogger(__name__)
@@ -34,7 +34,7 @@ async def start_due(db: Database) -> list[int]:
 
 async def sweep_leases(db: Database) -> int:
     async def work(session: AsyncSession) -> int:
-        return await repo.release_expired_leases(session, utcnow())
+        return await transitions.release_expired_leases(session, utcnow())
 
     return await in_transaction(db, work)
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 01:27:02.303322
+Create Date: 2026-12-01 01:31:39.964246
 """
 
 from collections.abc import Sequence

@@ -1,5 +1,7 @@
 """Every query the campaigns package runs, named for what it answers. All are scoped to an
-account; audience queries are set-based (one GROUP BY, or one streamed SELECT)."""
+account; audience queries are set-based (one GROUP BY, or one streamed SELECT) and planned
+without nested loops (`db/plans.py`), so a missing or stale statistic cannot make them
+quadratic."""
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
@@ -13,6 +15,7 @@ from sqlalchemy.orm import aliased
 from clarion.audience.models import Contact, ContactList, ContactOptOut, ListMember, OptOutEvent
 from clarion.campaigns import states
 from clarion.campaigns.models import Campaign
+from clarion.db.plans import without_nested_loops
 from clarion.messages.models import CampaignTally
 from clarion.templates.models import Template
 
@@ -127,7 +130,8 @@ async def audience_by_country(
         .where(*_candidates(session, account_id, list_ids, exclude_ids))
         .group_by(Contact.country)
     )
-    return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
+    async with without_nested_loops(session):
+        return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
 
 
 async def memberships_of_candidates(
@@ -147,7 +151,8 @@ async def memberships_of_candidates(
                 select(excluded.contact_id).where(excluded.list_id.in_(list(exclude_ids))),
             )
         )
-    return int((await session.execute(stmt)).scalar_one())
+    async with without_nested_loops(session):
+        return int((await session.execute(stmt)).scalar_one())
 
 
 async def opted_out_by_country(
@@ -176,7 +181,8 @@ async def opted_out_by_country(
     )
     if exclude_ids:
         stmt = stmt.where(_not_excluded(ContactOptOut.contact_id, exclude_ids))
-    return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
+    async with without_nested_loops(session):
+        return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
 
 
 async def stream_recipient_groups(
@@ -206,7 +212,8 @@ async def stream_recipient_groups(
         .group_by(Contact.country, *[g for _, g in values])
     )
     connection = await session.connection()
-    result = await connection.stream(stmt.execution_options(yield_per=chunk))
+    async with without_nested_loops(session):  # planned when the cursor opens
+        result = await connection.stream(stmt.execution_options(yield_per=chunk))
     async for partition in result.partitions(chunk):
         yield partition
 

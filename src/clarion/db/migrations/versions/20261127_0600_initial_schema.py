@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 01:31:39.964246
+Create Date: 2026-12-01 01:48:15.632664
 """
 
 from collections.abc import Sequence

@@ -173,6 +173,14 @@ async def _session_principal(request: Request, token: str) -> Principal:
     )
 
 
+def require_role(principal: Principal, required: str) -> None:
+    """403 with `requiredRole` unless the caller's role includes `required`. The route's
+    role is checked by CurrentPrincipal; this is for rules that depend on the data (editing
+    a campaign that already holds credits needs more than editing a draft)."""
+    if not roles.allows(principal.role, required):
+        raise RoleRequired(required)
+
+
 def _required_role(request: Request) -> str:
     route = request.scope.get("route")
     declared = (getattr(route, "openapi_extra", None) or {}).get(roles.REQUIRED_ROLE)
@@ -187,9 +195,7 @@ async def _current_principal(request: Request) -> Principal:
     else:
         raise Unauthorized("Send 'Authorization: Bearer <api key>', or sign in (POST /auth/login).")
     request.state.principal = principal
-    required = _required_role(request)
-    if not roles.allows(principal.role, required):
-        raise RoleRequired(required)
+    require_role(principal, _required_role(request))
     return principal
 
 

@@ -24,6 +24,7 @@ from clarion.db.notify import Listener
 from clarion.db.session import Database
 from clarion.delivery.routes import router as delivery_router
 from clarion.limits import BodySizeLimit, NoNulInUrl
+from clarion.openapi import install as install_openapi
 from clarion.people.routes import admin_router as people_admin_router
 from clarion.people.routes import router as people_router
 from clarion.pricing.routes import router as pricing_router
@@ -130,4 +131,5 @@ def create_app(
         provider_webhooks_router,
     ):
         app.include_router(router)
+    install_openapi(app)
     return app

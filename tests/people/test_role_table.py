@@ -8,8 +8,8 @@ import pytest
 from tests.conftest import AccountClient, Api
 from tests.people.conftest import Browser
 
-V, E, M, O = "viewer", "editor", "manager", "owner"
-ROLES = (V, E, M, O)
+V, E, M, OWN = "viewer", "editor", "manager", "owner"
+ROLES = (V, E, M, OWN)
 
 # The least role each operation needs. Reading is for everyone; changing content is for
 # editors; committing credits or stopping a send is for managers; people, keys and account
@@ -18,17 +18,17 @@ TABLE: dict[tuple[str, str], str] = {
     ("GET", "/account"): V,
     ("GET", "/account/ledger"): V,
     ("GET", "/account/settings"): V,
-    ("PUT", "/account/settings"): O,
-    ("GET", "/account/keys"): O,
-    ("POST", "/account/keys"): O,
-    ("DELETE", "/account/keys/{key_id}"): O,
+    ("PUT", "/account/settings"): OWN,
+    ("GET", "/account/keys"): OWN,
+    ("POST", "/account/keys"): OWN,
+    ("DELETE", "/account/keys/{key_id}"): OWN,
     ("GET", "/account/audit"): M,
     ("GET", "/me"): V,
     ("GET", "/users"): V,
     ("GET", "/users/{user_id}"): V,
-    ("POST", "/users"): O,
+    ("POST", "/users"): OWN,
     ("PUT", "/users/{user_id}"): V,  # your own name and password; the rest needs owner
-    ("DELETE", "/users/{user_id}"): O,
+    ("DELETE", "/users/{user_id}"): OWN,
     ("GET", "/contacts"): V,
     ("POST", "/contacts"): E,
     ("GET", "/contacts/{contact_id}"): V,

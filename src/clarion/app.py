@@ -23,6 +23,8 @@ from clarion.db.base import utcnow
 from clarion.db.notify import Listener
 from clarion.db.session import Database
 from clarion.delivery.routes import router as delivery_router
+from clarion.events.hub import EventHub
+from clarion.events.routes import router as events_router
 from clarion.limits import BodySizeLimit, NoNulInUrl
 from clarion.openapi import install as install_openapi
 from clarion.people.routes import admin_router as people_admin_router
@@ -62,6 +64,7 @@ def create_app(
         app.state.db = db or Database(settings.database_url)
         app.state.listener = _listen(app)
         await app.state.listener.start()
+        app.state.events = EventHub(app.state.db, poll_seconds=settings.events_poll_seconds)
         await audience_tasks.on_startup(app)
         if settings.sender_enabled:
             await sending_tasks.start(app)
@@ -70,6 +73,7 @@ def create_app(
         finally:
             await sending_tasks.stop(app)  # also closes providers built for test sends
             await audience_tasks.on_shutdown(app)
+            await app.state.events.stop()
             await app.state.listener.stop()
             if own_db:
                 await app.state.db.dispose()
@@ -126,6 +130,7 @@ def create_app(
         templates_router,
         pricing_router,
         campaigns_router,
+        events_router,
         sending_router,
         delivery_router,
         provider_webhooks_router,

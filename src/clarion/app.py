@@ -46,7 +46,9 @@ def _listen(app: FastAPI) -> Listener:
     listener.subscribe(KEY_REVOKED_CHANNEL, lambda key_hash: forget_key(cache, key_hash))
 
     def on_state(live: bool) -> None:
-        app.state.key_invalidation_live = live
+        # SQLite's delivery is in-process only: should another process serve the same file,
+        # it keeps the short trust that bounds a revocation's delay anyway.
+        app.state.key_invalidation_live = live and not app.state.db.is_sqlite
         cache.clear()  # entries cached while deaf may be stale
 
     listener.on_state(on_state)

@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey clean
+.PHONY: run test lint bench bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events clean
 
 $(BIN)/clarion: pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "$(PY) not found; set PY=python3"; exit 1; }
@@ -23,7 +23,7 @@ lint: $(BIN)/clarion
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-bench: bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey
+bench: bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events
 
 bench-import: $(BIN)/clarion
 	$(BIN)/python bench/import.py
@@ -42,6 +42,9 @@ bench-receipts: $(BIN)/clarion
 
 bench-journey: $(BIN)/clarion
 	$(BIN)/python bench/journey.py
+
+bench-events: $(BIN)/clarion
+	$(BIN)/python bench/events.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

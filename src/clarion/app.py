@@ -14,11 +14,21 @@ from clarion.accounts.routes import router as account_router
 from clarion.audience import tasks as audience_tasks
 from clarion.audience.fastlane import ContactReadFastLane
 from clarion.audience.routes import router as audience_router
+from clarion.audit.routes import router as audit_router
+from clarion.audit.service import AuditHook
+from clarion.auth import KEY_REVOKED_CHANNEL, Clock, forget_key
 from clarion.campaigns.routes import router as campaigns_router
 from clarion.config import Settings, get_settings
+from clarion.db.base import utcnow
+from clarion.db.notify import Listener
 from clarion.db.session import Database
 from clarion.delivery.routes import router as delivery_router
+from clarion.events.hub import EventHub
+from clarion.events.routes import router as events_router
 from clarion.limits import BodySizeLimit, NoNulInUrl
+from clarion.openapi import install as install_openapi
+from clarion.people.routes import admin_router as people_admin_router
+from clarion.people.routes import router as people_router
 from clarion.pricing.routes import router as pricing_router
 from clarion.problems import install as install_problem_handlers
 from clarion.problems import problem_response
@@ -28,13 +38,35 @@ from clarion.sending.routes import router as sending_router
 from clarion.templates.routes import router as templates_router
 
 
-def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
+def _listen(app: FastAPI) -> Listener:
+    """This process's notification listener: it drops revoked keys from the key cache, and
+    while it is not listening the cache trusts keys only briefly."""
+    listener = Listener(app.state.db)
+    cache = app.state.key_cache
+    listener.subscribe(KEY_REVOKED_CHANNEL, lambda key_hash: forget_key(cache, key_hash))
+
+    def on_state(live: bool) -> None:
+        # SQLite's delivery is in-process only: should another process serve the same file,
+        # it keeps the short trust that bounds a revocation's delay anyway.
+        app.state.key_invalidation_live = live and not app.state.db.is_sqlite
+        cache.clear()  # entries cached while deaf may be stale
+
+    listener.on_state(on_state)
+    return listener
+
+
+def create_app(
+    settings: Settings | None = None, *, db: Database | None = None, clock: Clock = utcnow
+) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_db = db is None
         app.state.db = db or Database(settings.database_url)
+        app.state.listener = _listen(app)
+        await app.state.listener.start()
+        app.state.events = EventHub(app.state.db, poll_seconds=settings.events_poll_seconds)
         await audience_tasks.on_startup(app)
         if settings.sender_enabled:
             await sending_tasks.start(app)
@@ -43,6 +75,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         finally:
             await sending_tasks.stop(app)  # also closes providers built for test sends
             await audience_tasks.on_shutdown(app)
+            await app.state.events.stop()
+            await app.state.listener.stop()
             if own_db:
                 await app.state.db.dispose()
 
@@ -59,6 +93,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     )
     app.state.settings = settings
     app.state.key_cache = {}
+    app.state.key_invalidation_live = False
+    app.state.clock = clock
+    app.state.write_hooks = [AuditHook()]
     if db is not None:
         app.state.db = db
     install_problem_handlers(app)
@@ -88,13 +125,18 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     for router in (
         accounts_admin_router,
         account_router,
+        people_admin_router,
+        people_router,
+        audit_router,
         audience_router,
         templates_router,
         pricing_router,
         campaigns_router,
+        events_router,
         sending_router,
         delivery_router,
         provider_webhooks_router,
     ):
         app.include_router(router)
+    install_openapi(app)
     return app

@@ -37,6 +37,7 @@ from clarion.audience.schemas import (
     MembersRemove,
     MembersRemoved,
 )
+from clarion.audit import service as audit
 from clarion.auth import CurrentAccountId
 from clarion.db.deps import ReadSessionDep, SessionDep
 from clarion.db.plans import analyze_if_changed
@@ -317,6 +318,15 @@ async def start_import(
     try:
         async with db.transaction() as session:
             import_id = await repository.create_import(session, account_id, list_id, file.filename)
+            # This route owns its transaction (the upload is spooled first), so it writes
+            # its audit row itself.
+            audit.describe(
+                request,
+                action="import.create",
+                target=("import", import_id),
+                detail={"listId": list_id, "filename": file.filename},
+            )
+            await audit.record_request(session, request)
     except BaseException:
         _remove(path)
         raise

@@ -17,13 +17,15 @@ class Campaign(Base):
         Index("ix_campaign_account_status", "account_id", "status"),
         Index("ix_campaign_due", "status", "scheduled_at"),
         Index("ix_campaign_account_started", "account_id", "started_at"),
+        # Live event streams find the campaigns that moved by this column (clarion.events).
+        Index("ix_campaign_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status: Mapped[str] = mapped_column(String(24), default="draft")  # awaiting_approval: 17
     message: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     list_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
     exclude_list_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
@@ -52,5 +54,9 @@ class Campaign(Base):
     read: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
+    # Maker/checker: the `approval` object of the API (people as {"id", "email", "name"}),
+    # and the send time the submitter asked for (approve confirms with it).
+    approval: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    approval_scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -9,16 +9,19 @@ from clarion.audience.models import (
     ListMember,
     OptOutEvent,
 )
+from clarion.audit.models import AuditEvent
 from clarion.campaigns.models import Campaign
 from clarion.db.base import Base
 from clarion.delivery.models import ReceiptEvent
 from clarion.messages.models import CampaignTally, Message
+from clarion.people.models import LoginThrottle, User, UserSession
 from clarion.pricing.models import Rate
 from clarion.templates.models import Template
 
 __all__ = [
     "Account",
     "ApiKey",
+    "AuditEvent",
     "Base",
     "Campaign",
     "CampaignTally",
@@ -29,10 +32,13 @@ __all__ = [
     "CreditLedger",
     "IdempotencyRecord",
     "ListMember",
+    "LoginThrottle",
     "Message",
     "OptOutEvent",
     "Rate",
     "ReceiptEvent",
     "SystemSetting",
     "Template",
+    "User",
+    "UserSession",
 ]

@@ -1,0 +1,224 @@
+"""One change feed per process for every open event stream.
+
+While at least one stream is open, the hub reads the change markers of the accounts that
+have streams (`campaign.updated_at`, `contact_import.updated_at`, both indexed), one query
+per `events_poll_seconds` whatever the number of streams. The markers move with every change
+whichever process made it (the engine's counter updates included), so a stream sees changes
+made anywhere within about a poll. With no stream open the hub does nothing.
+
+Each object is sent at most once per `MIN_GAP` (coalesced: a stream gets its latest state).
+A change is read again for `LOOKBACK` seconds after it was stamped, so one whose transaction
+committed after a poll had passed its stamp, or whose process's clock is a little behind,
+is still seen; what was already sent is not sent again.
+"""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import literal, select, union_all
+
+from clarion.audience.models import ContactImport
+from clarion.audience.schemas import ImportOut
+from clarion.campaigns.models import Campaign
+from clarion.campaigns.routes import campaign_out
+from clarion.db.base import utcnow
+from clarion.db.session import Database
+
+log = logging.getLogger(__name__)
+
+MIN_GAP = 0.5  # seconds between two events about one object: at most 2 a second
+LOOKBACK = timedelta(seconds=5)
+RESUME_LIMIT = 500  # objects per kind sent on a Last-Event-ID resume
+
+CAMPAIGN = "campaign.updated"
+IMPORT = "import.updated"
+
+
+def event_id(at: datetime) -> str:
+    """Events are numbered by their change's time in microseconds (a resume point)."""
+    return str(int(at.timestamp() * 1_000_000))
+
+
+def parse_event_id(value: str | None) -> datetime | None:
+    if not value or not value.strip().isdigit() or len(value.strip()) > 19:
+        return None
+    return datetime.fromtimestamp(int(value) / 1_000_000, tz=UTC)
+
+
+@dataclass(frozen=True)
+class Event:
+    name: str
+    at: datetime  # the object's updated_at
+    data: dict[str, Any]
+    key: tuple[str, int]
+
+    @property
+    def id(self) -> str:
+        return event_id(self.at)
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """One open stream: the latest event per object not yet written, and a wake-up."""
+
+    account_id: int
+    campaign_id: int | None = None
+    pending: dict[tuple[str, int], Event] = field(default_factory=dict)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def offer(self, event: Event) -> None:
+        if self.campaign_id is not None and event.key != ("campaign", self.campaign_id):
+            return
+        self.pending[event.key] = event
+        self.wake.set()
+
+    def take(self) -> list[Event]:
+        events = sorted(self.pending.values(), key=lambda e: e.at)
+        self.pending.clear()
+        self.wake.clear()
+        return events
+
+
+def campaign_event(row: Campaign) -> Event:
+    data = campaign_out(row).model_dump(mode="json", by_alias=True)
+    return Event(CAMPAIGN, row.updated_at, data, ("campaign", row.id))
+
+
+def import_event(row: ContactImport) -> Event:
+    data = ImportOut.model_validate(row).model_dump(mode="json", by_alias=True)
+    return Event(IMPORT, row.updated_at, data, ("import", row.id))
+
+
+class EventHub:
+    def __init__(self, db: Database, *, poll_seconds: float) -> None:
+        self.db = db
+        self.poll_seconds = poll_seconds
+        self.subscribers: dict[int, set[Subscriber]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._sent: dict[tuple[str, int], datetime] = {}  # last updated_at sent
+        self._sent_at: dict[tuple[str, int], float] = {}  # loop time it was sent
+        self._waiting: dict[tuple[str, int], int] = {}  # changed, held by MIN_GAP: account
+        self.polls = 0
+
+    def subscribe(self, account_id: int, campaign_id: int | None = None) -> Subscriber:
+        sub = Subscriber(account_id, campaign_id)
+        self.subscribers.setdefault(account_id, set()).add(sub)
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self._run(), name="clarion-events")
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        subs = self.subscribers.get(sub.account_id)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self.subscribers[sub.account_id]
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        since = utcnow() - LOOKBACK
+        prime = True  # what changed before the feed started is news to nobody
+        while self.subscribers:
+            started = utcnow()
+            try:
+                await self._poll(since, prime=prime)
+                since = started - LOOKBACK
+                prime = False
+            except Exception:  # a database hiccup: try again next round
+                log.warning("event poll failed", exc_info=True)
+            await asyncio.sleep(self.poll_seconds)
+        self._sent.clear()
+        self._sent_at.clear()
+        self._waiting.clear()
+
+    async def _poll(self, since: datetime, *, prime: bool = False) -> None:
+        self.polls += 1
+        accounts = list(self.subscribers)
+        c, i = Campaign, ContactImport
+        query = union_all(
+            select(literal("campaign").label("kind"), c.id, c.account_id, c.updated_at).where(
+                c.updated_at > since, c.account_id.in_(accounts)
+            ),
+            select(literal("import").label("kind"), i.id, i.account_id, i.updated_at).where(
+                i.updated_at > since, i.account_id.in_(accounts)
+            ),
+        )
+        async with self.db.session(write=False) as session:
+            rows = (await session.execute(query)).all()
+        loop_now = asyncio.get_running_loop().time()
+        for kind, object_id, account_id, updated_at in rows:
+            key = (kind, object_id)
+            if prime:
+                self._sent[key], self._sent_at[key] = updated_at, loop_now - MIN_GAP
+            elif self._sent.get(key) != updated_at:
+                self._waiting[key] = account_id
+        loop_now = asyncio.get_running_loop().time()
+        due = [k for k in self._waiting if loop_now - self._sent_at.get(k, -MIN_GAP) >= MIN_GAP]
+        if due:
+            await self._send(due, loop_now)
+        cutoff = since - LOOKBACK
+        for key in [k for k, at in self._sent.items() if at < cutoff]:
+            del self._sent[key], self._sent_at[key]
+
+    async def _send(self, due: list[tuple[str, int]], loop_now: float) -> None:
+        campaign_ids = [i for k, i in due if k == "campaign"]
+        import_ids = [i for k, i in due if k == "import"]
+        events: list[tuple[int, Event]] = []
+        async with self.db.session(write=False) as session:
+            if campaign_ids:
+                rows = await session.execute(
+                    select(Campaign).where(
+                        Campaign.id.in_(campaign_ids), Campaign.deleted_at.is_(None)
+                    )
+                )
+                events += [(r.account_id, campaign_event(r)) for r in rows.scalars()]
+            if import_ids:
+                rows2 = await session.execute(
+                    select(ContactImport).where(ContactImport.id.in_(import_ids))
+                )
+                events += [(r.account_id, import_event(r)) for r in rows2.scalars()]
+        for key in due:
+            self._waiting.pop(key, None)
+        for account_id, event in events:
+            self._sent[event.key] = event.at
+            self._sent_at[event.key] = loop_now
+            for sub in list(self.subscribers.get(account_id, ())):
+                sub.offer(event)
+
+    async def changed_since(
+        self, account_id: int, since: datetime, campaign_id: int | None = None
+    ) -> list[Event]:
+        """The current state of the account's objects (or one campaign) changed since."""
+        since = since - LOOKBACK
+        events: list[Event] = []
+        async with self.db.session(write=False) as session:
+            query = select(Campaign).where(
+                Campaign.account_id == account_id,
+                Campaign.updated_at > since,
+                Campaign.deleted_at.is_(None),
+            )
+            if campaign_id is not None:
+                query = query.where(Campaign.id == campaign_id)
+            rows = await session.execute(
+                query.order_by(Campaign.updated_at.desc()).limit(RESUME_LIMIT)
+            )
+            events += [campaign_event(r) for r in rows.scalars()]
+            if campaign_id is None:
+                rows2 = await session.execute(
+                    select(ContactImport)
+                    .where(ContactImport.account_id == account_id, ContactImport.updated_at > since)
+                    .order_by(ContactImport.updated_at.desc())
+                    .limit(RESUME_LIMIT)
+                )
+                events += [import_event(r) for r in rows2.scalars()]
+        return sorted(events, key=lambda e: e.at)

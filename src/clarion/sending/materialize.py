@@ -80,6 +80,7 @@ WHERE c.account_id = :account_id AND c.id > :after AND c.id <= :upto
 # The chunk's recipients are set operations over index ranges (EXCEPT: hashed or sorted,
 # never a nested loop), computed once (MATERIALIZED); each is then looked up in `contact` by
 # primary key (LATERAL ... OFFSET 0 cannot be flattened into a join the planner may reorder).
+# Sorted (one chunk in memory) so that message ids follow the recipients' order, as on SQLite.
 _MATERIALIZE_PG = """
 WITH audience AS MATERIALIZED (
     SELECT lm.contact_id FROM list_member lm
@@ -101,6 +102,7 @@ CROSS JOIN LATERAL (
     WHERE id = a.contact_id AND account_id = :account_id
     OFFSET 0
 ) AS c
+ORDER BY a.contact_id
 """
 
 

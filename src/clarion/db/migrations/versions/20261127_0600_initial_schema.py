@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 01:51:27.876242
+Create Date: 2026-12-01 02:08:56.071624
 """
 
 from collections.abc import Sequence
@@ -27,8 +27,10 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("balance", sa.BigInteger(), nullable=False),
         sa.Column("reserved", sa.BigInteger(), nullable=False),
-        sa.Column("approval_required", sa.Boolean(), nullable=False),
-        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column(
+            "approval_required", sa.Boolean(), server_default=sa.text("(false)"), nullable=False
+        ),
+        sa.Column("timezone", sa.String(length=64), server_default="UTC", nullable=False),
         sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("balance >= 0", name=op.f("ck_account_balance_not_negative")),

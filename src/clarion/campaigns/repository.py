@@ -16,7 +16,7 @@ from clarion.audience.models import Contact, ContactList, ContactOptOut, ListMem
 from clarion.campaigns import states
 from clarion.campaigns.models import Campaign
 from clarion.db.plans import without_nested_loops
-from clarion.messages.models import CampaignTally
+from clarion.messages.models import CampaignTally, Message, MessageStatus
 from clarion.templates.models import Template
 
 COUNTERS = ("recipients", "queued", "sending", "sent", "delivered", "read", "failed", "skipped")
@@ -387,3 +387,23 @@ async def clear_reserved(session: AsyncSession, campaign_id: int) -> bool:
         .returning(Campaign.id)
     )
     return row.scalar_one_or_none() is not None
+
+
+async def next_round(session: AsyncSession, now: datetime) -> datetime | None:
+    """`now` if a campaign is sending, a message is in flight (its lease may expire) or
+    counters are not folded yet; else the
+    earliest start of a scheduled campaign (None when there is none)."""
+    busy = await session.execute(
+        select(
+            exists().where(Campaign.status == states.SENDING)
+            | exists().where(Message.status == MessageStatus.SENDING)
+            | exists().where(CampaignTally.id.is_not(None))
+            | exists().where(Campaign.status == states.CANCELLED, Campaign.reserved > 0)
+        )
+    )
+    if busy.scalar():
+        return now
+    due = await session.execute(
+        select(func.min(Campaign.scheduled_at)).where(Campaign.status == states.SCHEDULED)
+    )
+    return due.scalar_one_or_none()

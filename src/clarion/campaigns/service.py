@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts import ledger
 from clarion.accounts.models import Account
-from clarion.campaigns import counters, repository, states
+from clarion.campaigns import counters, repository, states, wakeups
 from clarion.campaigns.estimate import Pricing, fingerprint, message_text, price_audience, to_out
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import (
@@ -305,6 +305,7 @@ async def confirm_locked(
     else:
         campaign.started_at = now
     await session.flush()
+    await wakeups.engine_has_work(session)  # to start it, or to time its start
     return campaign
 
 
@@ -374,7 +375,9 @@ async def pause(session: AsyncSession, account_id: int, campaign_id: int) -> Cam
 
 async def resume(session: AsyncSession, account_id: int, campaign_id: int) -> Campaign:
     """paused -> sending: the engine claims its queued messages again."""
-    return await _switch(session, account_id, campaign_id, "resume", states.SENDING)
+    campaign = await _switch(session, account_id, campaign_id, "resume", states.SENDING)
+    await wakeups.engine_has_work(session)
+    return campaign
 
 
 async def _cancel(session: AsyncSession, campaign: Campaign) -> None:

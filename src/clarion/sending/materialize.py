@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.audience.models import ContactList
+from clarion.campaigns import wakeups
 from clarion.campaigns.models import Campaign
 from clarion.db.base import UTCDateTime, utcnow
 from clarion.db.dialect import is_postgres
@@ -221,6 +222,8 @@ async def advance_chunk(session: AsyncSession, chunk: Chunk, inserted: int, now:
     if cast(Any, moved).rowcount != 1:
         return False
     await tally.move(session, chunk.campaign_id, {"queued": inserted}, recipients=inserted)
+    if inserted:
+        await wakeups.engine_has_work(session)  # senders everywhere: messages are queued
     return True
 
 

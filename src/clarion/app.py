@@ -12,7 +12,6 @@ from clarion import __version__
 from clarion.accounts.routes import admin_router as accounts_admin_router
 from clarion.accounts.routes import router as account_router
 from clarion.audience import tasks as audience_tasks
-from clarion.audience.fastlane import ContactReadFastLane
 from clarion.audience.routes import router as audience_router
 from clarion.campaigns.routes import router as campaigns_router
 from clarion.config import Settings, get_settings
@@ -67,7 +66,6 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         max_bytes=settings.max_body_bytes,
         upload_max_bytes=settings.max_import_bytes,
     )
-    app.add_middleware(ContactReadFastLane)
     app.add_middleware(NoNulInUrl)
 
     @app.get("/healthz", tags=["health"])

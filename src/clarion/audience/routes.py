@@ -6,9 +6,9 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 
-from clarion.audience import hotpath, repository, service, tasks
+from clarion.audience import repository, service, tasks
 from clarion.audience.imports import ImportFailed, TextCheck
 from clarion.audience.models import ContactImport, ContactList
 from clarion.audience.phones import check_region, digits_only
@@ -86,14 +86,10 @@ async def list_contacts(
 
 @router.get("/contacts/{contact_id}", response_model=ContactOut)
 async def get_contact(
-    contact_id: PathId, account_id: CurrentAccountId, request: Request
-) -> Response:
-    # The hot path (see audience/hotpath.py): one statement, JSON written directly in the
-    # response model's shape (tests compare it with what POST /contacts answers).
-    body = await hotpath.contact_json(request.app.state.db, account_id, contact_id)
-    if body is None:
-        raise NotFound(f"No contact {contact_id}.")
-    return Response(body, media_type="application/json")
+    contact_id: PathId, account_id: CurrentAccountId, session: ReadSessionDep
+) -> ContactOut:
+    contact = await service.require_contact(session, account_id, contact_id)
+    return (await service.contacts_out(session, [contact]))[0]
 
 
 @router.put("/contacts/{contact_id}", response_model=ContactOut)

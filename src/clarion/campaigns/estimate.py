@@ -33,6 +33,7 @@ from clarion.campaigns import repository
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import EstimateOut
 from clarion.money import from_units
+from clarion.pricing.rates import whatsapp_category
 from clarion.templates.models import Template
 
 _PHONE = re.compile(r"^\+?[0-9]+$")
@@ -224,7 +225,7 @@ async def price_audience(
         p.worst_case = 0
 
     if channel == "whatsapp":
-        category = template.category if template is not None else None
+        category = whatsapp_category(template.category if template is not None else None)
         for country, n in per_country.items():
             unit = prices.get("whatsapp", country, category)
             if unit is None:

@@ -29,6 +29,8 @@ from clarion.pricing.models import Rate
 CHANNELS = ("sms", "rcs", "whatsapp")
 ANY_COUNTRY = "*"
 WHATSAPP_CATEGORIES = ("marketing", "utility", "authentication")
+# Meta's category for a template that names none; the estimate and the sender price it so.
+DEFAULT_WHATSAPP_CATEGORY = "marketing"
 RCS_CATEGORIES = ("basic", "single")
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "sms": (),
@@ -96,6 +98,12 @@ class RateCard:
 
     def __repr__(self) -> str:
         return f"RateCard({len(self.rows)} rows, {self.source}, {self.fingerprint[:12]})"
+
+
+def whatsapp_category(category: str | None) -> str:
+    """The category a WhatsApp template is priced by: its own, else the default one (a
+    template stored without a category by an earlier sync)."""
+    return category or DEFAULT_WHATSAPP_CATEGORY
 
 
 def rcs_category(

@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.db.base import utcnow
 from clarion.errors import Conflict, NotFound, Unprocessable
-from clarion.pricing.rates import WHATSAPP_CATEGORIES
+from clarion.pricing.rates import DEFAULT_WHATSAPP_CATEGORY, WHATSAPP_CATEGORIES
 from clarion.templates import repository
 from clarion.templates.models import Template
 from clarion.templates.render import variables_of
@@ -171,6 +171,28 @@ async def update_template(
     template.updated_at = utcnow()
     await _flush_unique(session, template)
     return template
+
+
+async def sync_template(
+    session: AsyncSession, account_id: int, body: TemplateCreate, provider_template_id: str | None
+) -> bool:
+    """Create or update the account's template of this channel, name and language as the
+    provider lists it, under the rules of one made through the API; True when created. A
+    WhatsApp template listed without a category takes the default one, which is what the
+    estimate and the sender price it as."""
+    if body.channel == "whatsapp" and body.category is None:
+        body = body.model_copy(update={"category": DEFAULT_WHATSAPP_CATEGORY})
+    existing = await repository.template_named(
+        session, account_id, body.channel, body.name, body.language
+    )
+    if existing is None:
+        template = await create_template(session, account_id, body)
+    else:
+        changes = TemplateUpdate(category=body.category, body=body.body, status=body.status)
+        template = await update_template(session, account_id, existing.id, changes)
+    template.provider_template_id = provider_template_id
+    await session.flush()
+    return existing is None
 
 
 async def delete_template(session: AsyncSession, account_id: int, template_id: int) -> None:

@@ -17,10 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.audience.models import Contact, ContactImport, ContactList, ListMember
 from clarion.db.base import utcnow
-
-
-def _is_sqlite(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
+from clarion.db.dialect import is_sqlite
 
 
 def _sqlite_ts(value: datetime) -> str:
@@ -200,7 +197,7 @@ async def add_members(session: AsyncSession, list_id: int, contact_ids: Sequence
         return 0
     conn = await session.connection()
     ids = list(dict.fromkeys(contact_ids))
-    if _is_sqlite(session):
+    if is_sqlite(session):
         result = await conn.exec_driver_sql(
             "INSERT INTO list_member (list_id, contact_id, created_at) "
             "SELECT ?, value, ? FROM json_each(?) WHERE true ON CONFLICT DO NOTHING",
@@ -328,7 +325,7 @@ async def upsert_contacts(
     if not rows:
         return UpsertResult(0, 0)
     conn = await session.connection()
-    if _is_sqlite(session):
+    if is_sqlite(session):
         phones = orjson.dumps([r.phone for r in rows]).decode()
         existing = (await conn.exec_driver_sql(_SQLITE_EXISTING, (account_id, phones))).scalar_one()
         now = _sqlite_ts(utcnow())

@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 
 from clarion.audience.models import Contact, ContactList, ContactOptOut, ListMember, OptOutEvent
 from clarion.campaigns.models import Campaign
+from clarion.db.dialect import is_sqlite
 from clarion.sending.models import Message
 from clarion.templates.models import Template
 
@@ -83,10 +84,6 @@ def _not_excluded(contact_id: Any, exclude_ids: Sequence[int]) -> Any:
     return ~exists().where(
         excluded.contact_id == contact_id, excluded.list_id.in_(list(exclude_ids))
     )
-
-
-def is_sqlite(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
 
 
 def _not_in(session: AsyncSession, column: Any, subquery: Select[Any]) -> Any:
@@ -297,8 +294,7 @@ async def stats_rows(
     by_channel = await session.execute(
         select(Campaign.channel, *_counter_sums()).where(*where).group_by(Campaign.channel)
     )
-    bind = session.get_bind()
-    if bind.dialect.name == "sqlite":
+    if is_sqlite(session):
         # Stored as naive UTC text: the first 10 characters are the UTC date.
         day: Any = func.substr(Campaign.started_at, 1, 10)
     else:

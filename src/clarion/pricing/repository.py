@@ -4,6 +4,7 @@ from sqlalchemy import delete, insert, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts.models import SystemSetting
+from clarion.db.dialect import is_postgres
 from clarion.pricing.models import Rate
 from clarion.pricing.rates import VERSION_KEY, RateRow
 
@@ -14,7 +15,7 @@ _RATE_CARD_LOCK = 0x52415445
 async def lock_rate_card(session: AsyncSession) -> None:
     """Serialize concurrent replacements (delete-all then insert would otherwise collide on
     the unique constraint). SQLite write transactions are already serialized (BEGIN IMMEDIATE)."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _RATE_CARD_LOCK})
 
 

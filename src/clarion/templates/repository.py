@@ -5,6 +5,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.campaigns.models import Campaign
+from clarion.db.dialect import is_postgres
 from clarion.templates.models import Template
 
 
@@ -56,7 +57,7 @@ async def campaign_using_template(
     session: AsyncSession, account_id: int, template_id: int
 ) -> Campaign | None:
     """A live (not deleted) campaign past `draft` whose message names the template."""
-    if session.get_bind().dialect.name == "postgresql":
+    if is_postgres(session):
         # JSONB containment compares typed values: no cast that could fail on odd data.
         uses = type_coerce(Campaign.message, JSONB).contains({"templateId": template_id})
     else:

@@ -307,3 +307,15 @@ async def stats_rows(
 
 def as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+async def statuses_of(session: AsyncSession, account_id: int, ids: Sequence[int]) -> dict[int, str]:
+    """campaign id -> status, for those of `ids` the account has (deleted ones included)."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Campaign.id, Campaign.status).where(
+            Campaign.account_id == account_id, Campaign.id.in_(list(ids))
+        )
+    )
+    return {int(campaign_id): str(status) for campaign_id, status in rows}

@@ -14,6 +14,7 @@ from clarion.accounts.routes import router as account_router
 from clarion.audience import tasks as audience_tasks
 from clarion.audience.routes import router as audience_router
 from clarion.campaigns.routes import router as campaigns_router
+from clarion.campaigns.routes import templates_router as campaign_templates_router
 from clarion.config import Settings, get_settings
 from clarion.db.session import Database
 from clarion.delivery.routes import router as delivery_router
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         account_router,
         audience_router,
         templates_router,
+        campaign_templates_router,
         pricing_router,
         campaigns_router,
         sending_router,

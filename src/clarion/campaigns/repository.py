@@ -5,14 +5,15 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Select, cast, exists, func, select, update
+from sqlalchemy import Date, Select, cast, exists, func, select, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from clarion.audience.models import Contact, ContactList, ContactOptOut, ListMember, OptOutEvent
 from clarion.campaigns.models import Campaign
-from clarion.db.dialect import is_sqlite
+from clarion.db.dialect import is_postgres, is_sqlite
 from clarion.sending.models import Message
 from clarion.templates.models import Template
 
@@ -319,3 +320,26 @@ async def statuses_of(session: AsyncSession, account_id: int, ids: Sequence[int]
         )
     )
     return {int(campaign_id): str(status) for campaign_id, status in rows}
+
+
+async def campaign_using_template(
+    session: AsyncSession, account_id: int, template_id: int
+) -> Campaign | None:
+    """A live (not deleted) campaign past `draft` whose message names the template."""
+    if is_postgres(session):
+        # JSONB containment compares typed values: no cast that could fail on odd data.
+        uses = type_coerce(Campaign.message, JSONB).contains({"templateId": template_id})
+    else:
+        uses = func.json_extract(Campaign.message, "$.templateId") == template_id
+    row = await session.execute(
+        select(Campaign)
+        .where(
+            Campaign.account_id == account_id,
+            Campaign.status != "draft",
+            Campaign.deleted_at.is_(None),
+            uses,
+        )
+        .order_by(Campaign.id)
+        .limit(1)
+    )
+    return row.scalar_one_or_none()

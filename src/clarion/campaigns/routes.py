@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from clarion.auth import CurrentAccountId
-from clarion.campaigns import service, states
+from clarion.campaigns import service, states, template_use
 from clarion.campaigns.idempotency import idempotent
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import (
@@ -232,3 +232,17 @@ async def cancel_campaign(
     """scheduled, sending or paused -> cancelled. Queued messages become `skipped`; the
     reservation is released (at once, or when the last in-flight message is recorded)."""
     return campaign_out(await service.cancel(session, account_id, campaign_id))
+
+
+# -- DELETE /templates/{id}: the guard is a campaigns rule -----------------------------------
+templates_router = APIRouter(prefix="/templates", tags=["templates"])
+
+
+@templates_router.delete("/{template_id}", status_code=204)
+async def delete_template(
+    template_id: PathId, account_id: CurrentAccountId, session: SessionDep
+) -> None:
+    """Delete a template. A template named by a campaign that is past `draft` (scheduled,
+    sending, paused, completed, cancelled; deleted campaigns do not count) is 409, with the
+    campaign's id as `campaignId`: its history and any pending sends depend on it."""
+    await template_use.delete_template(session, account_id, template_id)

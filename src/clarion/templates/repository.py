@@ -1,11 +1,8 @@
 """Queries on templates, always scoped to one account."""
 
-from sqlalchemy import func, select, type_coerce
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.campaigns.models import Campaign
-from clarion.db.dialect import is_postgres
 from clarion.templates.models import Template
 
 
@@ -51,26 +48,3 @@ async def templates_page(
         select(Template).where(*where).order_by(Template.id).limit(limit).offset(offset)
     )
     return list(rows.scalars()), int(total)
-
-
-async def campaign_using_template(
-    session: AsyncSession, account_id: int, template_id: int
-) -> Campaign | None:
-    """A live (not deleted) campaign past `draft` whose message names the template."""
-    if is_postgres(session):
-        # JSONB containment compares typed values: no cast that could fail on odd data.
-        uses = type_coerce(Campaign.message, JSONB).contains({"templateId": template_id})
-    else:
-        uses = func.json_extract(Campaign.message, "$.templateId") == template_id
-    row = await session.execute(
-        select(Campaign)
-        .where(
-            Campaign.account_id == account_id,
-            Campaign.status != "draft",
-            Campaign.deleted_at.is_(None),
-            uses,
-        )
-        .order_by(Campaign.id)
-        .limit(1)
-    )
-    return row.scalar_one_or_none()

@@ -195,14 +195,8 @@ async def sync_template(
     return existing is None
 
 
-async def delete_template(session: AsyncSession, account_id: int, template_id: int) -> None:
-    template = await require_template(session, account_id, template_id)
-    campaign = await repository.campaign_using_template(session, account_id, template_id)
-    if campaign is not None:
-        raise Conflict(
-            f"Template {template_id} is used by campaign {campaign.id} ({campaign.status}); "
-            "only templates used by draft campaigns alone can be deleted.",
-            campaignId=campaign.id,
-        )
+async def delete_template(session: AsyncSession, template: Template) -> None:
+    """Delete the template. Whether something still needs it is the caller's rule
+    (`campaigns.template_use.delete_template` for the API)."""
     await session.delete(template)
     await session.flush()

@@ -23,6 +23,15 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from clarion.audience.imports import Progress as ImportProgress
+from clarion.audience.imports import run_import
+from clarion.audience.models import ContactImport, ContactList
+from clarion.audience.phones import check_region
+from clarion.audience.repository import create_import
+from clarion.config import get_settings
+from clarion.db.migrate import upgrade
+from clarion.db.session import Database
+
 console = Console()
 
 
@@ -52,10 +61,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Import a CSV file into a list (the same rules as POST /lists/{id}/imports), with
         a progress bar. Settings (CLARION_DATABASE_URL) come from the environment."""
-        from clarion.audience.phones import check_region
-        from clarion.config import get_settings
-        from clarion.db.migrate import upgrade
-
         try:
             region = check_region(default_country)
         except ValueError as exc:
@@ -67,12 +72,6 @@ def register(app: typer.Typer) -> None:
 
 
 async def _run(database_url: str, path: Path, list_id: int, region: str | None) -> int:
-    from clarion.audience.imports import Progress as ImportProgress
-    from clarion.audience.imports import run_import
-    from clarion.audience.models import ContactImport, ContactList
-    from clarion.audience.repository import create_import
-    from clarion.db.session import Database
-
     db = Database(database_url)
     pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
     try:

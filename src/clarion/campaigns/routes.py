@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from clarion.auth import CurrentAccountId
-from clarion.campaigns import service, states, template_use
+from clarion.campaigns import repository, service, states, template_use
 from clarion.campaigns.idempotency import idempotent
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import (
@@ -83,8 +83,6 @@ async def list_campaigns(
             channel = normalize_channel(channel)
         except ValueError as exc:
             raise Unprocessable(str(exc), field="channel") from None
-    from clarion.campaigns import repository
-
     rows, total = await repository.campaigns_page(
         session, account_id, status=status, channel=channel, limit=page.limit, offset=page.offset
     )

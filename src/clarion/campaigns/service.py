@@ -26,7 +26,9 @@ from clarion.campaigns.schemas import (
 from clarion.db.base import utcnow
 from clarion.errors import NotFound, Unprocessable
 from clarion.money import from_units
+from clarion.pricing.rates import load_rate_card
 from clarion.templates.models import Template
+from clarion.templates.render import unknown_variables
 
 MAX_SMS_PARTS = 10
 
@@ -55,8 +57,6 @@ async def validate(session: AsyncSession, campaign: Campaign) -> Template | None
     """Check the campaign's definition as a whole (after a create or a partial update):
     message vs channel, template, variables, lists, fallback. Returns its template, if any.
     Raises 422 listing every bad field."""
-    from clarion.templates.render import unknown_variables
-
     errors: list[dict[str, str]] = []
 
     def bad(field: str, message: str) -> None:
@@ -179,8 +179,6 @@ async def _account(session: AsyncSession, account_id: int) -> Account:
 
 
 async def _load_card(session: AsyncSession) -> Any:
-    from clarion.pricing.rates import load_rate_card
-
     return await load_rate_card(session)
 
 

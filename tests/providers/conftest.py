@@ -135,7 +135,7 @@ async def contact_ids(db: Database, phone: str) -> list[int]:
 
 
 async def opt_outs(db: Database, contact_id: int) -> list[str]:
-    from clarion.audience.optouts import opt_outs_of
+    from clarion.audience.repository import opt_outs_of
 
     async with db.session(write=False) as session:
         return (await opt_outs_of(session, [contact_id]))[contact_id]

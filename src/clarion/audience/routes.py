@@ -166,9 +166,7 @@ async def update_list(
 @router.delete("/lists/{list_id}", status_code=204)
 async def delete_list(list_id: PathId, account_id: CurrentAccountId, session: SessionDep) -> None:
     """Delete the list; its contacts stay."""
-    row = await service.require_list(session, account_id, list_id)
-    await session.delete(row)
-    await session.flush()
+    await service.delete_list(session, account_id, list_id)
 
 
 @router.post("/lists/{list_id}/contacts", response_model=MembersAdded)

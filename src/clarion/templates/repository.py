@@ -1,8 +1,9 @@
 """Queries on templates, always scoped to one account."""
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.db.base import utcnow
 from clarion.templates.models import Template
 
 
@@ -48,3 +49,21 @@ async def templates_page(
         select(Template).where(*where).order_by(Template.id).limit(limit).offset(offset)
     )
     return list(rows.scalars()), int(total)
+
+
+async def set_status_by_name(
+    session: AsyncSession, channel: str, name: str, language: str, status: str
+) -> int:
+    """Set the status of every account's template of this channel, name and language (the
+    language compared case-insensitively, `-` read as `_`); returns how many changed."""
+    result = await session.execute(
+        update(Template)
+        .where(
+            Template.channel == channel,
+            Template.name == name,
+            func.lower(func.replace(Template.language, "-", "_"))
+            == language.replace("-", "_").lower(),
+        )
+        .values(status=status, updated_at=utcnow())
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined,no-any-return]

@@ -200,3 +200,15 @@ async def delete_template(session: AsyncSession, template: Template) -> None:
     (`campaigns.template_use.delete_template` for the API)."""
     await session.delete(template)
     await session.flush()
+
+
+async def apply_provider_statuses(session: AsyncSession, changes: list[dict[str, str]]) -> int:
+    """Template status changes a provider announced (`name`, `language`, `status`), applied
+    to the WhatsApp templates of every account with that name and language; returns how many
+    templates changed."""
+    changed = 0
+    for change in changes:
+        changed += await repository.set_status_by_name(
+            session, "whatsapp", change["name"], change["language"], change["status"]
+        )
+    return changed

@@ -1,5 +1,7 @@
 import pytest
+from sqlalchemy import select
 
+from clarion.audience.models import OptOutEvent
 from tests.audience.conftest import FR, GB, US, new_contact, new_list
 from tests.conftest import AccountClient, Api
 
@@ -134,10 +136,6 @@ class TestReadUpdateDelete:
         r = await account.put(url, json={"optOuts": ["rcs"]})
         assert r.json()["optOuts"] == ["rcs"]
         assert (await account.get(url)).json()["optOuts"] == ["rcs"]
-        from sqlalchemy import select
-
-        from clarion.audience.models import OptOutEvent
-
         async with api.db.session(write=False) as session:
             events = (
                 await session.execute(

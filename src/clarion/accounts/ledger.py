@@ -1,26 +1,23 @@
 """Credit movements. Each is one guarded UPDATE of the account plus one ledger row, in the
 caller's transaction: the balance can never go below zero, nor `reserved` above the balance,
-whatever runs at the same time (the WHERE clause is re-checked on the locked row).
+whatever runs at the same time (the WHERE clause is re-checked on the locked row). The
+statements are in `accounts.repository`; the rules (what may move, what is refused) here.
 
 Amounts are integers of 1/10,000 credit (see clarion.money).
 """
 
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.accounts.models import Account, CreditLedger
+from clarion.accounts import repository
 from clarion.errors import Conflict, InsufficientCredits, NotFound
 from clarion.money import from_units
 
 
 async def _available(session: AsyncSession, account_id: int) -> int:
-    row = await session.execute(
-        select(Account.balance - Account.reserved).where(Account.id == account_id)
-    )
-    value = row.scalar_one_or_none()
+    value = await repository.available_credits(session, account_id)
     if value is None:
         raise NotFound("Account not found.")
-    return int(value)
+    return value
 
 
 async def topup(
@@ -29,20 +26,9 @@ async def topup(
     """Add (or, when negative, remove) credits. A debit may not take the balance below zero
     nor below what is reserved for confirmed campaigns (409). Returns the new balance."""
     if amount >= 0:
-        stmt = (
-            update(Account)
-            .where(Account.id == account_id)
-            .values(balance=Account.balance + amount)
-            .returning(Account.balance)
-        )
+        balance = await repository.add_to_balance(session, account_id, amount)
     else:
-        stmt = (
-            update(Account)
-            .where(Account.id == account_id, Account.balance - Account.reserved >= -amount)
-            .values(balance=Account.balance + amount)
-            .returning(Account.balance)
-        )
-    balance = (await session.execute(stmt)).scalar_one_or_none()
+        balance = await repository.take_from_available(session, account_id, -amount)
     if balance is None:
         available = await _available(session, account_id)
         raise Conflict(
@@ -50,16 +36,15 @@ async def topup(
             "confirmed campaigns.",
             available=float(from_units(available)),
         )
-    session.add(
-        CreditLedger(
-            account_id=account_id,
-            kind="topup" if amount >= 0 else "debit",
-            balance_delta=amount,
-            reserved_delta=0,
-            note=note,
-        )
+    repository.add_ledger_row(
+        session,
+        account_id,
+        "topup" if amount >= 0 else "debit",
+        balance_delta=amount,
+        reserved_delta=0,
+        note=note,
     )
-    return int(balance)
+    return balance
 
 
 async def reserve(
@@ -70,28 +55,21 @@ async def reserve(
         raise ValueError("reserve amount must be >= 0")
     if amount == 0:
         return
-    result = await session.execute(
-        update(Account)
-        .where(Account.id == account_id, Account.balance - Account.reserved >= amount)
-        .values(reserved=Account.reserved + amount)
-        .returning(Account.id)
-    )
-    if result.scalar_one_or_none() is None:
+    if not await repository.reserve_available(session, account_id, amount):
         available = await _available(session, account_id)
         raise InsufficientCredits(
             "Not enough available credits to confirm this campaign.",
             required=float(from_units(amount)),
             available=float(from_units(available)),
         )
-    session.add(
-        CreditLedger(
-            account_id=account_id,
-            kind="reserve",
-            balance_delta=0,
-            reserved_delta=amount,
-            campaign_id=campaign_id,
-            note=note,
-        )
+    repository.add_ledger_row(
+        session,
+        account_id,
+        "reserve",
+        balance_delta=0,
+        reserved_delta=amount,
+        campaign_id=campaign_id,
+        note=note,
     )
 
 
@@ -103,23 +81,16 @@ async def release(
         raise ValueError("release amount must be >= 0")
     if amount == 0:
         return
-    result = await session.execute(
-        update(Account)
-        .where(Account.id == account_id, Account.reserved >= amount)
-        .values(reserved=Account.reserved - amount)
-        .returning(Account.id)
-    )
-    if result.scalar_one_or_none() is None:
+    if not await repository.release_reserved(session, account_id, amount):
         raise RuntimeError(f"release of {amount} exceeds the reservation of account {account_id}")
-    session.add(
-        CreditLedger(
-            account_id=account_id,
-            kind="release",
-            balance_delta=0,
-            reserved_delta=-amount,
-            campaign_id=campaign_id,
-            note=note,
-        )
+    repository.add_ledger_row(
+        session,
+        account_id,
+        "release",
+        balance_delta=0,
+        reserved_delta=-amount,
+        campaign_id=campaign_id,
+        note=note,
     )
 
 
@@ -139,40 +110,23 @@ async def charge(
         raise ValueError("charge needs 0 <= from_reserved <= amount")
     if amount == 0:
         return True
-    extra = amount - from_reserved
-    result = await session.execute(
-        update(Account)
-        .where(
-            Account.id == account_id,
-            Account.reserved >= from_reserved,
-            Account.balance - Account.reserved >= extra,
-        )
-        .values(balance=Account.balance - amount, reserved=Account.reserved - from_reserved)
-        .returning(Account.id)
-    )
-    if result.scalar_one_or_none() is None:
+    if not await repository.spend(session, account_id, amount, from_reserved):
         return False
-    session.add(
-        CreditLedger(
-            account_id=account_id,
-            kind="charge",
-            balance_delta=-amount,
-            reserved_delta=-from_reserved,
-            campaign_id=campaign_id,
-            note=note,
-        )
+    repository.add_ledger_row(
+        session,
+        account_id,
+        "charge",
+        balance_delta=-amount,
+        reserved_delta=-from_reserved,
+        campaign_id=campaign_id,
+        note=note,
     )
     return True
 
 
 async def campaign_reserved(session: AsyncSession, campaign_id: int) -> int:
     """What the campaign still holds in reserve, from the ledger itself."""
-    row = await session.execute(
-        select(func.coalesce(func.sum(CreditLedger.reserved_delta), 0)).where(
-            CreditLedger.campaign_id == campaign_id
-        )
-    )
-    return int(row.scalar_one())
+    return await repository.reserved_by_campaign(session, campaign_id)
 
 
 async def check_invariants(session: AsyncSession, account_id: int) -> list[str]:
@@ -183,37 +137,18 @@ async def check_invariants(session: AsyncSession, account_id: int) -> list[str]:
 
     What campaigns hold is checked one layer up (`campaigns.credits.check_invariants`).
     """
-    account = await session.get(Account, account_id, populate_existing=True)
+    account = await repository.get_account(session, account_id, refresh=True)
     if account is None:
         return [f"account {account_id} does not exist"]
-    sums = (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(CreditLedger.balance_delta), 0),
-                func.coalesce(func.sum(CreditLedger.reserved_delta), 0),
-            ).where(CreditLedger.account_id == account_id)
-        )
-    ).one()
+    balance_sum, reserved_sum = await repository.ledger_sums(session, account_id)
     problems = []
-    if int(sums[0]) != account.balance:
-        problems.append(f"sum(ledger balance) {sums[0]} != balance {account.balance}")
-    if int(sums[1]) != account.reserved:
-        problems.append(f"sum(ledger reserved) {sums[1]} != reserved {account.reserved}")
+    if balance_sum != account.balance:
+        problems.append(f"sum(ledger balance) {balance_sum} != balance {account.balance}")
+    if reserved_sum != account.reserved:
+        problems.append(f"sum(ledger reserved) {reserved_sum} != reserved {account.reserved}")
     if not 0 <= account.reserved <= account.balance:
         problems.append(f"reserved {account.reserved} outside [0, balance {account.balance}]")
     return problems
-
-
-async def held_by_campaign(session: AsyncSession, account_id: int) -> dict[int, int]:
-    """campaign id -> what its ledger rows still hold in reserve, for every campaign of the
-    account that holds something (or gave back more than it held)."""
-    rows = await session.execute(
-        select(CreditLedger.campaign_id, func.sum(CreditLedger.reserved_delta))
-        .where(CreditLedger.account_id == account_id, CreditLedger.campaign_id.is_not(None))
-        .group_by(CreditLedger.campaign_id)
-        .having(func.sum(CreditLedger.reserved_delta) != 0)
-    )
-    return {cid: int(held) for cid, held in rows if cid is not None}
 
 
 async def settle(session: AsyncSession, account_id: int, campaign_id: int, note: str) -> int:

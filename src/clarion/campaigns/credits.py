@@ -18,7 +18,7 @@ async def check_invariants(session: AsyncSession, account_id: int) -> list[str]:
     account = await accounts_repository.get_account(session, account_id)
     if account is None:
         return problems
-    held = await ledger.held_by_campaign(session, account_id)
+    held = await accounts_repository.held_by_campaign(session, account_id)
     statuses = await repository.statuses_of(session, account_id, sorted(held))
     open_sum = sum(amount for cid, amount in held.items() if statuses.get(cid) in OPEN)
     if open_sum != account.reserved:

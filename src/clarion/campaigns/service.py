@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts import ledger
+from clarion.accounts import repository as accounts_repository
 from clarion.accounts.models import Account
 from clarion.campaigns import counters, repository, states
 from clarion.campaigns.estimate import Pricing, fingerprint, message_text, price_audience, to_out
@@ -172,7 +173,7 @@ def _check_priced(campaign: Campaign, pricing: Pricing) -> None:
 
 
 async def _account(session: AsyncSession, account_id: int) -> Account:
-    account = await session.get(Account, account_id, populate_existing=True)
+    account = await accounts_repository.get_account(session, account_id, refresh=True)
     if account is None:
         raise NotFound("Account not found.")
     return account

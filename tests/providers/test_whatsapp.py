@@ -459,7 +459,10 @@ class TestTemplateSync:
         assert [(t["name"], t["category"], t["status"], t["variables"]) for t in listed] == [
             ("no_category", "marketing", "approved", ["1"])
         ]
+        assert await sync_templates(sync_settings, account.id, "WABA1") == (0, 1, result.skipped)
+        assert (await account.get("/templates")).json()["items"] == listed  # nothing moved
         templates[0]["category"] = "UTILITY"
         assert await sync_templates(sync_settings, account.id, "WABA1") == (0, 1, result.skipped)
-        listed = (await account.get("/templates")).json()["items"]
-        assert [t["category"] for t in listed] == ["utility"]
+        updated = (await account.get("/templates")).json()["items"]
+        assert [t["category"] for t in updated] == ["utility"]
+        assert updated[0]["updatedAt"] > listed[0]["updatedAt"]

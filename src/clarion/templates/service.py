@@ -188,8 +188,12 @@ async def sync_template(
     if existing is None:
         template = await create_template(session, account_id, body)
     else:
-        changes = TemplateUpdate(category=body.category, body=body.body, status=body.status)
-        template = await update_template(session, account_id, existing.id, changes)
+        wanted = {"category": body.category, "body": body.body, "status": body.status}
+        changed = {k: v for k, v in wanted.items() if getattr(existing, k) != v}
+        template = existing
+        if changed:  # an unchanged template keeps its updated_at (estimates stay current)
+            changes = TemplateUpdate(**changed)
+            template = await update_template(session, account_id, existing.id, changes)
     template.provider_template_id = provider_template_id
     await session.flush()
     return existing is None

@@ -546,3 +546,8 @@ async def import_by_id(session: AsyncSession, import_id: int) -> ContactImport |
 async def delete_list(session: AsyncSession, row: ContactList) -> None:
     await session.delete(row)
     await session.flush()
+
+
+async def delete_contact(session: AsyncSession, contact: Contact) -> None:
+    await session.delete(contact)
+    await session.flush()

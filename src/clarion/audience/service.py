@@ -144,8 +144,7 @@ async def delete_contact(session: AsyncSession, account_id: int, contact_id: int
     contact = await require_contact(session, account_id, contact_id)
     # The contact leaves its lists: that is a membership change of each.
     await repository.touch_lists(session, await repository.list_ids_of_contact(session, contact.id))
-    await session.delete(contact)
-    await session.flush()
+    await repository.delete_contact(session, contact)
 
 
 def _row_reason(exc: ValidationError) -> str:

@@ -67,3 +67,8 @@ async def set_status_by_name(
         .values(status=status, updated_at=utcnow())
     )
     return result.rowcount or 0  # type: ignore[attr-defined,no-any-return]
+
+
+async def delete_template(session: AsyncSession, template: Template) -> None:
+    await session.delete(template)
+    await session.flush()

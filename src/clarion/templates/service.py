@@ -202,8 +202,7 @@ async def sync_template(
 async def delete_template(session: AsyncSession, template: Template) -> None:
     """Delete the template. Whether something still needs it is the caller's rule
     (`campaigns.template_use.delete_template` for the API)."""
-    await session.delete(template)
-    await session.flush()
+    await repository.delete_template(session, template)
 
 
 async def apply_provider_statuses(session: AsyncSession, changes: list[dict[str, str]]) -> int:

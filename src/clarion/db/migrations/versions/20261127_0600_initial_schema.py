@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 02:08:56.071624
+Create Date: 2026-12-01 02:27:41.263207
 """
 
 from collections.abc import Sequence

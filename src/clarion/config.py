@@ -71,6 +71,10 @@ class Settings(BaseSettings):
     # arrive after a restart (live ones are matched in any spelling): "hex-to-dec" when it
     # answers ids in hex and receipts them in decimal, "dec-to-hex" for the reverse.
     smpp_receipt_id: Literal["same", "hex-to-dec", "dec-to-hex"] = "same"
+    # How long a later part of a long message may keep being refused (throttled, or a
+    # transient error) once its first part was accepted, before the message fails with
+    # `throttled_too_long`. Kept well under the lease: the part is retried within one submit.
+    smpp_part_retry_seconds: float = Field(default=20.0, gt=0)
 
     rbm_api_url: str = "https://rcsbusinessmessaging.googleapis.com"
     rbm_agent_id: str | None = None

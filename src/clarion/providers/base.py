@@ -110,6 +110,24 @@ class Capabilities:
     max_batch: int = 100
 
 
+class Pacer(Protocol):
+    """The engine's adaptive send rate of one provider, per sender. A provider that makes
+    several wire requests per message (SMPP parts) paces each of them through it, so that a
+    throttle answer slows parts and messages alike."""
+
+    async def acquire(self, sender: str | None, n: int = 1) -> None: ...
+
+    def on_throttle(self, sender: str | None) -> None: ...
+
+
+@runtime_checkable
+class SelfPaced(Protocol):
+    """A provider that paces its own wire requests through the engine's `Pacer` (given once
+    with `use_pacer`); the engine then does not pace its messages before `submit`."""
+
+    def use_pacer(self, pacer: Pacer) -> None: ...
+
+
 class ReceiptSink(Protocol):
     """Where pushed receipts and inbound messages go (the delivery domain implements it)."""
 

@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
@@ -29,11 +30,11 @@ from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.delivery.service import apply_parked
 from clarion.pricing.rates import RateCard, load_rate_card
-from clarion.providers.base import OutboundMessage, Provider, SubmitResult
+from clarion.providers.base import OutboundMessage, Provider, SelfPaced, SubmitResult
 from clarion.providers.base import Outcome as Wire
 from clarion.sending import repository as repo
 from clarion.sending.context import CampaignContext, Priced, load_contacts, load_context
-from clarion.sending.ratelimit import RateLimiter, build_rate_limiter
+from clarion.sending.ratelimit import LimiterPacer, RateLimiter, build_rate_limiter
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -88,6 +89,14 @@ class Dispatcher:
         # Provider calls in flight at once, over all lanes (each call up to max_batch).
         self._in_flight = asyncio.Semaphore(settings.worker_concurrency)
         self._turn = 0
+        self._share_limiters()
+
+    def _share_limiters(self) -> None:
+        """Providers that pace their own wire requests (SMPP: one per part) do it through
+        this dispatcher's limiters, so parts and messages slow down together."""
+        for provider in self.providers.values():
+            if isinstance(provider, SelfPaced):
+                provider.use_pacer(LimiterPacer(partial(self._limiter, provider)))
 
     # --- claim ----------------------------------------------------------------------------
 
@@ -280,8 +289,9 @@ class Dispatcher:
     ) -> list[SubmitResult]:
         async with self._in_flight:
             by_sender: dict[str | None, int] = Counter(m.sender for m in chunk)
-            for sender, k in by_sender.items():
-                await self._limiter(provider, sender).acquire(k)
+            if not isinstance(provider, SelfPaced):
+                for sender, k in by_sender.items():
+                    await self._limiter(provider, sender).acquire(k)
             try:
                 results = await provider.submit(chunk)
             except Exception as exc:  # a provider bug must not lose the batch: retry it

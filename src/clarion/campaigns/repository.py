@@ -249,7 +249,7 @@ async def skip_queued(session: AsyncSession, campaign_id: int) -> int:
     result = await session.execute(
         update(Message)
         .where(Message.campaign_id == campaign_id, Message.status == "queued")
-        .values(status="skipped")
+        .values(status="skipped", error_code="CANCELLED")
         .execution_options(synchronize_session=False)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -371,6 +371,7 @@ async def _cancel(session: AsyncSession, campaign: Campaign) -> None:
     if await repository.in_flight(session, campaign.id) == 0:
         await ledger.settle(session, campaign.account_id, campaign.id, note="campaign cancelled")
         campaign.reserved = 0
+        campaign.completed_at = now  # else the engine sets it once nothing is in flight
     await session.flush()
     await session.refresh(campaign)
 

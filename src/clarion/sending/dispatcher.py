@@ -392,6 +392,7 @@ class Dispatcher:
 
         async def work(session: AsyncSession) -> list[repo.Recorded]:
             now = utcnow()
+            await self._skip_if_cancelled(session, pending)
             recorded = await repo.record_outcomes(session, self.owner, outcomes, now)
             for campaign_id, rows in repo.group_by_campaign(recorded).items():
                 await self._settle_batch(session, campaign_id, rows, by_id, now)
@@ -407,6 +408,21 @@ class Dispatcher:
             return recorded
 
         return await in_transaction(self.db, work)
+
+    async def _skip_if_cancelled(self, session: AsyncSession, pending: Sequence[Pending]) -> None:
+        """A message coming back to the queue (throttled, transient error) of a campaign
+        cancelled meanwhile is not requeued: it becomes `skipped` (`CANCELLED`). (What slips
+        past this check, the cancel committing just after it, the scheduler's `finalize`
+        skips.)"""
+        requeued = [p for p in pending if p.outcome is not None and p.outcome.status == "queued"]
+        if not requeued:
+            return
+        cancelled = await repo.cancelled_ids(session, [p.claimed.campaign_id for p in requeued])
+        for p in requeued:
+            if p.claimed.campaign_id in cancelled and p.outcome is not None:
+                p.outcome.status, p.outcome.next_attempt_at = "skipped", None
+                p.outcome.error_code = "CANCELLED"
+                p.outcome.error_message = "The campaign was cancelled before this was sent."
 
     async def _settle_batch(
         self,

@@ -559,24 +559,56 @@ async def complete_campaign(session: AsyncSession, campaign_id: int, now: dateti
     return row.scalar_one_or_none()
 
 
-async def cancelled_with_reserve(session: AsyncSession) -> list[tuple[int, int]]:
-    """Cancelled campaigns with nothing in flight that still hold credits: (id, account)."""
+async def cancelled_ids(session: AsyncSession, campaign_ids: Sequence[int]) -> set[int]:
+    """Which of these campaigns are cancelled (their throttled or retried messages are not
+    requeued: they become `skipped`)."""
+    if not campaign_ids:
+        return set()
+    rows = await session.execute(
+        select(Campaign.id).where(
+            Campaign.id.in_(sorted(set(campaign_ids))), Campaign.status == "cancelled"
+        )
+    )
+    return set(rows.scalars())
+
+
+async def cancelled_to_close(session: AsyncSession) -> list[tuple[int, int]]:
+    """Cancelled campaigns with nothing in flight that are not closed yet (credits still
+    reserved, a message still queued, or no `completed_at`): (id, account)."""
     rows = await session.execute(
         select(Campaign.id, Campaign.account_id).where(
-            Campaign.status == "cancelled", Campaign.sending == 0, Campaign.reserved > 0
+            Campaign.status == "cancelled",
+            Campaign.sending == 0,
+            (Campaign.reserved > 0) | (Campaign.queued > 0) | Campaign.completed_at.is_(None),
         )
     )
     return [(int(a), int(b)) for a, b in rows]
 
 
-async def clear_reserved(session: AsyncSession, campaign_id: int) -> bool:
-    row = await session.execute(
+async def close_cancelled(session: AsyncSession, campaign_id: int, now: datetime) -> int | None:
+    """A cancelled campaign with nothing in flight: whatever is still queued (requeued after
+    the cancel) becomes `skipped` (`CANCELLED`), and it gets its `completed_at`. Returns the
+    credits it still held (to release), or None when it is not to be closed (any more)."""
+    guard = (Campaign.id == campaign_id, Campaign.status == "cancelled", Campaign.sending == 0)
+    row = await session.execute(select(Campaign.reserved).where(*guard).with_for_update())
+    held = row.scalar_one_or_none()
+    if held is None:
+        return None
+    await session.execute(
         update(Campaign)
-        .where(Campaign.id == campaign_id, Campaign.status == "cancelled", Campaign.sending == 0)
-        .values(reserved=0)
-        .returning(Campaign.id)
+        .where(*guard)
+        .values(reserved=0, completed_at=func.coalesce(Campaign.completed_at, now))
     )
-    return row.scalar_one_or_none() is not None
+    skipped = await session.execute(
+        update(Message)
+        .where(Message.campaign_id == campaign_id, Message.status == "queued")
+        .values(status="skipped", error_code="CANCELLED", updated_at=now)
+        .returning(Message.contact_id)
+    )
+    counted = sum(1 for (contact_id,) in skipped if contact_id is not None)
+    if counted:
+        await counters.move(session, campaign_id, {"queued": -counted, "skipped": counted})
+    return int(held)
 
 
 def group_by_campaign(rows: Sequence[Recorded]) -> dict[int, list[Recorded]]:

@@ -184,10 +184,11 @@ async def materialize_pending(db: Database, chunk: int) -> int:
 
 async def finalize(db: Database) -> list[int]:
     """Complete campaigns with nothing left to send and release what they did not spend;
-    release what cancelled campaigns still hold once nothing of theirs is in flight."""
+    close cancelled campaigns once nothing of theirs is in flight (release what they still
+    hold, skip what came back to the queue, set `completed_at`)."""
     async with db.session(write=False) as session:
         done = await repo.campaigns_to_finish(session)
-        cancelled = await repo.cancelled_with_reserve(session)
+        cancelled = await repo.cancelled_to_close(session)
     completed = []
     for campaign_id in done:
 
@@ -205,7 +206,8 @@ async def finalize(db: Database) -> list[int]:
         async def release(
             session: AsyncSession, cid: int = campaign_id, aid: int = account_id
         ) -> None:
-            if await repo.clear_reserved(session, cid):
+            held = await repo.close_cancelled(session, cid, utcnow())
+            if held:
                 await ledger.settle(session, aid, cid, note="campaign cancelled")
 
         await in_transaction(db, release)

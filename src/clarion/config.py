@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=64, ge=1, le=2_000)
     lease_seconds: int = Field(default=60, ge=5)
     scheduler_interval: float = Field(default=0.5, gt=0)
+    # Seconds an accepted message may wait for its final receipt before it turns `expired`
+    # (72 h: what providers keep trying for; a receipt that comes later still applies).
+    receipt_timeout: float = Field(default=259_200, gt=0)
     worker_max_attempts: int = Field(default=6, ge=1, le=100)  # transient failures, then failed
     retry_base_seconds: float = Field(default=1.0, gt=0)  # backoff: base * 2**attempt, jittered
     retry_max_seconds: float = Field(default=300.0, gt=0)

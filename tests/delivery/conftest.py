@@ -94,6 +94,7 @@ async def campaign_counters(db: Database, campaign_id: int) -> dict[str, int]:
                 "read",
                 "failed",
                 "skipped",
+                "expired",
             )
         }
 

@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.campaigns.models import Campaign
 
-STATUSES = ("queued", "sending", "sent", "delivered", "read", "failed", "skipped")
+STATUSES = ("queued", "sending", "sent", "delivered", "read", "failed", "skipped", "expired")
 
 
 async def move(

@@ -15,7 +15,17 @@ from clarion.campaigns.models import Campaign
 from clarion.sending.models import Message
 from clarion.templates.models import Template
 
-COUNTERS = ("recipients", "queued", "sending", "sent", "delivered", "read", "failed", "skipped")
+COUNTERS = (
+    "recipients",
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "read",
+    "failed",
+    "skipped",
+    "expired",
+)
 
 
 async def campaign_of(

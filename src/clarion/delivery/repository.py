@@ -190,3 +190,29 @@ async def applicable_parked(
         .limit(limit)
     )
     return [(row[0], row[1]) for row in await session.execute(stmt)]
+
+
+async def expire_overdue(
+    session: AsyncSession, cutoff: datetime, now: datetime, limit: int
+) -> list[tuple[int, int | None]]:
+    """Turn up to `limit` messages accepted before `cutoff` and still without a final
+    receipt (`sent`) into `expired`, oldest first; returns their (campaign, contact)."""
+    due = (
+        select(Message.id)
+        .where(Message.status == "sent", Message.sent_at < cutoff)
+        .order_by(Message.sent_at)
+        .limit(limit)
+    )
+    picked = due.cte("due")
+    if not _is_sqlite(session):
+        # Materialized, or PostgreSQL may re-run the LIMIT inside IN (...) and take more;
+        # SKIP LOCKED: another sweeper takes the others.
+        picked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+    rows = await session.execute(
+        update(Message)
+        .where(Message.id.in_(select(picked.c.id)), Message.status == "sent")
+        .values(status="expired", updated_at=now)
+        .returning(Message.campaign_id, Message.contact_id)
+        .execution_options(synchronize_session=False)
+    )
+    return [(int(campaign_id), contact_id) for campaign_id, contact_id in rows]

@@ -112,6 +112,7 @@ class Engine:
             self.wake()
         await scheduler.sweep_leases(self.db)
         await scheduler.sweep_parked(self.db)
+        await scheduler.sweep_expired(self.db, self.settings.receipt_timeout)
         await scheduler.finalize(self.db)
 
     async def _materialize(self) -> None:

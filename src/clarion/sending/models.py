@@ -31,6 +31,14 @@ class Message(Base):
         ),
         # Receipts look messages up by provider id; materialized rows have none yet, so a
         # partial index costs nothing when a million recipients are inserted.
+        # The expiry sweep's path: accepted messages still waiting for a receipt, oldest
+        # first (paid only while a message is `sent`).
+        Index(
+            "ix_message_awaiting_receipt",
+            "sent_at",
+            postgresql_where=text("status = 'sent'"),
+            sqlite_where=text("status = 'sent'"),
+        ),
         Index(
             "ix_message_provider_id",
             "provider_message_id",

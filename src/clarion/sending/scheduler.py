@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.accounts import ledger
 from clarion.db.base import utcnow
 from clarion.db.session import Database
+from clarion.delivery import expiry
 from clarion.delivery import service as delivery
 from clarion.sending import repository as repo
 from clarion.sending.dispatcher import in_transaction
@@ -47,6 +49,21 @@ async def sweep_parked(db: Database) -> int:
         return await delivery.sweep_parked(session)
 
     return await in_transaction(db, work)
+
+
+async def sweep_expired(db: Database, timeout: float, now: datetime | None = None) -> int:
+    """Turn `sent` messages that waited `timeout` seconds for a final receipt `expired`,
+    a bounded batch at a time until none is left."""
+    total = 0
+    while True:
+
+        async def work(session: AsyncSession) -> int:
+            return await expiry.expire_overdue(session, now or utcnow(), timedelta(seconds=timeout))
+
+        done = await in_transaction(db, work)
+        total += done
+        if done < expiry.SWEEP_LIMIT:
+            return total
 
 
 # Chunks in flight at once on PostgreSQL: one chunk's INSERT keeps one database backend busy
@@ -216,10 +233,11 @@ async def finalize(db: Database) -> list[int]:
     return completed
 
 
-async def tick(db: Database, chunk: int) -> None:
+async def tick(db: Database, chunk: int, receipt_timeout: float = 259_200) -> None:
     """One round of everything above (what the scheduler loop runs every interval)."""
     await start_due(db)
     await sweep_leases(db)
     await sweep_parked(db)
+    await sweep_expired(db, receipt_timeout)
     await materialize_pending(db, chunk)
     await finalize(db)

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 06:20:44.342240
+Create Date: 2026-12-01 01:36:46.999676
 """
 
 from collections.abc import Sequence
@@ -64,6 +64,13 @@ def upgrade() -> None:
         ),
     )
     with op.batch_alter_table("message", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_message_awaiting_receipt",
+            ["sent_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'sent'"),
+            sqlite_where=sa.text("status = 'sent'"),
+        )
         batch_op.create_index(
             "ix_message_lease",
             ["lease_until"],
@@ -203,6 +210,7 @@ def upgrade() -> None:
         sa.Column("read", sa.Integer(), nullable=False),
         sa.Column("failed", sa.Integer(), nullable=False),
         sa.Column("skipped", sa.Integer(), nullable=False),
+        sa.Column("expired", sa.Integer(), nullable=False),
         sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -551,6 +559,11 @@ def downgrade() -> None:
             "ix_message_lease",
             postgresql_where=sa.text("status = 'sending'"),
             sqlite_where=sa.text("status = 'sending'"),
+        )
+        batch_op.drop_index(
+            "ix_message_awaiting_receipt",
+            postgresql_where=sa.text("status = 'sent'"),
+            sqlite_where=sa.text("status = 'sent'"),
         )
 
     op.drop_table("message")

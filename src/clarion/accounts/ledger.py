@@ -165,6 +165,33 @@ async def charge(
     return True
 
 
+async def refund(
+    session: AsyncSession,
+    account_id: int,
+    campaign_id: int | None,
+    amount: int,
+    note: str | None = None,
+) -> None:
+    """Give back credits charged for messages the provider then did not bill."""
+    if amount < 0:
+        raise ValueError("refund amount must be >= 0")
+    if amount == 0:
+        return
+    await session.execute(
+        update(Account).where(Account.id == account_id).values(balance=Account.balance + amount)
+    )
+    session.add(
+        CreditLedger(
+            account_id=account_id,
+            kind="refund",
+            balance_delta=amount,
+            reserved_delta=0,
+            campaign_id=campaign_id,
+            note=note,
+        )
+    )
+
+
 async def campaign_reserved(session: AsyncSession, campaign_id: int) -> int:
     """What the campaign still holds in reserve, from the ledger itself."""
     row = await session.execute(

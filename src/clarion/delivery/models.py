@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, String, Text, text
+from sqlalchemy import BigInteger, Boolean, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db.base import Base, BigId, UTCDateTime, utcnow
@@ -31,3 +31,5 @@ class ReceiptEvent(Base):
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The provider does not bill a message that failed so (see `Receipt.refund`).
+    refund: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -44,6 +44,7 @@ class ParkedEvent:
     error_code: str | None
     error_message: str | None
     occurred_at: datetime | None
+    refund: bool
 
 
 def _is_sqlite(session: AsyncSession) -> bool:
@@ -144,6 +145,7 @@ async def parked_events_for(
                 ReceiptEvent.error_code,
                 ReceiptEvent.error_message,
                 ReceiptEvent.occurred_at,
+                ReceiptEvent.refund,
             ).where(
                 ReceiptEvent.message_id.is_(None),
                 ReceiptEvent.provider == provider,
@@ -216,3 +218,40 @@ async def expire_overdue(
         .execution_options(synchronize_session=False)
     )
     return [(int(campaign_id), contact_id) for campaign_id, contact_id in rows]
+
+
+@dataclass(slots=True)
+class Charged:
+    id: int
+    account_id: int
+    campaign_id: int
+    contact_id: int | None
+    price: int
+
+
+async def take_back_charges(
+    session: AsyncSession, message_ids: Sequence[int], now: datetime
+) -> list[Charged]:
+    """Zero the price of these messages (they are refunded) and answer what each had been
+    charged; messages already at 0 are left out, so a message is refunded once."""
+    out: list[Charged] = []
+    for part in chunks(sorted(set(message_ids))):
+        rows = await session.execute(
+            select(
+                Message.id,
+                Message.account_id,
+                Message.campaign_id,
+                Message.contact_id,
+                Message.price,
+            ).where(Message.id.in_(part), Message.price > 0)
+        )
+        found = [Charged(*row) for row in rows]
+        if found:
+            await session.execute(
+                update(Message)
+                .where(Message.id.in_([c.id for c in found]), Message.price > 0)
+                .values(price=0, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        out.extend(found)
+    return out

@@ -29,7 +29,7 @@ from clarion.campaigns import counters
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.delivery import inbound as inbound_handlers
-from clarion.delivery import repository
+from clarion.delivery import refunds, repository
 from clarion.delivery.repository import MessageState
 from clarion.delivery.states import RECEIPT_STATUSES, RECEIPT_TARGETS, next_status
 from clarion.providers.base import InboundMessage, Receipt
@@ -69,6 +69,7 @@ class _Change:
     read_at: datetime | None = None
     error_code: str | None = None
     error_message: str | None = None
+    refund: bool = False  # failed, and not billed by the provider
 
 
 @dataclass
@@ -83,6 +84,7 @@ class _Plan:
         occurred_at: datetime | None,
         error_code: str | None,
         error_message: str | None,
+        refund: bool = False,
     ) -> bool:
         """Fold one receipt into the message's pending change; True if it moved it."""
         new = next_status(message.status, status)
@@ -101,15 +103,18 @@ class _Plan:
         elif new == "failed":
             change.error_code = (error_code or "UNDELIVERABLE")[:64]
             change.error_message = error_message
+            change.refund = refund
         return True
 
     async def write(self, session: AsyncSession) -> None:
         rows: list[dict[str, Any]] = []
         deltas: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        moved: set[int] = set()
         for change in self.changes.values():
             m = change.message
             if m.status == m.original:
                 continue
+            moved.add(m.id)
             rows.append(
                 {
                     "b_id": m.id,
@@ -131,6 +136,12 @@ class _Plan:
             await repository.update_message_statuses(session, rows)
         for campaign_id in sorted(deltas):  # a stable order: concurrent ingests never deadlock
             await counters.move(session, campaign_id, deltas[campaign_id])
+        not_billed = [
+            c.message.id
+            for c in self.changes.values()
+            if c.refund and c.message.status == "failed" and c.message.id in moved
+        ]
+        await refunds.refund_messages(session, not_billed, self.now)
 
 
 def _by_provider(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -174,6 +185,7 @@ async def ingest_receipts(session: AsyncSession, receipts: Sequence[Receipt]) ->
                 "raw": r.raw,
                 "occurred_at": _aware(r.occurred_at),
                 "received_at": now,
+                "refund": r.refund,
                 "message_id": message.id if matched and message is not None else None,
             }
         )
@@ -181,7 +193,7 @@ async def ingest_receipts(session: AsyncSession, receipts: Sequence[Receipt]) ->
             result.parked += 1
             result.parked_ids.append((r.provider, r.provider_message_id))
         elif r.status in RECEIPT_STATUSES and plan.apply(
-            message, r.status, r.occurred_at, r.error_code, r.error_message
+            message, r.status, r.occurred_at, r.error_code, r.error_message, r.refund
         ):
             result.applied += 1
         else:
@@ -214,7 +226,12 @@ async def apply_parked(
         matched.append({"b_id": event.id, "b_message_id": message.id})
         if event.status in RECEIPT_STATUSES:
             plan.apply(
-                message, event.status, event.occurred_at, event.error_code, event.error_message
+                message,
+                event.status,
+                event.occurred_at,
+                event.error_code,
+                event.error_message,
+                event.refund,
             )
     await repository.mark_events_matched(session, matched)
     await plan.write(session)

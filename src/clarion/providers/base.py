@@ -68,7 +68,10 @@ def _storable(value: str | None) -> str | None:
 
 @dataclass(slots=True)
 class Receipt:
-    """A delivery report, normalized. `status` is one of sent, delivered, read, failed."""
+    """A delivery report, normalized. `status` is one of sent, delivered, read, failed.
+    `refund`: with `failed`, the provider does not bill this message (Meta bills WhatsApp
+    per delivered message; Twilio does not bill a cancelled one): what it was charged is
+    given back when this receipt fails it."""
 
     provider: str
     provider_message_id: str
@@ -77,6 +80,7 @@ class Receipt:
     error_message: str | None = None
     occurred_at: datetime | None = None
     raw: str | None = None
+    refund: bool = False
 
     def __post_init__(self) -> None:
         self.provider_message_id = _storable(self.provider_message_id)

@@ -219,6 +219,8 @@ def parse_webhook(
                         ),
                         occurred_at=_when(status.get("timestamp")),
                         raw=orjson.dumps(status).decode(),
+                        # Meta bills per delivered message: one that fails is not billed.
+                        refund=status["status"] == "failed",
                     )
                 )
             for message in value.get("messages") or []:

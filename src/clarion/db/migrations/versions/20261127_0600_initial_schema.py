@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 01:36:46.999676
+Create Date: 2026-12-01 01:42:16.316433
 """
 
 from collections.abc import Sequence
@@ -118,6 +118,7 @@ def upgrade() -> None:
         sa.Column("occurred_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("received_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("message_id", sa.BigInteger(), nullable=True),
+        sa.Column("refund", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_receipt_event")),
     )
     with op.batch_alter_table("receipt_event", schema=None) as batch_op:

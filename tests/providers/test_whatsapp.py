@@ -15,8 +15,13 @@ from clarion.db.session import Database
 from clarion.delivery.models import ReceiptEvent
 from clarion.providers.base import OutboundMessage, Outcome, TemplateRef
 from clarion.providers.cli import sync_templates
-from clarion.providers.whatsapp_cloud import WhatsAppCloudProvider, valid_signature
+from clarion.providers.whatsapp_cloud import (
+    WhatsAppCloudProvider,
+    same_message,
+    valid_signature,
+)
 from clarion.templates.models import Template
+from clarion.templates.render import variables_of
 from tests.conftest import AccountClient, Api, AppFactory
 from tests.providers.conftest import (
     FakeServer,
@@ -144,7 +149,7 @@ class TestSend:
             "type": "template",
             "template": {
                 "name": "black_friday",
-                "language": {"code": "en_US"},
+                "language": {"policy": "deterministic", "code": "en_US"},
                 "components": [
                     {
                         "type": "body",
@@ -413,7 +418,8 @@ class TestTemplateSync:
         self, graph: FakeServer, settings: Settings, account: AccountClient, api: Api
     ) -> None:
         sync_settings = settings_for(graph, database_url=settings.database_url)
-        assert await sync_templates(sync_settings, account.id, "WABA1") == (5, 0)
+        first = await sync_templates(sync_settings, account.id, "WABA1")
+        assert (first.created, first.updated, first.refused) == (5, 0, [])
         pages = [r for r in graph.requests if r.path.endswith("/message_templates")]
         assert len(pages) == 3 and pages[0].path == "/v21.0/WABA1/message_templates"
         assert pages[0].headers["Authorization"] == "Bearer tok"
@@ -423,7 +429,60 @@ class TestTemplateSync:
             assert (t1.status, t1.category, t1.language) == ("rejected", "marketing", "en_US")
             assert t1.body == "Hi {{1}}, code {{2}}" and t1.variables == ["1", "2"]
             t1.status = "approved"
-        assert await sync_templates(sync_settings, account.id, "WABA1") == (0, 5)
+        again = await sync_templates(sync_settings, account.id, "WABA1")
+        assert (again.created, again.updated, again.refused) == (0, 5, [])
         async with api.db.session(write=False) as session:
             t1 = await session.scalar(select(Template).where(Template.name == "t1"))
             assert t1 is not None and t1.status == "rejected"
+
+    async def _local(self, api: Api, account_id: int, name: str, body: str) -> None:
+        async with api.db.transaction() as session:
+            session.add(
+                Template(
+                    account_id=account_id,
+                    channel="whatsapp",
+                    name=name,
+                    language="en_US",
+                    category="marketing",
+                    status="pending",
+                    body=body,
+                    variables=variables_of(body),
+                )
+            )
+
+    async def _template(self, api: Api, name: str) -> Template:
+        async with api.db.session(write=False) as session:
+            t = await session.scalar(select(Template).where(Template.name == name))
+            assert t is not None
+            return t
+
+    async def test_local_variable_names_are_kept(
+        self, graph: FakeServer, settings: Settings, account: AccountClient, api: Api
+    ) -> None:
+        await self._local(api, account.id, "t0", "Hi {{firstName}}, code {{ code }}")
+        sync_settings = settings_for(graph, database_url=settings.database_url)
+        result = await sync_templates(sync_settings, account.id, "WABA1")
+        assert (result.created, result.updated, result.refused) == (4, 1, [])
+        t0 = await self._template(api, "t0")
+        assert t0.body == "Hi {{firstName}}, code {{ code }}"
+        assert t0.variables == ["firstName", "code"]
+        assert (t0.status, t0.provider_template_id) == ("approved", "1000")
+
+    async def test_a_template_that_would_send_something_else_is_refused(
+        self, graph: FakeServer, settings: Settings, account: AccountClient, api: Api
+    ) -> None:
+        await self._local(api, account.id, "t2", "Code {{code}} for {{firstName}}!")
+        sync_settings = settings_for(graph, database_url=settings.database_url)
+        result = await sync_templates(sync_settings, account.id, "WABA1")
+        assert (result.created, result.updated) == (4, 0)
+        [reason] = result.refused
+        assert "'t2' (en_US) left unchanged" in reason and "Hi {{1}}, code {{2}}" in reason
+        t2 = await self._template(api, "t2")
+        assert (t2.body, t2.status) == ("Code {{code}} for {{firstName}}!", "pending")
+
+    def test_same_message(self) -> None:
+        assert same_message("Hi {{1}}, code {{2}}", "Hi {{1}}, code {{2}}")
+        assert same_message("Hi {{name}}, {{code}} {{name}}", "Hi {{1}}, {{2}} {{ 1 }}")
+        assert not same_message("Hi {{code}}, {{name}}", "Hi {{2}}, {{1}}")
+        assert not same_message("Hello {{name}}", "Hi {{1}}")
+        assert not same_message("Hi {{a}} {{b}}", "Hi {{1}}")

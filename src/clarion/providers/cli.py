@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import sys
 import threading
+from dataclasses import dataclass, field
 from typing import Annotated, Any
 
 import typer
@@ -88,26 +89,45 @@ def register_templates_sync(app: typer.Typer) -> None:
             )
             raise typer.Exit(2)
         try:
-            created, updated = asyncio.run(sync_templates(settings, account, waba_id))
+            result = asyncio.run(sync_templates(settings, account, waba_id))
         except (RuntimeError, LookupError) as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from None
-        console.print(f"templates synced: {created} created, {updated} updated")
+        console.print(f"templates synced: {result.created} created, {result.updated} updated")
+        for reason in result.refused:
+            console.print(reason, style="red", markup=False)
+        if result.refused:
+            raise typer.Exit(1)
 
 
-async def sync_templates(settings: Any, account_id: int, waba_id: str) -> tuple[int, int]:
-    """Upsert the WABA's templates into the account; returns (created, updated)."""
+@dataclass
+class SyncResult:
+    created: int = 0
+    updated: int = 0
+    refused: list[str] = field(default_factory=list)  # one sentence per template left alone
+
+
+async def sync_templates(settings: Any, account_id: int, waba_id: str) -> SyncResult:
+    """Upsert the WABA's templates into the account. A local template of the same name and
+    language keeps its body and variable names when it sends the same message (its k-th
+    variable where the provider has {{k}}); one that would send something else is left
+    unchanged and reported: a sync never changes what a campaign using it sends."""
     from sqlalchemy import select
 
     from clarion.accounts.models import Account
     from clarion.db.session import Database
-    from clarion.providers.whatsapp_cloud import TEMPLATE_STATUS, fetch_templates, template_body
+    from clarion.providers.whatsapp_cloud import (
+        TEMPLATE_STATUS,
+        fetch_templates,
+        same_message,
+        template_body,
+    )
     from clarion.templates.models import Template
     from clarion.templates.render import variables_of
 
     items = [item async for item in fetch_templates(settings, waba_id)]
     db = Database(settings.database_url)
-    created = updated = 0
+    result = SyncResult()
     try:
         async with db.transaction() as session:
             if await session.get(Account, account_id) is None:
@@ -142,15 +162,24 @@ async def sync_templates(settings: Any, account_id: int, waba_id: str) -> tuple[
                             **values,
                         )
                     )
-                    created += 1
-                else:
+                    result.created += 1
+                elif same_message(existing.body, body):
+                    values.pop("body"), values.pop("variables")  # the local names stay
                     for key, value in values.items():
                         setattr(existing, key, value)
-                    updated += 1
+                    result.updated += 1
+                else:
+                    result.refused.append(
+                        f"template {name!r} ({language}) left unchanged: the provider's body "
+                        f"{body!r} does not match the local {existing.body!r} (the local "
+                        "variables, in order of first appearance, must stand where {{1}}, "
+                        "{{2}}, ... stand). Edit one of them so that they match, or rename "
+                        "the local template, then sync again."
+                    )
             await session.flush()
     finally:
         await db.dispose()
-    return created, updated
+    return result
 
 
 # -- clarion smsc ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from clarion.providers.base import (
     SubmitResult,
 )
 from clarion.providers.http import PooledHttpProvider, new_session, retry_after
+from clarion.templates.render import VARIABLE_RE, variables_of
 
 log = logging.getLogger("clarion.whatsapp")
 
@@ -92,7 +93,8 @@ def template_payload(message: OutboundMessage) -> dict[str, Any]:
     assert message.template is not None
     template: dict[str, Any] = {
         "name": message.template.name,
-        "language": {"code": message.template.language},
+        # "deterministic": the language asked for, never a fallback Meta would pick instead.
+        "language": {"policy": "deterministic", "code": message.template.language},
     }
     if message.template.parameters:
         template["components"] = [
@@ -275,3 +277,16 @@ def template_body(item: dict[str, Any]) -> str:
         if isinstance(component, dict) and str(component.get("type", "")).upper() == "BODY":
             return str(component.get("text") or "")
     return ""
+
+
+def same_message(local_body: str, provider_body: str) -> bool:
+    """Whether a local template sends what the provider's does. The provider numbers its
+    variables ({{1}}, {{2}}, ...) and fills them from the body parameters in order; a local
+    template names them ({{firstName}}) and sends their values in order of first appearance.
+    So the local body must be the provider's, its k-th variable standing where {{k}} stands."""
+    if local_body == provider_body:
+        return True
+    position = {name: str(k) for k, name in enumerate(variables_of(local_body), 1)}
+    numbered = VARIABLE_RE.sub(lambda m: "{{" + position[m.group(1)] + "}}", local_body)
+    spelled = VARIABLE_RE.sub(lambda m: "{{" + m.group(1) + "}}", provider_body)
+    return numbered == spelled

@@ -8,10 +8,12 @@ from typing import Any
 import orjson
 from sqlalchemy import String, and_, any_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from clarion.delivery.models import ReceiptEvent
+from clarion.delivery.models import ProviderIdAlias, ReceiptEvent
 from clarion.delivery.states import RECEIPT_TARGETS
 from clarion.sending.models import Message
 
@@ -255,3 +257,33 @@ async def take_back_charges(
             )
         out.extend(found)
     return out
+
+
+async def insert_aliases(
+    session: AsyncSession, provider: str, pairs: Sequence[tuple[str, str]], now: datetime
+) -> None:
+    """Store (alias, provider_message_id) pairs; an alias already stored is kept."""
+    rows = [
+        {"provider": provider, "alias": a, "provider_message_id": m, "created_at": now}
+        for a, m in dict(pairs).items()
+    ]
+    dialect_insert = sqlite_insert if _is_sqlite(session) else pg_insert
+    for part in chunks(rows):
+        stmt = dialect_insert(ProviderIdAlias).on_conflict_do_nothing()
+        await session.execute(stmt, list(part))
+
+
+async def resolve_aliases(
+    session: AsyncSession, provider: str, ids: Sequence[str]
+) -> dict[str, str]:
+    """alias -> provider_message_id, for those of `ids` that are stored aliases."""
+    found: dict[str, str] = {}
+    for part in chunks(sorted(set(ids)), LOOKUP_CHUNK):
+        rows = await session.execute(
+            select(ProviderIdAlias.alias, ProviderIdAlias.provider_message_id).where(
+                ProviderIdAlias.provider == provider,
+                _one_of(session, ProviderIdAlias.alias, part),
+            )
+        )
+        found.update({a: m for a, m in rows})
+    return found

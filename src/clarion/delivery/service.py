@@ -28,8 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.campaigns import counters
 from clarion.db.base import utcnow
 from clarion.db.session import Database
+from clarion.delivery import aliases, refunds, repository
 from clarion.delivery import inbound as inbound_handlers
-from clarion.delivery import refunds, repository
 from clarion.delivery.repository import MessageState
 from clarion.delivery.states import RECEIPT_STATUSES, RECEIPT_TARGETS, next_status
 from clarion.providers.base import InboundMessage, Receipt
@@ -170,6 +170,11 @@ async def ingest_receipts(session: AsyncSession, receipts: Sequence[Receipt]) ->
         return result
     now = utcnow()
     messages = await _load(session, ((r.provider, r.provider_message_id) for r in receipts))
+    unknown = [r for r in receipts if (r.provider, r.provider_message_id) not in messages]
+    if unknown and await aliases.resolve(session, unknown):  # a later part's receipt
+        messages.update(
+            await _load(session, ((r.provider, r.provider_message_id) for r in unknown))
+        )
     plan = _Plan(now)
     events: list[dict[str, Any]] = []
     for r in receipts:
@@ -385,3 +390,9 @@ class DbReceiptSink:
     async def inbound(self, items: Sequence[InboundMessage]) -> None:
         if items:
             await ingest_in_transaction(self.db, (), items)
+
+    async def aliases(self, provider: str, pairs: Sequence[tuple[str, str]]) -> None:
+        """Store provider ids that stand for a message's (implements `AliasSink`)."""
+        if pairs:
+            async with self.db.transaction() as session:
+                await aliases.store(session, provider, pairs)

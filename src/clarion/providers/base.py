@@ -141,6 +141,14 @@ class ReceiptSink(Protocol):
 
 
 @runtime_checkable
+class AliasSink(Protocol):
+    """A sink that also stores provider ids standing for another message's id (the later
+    parts of a long SMPP message), so receipts for them map after a restart."""
+
+    async def aliases(self, provider: str, pairs: Sequence[tuple[str, str]]) -> None: ...
+
+
+@runtime_checkable
 class Provider(Protocol):
     name: str  # e.g. "simulator", "twilio", "smpp", "cloud", "rbm"; stored on each message
     channel: str  # "sms", "whatsapp" or "rcs"

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from clarion.config import Settings
 from clarion.providers.base import (
+    AliasSink,
     Capabilities,
     InboundMessage,
     OutboundMessage,
@@ -209,6 +210,7 @@ class SmppProvider:
         self._drain_task: asyncio.Task[None] | None = None
         self._groups: dict[int, list[str]] = {}  # id(submit_sm) -> its message's part ids
         self._pacer: Pacer | None = None
+        self._aliases: list[tuple[str, str]] = []  # (later part's id, first part's id)
         assert settings.smpp_host and settings.smpp_system_id is not None
         self.client = SmppClient(
             settings.smpp_host,
@@ -242,7 +244,20 @@ class SmppProvider:
 
     # -- outbound ----------------------------------------------------------------------------
     async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
-        return list(await asyncio.gather(*(self._submit_one(m) for m in batch)))
+        results = list(await asyncio.gather(*(self._submit_one(m) for m in batch)))
+        await self._store_aliases()
+        return results
+
+    async def _store_aliases(self) -> None:
+        """Store the later parts' ids of the long messages just accepted (one transaction
+        per batch), so that their receipts map after a restart. Should it fail, receipts
+        still map while this process runs (the in-memory book)."""
+        pairs, self._aliases = self._aliases, []
+        if pairs and isinstance(self._sink, AliasSink):
+            try:
+                await self._sink.aliases(self.name, pairs)
+            except Exception:
+                log.warning("storing %d SMPP part ids failed", len(pairs), exc_info=True)
 
     def build_pdus(self, message: OutboundMessage) -> list[p.SubmitSm]:
         """The submit_sm PDUs for one message (one per part, or one with message_payload)."""
@@ -354,6 +369,7 @@ class SmppProvider:
                     )
                 tries += 1
                 await asyncio.sleep(min(PART_RETRY_MAX_PAUSE, 0.01 * 2**tries))
+        self._aliases.extend((alias, ids[0]) for alias in ids[1:])
         return SubmitResult(message.id, Outcome.ACCEPTED, provider_message_id=ids[0])
 
     def _on_response(self, request: p.Pdu, response: p.Pdu) -> None:

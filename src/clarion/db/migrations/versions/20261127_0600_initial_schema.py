@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 01:42:16.316433
+Create Date: 2026-12-01 01:50:26.061003
 """
 
 from collections.abc import Sequence
@@ -93,6 +93,14 @@ def upgrade() -> None:
             sqlite_where=sa.text("status = 'queued'"),
         )
 
+    op.create_table(
+        "provider_id_alias",
+        sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("alias", sa.String(length=128), nullable=False),
+        sa.Column("provider_message_id", sa.String(length=128), nullable=False),
+        sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("provider", "alias", name=op.f("pk_provider_id_alias")),
+    )
     op.create_table(
         "rate",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -545,6 +553,7 @@ def downgrade() -> None:
 
     op.drop_table("receipt_event")
     op.drop_table("rate")
+    op.drop_table("provider_id_alias")
     with op.batch_alter_table("message", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_message_queue",

@@ -78,6 +78,10 @@ class Settings(BaseSettings):
     # transient error) once its first part was accepted, before the message fails with
     # `throttled_too_long`. Kept well under the lease: the part is retried within one submit.
     smpp_part_retry_seconds: float = Field(default=20.0, gt=0)
+    # How long a message refused whole (its first part) with throttles may keep coming back
+    # before it fails with `throttled_too_long` (counted from the first throttle this
+    # process saw for it).
+    smpp_throttle_give_up_seconds: float = Field(default=900.0, gt=0)
 
     rbm_api_url: str = "https://rcsbusinessmessaging.googleapis.com"
     rbm_agent_id: str | None = None

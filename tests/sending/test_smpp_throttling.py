@@ -143,7 +143,25 @@ class TestLongMessagesUnderAGatewayRateLimit:
         assert result.outcome == Outcome.THROTTLED and gateway.submitted == []
 
 
-async def _statuses(db, campaign_id: int) -> Counter[str]:
+class TestThrottledForTooLong:
+    async def test_a_message_throttled_whole_for_too_long_fails_clearly(
+        self, db, account, make_dispatcher, make_smpp, gateway
+    ):
+        gateway.throttle_next = 10**9  # a gateway that never lets anything through
+        provider = await make_smpp(smpp_throttle_give_up_seconds=0.3)
+        await set_rates(db, [("sms", "*", "", PRICE)])
+        lst = await seed_contacts(db, account.id, phones(3, start=100), first_names=["A"] * 3)
+        cid = await seed_campaign(db, account.id, [lst], text=LONG, reserve=3 * 2 * PRICE)
+        async with asyncio.timeout(30):  # without the cap it loops for ever
+            await drain(db, make_dispatcher({"sms": provider}), [cid])
+        c = await assert_partition(db, cid)
+        assert (c.status, c.failed, c.spent) == ("completed", 3, 0)
+        assert set(await _codes(db, cid)) == {"throttled_too_long"}
+        assert gateway.submitted == []
+        await assert_ledger_consistent(db, account.id)
+
+
+async def _codes(db, campaign_id: int) -> list[str | None]:
     async with db.session(write=False) as s:
-        rows = await s.execute(select(Message.status).where(Message.campaign_id == campaign_id))
-        return Counter(rows.scalars())
+        rows = await s.execute(select(Message.error_code).where(Message.campaign_id == campaign_id))
+        return list(rows.scalars())

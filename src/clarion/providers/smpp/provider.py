@@ -34,6 +34,7 @@ Sent = p.Pdu | NotBound | ConnectionLost | TimeoutError  # a submit_sm's answer,
 # A later part's retries wait for the pacer (the engine's adaptive rate) and at least this
 # growing pause, at most this long: an SMSC without a rate of its own is not hammered.
 PART_RETRY_MAX_PAUSE = 0.5
+THROTTLED_TRACKED = 200_000  # messages whose first throttle time is remembered (LRU)
 
 THROTTLE_STATUSES = {p.Status.ESME_RTHROTTLED, p.Status.ESME_RMSGQFUL}
 TRANSIENT_STATUSES = {p.Status.ESME_RSYSERR, p.Status.ESME_RUNKNOWNERR}
@@ -211,6 +212,7 @@ class SmppProvider:
         self._groups: dict[int, list[str]] = {}  # id(submit_sm) -> its message's part ids
         self._pacer: Pacer | None = None
         self._aliases: list[tuple[str, str]] = []  # (later part's id, first part's id)
+        self._throttled_since: OrderedDict[int, float] = OrderedDict()  # message id -> when
         assert settings.smpp_host and settings.smpp_system_id is not None
         self.client = SmppClient(
             settings.smpp_host,
@@ -348,6 +350,8 @@ class SmppProvider:
                     break
                 if outcome == Outcome.THROTTLED and self._pacer is not None:
                     self._pacer.on_throttle(message.sender)
+                if not ids and outcome == Outcome.THROTTLED:
+                    return self._throttled_whole(message.id, code, text)
                 if not ids or outcome == Outcome.REFUSED:
                     if ids:
                         text = f"part {index + 1} of {len(pdus)} refused: {text}"
@@ -370,7 +374,29 @@ class SmppProvider:
                 tries += 1
                 await asyncio.sleep(min(PART_RETRY_MAX_PAUSE, 0.01 * 2**tries))
         self._aliases.extend((alias, ids[0]) for alias in ids[1:])
+        self._throttled_since.pop(message.id, None)
         return SubmitResult(message.id, Outcome.ACCEPTED, provider_message_id=ids[0])
+
+    def _throttled_whole(self, message_id: int, code: str | None, text: str | None) -> SubmitResult:
+        """A message refused whole (its first part) with a throttle goes back to the engine,
+        which slows down and retries it; one that has been throttled for longer than
+        `smpp_throttle_give_up_seconds` since this process first saw it throttled fails with
+        `throttled_too_long` instead of looping for ever."""
+        now = time.monotonic()
+        since = self._throttled_since.setdefault(message_id, now)
+        self._throttled_since.move_to_end(message_id)
+        while len(self._throttled_since) > THROTTLED_TRACKED:
+            self._throttled_since.popitem(last=False)
+        limit = self.settings.smpp_throttle_give_up_seconds
+        if now - since < limit:
+            return SubmitResult(message_id, Outcome.THROTTLED, error_code=code, error_message=text)
+        self._throttled_since.pop(message_id, None)
+        return SubmitResult(
+            message_id,
+            Outcome.REFUSED,
+            error_code="throttled_too_long",
+            error_message=f"The SMSC kept throttling this message for {limit:g} s ({text}).",
+        )
 
     def _on_response(self, request: p.Pdu, response: p.Pdu) -> None:
         """Record an accepted part's SMSC id the moment its submit_sm_resp is read, so that a

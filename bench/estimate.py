@@ -241,9 +241,9 @@ async def bench_stats(db: Database, settings: Settings, args: argparse.Namespace
             text(
                 "INSERT INTO campaign (account_id, name, channel, status, message, list_ids, "
                 "exclude_list_ids, reserved, spent, recipients, queued, sending, sent, "
-                "delivered, read, failed, skipped, created_at, updated_at, started_at) "
+                "delivered, read, failed, skipped, expired, created_at, updated_at, started_at) "
                 "SELECT :a, 'c' || g, (ARRAY['sms','rcs','whatsapp'])[g % 3 + 1], 'completed', "
-                "'{}'::jsonb, '[]'::jsonb, '[]'::jsonb, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, now(), "
+                "'{}'::jsonb, '[]'::jsonb, '[]'::jsonb, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, now(), "
                 "now(), timestamptz '2026-10-01' + (g % 60) * interval '1 day' "
                 "FROM generate_series(1, :n) AS g"
             ),

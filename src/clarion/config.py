@@ -35,6 +35,9 @@ class Settings(BaseSettings):
     # wake-ups (NOTIFY on PostgreSQL, in-process on SQLite) bring work at once; this is the
     # safety net for a missed one.
     engine_idle_seconds: float = Field(default=2.0, gt=0)
+    # Seconds an accepted message may wait for its final receipt before it turns `expired`
+    # (72 h: what providers keep trying for; a receipt that comes later still applies).
+    receipt_timeout: float = Field(default=259_200, gt=0)
     worker_max_attempts: int = Field(default=6, ge=1, le=100)  # transient failures, then failed
     retry_base_seconds: float = Field(default=1.0, gt=0)  # backoff: base * 2**attempt, jittered
     retry_max_seconds: float = Field(default=300.0, gt=0)
@@ -80,6 +83,14 @@ class Settings(BaseSettings):
     # arrive after a restart (live ones are matched in any spelling): "hex-to-dec" when it
     # answers ids in hex and receipts them in decimal, "dec-to-hex" for the reverse.
     smpp_receipt_id: Literal["same", "hex-to-dec", "dec-to-hex"] = "same"
+    # How long a later part of a long message may keep being refused (throttled, or a
+    # transient error) once its first part was accepted, before the message fails with
+    # `throttled_too_long`. Kept well under the lease: the part is retried within one submit.
+    smpp_part_retry_seconds: float = Field(default=20.0, gt=0)
+    # How long a message refused whole (its first part) with throttles may keep coming back
+    # before it fails with `throttled_too_long` (counted from the first throttle this
+    # process saw for it).
+    smpp_throttle_give_up_seconds: float = Field(default=900.0, gt=0)
 
     rbm_api_url: str = "https://rcsbusinessmessaging.googleapis.com"
     rbm_agent_id: str | None = None

@@ -29,7 +29,7 @@ class TestCreate:
         assert c["estimate"] is None and c["fallbackChannel"] is None
         assert c["stats"] == {
             "recipients": 0, "queued": 0, "sending": 0, "sent": 0, "delivered": 0,
-            "read": 0, "failed": 0, "skipped": 0,
+            "read": 0, "failed": 0, "skipped": 0, "expired": 0,
         }  # fmt: skip
         assert c["cost"] == {"reserved": 0, "spent": 0}
         assert c["createdAt"].endswith("Z")

@@ -58,7 +58,7 @@ class TestStats:
         assert days["2026-11-03"]["creditsSpent"] == 1.0001
         # one shape everywhere, and the breakdowns add up to the totals
         counters = {"recipients", "queued", "sending", "sent", "delivered", "read", "failed"}
-        counters |= {"skipped", "campaigns", "creditsSpent"}
+        counters |= {"skipped", "expired", "campaigns", "creditsSpent"}
         assert counters | {"deliveryRate"} <= set(s)
         for part in [*s["byChannel"].values(), *s["byDay"]]:
             assert counters | {"deliveryRate"} <= set(part), part

@@ -97,6 +97,7 @@ async def campaign_counters(db: Database, campaign_id: int) -> dict[str, int]:
                 "read",
                 "failed",
                 "skipped",
+                "expired",
             )
         }
 

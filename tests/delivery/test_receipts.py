@@ -43,7 +43,7 @@ class TestInOrder:
         counters = await campaign_counters(db, s.campaign_id)
         assert counters == {
             "recipients": 3, "queued": 0, "sending": 0, "sent": 1,
-            "delivered": 1, "read": 1, "failed": 0, "skipped": 0,
+            "delivered": 1, "read": 1, "failed": 0, "skipped": 0, "expired": 0,
         }  # fmt: skip
         await assert_partition(db, s.campaign_id)
         async with db.session(write=False) as session:

@@ -376,6 +376,44 @@ class TestReceiptsIntoTheDatabase:
         assert await message_state(api.db, ids[0]) == ("delivered", None)
         assert await message_state(api.db, ids[1]) == ("failed", "001")
 
+    async def test_a_later_part_receipt_maps_after_a_restart(
+        self, api: Api, account: AccountClient, smsc: Smsc
+    ) -> None:
+        from clarion.delivery.service import DbReceiptSink
+        from tests.providers.conftest import add_sent_message, message_state
+
+        smsc.hold_receipts = True
+        smsc.receipt_format = "text"
+        settings = Settings(
+            smpp_host="127.0.0.1",
+            smpp_port=smsc.port,
+            smpp_system_id="clarion",
+            smpp_password="secret",
+            smpp_source_addr="Clarion",
+            smpp_throughput=1000,
+        )
+        first = SmppProvider(settings)
+        await first.start(DbReceiptSink(api.db))
+        try:
+            [result] = await first.submit([sms(1, text="x" * 300)])  # two parts
+        finally:
+            await first.close()
+        mid = await add_sent_message(api.db, account.id, "smpp", result.provider_message_id or "")
+        assert len(smsc._held) == 2
+        del smsc._held[0]  # only the second part's receipt comes back
+
+        restarted = SmppProvider(settings)  # a new process: nothing in memory
+        await restarted.start(DbReceiptSink(api.db))
+        try:
+            await smsc.wait_bound()
+            smsc.release_receipts()
+            async with asyncio.timeout(10):
+                while (await message_state(api.db, mid))[0] == "sent":
+                    await asyncio.sleep(0.02)
+        finally:
+            await restarted.close()
+        assert await message_state(api.db, mid) == ("delivered", None)
+
 
 class TestRawPeers:
     """The SMSC simulator and the client answer protocol errors as SMPP says."""

@@ -115,6 +115,20 @@ class TestSend:
         form = dict(parse_qsl(twilio_api.requests[0].body.decode()))
         assert form["MessagingServiceSid"] == "MG1" and "From" not in form
 
+    async def test_messaging_service_keeps_the_campaign_sender(
+        self, twilio_api: FakeServer
+    ) -> None:
+        """CreateMessage (twilio-oai, api_v2010) takes `From` with `MessagingServiceSid`."""
+        settings = settings_for(twilio_api, twilio_from=None, twilio_messaging_service_sid="MG1")
+        named = OutboundMessage(1, "sms", "+33612345678", "Acme", "Hi")
+        await run(settings, [named, sms(2)])
+        forms = {
+            f["To"] + f.get("From", "-"): f
+            for f in (dict(parse_qsl(r.body.decode())) for r in twilio_api.requests)
+        }
+        assert set(forms) == {"+33612345678Acme", "+33612345678-"}
+        assert {f["MessagingServiceSid"] for f in forms.values()} == {"MG1"}
+
     def test_encoded_form_is_the_form(self) -> None:
         for sender in ({"twilio_from": "+15005550006"}, {"twilio_messaging_service_sid": "MG1"}):
             provider = TwilioProvider(
@@ -248,6 +262,20 @@ class TestCallbacks:
             assert response.status_code == 200
         assert await message_state(tw_api.db, delivered) == ("delivered", None)
         assert await message_state(tw_api.db, failed) == ("failed", "30005")
+
+    async def test_canceled_and_partially_delivered_fail_with_their_code(
+        self, tw_api: Api, account: AccountClient
+    ) -> None:
+        canceled = await add_sent_message(tw_api.db, account.id, "twilio", "SM7")
+        partial = await add_sent_message(tw_api.db, account.id, "twilio", "SM8")
+        for form in (
+            {"MessageSid": "SM7", "MessageStatus": "canceled"},
+            {"MessageSid": "SM8", "MessageStatus": "partially_delivered"},
+        ):
+            response = await tw_api.client.post("/webhooks/twilio", data=form, headers=signed(form))
+            assert response.status_code == 200
+        assert await message_state(tw_api.db, canceled) == ("failed", "canceled")
+        assert await message_state(tw_api.db, partial) == ("failed", "partially_delivered")
 
     async def test_query_string_is_part_of_the_signed_url(self, tw_api: Api) -> None:
         form = {"MessageSid": "SM43", "MessageStatus": "delivered"}

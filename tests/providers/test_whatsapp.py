@@ -17,6 +17,7 @@ from clarion.providers.base import OutboundMessage, Outcome, TemplateRef
 from clarion.providers.cli import sync_templates
 from clarion.providers.whatsapp_cloud import WhatsAppCloudProvider, valid_signature
 from clarion.templates.models import Template
+from clarion.templates.render import same_message, variables_of
 from tests.conftest import AccountClient, Api, AppFactory
 from tests.providers.conftest import (
     FakeServer,
@@ -144,7 +145,7 @@ class TestSend:
             "type": "template",
             "template": {
                 "name": "black_friday",
-                "language": {"code": "en_US"},
+                "language": {"policy": "deterministic", "code": "en_US"},
                 "components": [
                     {
                         "type": "body",
@@ -452,17 +453,69 @@ class TestTemplateSync:
         sync_settings = settings_for(server, database_url=settings.database_url)
         result = await sync_templates(sync_settings, account.id, "WABA1")
         assert (result.created, result.updated) == (1, 0)
-        assert [s.split(" (")[0] for s in result.skipped] == ["legacy", "too_long", "odd_language"]
-        assert "category" in result.skipped[0] and "1024" in result.skipped[1]
-        assert "language" in result.skipped[2]
+        assert [s.split(" (")[0] for s in result.refused] == ["legacy", "too_long", "odd_language"]
+        assert "category" in result.refused[0] and "1024" in result.refused[1]
+        assert "language" in result.refused[2]
         listed = (await account.get("/templates")).json()["items"]
         assert [(t["name"], t["category"], t["status"], t["variables"]) for t in listed] == [
             ("no_category", "marketing", "approved", ["1"])
         ]
-        assert await sync_templates(sync_settings, account.id, "WABA1") == (0, 1, result.skipped)
+        assert await sync_templates(sync_settings, account.id, "WABA1") == (0, 1, result.refused)
         assert (await account.get("/templates")).json()["items"] == listed  # nothing moved
         templates[0]["category"] = "UTILITY"
-        assert await sync_templates(sync_settings, account.id, "WABA1") == (0, 1, result.skipped)
+        assert await sync_templates(sync_settings, account.id, "WABA1") == (0, 1, result.refused)
         updated = (await account.get("/templates")).json()["items"]
         assert [t["category"] for t in updated] == ["utility"]
         assert updated[0]["updatedAt"] > listed[0]["updatedAt"]
+
+    async def _local(self, api: Api, account_id: int, name: str, body: str) -> None:
+        async with api.db.transaction() as session:
+            session.add(
+                Template(
+                    account_id=account_id,
+                    channel="whatsapp",
+                    name=name,
+                    language="en_US",
+                    category="marketing",
+                    status="pending",
+                    body=body,
+                    variables=variables_of(body),
+                )
+            )
+
+    async def _template(self, api: Api, name: str) -> Template:
+        async with api.db.session(write=False) as session:
+            t = await session.scalar(select(Template).where(Template.name == name))
+            assert t is not None
+            return t
+
+    async def test_local_variable_names_are_kept(
+        self, graph: FakeServer, settings: Settings, account: AccountClient, api: Api
+    ) -> None:
+        await self._local(api, account.id, "t0", "Hi {{firstName}}, code {{ code }}")
+        sync_settings = settings_for(graph, database_url=settings.database_url)
+        result = await sync_templates(sync_settings, account.id, "WABA1")
+        assert (result.created, result.updated, result.refused) == (4, 1, [])
+        t0 = await self._template(api, "t0")
+        assert t0.body == "Hi {{firstName}}, code {{ code }}"
+        assert t0.variables == ["firstName", "code"]
+        assert (t0.status, t0.provider_template_id) == ("approved", "1000")
+
+    async def test_a_template_that_would_send_something_else_is_refused(
+        self, graph: FakeServer, settings: Settings, account: AccountClient, api: Api
+    ) -> None:
+        await self._local(api, account.id, "t2", "Code {{code}} for {{firstName}}!")
+        sync_settings = settings_for(graph, database_url=settings.database_url)
+        result = await sync_templates(sync_settings, account.id, "WABA1")
+        assert (result.created, result.updated) == (4, 0)
+        [reason] = result.refused
+        assert "'t2' (en_US) left unchanged" in reason and "Hi {{1}}, code {{2}}" in reason
+        t2 = await self._template(api, "t2")
+        assert (t2.body, t2.status) == ("Code {{code}} for {{firstName}}!", "pending")
+
+    def test_same_message(self) -> None:
+        assert same_message("Hi {{1}}, code {{2}}", "Hi {{1}}, code {{2}}")
+        assert same_message("Hi {{name}}, {{code}} {{name}}", "Hi {{1}}, {{2}} {{ 1 }}")
+        assert not same_message("Hi {{code}}, {{name}}", "Hi {{2}}, {{1}}")
+        assert not same_message("Hello {{name}}", "Hi {{1}}")
+        assert not same_message("Hi {{a}} {{b}}", "Hi {{1}}")

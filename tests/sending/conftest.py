@@ -233,7 +233,7 @@ async def assert_partition(db: Database, campaign_id: int) -> Campaign:
 
     Counters and counts are read by one statement, so from one snapshot: receipts may still
     be moving messages (a provider's webhooks outlive the worker that sent them)."""
-    fields = ("queued", "sending", "sent", "delivered", "read", "failed", "skipped")
+    fields = ("queued", "sending", "sent", "delivered", "read", "failed", "skipped", "expired")
     counted = [
         select(func.count())
         .where(

@@ -134,6 +134,30 @@ async def lock_accounts(session: AsyncSession, account_ids: Iterable[int]) -> No
     await repository.lock_in_id_order(session, sorted(set(account_ids)))
 
 
+async def refund(
+    session: AsyncSession,
+    account_id: int,
+    campaign_id: int | None,
+    amount: int,
+    note: str | None = None,
+) -> None:
+    """Give back credits charged for messages the provider then did not bill."""
+    if amount < 0:
+        raise ValueError("refund amount must be >= 0")
+    if amount == 0:
+        return
+    await repository.add_to_balance(session, account_id, amount)
+    repository.add_ledger_row(
+        session,
+        account_id,
+        "refund",
+        balance_delta=amount,
+        reserved_delta=0,
+        campaign_id=campaign_id,
+        note=note,
+    )
+
+
 async def campaign_reserved(session: AsyncSession, campaign_id: int) -> int:
     """What the campaign still holds in reserve, from the ledger itself."""
     return await repository.reserved_by_campaign(session, campaign_id)

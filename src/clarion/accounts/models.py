@@ -52,7 +52,8 @@ class CreditLedger(Base):
     still holds in reserve.
 
     kinds: topup (+balance), debit (-balance), reserve (+reserved), release (-reserved),
-    charge (-balance and -reserved: a sent message paid from its campaign's reservation).
+    charge (-balance and -reserved: a sent message paid from its campaign's reservation),
+    refund (+balance: a charged message the provider then reported failed and does not bill).
     """
 
     __tablename__ = "credit_ledger"

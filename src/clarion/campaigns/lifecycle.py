@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts import ledger
 from clarion.campaigns import counters, repository, wakeups
+from clarion.messages import transitions
 
 
 async def start_due(session: AsyncSession, now: datetime) -> list[int]:
@@ -43,14 +44,20 @@ async def complete(session: AsyncSession, campaign_id: int, now: datetime) -> bo
     return True
 
 
-async def cancelled_holding(session: AsyncSession) -> list[tuple[int, int]]:
-    """Cancelled campaigns that still hold a reservation: (id, account id)."""
-    return await repository.cancelled_holding(session)
+async def cancelled_to_close(session: AsyncSession) -> list[tuple[int, int]]:
+    """Cancelled campaigns not closed yet (credits held, messages requeued after the cancel,
+    or no `completed_at`) with nothing in flight: (id, account id)."""
+    return await repository.cancelled_to_close(session)
 
 
-async def release_cancelled(session: AsyncSession, campaign_id: int, account_id: int) -> None:
-    """Release a cancelled campaign's reservation once nothing of it is in flight."""
-    if await counters.fold(session, campaign_id) and await repository.clear_reserved(
-        session, campaign_id
-    ):
-        await ledger.settle(session, account_id, campaign_id, note="campaign cancelled")
+async def close_cancelled(
+    session: AsyncSession, campaign_id: int, account_id: int, now: datetime
+) -> None:
+    """Close a cancelled campaign once nothing of it is in flight: what came back to the
+    queue after the cancel is skipped, the reservation released, `completed_at` set."""
+    if not await counters.fold(session, campaign_id):
+        return
+    if not await repository.close_cancelled(session, campaign_id, now):
+        return
+    await transitions.skip_queued(session, campaign_id)
+    await ledger.settle(session, account_id, campaign_id, note="campaign cancelled")

@@ -58,5 +58,6 @@ class Campaign(Base):
     # and the send time the submitter asked for (approve confirms with it).
     approval: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     approval_scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    expired: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -21,7 +21,17 @@ from clarion.db.plans import without_nested_loops
 from clarion.messages.models import CampaignTally, Message, MessageStatus
 from clarion.templates.models import Template
 
-COUNTERS = ("recipients", "queued", "sending", "sent", "delivered", "read", "failed", "skipped")
+COUNTERS = (
+    "recipients",
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "read",
+    "failed",
+    "skipped",
+    "expired",
+)
 
 
 async def campaign_of(
@@ -364,23 +374,32 @@ async def complete(session: AsyncSession, campaign_id: int, now: datetime) -> in
     return row.scalar_one_or_none()
 
 
-async def cancelled_holding(session: AsyncSession) -> list[tuple[int, int]]:
-    """Cancelled campaigns with nothing in flight that still hold credits: (id, account)."""
+async def cancelled_to_close(session: AsyncSession) -> list[tuple[int, int]]:
+    """Cancelled campaigns with nothing in flight that are not closed yet (credits still
+    reserved, a message still queued, or no `completed_at`), on the folded row."""
     rows = await session.execute(
         select(Campaign.id, Campaign.account_id)
-        .where(Campaign.status == states.CANCELLED, Campaign.sending == 0, Campaign.reserved > 0)
+        .where(
+            Campaign.status == states.CANCELLED,
+            Campaign.sending == 0,
+            (Campaign.reserved > 0) | (Campaign.queued > 0) | Campaign.completed_at.is_(None),
+        )
         .order_by(Campaign.id)
     )
     return [(int(a), int(b)) for a, b in rows]
 
 
-async def clear_reserved(session: AsyncSession, campaign_id: int) -> bool:
+async def close_cancelled(session: AsyncSession, campaign_id: int, now: datetime) -> bool:
+    """Guarded: a cancelled campaign with nothing in flight gets its reservation zeroed and
+    its `completed_at`. False when it is not to be closed (any more)."""
     row = await session.execute(
         update(Campaign)
         .where(
-            Campaign.id == campaign_id, Campaign.status == states.CANCELLED, Campaign.sending == 0
+            Campaign.id == campaign_id,
+            Campaign.status == states.CANCELLED,
+            Campaign.sending == 0,
         )
-        .values(reserved=0)
+        .values(reserved=0, completed_at=func.coalesce(Campaign.completed_at, now))
         .returning(Campaign.id)
     )
     return row.scalar_one_or_none() is not None

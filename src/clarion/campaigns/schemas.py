@@ -147,6 +147,9 @@ class DeliveryCounters(OutModel):
     read: int = 0
     failed: int = 0
     skipped: int = 0
+    expired: int = Field(
+        default=0, description="accepted, but no final receipt within CLARION_RECEIPT_TIMEOUT"
+    )
 
 
 class CostOut(OutModel):

@@ -397,6 +397,7 @@ async def _cancel(session: AsyncSession, campaign: Campaign) -> None:
         await counters.fold(session, campaign.id, locked=True)
         await session.refresh(campaign)
         campaign.reserved = 0
+        campaign.completed_at = now  # else the engine sets it once nothing is in flight
     await session.flush()
     await session.refresh(campaign)
 

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Index, String, Text, text
+from sqlalchemy import BigInteger, Boolean, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db.base import Base, BigId, UTCDateTime, utcnow
@@ -31,3 +31,18 @@ class ReceiptEvent(Base):
     occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    # The provider does not bill a message that failed so (see `Receipt.refund`).
+    refund: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class ProviderIdAlias(Base):
+    """Another provider id that stands for a message's `provider_message_id`: each later part
+    of a long SMPP message has an SMSC id of its own, and receipts may come for any part.
+    Stored when the parts are accepted, so a receipt still maps after a restart."""
+
+    __tablename__ = "provider_id_alias"
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    alias: Mapped[str] = mapped_column(String(128), primary_key=True)
+    provider_message_id: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -6,10 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.db.dialect import is_sqlite
 from clarion.db.params import LOOKUP_CHUNK, chunks, one_of
-from clarion.delivery.models import ReceiptEvent
+from clarion.delivery.models import ProviderIdAlias, ReceiptEvent
 from clarion.messages.models import Message
 from clarion.messages.states import RECEIPT_TARGETS
 
@@ -22,6 +25,7 @@ class ParkedEvent:
     error_code: str | None
     error_message: str | None
     occurred_at: datetime | None
+    refund: bool
 
 
 async def insert_receipt_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
@@ -44,6 +48,7 @@ async def parked_events_for(
                 ReceiptEvent.error_code,
                 ReceiptEvent.error_message,
                 ReceiptEvent.occurred_at,
+                ReceiptEvent.refund,
             ).where(
                 ReceiptEvent.message_id.is_(None),
                 ReceiptEvent.provider == provider,
@@ -90,3 +95,33 @@ async def applicable_parked(
         .limit(limit)
     )
     return [(row[0], row[1]) for row in await session.execute(stmt)]
+
+
+async def insert_aliases(
+    session: AsyncSession, provider: str, pairs: Sequence[tuple[str, str]], now: datetime
+) -> None:
+    """Store (alias, provider_message_id) pairs; an alias already stored is kept."""
+    rows = [
+        {"provider": provider, "alias": a, "provider_message_id": m, "created_at": now}
+        for a, m in dict(pairs).items()
+    ]
+    dialect_insert = sqlite_insert if is_sqlite(session) else pg_insert
+    for part in chunks(rows):
+        stmt = dialect_insert(ProviderIdAlias).on_conflict_do_nothing()
+        await session.execute(stmt, list(part))
+
+
+async def resolve_aliases(
+    session: AsyncSession, provider: str, ids: Sequence[str]
+) -> dict[str, str]:
+    """alias -> provider_message_id, for those of `ids` that are stored aliases."""
+    found: dict[str, str] = {}
+    for part in chunks(sorted(set(ids)), LOOKUP_CHUNK):
+        rows = await session.execute(
+            select(ProviderIdAlias.alias, ProviderIdAlias.provider_message_id).where(
+                ProviderIdAlias.provider == provider,
+                one_of(session, ProviderIdAlias.alias, part),
+            )
+        )
+        found.update({a: m for a, m in rows})
+    return found

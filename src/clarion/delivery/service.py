@@ -27,8 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
+from clarion.delivery import aliases, refunds, repository
 from clarion.delivery import inbound as inbound_handlers
-from clarion.delivery import repository
 from clarion.messages import tally, transitions
 from clarion.messages.states import RECEIPT_STATUSES, RECEIPT_TARGETS, next_status
 from clarion.messages.transitions import MessageState
@@ -69,6 +69,7 @@ class _Change:
     read_at: datetime | None = None
     error_code: str | None = None
     error_message: str | None = None
+    refund: bool = False  # failed, and not billed by the provider
 
 
 @dataclass
@@ -83,6 +84,7 @@ class _Plan:
         occurred_at: datetime | None,
         error_code: str | None,
         error_message: str | None,
+        refund: bool = False,
     ) -> bool:
         """Fold one receipt into the message's pending change; True if it moved it."""
         new = next_status(message.status, status)
@@ -101,15 +103,18 @@ class _Plan:
         elif new == "failed":
             change.error_code = (error_code or "UNDELIVERABLE")[:64]
             change.error_message = error_message
+            change.refund = refund
         return True
 
     async def write(self, session: AsyncSession) -> None:
         rows: list[dict[str, Any]] = []
         moved: dict[int, tally.Change] = defaultdict(tally.Change)
+        changed: set[int] = set()
         for _, change in sorted(self.changes.items()):  # ascending ids: a fixed lock order
             m = change.message
             if m.status == m.original:
                 continue
+            changed.add(m.id)
             rows.append(
                 {
                     "b_id": m.id,
@@ -127,6 +132,12 @@ class _Plan:
             m.original = m.status
         if rows:
             await transitions.apply_receipts(session, rows, moved)
+        not_billed = [
+            c.message.id
+            for c in self.changes.values()
+            if c.refund and c.message.status == "failed" and c.message.id in changed
+        ]
+        await refunds.refund_messages(session, not_billed, self.now)
 
 
 def _by_provider(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -155,6 +166,11 @@ async def ingest_receipts(session: AsyncSession, receipts: Sequence[Receipt]) ->
         return result
     now = utcnow()
     messages = await _load(session, ((r.provider, r.provider_message_id) for r in receipts))
+    unknown = [r for r in receipts if (r.provider, r.provider_message_id) not in messages]
+    if unknown and await aliases.resolve(session, unknown):  # a later part's receipt
+        messages.update(
+            await _load(session, ((r.provider, r.provider_message_id) for r in unknown))
+        )
     plan = _Plan(now)
     events: list[dict[str, Any]] = []
     for r in receipts:
@@ -170,6 +186,7 @@ async def ingest_receipts(session: AsyncSession, receipts: Sequence[Receipt]) ->
                 "raw": r.raw,
                 "occurred_at": _aware(r.occurred_at),
                 "received_at": now,
+                "refund": r.refund,
                 "message_id": message.id if matched and message is not None else None,
             }
         )
@@ -177,7 +194,7 @@ async def ingest_receipts(session: AsyncSession, receipts: Sequence[Receipt]) ->
             result.parked += 1
             result.parked_ids.append((r.provider, r.provider_message_id))
         elif r.status in RECEIPT_STATUSES and plan.apply(
-            message, r.status, r.occurred_at, r.error_code, r.error_message
+            message, r.status, r.occurred_at, r.error_code, r.error_message, r.refund
         ):
             result.applied += 1
         else:
@@ -210,7 +227,12 @@ async def apply_parked(
         matched.append({"b_id": event.id, "b_message_id": message.id})
         if event.status in RECEIPT_STATUSES:
             plan.apply(
-                message, event.status, event.occurred_at, event.error_code, event.error_message
+                message,
+                event.status,
+                event.occurred_at,
+                event.error_code,
+                event.error_message,
+                event.refund,
             )
     await repository.mark_events_matched(session, matched)
     await plan.write(session)
@@ -299,3 +321,9 @@ class DbReceiptSink:
     async def inbound(self, items: Sequence[InboundMessage]) -> None:
         if items:
             await ingest_in_transaction(self.db, (), items)
+
+    async def aliases(self, provider: str, pairs: Sequence[tuple[str, str]]) -> None:
+        """Store provider ids that stand for a message's (implements `AliasSink`)."""
+        if pairs:
+            async with self.db.transaction() as session:
+                await aliases.store(session, provider, pairs)

@@ -17,6 +17,7 @@ class MessageStatus(StrEnum):
     READ = "read"
     FAILED = "failed"
     SKIPPED = "skipped"
+    EXPIRED = "expired"
 
 
 class Message(Base):
@@ -44,6 +45,14 @@ class Message(Base):
         ),
         # Receipts look messages up by provider id; materialized rows have none yet, so a
         # partial index costs nothing when a million recipients are inserted.
+        # The expiry sweep's path: accepted messages still waiting for a receipt, oldest
+        # first (paid only while a message is `sent`).
+        Index(
+            "ix_message_awaiting_receipt",
+            "sent_at",
+            postgresql_where=text("status = 'sent'"),
+            sqlite_where=text("status = 'sent'"),
+        ),
         Index(
             "ix_message_provider_id",
             "provider_message_id",
@@ -101,5 +110,6 @@ class CampaignTally(Base):
     read: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
+    expired: Mapped[int] = mapped_column(Integer, default=0)
     spent: Mapped[int] = mapped_column(BigInteger, default=0)
     reserved: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -3,6 +3,10 @@
     queued < sending < sent < delivered < read        (a receipt only ever moves forward)
     failed                                            (final; never overrides delivered/read)
     skipped                                           (final; cancelled before sending)
+    expired                                           (sent, no final receipt in time)
+
+`expired` is final for the sweep that sets it, not for the provider: a receipt that arrives
+later still applies (expired -> delivered | read | failed).
 
 The dispatcher owns `queued -> sending -> sent | failed`; receipts own everything after
 `sent`. A receipt for a message still `queued` or `sending` (a retried hand-off whose first
@@ -19,7 +23,7 @@ FINAL: frozenset[str] = frozenset({"failed", "skipped"})
 RECEIPT_STATUSES: frozenset[str] = frozenset({"sent", "delivered", "read", "failed"})
 """What a normalized receipt may report."""
 
-RECEIPT_TARGETS: frozenset[str] = frozenset({"sent", "delivered", "read", "failed"})
+RECEIPT_TARGETS: frozenset[str] = frozenset({"sent", "delivered", "read", "failed", "expired"})
 """The statuses a message must be in for a receipt to apply to it (else it stays parked)."""
 
 # (current status, receipt status) -> new status; a missing pair means "no change".
@@ -28,6 +32,9 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     ("sent", "read"): "read",  # read implies delivered: a lost or late `delivered` is fine
     ("sent", "failed"): "failed",
     ("delivered", "read"): "read",
+    ("expired", "delivered"): "delivered",  # a late receipt still applies
+    ("expired", "read"): "read",
+    ("expired", "failed"): "failed",
     # ("delivered", "failed"), ("read", *), ("failed", *), (*, "sent"): nothing changes.
 }
 

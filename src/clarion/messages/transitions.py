@@ -8,6 +8,8 @@ counters itself (`tally.py`) in the caller's transaction.
     release_expired_leases, release_leases_of    sending -> queued
     skip_queued                            queued -> skipped (campaign cancelled)
     apply_receipts                         sent -> delivered | read | failed (states.py)
+    expire_overdue                         sent -> expired (no final receipt in time)
+    take_back_charges                      price -> 0 (refunded: the provider did not bill)
 
 Set-based throughout: one statement per claimed batch, per recorded batch, per chunk of
 receipts. PostgreSQL gets `FOR UPDATE SKIP LOCKED` (any number of workers) and array
@@ -20,7 +22,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, func, select, text, update
@@ -290,11 +292,12 @@ def group_by_campaign(rows: Sequence[Recorded]) -> dict[int, list[Recorded]]:
 
 
 async def skip_queued(session: AsyncSession, campaign_id: int) -> int:
-    """Turn every still-queued message of the campaign into `skipped` (one UPDATE)."""
+    """Turn every still-queued message of the campaign into `skipped` (`CANCELLED`), in one
+    UPDATE."""
     result = await session.execute(
         update(Message)
         .where(Message.campaign_id == campaign_id, Message.status == MessageStatus.QUEUED)
-        .values(status=MessageStatus.SKIPPED)
+        .values(status=MessageStatus.SKIPPED, error_code="CANCELLED")
         .execution_options(synchronize_session=False)
     )
     skipped = int(result.rowcount or 0)  # type: ignore[attr-defined]
@@ -395,3 +398,82 @@ async def apply_receipts(
     for part in chunks(rows):
         await session.execute(_UPDATE_MESSAGE, list(part))
     await tally.record(session, moved)
+
+
+# --- no final receipt in time; refunds ----------------------------------------------
+
+
+EXPIRE_LIMIT = 5000  # messages per call: one short transaction, whatever the backlog
+
+
+async def expire_overdue(
+    session: AsyncSession, now: datetime, timeout: timedelta, limit: int = EXPIRE_LIMIT
+) -> int:
+    """Turn up to `limit` messages accepted longer than `timeout` ago and still without a
+    final receipt (`sent`) into `expired`, oldest first, counters moved in step. A provider
+    that accepted a message owes a final receipt; some never send one (a carrier without
+    delivery reports, a lost callback): after the timeout the statistics say so instead of
+    `sent` forever. A receipt that comes later still applies (`states.TRANSITIONS`).
+    Returns how many messages expired."""
+    cutoff = now - timeout
+    due = (
+        select(Message.id)
+        .where(Message.status == MessageStatus.SENT, Message.sent_at < cutoff)
+        .order_by(Message.sent_at)
+        .limit(limit)
+    )
+    picked = due.cte("due")
+    if not is_sqlite(session):
+        # Materialized, or PostgreSQL may re-run the LIMIT inside IN (...) and take more;
+        # SKIP LOCKED: another sweeper takes the others.
+        picked = due.with_for_update(skip_locked=True).cte("due").prefix_with("MATERIALIZED")
+    rows = await session.execute(
+        update(Message)
+        .where(Message.id.in_(select(picked.c.id)), Message.status == MessageStatus.SENT)
+        .values(status=MessageStatus.EXPIRED, updated_at=now)
+        .returning(Message.campaign_id, Message.contact_id)
+        .execution_options(synchronize_session=False)
+    )
+    expired = [(int(campaign_id), contact_id) for campaign_id, contact_id in rows]
+    per_campaign = Counter(cid for cid, contact_id in expired if contact_id is not None)
+    for campaign_id in sorted(per_campaign):
+        k = per_campaign[campaign_id]
+        await tally.move(session, campaign_id, {"sent": -k, "expired": k})
+    return len(expired)
+
+
+@dataclass(slots=True)
+class Charged:
+    id: int
+    account_id: int
+    campaign_id: int
+    contact_id: int | None
+    price: int
+
+
+async def take_back_charges(
+    session: AsyncSession, message_ids: Sequence[int], now: datetime
+) -> list[Charged]:
+    """Zero the price of these messages (they are refunded) and answer what each had been
+    charged; messages already at 0 are left out, so a message is refunded once."""
+    out: list[Charged] = []
+    for part in chunks(sorted(set(message_ids))):
+        rows = await session.execute(
+            select(
+                Message.id,
+                Message.account_id,
+                Message.campaign_id,
+                Message.contact_id,
+                Message.price,
+            ).where(Message.id.in_(part), Message.price > 0)
+        )
+        found = [Charged(*row) for row in rows]
+        if found:
+            await session.execute(
+                update(Message)
+                .where(Message.id.in_([c.id for c in found]), Message.price > 0)
+                .values(price=0, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        out.extend(found)
+    return out

@@ -68,7 +68,10 @@ def _storable(value: str | None) -> str | None:
 
 @dataclass(slots=True)
 class Receipt:
-    """A delivery report, normalized. `status` is one of sent, delivered, read, failed."""
+    """A delivery report, normalized. `status` is one of sent, delivered, read, failed.
+    `refund`: with `failed`, the provider does not bill this message (Meta bills WhatsApp
+    per delivered message; Twilio does not bill a cancelled one): what it was charged is
+    given back when this receipt fails it."""
 
     provider: str
     provider_message_id: str
@@ -77,6 +80,7 @@ class Receipt:
     error_message: str | None = None
     occurred_at: datetime | None = None
     raw: str | None = None
+    refund: bool = False
 
     def __post_init__(self) -> None:
         self.provider_message_id = _storable(self.provider_message_id)
@@ -110,12 +114,38 @@ class Capabilities:
     max_batch: int = 100
 
 
+class Pacer(Protocol):
+    """The engine's adaptive send rate of one provider, per sender. A provider that makes
+    several wire requests per message (SMPP parts) paces each of them through it, so that a
+    throttle answer slows parts and messages alike."""
+
+    async def acquire(self, sender: str | None, n: int = 1) -> None: ...
+
+    def on_throttle(self, sender: str | None) -> None: ...
+
+
+@runtime_checkable
+class SelfPaced(Protocol):
+    """A provider that paces its own wire requests through the engine's `Pacer` (given once
+    with `use_pacer`); the engine then does not pace its messages before `submit`."""
+
+    def use_pacer(self, pacer: Pacer) -> None: ...
+
+
 class ReceiptSink(Protocol):
     """Where pushed receipts and inbound messages go (the delivery domain implements it)."""
 
     async def receipts(self, items: Sequence[Receipt]) -> None: ...
 
     async def inbound(self, items: Sequence[InboundMessage]) -> None: ...
+
+
+@runtime_checkable
+class AliasSink(Protocol):
+    """A sink that also stores provider ids standing for another message's id (the later
+    parts of a long SMPP message), so receipts for them map after a restart."""
+
+    async def aliases(self, provider: str, pairs: Sequence[tuple[str, str]]) -> None: ...
 
 
 @runtime_checkable

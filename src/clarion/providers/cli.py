@@ -85,7 +85,8 @@ def register_templates_sync(app: typer.Typer) -> None:
     ) -> None:
         """Pull the WhatsApp Business Account's templates (GET /{waba}/message_templates,
         every page) and upsert them into the account: name, language, category, status, body.
-        A template that breaks the rules of one made through the API is skipped and named."""
+        A template that breaks the rules of one made through the API, or that would change
+        what a local template of that name sends, is left alone and named (exit 1)."""
         settings = get_settings()
         waba_id = waba or settings.whatsapp_business_account_id
         if not waba_id or not settings.whatsapp_token:
@@ -99,18 +100,20 @@ def register_templates_sync(app: typer.Typer) -> None:
         except (RuntimeError, LookupError) as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from None
-        for skipped in result.skipped:
-            console.print(f"[yellow]skipped {skipped}[/yellow]")
         console.print(
             f"templates synced: {result.created} created, {result.updated} updated, "
-            f"{len(result.skipped)} skipped"
+            f"{len(result.refused)} left unchanged"
         )
+        for reason in result.refused:
+            console.print(reason, style="red", markup=False)
+        if result.refused:
+            raise typer.Exit(1)
 
 
 class SyncResult(NamedTuple):
     created: int
     updated: int
-    skipped: list[str]  # "name (language): why", for templates the API would refuse
+    refused: list[str]  # one sentence per template left alone ("name (language): why")
 
 
 def _reason(exc: ValidationError | ClarionError) -> str:
@@ -149,7 +152,7 @@ async def sync_templates(settings: Settings, account_id: int, waba_id: str) -> S
                         session, account_id, body, provider_id
                     )
                 except (ValidationError, ClarionError) as exc:
-                    result.skipped.append(f"{name} ({language}): {_reason(exc)}")
+                    result.refused.append(f"{name} ({language}): {_reason(exc)}")
                     continue
                 result = result._replace(
                     created=result.created + created, updated=result.updated + (not created)

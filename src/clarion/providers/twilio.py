@@ -24,7 +24,9 @@ from clarion.providers.http import PooledHttpProvider, retry_after
 
 THROTTLE_CODES = {20429, 14107}  # too many requests; SMS send rate limit exceeded
 TRANSIENT_CODES = {20500, 20503, 30001}  # internal error, service unavailable, queue overflow
-# Callback MessageStatus -> our statuses (queued/accepted/sending mean "not final yet").
+# Callback MessageStatus -> our statuses (queued/accepted/sending mean "not final yet"). The
+# values are Twilio's `message_enum_status` (twilio-oai, api_v2010). `canceled`: a message
+# cancelled before it was sent; `partially_delivered`: only some of its parts arrived.
 RECEIPT_STATUS = {
     "accepted": "sent",
     "queued": "sent",
@@ -34,7 +36,13 @@ RECEIPT_STATUS = {
     "read": "read",
     "undelivered": "failed",
     "failed": "failed",
+    "canceled": "failed",
+    "partially_delivered": "failed",
 }
+# The error code of a failed status that came without an ErrorCode.
+STATUS_CODE = {"canceled": "canceled", "partially_delivered": "partially_delivered"}
+# Twilio does not bill a message cancelled before it was sent: its price is refunded.
+NOT_BILLED = {"canceled"}
 WEBHOOK_PATH = "/webhooks/twilio"
 
 
@@ -93,6 +101,10 @@ class TwilioProvider(PooledHttpProvider):
         form = {"To": message.to, "Body": message.text or "", "StatusCallback": self._callback}
         if s.twilio_messaging_service_sid:
             form["MessagingServiceSid"] = s.twilio_messaging_service_sid
+            if message.sender:
+                # CreateMessage takes `From` together with `MessagingServiceSid`: the service
+                # still applies (its callbacks, its number checks), from the campaign's sender.
+                form["From"] = message.sender
         else:
             # The campaign's sender (an alphanumeric sender ID or one of the account's numbers)
             # wins over the configured default.
@@ -103,9 +115,8 @@ class TwilioProvider(PooledHttpProvider):
         """`form(message)` url-encoded. The parameters that are the same for every message
         are encoded once: at thousands of messages a second, urlencode is a tenth of the
         client's work."""
-        if not self.settings.twilio_messaging_service_sid and (
-            message.sender or not self.settings.twilio_from
-        ):
+        s = self.settings
+        if message.sender or not (s.twilio_messaging_service_sid or s.twilio_from):
             return urlencode(self.form(message)).encode()  # From varies with the sender
         if self._constant is None:
             constant = {k: v for k, v in self.form(message).items() if k not in ("To", "Body")}
@@ -145,7 +156,7 @@ def parse_callback(form: dict[str, str]) -> Receipt | InboundMessage | None:
     raw = orjson.dumps(form).decode()
     if status and status != "received" and form.get("MessageSid") and status in RECEIPT_STATUS:
         ours = RECEIPT_STATUS[status]
-        code = form.get("ErrorCode") or None
+        code = form.get("ErrorCode") or STATUS_CODE.get(status)
         return Receipt(
             provider="twilio",
             provider_message_id=form["MessageSid"],
@@ -154,6 +165,7 @@ def parse_callback(form: dict[str, str]) -> Receipt | InboundMessage | None:
             error_message=(form.get("ErrorMessage") or status) if ours == "failed" else None,
             occurred_at=datetime.now(UTC),
             raw=raw,
+            refund=status in NOT_BILLED,
         )
     if "Body" in form and form.get("From"):
         sender = form["From"].strip()

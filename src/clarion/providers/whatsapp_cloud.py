@@ -92,7 +92,8 @@ def template_payload(message: OutboundMessage) -> dict[str, Any]:
     assert message.template is not None
     template: dict[str, Any] = {
         "name": message.template.name,
-        "language": {"code": message.template.language},
+        # "deterministic": the language asked for, never a fallback Meta would pick instead.
+        "language": {"policy": "deterministic", "code": message.template.language},
     }
     if message.template.parameters:
         template["components"] = [
@@ -219,6 +220,8 @@ def parse_webhook(
                         ),
                         occurred_at=_when(status.get("timestamp")),
                         raw=orjson.dumps(status).decode(),
+                        # Meta bills per delivered message: one that fails is not billed.
+                        refund=status["status"] == "failed",
                     )
                 )
             for message in value.get("messages") or []:

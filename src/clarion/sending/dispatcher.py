@@ -17,6 +17,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -29,11 +30,11 @@ from clarion.db.transactions import in_transaction
 from clarion.delivery.service import apply_parked
 from clarion.messages import tally, transitions
 from clarion.pricing.rates import RateCard, load_rate_card
-from clarion.providers.base import OutboundMessage, Provider, SubmitResult
+from clarion.providers.base import OutboundMessage, Provider, SelfPaced, SubmitResult
 from clarion.providers.base import Outcome as Wire
 from clarion.sending import repository as repo
 from clarion.sending.context import CampaignContext, Priced, load_contacts, load_context
-from clarion.sending.ratelimit import RateLimiter, build_rate_limiter
+from clarion.sending.ratelimit import LimiterPacer, RateLimiter, build_rate_limiter
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,14 @@ class Dispatcher:
         # Whether the last claim found campaigns sending (an empty claim then means "nothing
         # due yet", not "nothing to do").
         self.saw_active = False
+        self._share_limiters()
+
+    def _share_limiters(self) -> None:
+        """Providers that pace their own wire requests (SMPP: one per part) do it through
+        this dispatcher's limiters, so parts and messages slow down together."""
+        for provider in self.providers.values():
+            if isinstance(provider, SelfPaced):
+                provider.use_pacer(LimiterPacer(partial(self._limiter, provider)))
 
     # --- claim ----------------------------------------------------------------------------
 
@@ -268,8 +277,9 @@ class Dispatcher:
     ) -> list[SubmitResult]:
         async with self._in_flight:
             by_sender: dict[str | None, int] = Counter(m.sender for m in chunk)
-            for sender, k in by_sender.items():
-                await self._limiter(provider, sender).acquire(k)
+            if not isinstance(provider, SelfPaced):
+                for sender, k in by_sender.items():
+                    await self._limiter(provider, sender).acquire(k)
             try:
                 results = await provider.submit(chunk)
             except Exception as exc:  # a provider bug must not lose the batch: retry it
@@ -373,6 +383,7 @@ class Dispatcher:
             # as the providers gave them.
             by_id = {o.id: replace(o) for o in outcomes}
             now = utcnow()
+            await self._skip_if_cancelled(session, pending, by_id)
             recorded = await transitions.record_outcomes(
                 session, self.owner, list(by_id.values()), now
             )
@@ -395,6 +406,27 @@ class Dispatcher:
             if p.outcome is not None and p.outcome.id in final:
                 p.outcome = final[p.outcome.id]
         return recorded
+
+    async def _skip_if_cancelled(
+        self,
+        session: AsyncSession,
+        pending: Sequence[Pending],
+        by_id: dict[int, transitions.Outcome],
+    ) -> None:
+        """A message coming back to the queue (throttled, transient error) of a campaign
+        cancelled meanwhile is not requeued: it becomes `skipped` (`CANCELLED`). (What slips
+        past this check, the cancel committing just after it, the scheduler's `finalize`
+        skips.)"""
+        campaign_of = {p.claimed.id: p.claimed.campaign_id for p in pending}
+        requeued = [o for o in by_id.values() if o.status == "queued"]
+        if not requeued:
+            return
+        cancelled = await repo.cancelled_ids(session, [campaign_of[o.id] for o in requeued])
+        for o in requeued:
+            if campaign_of[o.id] in cancelled:
+                o.status, o.next_attempt_at = "skipped", None
+                o.error_code = "CANCELLED"
+                o.error_message = "The campaign was cancelled before this was sent."
 
     async def _settle(
         self,

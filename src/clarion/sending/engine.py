@@ -135,6 +135,7 @@ class Engine:
         await scheduler.start_due(self.db)
         await scheduler.sweep_leases(self.db)
         await scheduler.sweep_parked(self.db)
+        await scheduler.sweep_expired(self.db, self.settings.receipt_timeout)
         await scheduler.finalize(self.db)
         now = utcnow()
         upcoming = await scheduler.next_round(self.db, now)

@@ -19,6 +19,7 @@ observed to send at, and goes back to unlimited once it has recovered to that ra
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from redis.exceptions import RedisError
@@ -297,6 +298,20 @@ class RedisTokenBucket:
             return
         self._last_success = now
         self._spawn(RECOVERY)
+
+
+class LimiterPacer:
+    """A provider's view (`providers.base.Pacer`) of the engine's limiters: `limiter_for`
+    answers the limiter of one sender of that provider."""
+
+    def __init__(self, limiter_for: Callable[[str | None], RateLimiter]) -> None:
+        self._limiter_for = limiter_for
+
+    async def acquire(self, sender: str | None, n: int = 1) -> None:
+        await self._limiter_for(sender).acquire(n)
+
+    def on_throttle(self, sender: str | None) -> None:
+        self._limiter_for(sender).on_throttle()
 
 
 def _redis_client(url: str) -> Any:

@@ -3,6 +3,7 @@ can still spend. (Message changes are the named transitions of `messages/transit
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sqlalchemy import exists, or_, select
@@ -48,3 +49,16 @@ async def available_credits(session: AsyncSession, account_id: int) -> int:
         select(Account.balance - Account.reserved).where(Account.id == account_id)
     )
     return int(row.scalar_one_or_none() or 0)
+
+
+async def cancelled_ids(session: AsyncSession, campaign_ids: Sequence[int]) -> set[int]:
+    """Which of these campaigns are cancelled (their throttled or retried messages are not
+    requeued: they become `skipped`)."""
+    if not campaign_ids:
+        return set()
+    rows = await session.execute(
+        select(Campaign.id).where(
+            Campaign.id.in_(sorted(set(campaign_ids))), Campaign.status == "cancelled"
+        )
+    )
+    return set(rows.scalars())

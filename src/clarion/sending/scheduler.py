@@ -8,7 +8,7 @@ database, so a restarted process simply carries on.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -53,6 +53,23 @@ async def sweep_parked(db: Database) -> int:
     return await in_transaction(db, work)
 
 
+async def sweep_expired(db: Database, timeout: float, now: datetime | None = None) -> int:
+    """Turn `sent` messages that waited `timeout` seconds for a final receipt `expired`,
+    a bounded batch at a time until none is left."""
+    total = 0
+    while True:
+
+        async def work(session: AsyncSession) -> int:
+            return await transitions.expire_overdue(
+                session, now or utcnow(), timedelta(seconds=timeout)
+            )
+
+        done = await in_transaction(db, work)
+        total += done
+        if done < transitions.EXPIRE_LIMIT:
+            return total
+
+
 async def fold_counters(db: Database) -> int:
     """Fold the campaigns' appended counter changes into their rows (each in a short
     transaction of its own). Returns how many campaigns were folded."""
@@ -70,12 +87,13 @@ async def fold_counters(db: Database) -> int:
 
 async def finalize(db: Database) -> list[int]:
     """Complete campaigns with nothing left to send and release what they did not spend;
-    release what cancelled campaigns still hold once nothing of theirs is in flight. Both
+    close cancelled campaigns once nothing of theirs is in flight (release what they still
+    hold, skip what came back to the queue, set `completed_at`). Both
     read the campaign row's counters, so they fold first (in the same transaction)."""
     await fold_counters(db)
     async with db.session(write=False) as session:
         done = await lifecycle.finished(session)
-        cancelled = await lifecycle.cancelled_holding(session)
+        cancelled = await lifecycle.cancelled_to_close(session)
     completed = []
     for campaign_id in done:
 
@@ -89,7 +107,7 @@ async def finalize(db: Database) -> list[int]:
         async def release(
             session: AsyncSession, cid: int = campaign_id, aid: int = account_id
         ) -> None:
-            await lifecycle.release_cancelled(session, cid, aid)
+            await lifecycle.close_cancelled(session, cid, aid, utcnow())
 
         await in_transaction(db, release)
     if completed:
@@ -97,10 +115,11 @@ async def finalize(db: Database) -> list[int]:
     return completed
 
 
-async def tick(db: Database, chunk: int) -> None:
+async def tick(db: Database, chunk: int, receipt_timeout: float = 259_200) -> None:
     """One round of everything above (what the scheduler loop runs every interval)."""
     await start_due(db)
     await sweep_leases(db)
     await sweep_parked(db)
+    await sweep_expired(db, receipt_timeout)
     await materialize_pending(db, chunk)
     await finalize(db)

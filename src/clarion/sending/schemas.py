@@ -7,7 +7,9 @@ from pydantic import Field, field_validator
 from clarion.money import Credits, from_units
 from clarion.schemas import CamelModel, OutModel, UtcDatetime
 
-MessageStatus = Literal["queued", "sending", "sent", "delivered", "read", "failed", "skipped"]
+MessageStatus = Literal[
+    "queued", "sending", "sent", "delivered", "read", "failed", "skipped", "expired"
+]
 
 
 class MessageOut(OutModel):

@@ -188,3 +188,16 @@ class Renderer:
 def compile_template(text: str) -> Renderer:
     """Parse `text` once; `Renderer.render` then fills it for each recipient."""
     return Renderer(text)
+
+
+def same_message(local_body: str, provider_body: str) -> bool:
+    """Whether a local template sends what the provider's does. The provider numbers its
+    variables ({{1}}, {{2}}, ...) and fills them from the body parameters in order; a local
+    template names them ({{firstName}}) and sends their values in order of first appearance.
+    So the local body must be the provider's, its k-th variable standing where {{k}} stands."""
+    if local_body == provider_body:
+        return True
+    position = {name: str(k) for k, name in enumerate(variables_of(local_body), 1)}
+    numbered = VARIABLE_RE.sub(lambda m: "{{" + position[m.group(1)] + "}}", local_body)
+    spelled = VARIABLE_RE.sub(lambda m: "{{" + m.group(1) + "}}", provider_body)
+    return numbered == spelled

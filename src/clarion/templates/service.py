@@ -10,8 +10,15 @@ from clarion.errors import Conflict, NotFound, Unprocessable
 from clarion.pricing.rates import DEFAULT_WHATSAPP_CATEGORY, WHATSAPP_CATEGORIES
 from clarion.templates import repository
 from clarion.templates.models import Template
-from clarion.templates.render import variables_of
+from clarion.templates.render import same_message, variables_of
 from clarion.templates.schemas import TemplateCreate, TemplateUpdate
+
+
+class TemplateSyncConflict(Conflict):
+    """A provider's template that would change what the local one of that name sends."""
+
+    title = "Template differs from the provider's"
+
 
 WHATSAPP_MAX_BODY = 1024  # Meta's limit for a template body
 
@@ -179,7 +186,9 @@ async def sync_template(
     """Create or update the account's template of this channel, name and language as the
     provider lists it, under the rules of one made through the API; True when created. A
     WhatsApp template listed without a category takes the default one, which is what the
-    estimate and the sender price it as."""
+    estimate and the sender price it as. An existing template keeps its body and variable
+    names when it sends the same message as the provider's numbered one; one that would send
+    something else is left alone (409): a sync never changes what a campaign sends."""
     if body.channel == "whatsapp" and body.category is None:
         body = body.model_copy(update={"category": DEFAULT_WHATSAPP_CATEGORY})
     existing = await repository.template_named(
@@ -188,7 +197,17 @@ async def sync_template(
     if existing is None:
         template = await create_template(session, account_id, body)
     else:
-        wanted = {"category": body.category, "body": body.body, "status": body.status}
+        if not same_message(existing.body, body.body):
+            raise TemplateSyncConflict(
+                f"template {body.name!r} ({body.language}) left unchanged: the provider's body "
+                f"{body.body!r} does not match the local {existing.body!r} (the local "
+                "variables, in order of first appearance, must stand where {{1}}, {{2}}, ... "
+                "stand). Edit one of them so that they match, or rename the local template, "
+                "then sync again."
+            )
+        # The local body stays: it sends the same message with its own variable names, which
+        # the campaigns using it rely on.
+        wanted = {"category": body.category, "status": body.status}
         changed = {k: v for k, v in wanted.items() if getattr(existing, k) != v}
         template = existing
         if changed:  # an unchanged template keeps its updated_at (estimates stay current)

@@ -6,16 +6,19 @@ import contextlib
 import logging
 import random
 import re
+import time
 from collections import OrderedDict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from clarion.config import Settings
 from clarion.providers.base import (
+    AliasSink,
     Capabilities,
     InboundMessage,
     OutboundMessage,
     Outcome,
+    Pacer,
     Receipt,
     ReceiptSink,
     SubmitResult,
@@ -25,6 +28,13 @@ from clarion.providers.smpp.client import ConnectionLost, NotBound, SmppClient
 from clarion.providers.smpp.encoding import decode_text, encode_text
 
 log = logging.getLogger("clarion.smpp")
+
+Sent = p.Pdu | NotBound | ConnectionLost | TimeoutError  # a submit_sm's answer, or what stood in
+
+# A later part's retries wait for the pacer (the engine's adaptive rate) and at least this
+# growing pause, at most this long: an SMSC without a rate of its own is not hammered.
+PART_RETRY_MAX_PAUSE = 0.5
+THROTTLED_TRACKED = 200_000  # messages whose first throttle time is remembered (LRU)
 
 THROTTLE_STATUSES = {p.Status.ESME_RTHROTTLED, p.Status.ESME_RMSGQFUL}
 TRANSIENT_STATUSES = {p.Status.ESME_RSYSERR, p.Status.ESME_RUNKNOWNERR}
@@ -200,6 +210,9 @@ class SmppProvider:
         )
         self._drain_task: asyncio.Task[None] | None = None
         self._groups: dict[int, list[str]] = {}  # id(submit_sm) -> its message's part ids
+        self._pacer: Pacer | None = None
+        self._aliases: list[tuple[str, str]] = []  # (later part's id, first part's id)
+        self._throttled_since: OrderedDict[int, float] = OrderedDict()  # message id -> when
         assert settings.smpp_host and settings.smpp_system_id is not None
         self.client = SmppClient(
             settings.smpp_host,
@@ -233,7 +246,20 @@ class SmppProvider:
 
     # -- outbound ----------------------------------------------------------------------------
     async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
-        return list(await asyncio.gather(*(self._submit_one(m) for m in batch)))
+        results = list(await asyncio.gather(*(self._submit_one(m) for m in batch)))
+        await self._store_aliases()
+        return results
+
+    async def _store_aliases(self) -> None:
+        """Store the later parts' ids of the long messages just accepted (one transaction
+        per batch), so that their receipts map after a restart. Should it fail, receipts
+        still map while this process runs (the in-memory book)."""
+        pairs, self._aliases = self._aliases, []
+        if pairs and isinstance(self._sink, AliasSink):
+            try:
+                await self._sink.aliases(self.name, pairs)
+            except Exception:
+                log.warning("storing %d SMPP part ids failed", len(pairs), exc_info=True)
 
     def build_pdus(self, message: OutboundMessage) -> list[p.SubmitSm]:
         """The submit_sm PDUs for one message (one per part, or one with message_payload)."""
@@ -282,7 +308,28 @@ class SmppProvider:
             for i, part in enumerate(parts, 1)
         ]
 
+    def use_pacer(self, pacer: Pacer) -> None:
+        """Pace every submit_sm (each part) through the engine's adaptive rate."""
+        self._pacer = pacer
+
+    async def _send_part(self, pdu: p.SubmitSm, sender: str | None, group: list[str]) -> Sent:
+        """One submit_sm, paced: its answer, or the exception that stood for one."""
+        if self._pacer is not None:
+            await self._pacer.acquire(sender)
+        self._groups[id(pdu)] = group
+        try:
+            return await self.client.submit(pdu)
+        except (NotBound, ConnectionLost, TimeoutError) as exc:
+            return exc
+        finally:
+            self._groups.pop(id(pdu), None)
+
     async def _submit_one(self, message: OutboundMessage) -> SubmitResult:
+        """Submit a message's parts in order. Until its first part is accepted, a refusal is
+        the message's outcome (the engine retries the whole message: nothing was sent). Once
+        a part is accepted, no part is ever submitted twice: a later part that is throttled
+        (or meets a transient error) is retried alone, paced, for up to
+        `smpp_part_retry_seconds`; then the message fails with `throttled_too_long`."""
         try:
             pdus = self.build_pdus(message)
         except (KeyError, ValueError) as exc:
@@ -291,35 +338,65 @@ class SmppProvider:
             )
         ids: list[str] = []
         group: list[str] = []  # the first part's id, once answered (see _on_response)
-        for pdu in pdus:
-            self._groups[id(pdu)] = group
-            try:
-                try:
-                    resp = await self.client.submit(pdu)
-                finally:
-                    self._groups.pop(id(pdu), None)
-            except NotBound as exc:
-                return SubmitResult(message.id, Outcome.RETRY, error_message=str(exc))
-            except (ConnectionLost, TimeoutError) as exc:
-                return SubmitResult(
-                    message.id, Outcome.RETRY, error_message=f"SMPP: {exc or 'timeout'}"
-                )
-            if resp.status != p.Status.ESME_ROK or not isinstance(resp, p.SubmitSmResp):
-                outcome = (
-                    Outcome.THROTTLED
-                    if resp.status in THROTTLE_STATUSES
-                    else Outcome.RETRY
-                    if resp.status in TRANSIENT_STATUSES
-                    else Outcome.REFUSED
-                )
-                return SubmitResult(
-                    message.id,
-                    outcome,
-                    error_code=f"0x{resp.status:08X}",
-                    error_message=f"SMPP submit_sm refused: {p.status_name(resp.status)}",
-                )
-            ids.append(normalize_id(resp.message_id))
+        for index, pdu in enumerate(pdus):
+            give_up_at: float | None = None
+            tries = 0
+            while True:
+                answer = await self._send_part(pdu, message.sender, group)
+                outcome, code, text = _classify(answer)
+                if outcome == Outcome.ACCEPTED:
+                    assert isinstance(answer, p.SubmitSmResp)
+                    ids.append(normalize_id(answer.message_id))
+                    break
+                if outcome == Outcome.THROTTLED and self._pacer is not None:
+                    self._pacer.on_throttle(message.sender)
+                if not ids and outcome == Outcome.THROTTLED:
+                    return self._throttled_whole(message.id, code, text)
+                if not ids or outcome == Outcome.REFUSED:
+                    if ids:
+                        text = f"part {index + 1} of {len(pdus)} refused: {text}"
+                    return SubmitResult(message.id, outcome, error_code=code, error_message=text)
+                now = time.monotonic()
+                give_up_at = give_up_at or now + self.settings.smpp_part_retry_seconds
+                if now >= give_up_at:
+                    return SubmitResult(
+                        message.id,
+                        Outcome.REFUSED,
+                        provider_message_id=ids[0],
+                        error_code="throttled_too_long",
+                        error_message=(
+                            f"The SMSC kept refusing part {index + 1} of {len(pdus)} "
+                            f"({text}) for {self.settings.smpp_part_retry_seconds:g} s after "
+                            f"the first {index} part(s) were accepted; the message is "
+                            "incomplete."
+                        ),
+                    )
+                tries += 1
+                await asyncio.sleep(min(PART_RETRY_MAX_PAUSE, 0.01 * 2**tries))
+        self._aliases.extend((alias, ids[0]) for alias in ids[1:])
+        self._throttled_since.pop(message.id, None)
         return SubmitResult(message.id, Outcome.ACCEPTED, provider_message_id=ids[0])
+
+    def _throttled_whole(self, message_id: int, code: str | None, text: str | None) -> SubmitResult:
+        """A message refused whole (its first part) with a throttle goes back to the engine,
+        which slows down and retries it; one that has been throttled for longer than
+        `smpp_throttle_give_up_seconds` since this process first saw it throttled fails with
+        `throttled_too_long` instead of looping for ever."""
+        now = time.monotonic()
+        since = self._throttled_since.setdefault(message_id, now)
+        self._throttled_since.move_to_end(message_id)
+        while len(self._throttled_since) > THROTTLED_TRACKED:
+            self._throttled_since.popitem(last=False)
+        limit = self.settings.smpp_throttle_give_up_seconds
+        if now - since < limit:
+            return SubmitResult(message_id, Outcome.THROTTLED, error_code=code, error_message=text)
+        self._throttled_since.pop(message_id, None)
+        return SubmitResult(
+            message_id,
+            Outcome.REFUSED,
+            error_code="throttled_too_long",
+            error_message=f"The SMSC kept throttling this message for {limit:g} s ({text}).",
+        )
 
     def _on_response(self, request: p.Pdu, response: p.Pdu) -> None:
         """Record an accepted part's SMSC id the moment its submit_sm_resp is read, so that a
@@ -364,6 +441,28 @@ class SmppProvider:
                 status = p.Status.ESME_RSYSERR
             for pdu, generation, _ in items:
                 self.client.respond_deliver(pdu, status, generation)
+
+
+def _classify(answer: "Sent") -> tuple[Outcome, str | None, str | None]:
+    """(outcome, error code, error message) of one submit_sm's answer."""
+    if isinstance(answer, NotBound):
+        return Outcome.RETRY, None, str(answer)
+    if isinstance(answer, ConnectionLost | TimeoutError):
+        return Outcome.RETRY, None, f"SMPP: {answer or 'timeout'}"
+    if answer.status == p.Status.ESME_ROK and isinstance(answer, p.SubmitSmResp):
+        return Outcome.ACCEPTED, None, None
+    outcome = (
+        Outcome.THROTTLED
+        if answer.status in THROTTLE_STATUSES
+        else Outcome.RETRY
+        if answer.status in TRANSIENT_STATUSES
+        else Outcome.REFUSED
+    )
+    return (
+        outcome,
+        f"0x{answer.status:08X}",
+        f"SMPP submit_sm refused: {p.status_name(answer.status)}",
+    )
 
 
 def source_address(sender: str | None, settings: Settings) -> tuple[str, int, int]:

@@ -4,7 +4,8 @@ It binds ESMEs by system_id/password, answers submit_sm with a message id (hex, 
 and when a receipt is requested sends a delivery receipt deliver_sm (esm_class 0x04) after a
 configurable delay (with jitter, so receipts come out of order), with the TLVs
 receipted_message_id/message_state and/or the text form (whose id may be written in decimal).
-It can throttle (ESME_RTHROTTLED / ESME_RMSGQFUL for the next N submits), drop connections,
+It can throttle (ESME_RTHROTTLED / ESME_RMSGQFUL for the next N submits, or whenever submits
+on a bind come closer than a minimum gap, as a gateway's rate limit does), drop connections,
 hold receipts and release them in reverse order, and send MO messages on demand.
 
 Magic destinations, like the built-in simulator's: a number ending in 0000 is refused at
@@ -49,6 +50,7 @@ class _Session:
     system_id: str | None = None
     seq: int = 0
     acks: dict[int, int] = field(default_factory=dict)  # our deliver_sm seq -> resp status
+    last_accepted: float = float("-inf")  # loop time of the last submit_sm accepted
 
     out: list[bytes] = field(default_factory=list)
 
@@ -93,6 +95,10 @@ class Smsc:
         self.keep = keep
         self.random = random.Random(seed)
         self.throttle_next = 0  # answer the next N submit_sm with ESME_RTHROTTLED
+        # Like a gateway's per-bind rate limit: a submit_sm that comes less than `min_gap`
+        # seconds after the last one accepted on its bind is answered ESME_RTHROTTLED.
+        self.min_gap = 0.0
+        self.throttled = 0  # submit_sm answered ESME_RTHROTTLED so far
         self.queue_full_next = 0  # ... with ESME_RMSGQFUL
         self.hold_receipts = False  # keep receipts until release_receipts()
         self.answer_enquire_link = True  # False: a dead link that the ESME must detect
@@ -237,8 +243,11 @@ class Smsc:
 
     def _submit(self, session: _Session, request: p.SubmitSm) -> None:
         resp = p.SubmitSmResp(sequence=request.sequence)
+        now = asyncio.get_running_loop().time()
         if self.throttle_next > 0:
             self.throttle_next -= 1
+            resp.status = p.Status.ESME_RTHROTTLED
+        elif now - session.last_accepted < self.min_gap:
             resp.status = p.Status.ESME_RTHROTTLED
         elif self.queue_full_next > 0:
             self.queue_full_next -= 1
@@ -246,8 +255,10 @@ class Smsc:
         elif request.destination_addr.endswith("0000") or not request.destination_addr:
             resp.status = p.Status.ESME_RINVDSTADR
         if resp.status:
+            self.throttled += resp.status == p.Status.ESME_RTHROTTLED
             session.send(resp)
             return
+        session.last_accepted = now
         self._next_id += 1
         message_id = self._next_id
         resp.message_id = f"{message_id:010X}"  # hex, zero-padded: receipts may say decimal

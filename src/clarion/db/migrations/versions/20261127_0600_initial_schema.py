@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 02:27:41.263207
+Create Date: 2026-12-01 02:43:33.512022
 """
 
 from collections.abc import Sequence
@@ -49,6 +49,7 @@ def upgrade() -> None:
         sa.Column("read", sa.Integer(), nullable=False),
         sa.Column("failed", sa.Integer(), nullable=False),
         sa.Column("skipped", sa.Integer(), nullable=False),
+        sa.Column("expired", sa.Integer(), nullable=False),
         sa.Column("spent", sa.BigInteger(), nullable=False),
         sa.Column("reserved", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_campaign_tally")),
@@ -95,6 +96,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("message", schema=None) as batch_op:
         batch_op.create_index(
+            "ix_message_awaiting_receipt",
+            ["sent_at"],
+            unique=False,
+            postgresql_where=sa.text("status = 'sent'"),
+            sqlite_where=sa.text("status = 'sent'"),
+        )
+        batch_op.create_index(
             "ix_message_lease",
             ["lease_until"],
             unique=False,
@@ -116,6 +124,14 @@ def upgrade() -> None:
             sqlite_where=sa.text("status = 'queued'"),
         )
 
+    op.create_table(
+        "provider_id_alias",
+        sa.Column("provider", sa.String(length=32), nullable=False),
+        sa.Column("alias", sa.String(length=128), nullable=False),
+        sa.Column("provider_message_id", sa.String(length=128), nullable=False),
+        sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("provider", "alias", name=op.f("pk_provider_id_alias")),
+    )
     op.create_table(
         "rate",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -141,6 +157,7 @@ def upgrade() -> None:
         sa.Column("occurred_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.Column("received_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("message_id", sa.BigInteger(), nullable=True),
+        sa.Column("refund", sa.Boolean(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_receipt_event")),
     )
     with op.batch_alter_table("receipt_event", schema=None) as batch_op:
@@ -275,6 +292,7 @@ def upgrade() -> None:
         sa.Column(
             "approval_scheduled_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True
         ),
+        sa.Column("expired", sa.Integer(), nullable=False),
         sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -674,6 +692,7 @@ def downgrade() -> None:
 
     op.drop_table("receipt_event")
     op.drop_table("rate")
+    op.drop_table("provider_id_alias")
     with op.batch_alter_table("message", schema=None) as batch_op:
         batch_op.drop_index(
             "ix_message_queue",
@@ -689,6 +708,11 @@ def downgrade() -> None:
             "ix_message_lease",
             postgresql_where=sa.text("status = 'sending'"),
             sqlite_where=sa.text("status = 'sending'"),
+        )
+        batch_op.drop_index(
+            "ix_message_awaiting_receipt",
+            postgresql_where=sa.text("status = 'sent'"),
+            sqlite_where=sa.text("status = 'sent'"),
         )
 
     op.drop_table("message")

@@ -36,9 +36,10 @@ async def _read_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(_write_session)]
-"""A session whose transaction commits when the endpoint returns and rolls back on error.
-Services flush(), never commit()."""
+SessionDep = Annotated[AsyncSession, Depends(_write_session, scope="function")]
+"""A session whose transaction commits when the endpoint returns, before the response is
+sent (so a client that has its 201 can read what it created, from any process), and rolls
+back on error. Services flush(), never commit()."""
 
 ReadSessionDep = Annotated[AsyncSession, Depends(_read_session)]
 """For endpoints that only read (on SQLite they never wait for a writer)."""

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts.models import Account, CreditLedger
 from clarion.errors import Conflict, InsufficientCredits, NotFound
-from clarion.money import from_units
+from clarion.money import MAX_UNITS, from_units
 
 
 async def _available(session: AsyncSession, account_id: int) -> int:
@@ -27,11 +27,12 @@ async def topup(
     session: AsyncSession, account_id: int, amount: int, note: str | None = None
 ) -> int:
     """Add (or, when negative, remove) credits. A debit may not take the balance below zero
-    nor below what is reserved for confirmed campaigns (409). Returns the new balance."""
+    nor below what is reserved for confirmed campaigns, a top-up not past MAX_UNITS (409,
+    changing nothing). Returns the new balance."""
     if amount >= 0:
         stmt = (
             update(Account)
-            .where(Account.id == account_id)
+            .where(Account.id == account_id, Account.balance <= MAX_UNITS - amount)
             .values(balance=Account.balance + amount)
             .returning(Account.balance)
         )
@@ -43,6 +44,13 @@ async def topup(
             .returning(Account.balance)
         )
     balance = (await session.execute(stmt)).scalar_one_or_none()
+    if balance is None and amount >= 0:
+        await _available(session, account_id)  # 404 for an unknown account
+        raise Conflict(
+            "The top-up would take the balance past the maximum of "
+            f"{from_units(MAX_UNITS):,} credits.",
+            maximum=float(from_units(MAX_UNITS)),
+        )
     if balance is None:
         available = await _available(session, account_id)
         raise Conflict(

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from clarion.accounts.models import ApiKey, SystemSetting
 from clarion.db.session import Database
-from clarion.errors import Unauthorized
+from clarion.errors import BadRequest, Unauthorized
 
 API_KEY_PREFIX = "clk_"
 ADMIN_TOKEN_SETTING = "admin_token_sha256"
@@ -29,7 +29,11 @@ def hash_secret(secret: str) -> str:
 
 
 def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
+    values = request.headers.getlist("authorization")
+    if len(values) > 1:
+        # Proxies and frameworks disagree on which of two wins: refuse rather than guess.
+        raise BadRequest("Send one Authorization header, not several.")
+    header = values[0] if values else ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send 'Authorization: Bearer <api key>'.")

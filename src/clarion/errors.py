@@ -7,6 +7,7 @@ class ClarionError(Exception):
     status: int = 400
     title: str = "Bad request"
     type: str = "about:blank"
+    headers: dict[str, str] | None = None  # sent with the problem document
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
         super().__init__(detail or self.title)
@@ -29,9 +30,16 @@ class NotFound(ClarionError):
     title = "Not found"
 
 
+class BadRequest(ClarionError):
+    status = 400
+    title = "Bad request"
+
+
 class Unauthorized(ClarionError):
     status = 401
     title = "Unauthorized"
+    # RFC 9110: a 401 names the scheme that would work (RFC 6750 for bearer tokens).
+    headers = {"WWW-Authenticate": 'Bearer realm="clarion"'}
 
 
 class Forbidden(ClarionError):

@@ -57,10 +57,11 @@ class ContactReadFastLane:
         token = None
         for name, value in scope["headers"]:
             if name == b"authorization":
+                if token is not None:
+                    return None  # two Authorization headers: the route refuses them
                 scheme, _, token = value.decode("latin-1").partition(" ")
                 if scheme.lower() != "bearer":
                     return None
-                break
         if not token or not token.strip():
             return None
         app = scope["app"]

@@ -1,8 +1,9 @@
 """Request and response models of contacts, lists and imports."""
 
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AfterValidator, Field, field_validator
 
 from clarion.audience.optouts import CHANNELS
 from clarion.audience.phones import check_region
@@ -22,6 +23,42 @@ Country = Annotated[
 ]
 Channel = Literal["sms", "rcs", "whatsapp"]
 
+MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTES_BYTES = 64 * 1024
+
+
+def attributes_problem(value: dict[str, Any]) -> str | None:
+    """Why these attributes are too large for one contact, or None. The bound keeps every
+    contact row small, whatever a client sends within the 10 MB body."""
+    if len(value) > MAX_ATTRIBUTES:
+        return f"at most {MAX_ATTRIBUTES} attributes ({len(value)} given)"
+    size = len(
+        json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "surrogatepass"
+        )
+    )
+    if size > MAX_ATTRIBUTES_BYTES:
+        return f"attributes take at most {MAX_ATTRIBUTES_BYTES:,} bytes as JSON ({size:,} given)"
+    return None
+
+
+def _check_attributes(value: dict[str, Any]) -> dict[str, Any]:
+    problem = attributes_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+Attributes = Annotated[
+    dict[str, Any],
+    AfterValidator(_check_attributes),
+    Field(
+        json_schema_extra={"maxProperties": MAX_ATTRIBUTES},
+        description=f"a JSON object: at most {MAX_ATTRIBUTES} keys and "
+        f"{MAX_ATTRIBUTES_BYTES:,} bytes as JSON",
+    ),
+]
+
 
 def _lower_channels(value: Any) -> Any:
     if isinstance(value, list):
@@ -33,7 +70,7 @@ class ContactCreate(CamelModel):
     phone: str = Field(max_length=64, description="E.164, or national with defaultCountry")
     first_name: Name | None = None
     last_name: Name | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict, description="a JSON object")
+    attributes: Attributes = Field(default_factory=dict)
     default_country: Country | None = None
 
     @field_validator("default_country")
@@ -50,7 +87,7 @@ class ContactUpdate(CamelModel):
     phone: str | None = Field(default=None, max_length=64)
     first_name: Name | None = None
     last_name: Name | None = None
-    attributes: dict[str, Any] | None = None
+    attributes: Attributes | None = None
     opt_outs: list[Channel] | None = Field(default=None, max_length=len(CHANNELS))
     default_country: Country | None = None
 
@@ -102,7 +139,7 @@ class BulkContactRow(CamelModel):
     phone: str = Field(max_length=64)
     first_name: Name | None = None
     last_name: Name | None = None
-    attributes: dict[str, Any] | None = None
+    attributes: Attributes | None = None
     default_country: Country | None = None
 
     @field_validator("default_country")

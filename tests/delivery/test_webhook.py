@@ -17,7 +17,6 @@ from tests.delivery.conftest import (
     seed_campaign,
 )
 
-
 SECRET = "k"
 SIM = {"simulator_url": "http://127.0.0.1:9", "simulator_secret": SECRET}
 SIGN = object()  # post(): sign the body with SECRET

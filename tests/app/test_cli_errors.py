@@ -25,7 +25,8 @@ def run(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[s
 @pytest.mark.parametrize(
     ("args", "env", "sentence"),
     [
-        (["accounts", "create", "x", "--credits", "abc"], {}, "invalid credits: credits must be a number"),
+        (["accounts", "create", "x", "--credits", "abc"], {},
+         "invalid credits: credits must be a number"),
         (["accounts", "create", "x", "--credits", "-1"], {}, "invalid credits: "),
         (["accounts", "create", "", "--credits", "1"], {}, "invalid name: "),
         (["accounts", "create", "x"], {"CLARION_WORKER_BATCH_SIZE": "abc"},

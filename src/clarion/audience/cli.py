@@ -3,8 +3,6 @@
 import asyncio
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Annotated
 
@@ -72,9 +70,10 @@ async def _run(database_url: str, path: Path, list_id: int, region: str | None) 
     from clarion.audience.models import ContactImport, ContactList
     from clarion.audience.repository import create_import
     from clarion.db.session import Database
+    from clarion.procs import worker_pool
 
     db = Database(database_url)
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+    pool = worker_pool(1)
     try:
         async with db.transaction() as session:
             target = await session.get(ContactList, list_id)

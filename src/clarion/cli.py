@@ -114,6 +114,7 @@ def serve(
     import uvicorn
 
     from clarion.app import create_app
+    from clarion.httpserver import protocol_class
 
     settings = get_settings()
     if no_sender:
@@ -130,7 +131,9 @@ def serve(
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=protocol_class(settings),  # httptools, with header timeout and connection cap
+        backlog=settings.http_backlog,
+        timeout_keep_alive=settings.http_keep_alive,
         log_level="info",
         timeout_graceful_shutdown=10,
     )

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from clarion import __version__
+from clarion import __version__, apidocs
 from clarion.accounts.routes import admin_router as accounts_admin_router
 from clarion.accounts.routes import router as account_router
 from clarion.audience import tasks as audience_tasks
@@ -56,12 +56,15 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         "surrogate in any string or key, a number JSON parses to infinity; a URL carrying "
         "`%00` likewise.",
         lifespan=lifespan,
+        docs_url=None,  # apidocs serves /docs and /redoc without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.key_cache = {}
     if db is not None:
         app.state.db = db
     install_problem_handlers(app)
+    apidocs.install(app)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,

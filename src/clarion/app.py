@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from clarion import __version__, apidocs
+from clarion import __version__, apidocs, openapi
 from clarion.accounts.routes import admin_router as accounts_admin_router
 from clarion.accounts.routes import router as account_router
 from clarion.audience import tasks as audience_tasks
@@ -103,4 +103,5 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         # Only an external simulator posts receipts; the in-process one hands them over
         # directly, so without one there is no simulator webhook to abuse.
         app.include_router(delivery_router)
+    openapi.install(app)
     return app

@@ -1,0 +1,179 @@
+"""The served OpenAPI document, completed where FastAPI leaves gaps:
+
+- `securitySchemes`: `apiKey` (an account's API key) and `adminToken`, both HTTP bearer, set
+  on each operation from the dependency it really uses (open operations say `security: []`);
+- every error an operation can answer is documented as `application/problem+json` with the
+  `Problem` schema (FastAPI documents only 422, as `application/json`), plus a `default`;
+- the provider webhooks, which read their raw body to check a signature first, document it.
+"""
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
+
+from clarion.auth import _check_admin, _current_account_id
+from clarion.problems import PROBLEM
+
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An RFC 9457 problem document; some carry more members (`errors`, "
+    "`available`, `required`, `id`, ...).",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "the fields at fault (422)",
+            "items": {
+                "type": "object",
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+    "additionalProperties": True,
+}
+
+WHY = {
+    "400": "Malformed JSON body, or two `Authorization` headers",
+    "401": "Missing, unknown or revoked credentials (`WWW-Authenticate` names the scheme)",
+    "402": "Not enough available credits",
+    "403": "Forbidden",
+    "404": "No such resource in this account",
+    "409": "The resource's state or the account's balance does not allow it",
+    "413": "The request body is too large",
+    "422": "A field is invalid (`errors` lists them), or the URL carries `%00`",
+    "503": "A dependency (database, provider) is not available",
+}
+
+SECURITY_SCHEMES = {
+    "apiKey": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "An account's API key (`clk_...`), from `POST /admin/accounts` or "
+        "`clarion accounts create`.",
+    },
+    "adminToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The admin token (`CLARION_ADMIN_TOKEN`, or printed at first start).",
+    },
+}
+
+# Provider webhooks read the raw body (the signature covers its bytes): their bodies.
+WEBHOOK_BODIES = {
+    ("/webhooks/whatsapp", "post"): ("application/json", {"type": "object"}),
+    ("/webhooks/rbm", "post"): ("application/json", {"type": "object"}),
+    ("/webhooks/twilio", "post"): (
+        "application/x-www-form-urlencoded",
+        {"type": "object", "additionalProperties": {"type": "string"}},
+    ),
+}
+
+
+def _calls(dependant: Dependant) -> set[Any]:
+    found = {dependant.call}
+    for sub in dependant.dependencies:
+        found |= _calls(sub)
+    return found
+
+
+def _security(route: RouteContext) -> list[dict[str, list[str]]]:
+    calls = _calls(route.dependant)
+    if _check_admin in calls:
+        return [{"adminToken": []}]
+    if _current_account_id in calls:
+        return [{"apiKey": []}]
+    return []
+
+
+def _error_codes(path: str, method: str, operation: dict[str, Any], secured: bool) -> set[str]:
+    codes = {"422"}
+    has_body = "requestBody" in operation
+    if secured or has_body:
+        codes.add("400")
+    if secured:
+        codes.add("401")
+    if has_body:
+        codes.add("413")
+    if "{" in path or secured:
+        codes.add("404")
+    if method in ("post", "put", "delete"):
+        codes.add("409")
+    if path.startswith("/campaigns/{campaign_id}") and method in ("put", "post"):
+        codes.add("402")
+    if path.startswith("/webhooks/"):
+        codes |= {"400", "401"}
+    if path == "/webhooks/whatsapp" and method == "get":
+        codes.add("403")
+    if path == "/readyz" or path.endswith("/test"):
+        codes.add("503")
+    return codes
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    }
+
+
+def complete(app: FastAPI) -> dict[str, Any]:
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        description=app.description,
+        routes=app.routes,
+        tags=app.openapi_tags,
+    )
+    routes = {
+        (route.path_format, method.lower()): route
+        for route in iter_route_contexts(app.routes)
+        if isinstance(route.original_route, APIRoute)
+        for method in route.methods or ()
+    }
+    components = schema.setdefault("components", {})
+    components["securitySchemes"] = SECURITY_SCHEMES
+    schemas = components.setdefault("schemas", {})
+    schemas["Problem"] = PROBLEM_SCHEMA
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            route = routes.get((path, method))
+            security = _security(route) if route is not None else []
+            operation["security"] = security
+            body = WEBHOOK_BODIES.get((path, method))
+            if body is not None and "requestBody" not in operation:
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {body[0]: {"schema": body[1]}},
+                }
+            responses = operation.setdefault("responses", {})
+            for code in sorted(_error_codes(path, method, operation, bool(security))):
+                described = responses.get(code, {}).get("description")
+                if not described or described == "Validation Error":
+                    described = WHY.get(code, "Error")
+                responses[code] = _problem(described)
+            for code, response in responses.items():
+                if code[0] in "45":
+                    response["content"] = _problem("")["content"]
+            operation["responses"] = dict(sorted(responses.items()))
+            operation["responses"]["default"] = _problem("Any other error, as a problem document")
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return schema
+
+
+def install(app: FastAPI) -> None:
+    """Serve the completed document at /openapi.json (built once, on first request)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = complete(app)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -24,6 +24,7 @@ from clarion.problems import install as install_problem_handlers
 from clarion.problems import problem_response
 from clarion.providers.webhooks import router as provider_webhooks_router
 from clarion.sending import tasks as sending_tasks
+from clarion.static_paths import StaticPathsFirst
 from clarion.sending.routes import router as sending_router
 from clarion.templates.routes import router as templates_router
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         max_bytes=settings.max_body_bytes,
         upload_max_bytes=settings.max_import_bytes,
     )
+    app.add_middleware(StaticPathsFirst)
     app.add_middleware(ContactReadFastLane)
     app.add_middleware(NoNulInUrl)
 

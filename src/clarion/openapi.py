@@ -116,6 +116,64 @@ def _error_codes(path: str, method: str, operation: dict[str, Any], secured: boo
     return codes
 
 
+NUL_FREE = "^[^\\u0000]*$"
+
+
+JSON_VALUE: dict[str, Any] = {
+    "description": "any JSON value without the NUL character in its strings or keys",
+    "anyOf": [
+        {"type": "null"},
+        {"type": "boolean"},
+        {"type": "number"},
+        {"type": "string", "pattern": NUL_FREE},
+        {"type": "array", "items": {"$ref": "#/components/schemas/JsonValue"}},
+        {
+            "type": "object",
+            "propertyNames": {"pattern": NUL_FREE},
+            "additionalProperties": {"$ref": "#/components/schemas/JsonValue"},
+        },
+    ],
+}
+
+
+def _nul_free_deep(node: Any) -> None:
+    """No string in a request may hold NUL (`schemas.CamelModel` refuses it: no database
+    stores it), nor may a key of a free-form object; strings in answers never do."""
+    if isinstance(node, list):
+        for item in node:
+            _nul_free_deep(item)
+        return
+    if not isinstance(node, dict):
+        return
+    if node.get("type") == "string" and not any(
+        key in node for key in ("pattern", "enum", "format", "const", "contentMediaType")
+    ):
+        node["pattern"] = NUL_FREE
+    free_form = "properties" not in node  # a model's extra members are refused or ignored
+    if node.get("type") == "object" and free_form and node.get("additionalProperties", True):
+        node.setdefault("propertyNames", {}).setdefault("pattern", NUL_FREE)
+        if node.get("additionalProperties") is True:
+            node["additionalProperties"] = {"$ref": "#/components/schemas/JsonValue"}
+    for key in ("properties", "$defs"):
+        for child in node.get(key, {}).values():
+            _nul_free_deep(child)
+    for key in ("items", "additionalProperties", "anyOf", "allOf", "oneOf", "prefixItems"):
+        if key in node:
+            _nul_free_deep(node[key])
+
+
+def _forbid_nul(schema: dict[str, Any]) -> None:
+    """A URL carrying %00 is refused (422, `limits.NoNulInUrl`): string parameters say so."""
+    if any(key in schema for key in ("pattern", "enum", "format", "anyOf", "const")):
+        if "anyOf" in schema and "pattern" not in schema and "enum" not in schema:
+            for option in schema["anyOf"]:
+                if option.get("type") == "string":
+                    _forbid_nul(option)
+        return
+    if schema.get("type") == "string":
+        schema["pattern"] = NUL_FREE
+
+
 def _problem(description: str) -> dict[str, Any]:
     return {
         "description": description,
@@ -141,6 +199,7 @@ def complete(app: FastAPI) -> dict[str, Any]:
     components["securitySchemes"] = SECURITY_SCHEMES
     schemas = components.setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
+    schemas["JsonValue"] = JSON_VALUE
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             route = routes.get((path, method))
@@ -152,6 +211,10 @@ def complete(app: FastAPI) -> dict[str, Any]:
                     "required": True,
                     "content": {body[0]: {"schema": body[1]}},
                 }
+            for parameter in operation.get("parameters", []):
+                _forbid_nul(parameter.get("schema", {}))
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                _nul_free_deep(content.get("schema"))
             responses = operation.setdefault("responses", {})
             for code in sorted(_error_codes(path, method, operation, bool(security))):
                 described = responses.get(code, {}).get("description")
@@ -165,6 +228,9 @@ def complete(app: FastAPI) -> dict[str, Any]:
             operation["responses"]["default"] = _problem("Any other error, as a problem document")
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
+    for name, component in schemas.items():
+        if name not in ("Problem", "JsonValue"):
+            _nul_free_deep(component)
     return schema
 
 

@@ -132,7 +132,9 @@ RequestDatetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
 (422), and so is a number."""
 
 
-MAX_ID = 2**63 - 1
+# Ids stay below 2**53: exact as JSON numbers in every client (JavaScript's safe integers),
+# and a schema's `maximum` means the same to a client that reads numbers as doubles.
+MAX_ID = 2**53 - 1
 
 PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="a resource id")]
 """An id in a URL path: an out-of-range id is a 422, never a database overflow."""

@@ -17,6 +17,7 @@ from clarion.audience.imports import ImportFailed, TextCheck
 from clarion.audience.models import ContactImport, ContactList
 from clarion.audience.phones import check_region, digits_only
 from clarion.audience.schemas import (
+    REGIONS,
     ContactCreate,
     ContactOut,
     ContactUpdate,
@@ -260,13 +261,14 @@ async def start_import(
     request: Request,
     file: Annotated[UploadFile, File(description="the CSV file (UTF-8, header row)")],
     default_country: Annotated[
-        str | None,
+        str,
         Form(
             alias="defaultCountry",
             max_length=2,
-            description="ISO 3166 alpha-2 code used to read national numbers",
+            description="ISO 3166 alpha-2 code used to read national numbers (empty: none)",
+            json_schema_extra={"enum": ["", *REGIONS, *(r.lower() for r in REGIONS)]},
         ),
-    ] = None,
+    ] = "",
 ) -> ImportStarted:
     """Import a CSV file into the list, in the background; follow it with GET /imports/{id}.
 

@@ -3,7 +3,9 @@
 import json
 from typing import Annotated, Any, Literal
 
+import phonenumbers
 from pydantic import AfterValidator, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from clarion.audience.optouts import CHANNELS
 from clarion.audience.phones import check_region
@@ -12,6 +14,9 @@ from clarion.schemas import CamelModel, Id, OutModel, UtcDatetime
 MAX_BULK_ROWS = 10_000
 
 Name = Annotated[str, Field(max_length=200)]
+# Every region the phone library has numbering plans for, in either case (what check_region
+# accepts; 001, the non-geographic "region", is not a country).
+REGIONS = sorted(r for r in phonenumbers.SUPPORTED_REGIONS if r.isalpha())
 Country = Annotated[
     str,
     Field(
@@ -19,6 +24,7 @@ Country = Annotated[
         max_length=2,
         description="ISO 3166 alpha-2 code (any case) used to read national numbers",
         examples=["FR"],
+        json_schema_extra={"enum": REGIONS + [r.lower() for r in REGIONS]},
     ),
 ]
 Channel = Literal["sms", "rcs", "whatsapp"]
@@ -67,7 +73,9 @@ def _lower_channels(value: Any) -> Any:
 
 
 class ContactCreate(CamelModel):
-    phone: str = Field(max_length=64, description="E.164, or national with defaultCountry")
+    phone: str = Field(
+        min_length=1, max_length=64, description="E.164, or national with defaultCountry"
+    )
     first_name: Name | None = None
     last_name: Name | None = None
     attributes: Attributes = Field(default_factory=dict)
@@ -84,7 +92,7 @@ class ContactUpdate(CamelModel):
     `optOuts` sets the exact list of channels the contact is opted out of (recorded with
     source "api"); `null` clears a name."""
 
-    phone: str | None = Field(default=None, max_length=64)
+    phone: Annotated[str, Field(min_length=1, max_length=64)] | SkipJsonSchema[None] = None
     first_name: Name | None = None
     last_name: Name | None = None
     attributes: Attributes | None = None
@@ -120,7 +128,7 @@ class ListCreate(CamelModel):
 
 
 class ListUpdate(CamelModel):
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     description: Annotated[str, Field(max_length=10_000)] | None = None
 
 

@@ -24,8 +24,8 @@ from clarion.problems import install as install_problem_handlers
 from clarion.problems import problem_response
 from clarion.providers.webhooks import router as provider_webhooks_router
 from clarion.sending import tasks as sending_tasks
-from clarion.static_paths import StaticPathsFirst
 from clarion.sending.routes import router as sending_router
+from clarion.static_paths import StaticPathsFirst
 from clarion.templates.routes import router as templates_router
 
 

@@ -59,6 +59,15 @@ async def ensure_admin_token(db: Database, configured: str | None) -> str | None
         return token
 
 
+async def reset_admin_token(db: Database) -> str:
+    """Replace the stored admin token with a new one (returned, to print once): the way
+    back in when the token printed at first start is lost."""
+    token = "cla_" + secrets.token_urlsafe(32)
+    async with db.transaction() as session:
+        await session.merge(SystemSetting(key=ADMIN_TOKEN_SETTING, value=hash_secret(token)))
+    return token
+
+
 async def _check_admin(request: Request) -> None:
     token = _bearer(request)
     configured: str | None = request.app.state.settings.admin_token

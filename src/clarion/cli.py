@@ -139,6 +139,31 @@ def serve(
     )
 
 
+@app.command("reset-admin-token")
+def reset_admin_token() -> None:
+    """Replace the stored admin token with a new one and print it (shown once)."""
+    from clarion.auth import reset_admin_token as reset
+    from clarion.db.session import Database
+
+    settings = get_settings()
+    _migrate(settings)
+
+    async def run() -> str:
+        db = Database(settings.database_url)
+        try:
+            return await reset(db)
+        finally:
+            await db.dispose()
+
+    token = asyncio.run(run())
+    console.print(f"[bold]New admin token[/bold] (shown once): {token}")
+    if settings.admin_token:
+        console.print(
+            "[yellow]CLARION_ADMIN_TOKEN is set: the server uses that one, not this; unset it "
+            "to use this token.[/yellow]"
+        )
+
+
 @db_app.command("upgrade")
 def db_upgrade() -> None:
     """Apply the database migrations."""

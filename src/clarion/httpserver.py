@@ -24,6 +24,8 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from clarion.config import Settings
 
+LINGER_SECONDS = 2.0
+
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
     header_timeout: float = 10.0
@@ -36,6 +38,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._waiting_since = time.monotonic()
         self._header_bytes = 0
         self._header_timer: asyncio.TimerHandle | None = None
+        self._discarding = False  # refused: what still arrives is dropped
 
     # -- connection --------------------------------------------------------------------------
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -90,6 +93,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
+        if self._discarding:
+            return
         if self._awaiting_headers:
             self._header_bytes += len(data)
         super().data_received(data)
@@ -98,12 +103,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             and self._header_bytes > self.max_header_bytes
             and not self.transport.is_closing()
         ):
-            self.transport.write(
-                b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                b"content-type: text/plain; charset=utf-8\r\ncontent-length: 0\r\n"
-                b"connection: close\r\n\r\n"
-            )
-            self.transport.close()
+            self._refuse_headers()
+
+    def _refuse_headers(self) -> None:
+        """431, then a lingering close: the client is likely still sending, and closing a
+        socket with unread input resets it, which can destroy the answer before the client
+        reads it. So: answer, send FIN, drop what still arrives, close a moment later."""
+        self._discarding = True
+        self._cancel_header_timer()
+        self.transport.write(
+            b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+            b"content-type: text/plain; charset=utf-8\r\ncontent-length: 0\r\n"
+            b"connection: close\r\n\r\n"
+        )
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()

@@ -1,5 +1,7 @@
 # One command per chore. Every target creates the virtualenv on first use.
 PY ?= python3.11
+HOST ?= 127.0.0.1
+PORT ?= 8000
 VENV := .venv
 BIN := $(VENV)/bin
 
@@ -13,7 +15,7 @@ $(BIN)/clarion: pyproject.toml
 	@touch $@
 
 run: $(BIN)/clarion
-	$(BIN)/clarion serve
+	$(BIN)/clarion serve --host $(HOST) --port $(PORT)
 
 test: $(BIN)/clarion
 	$(BIN)/pytest $(PYTEST_ARGS)

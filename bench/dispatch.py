@@ -49,6 +49,8 @@ from clarion.sending.materialize import materialize
 PG_ADMIN = os.environ.get("CLARION_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 CLARION = str(Path(sys.executable).parent / "clarion")
 PRICE = 700
+# Shared by the simulator and the workers (both refuse to start without one).
+SIM_SECRET = "bench-simulator-secret"
 TICKS = os.sysconf("SC_CLK_TCK")
 NCPU = os.cpu_count() or 1
 
@@ -232,6 +234,7 @@ async def progress(db: Database, cid: int) -> tuple[int, int]:
 def start_simulator(port: int) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [CLARION, "simulator", "--port", str(port), "--receipt-delay", "86400"],
+        env={**os.environ, "CLARION_SIMULATOR_SECRET": SIM_SECRET},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -253,6 +256,7 @@ def start_worker(
         **os.environ,
         "CLARION_DATABASE_URL": url,
         "CLARION_SIMULATOR_URL": sim_url,
+        "CLARION_SIMULATOR_SECRET": SIM_SECRET,
         "CLARION_SCHEDULER_INTERVAL": "0.2",
         "CLARION_WORKER_BATCH_SIZE": "1000",
         **(extra or {}),

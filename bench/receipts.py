@@ -179,7 +179,10 @@ def run_backend(backend: str, args: argparse.Namespace) -> float:
         print(f"[{backend}] seeded {len(ids):,} sent messages in {time.perf_counter() - t0:.1f}s")
         port = free_port()
         base = f"http://127.0.0.1:{port}"
-        process = start_server(url, port, tmp, {"CLARION_SIMULATOR_SECRET": SECRET})
+        # The webhook exists only where an external simulator is configured; this server
+        # sends nothing (--no-sender), so the URL is never called.
+        sim = {"CLARION_SIMULATOR_SECRET": SECRET, "CLARION_SIMULATOR_URL": "http://127.0.0.1:9"}
+        process = start_server(url, port, tmp, sim)
         asyncio.run(wait_ready(base, process))
         elapsed = asyncio.run(post_receipts(base, ids, args.batch, args.concurrency))
         rate = len(ids) / elapsed

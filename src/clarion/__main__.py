@@ -1,3 +1,3 @@
-from clarion.cli import app
+from clarion.cli import main
 
-app()
+main()

@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from clarion import __version__
+from clarion import __version__, apidocs
 from clarion.accounts.routes import admin_router as accounts_admin_router
 from clarion.accounts.routes import router as account_router
 from clarion.audience import tasks as audience_tasks
@@ -35,6 +35,7 @@ from clarion.problems import problem_response
 from clarion.providers.webhooks import router as provider_webhooks_router
 from clarion.sending import tasks as sending_tasks
 from clarion.sending.routes import router as sending_router
+from clarion.static_paths import StaticPathsFirst
 from clarion.templates.routes import router as templates_router
 
 
@@ -90,6 +91,8 @@ def create_app(
         "surrogate in any string or key, a number JSON parses to infinity; a URL carrying "
         "`%00` likewise.",
         lifespan=lifespan,
+        docs_url=None,  # apidocs serves /docs and /redoc without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.key_cache = {}
@@ -99,11 +102,13 @@ def create_app(
     if db is not None:
         app.state.db = db
     install_problem_handlers(app)
+    apidocs.install(app)
     app.add_middleware(
         BodySizeLimit,
         max_bytes=settings.max_body_bytes,
         upload_max_bytes=settings.max_import_bytes,
     )
+    app.add_middleware(StaticPathsFirst)
     app.add_middleware(NoNulInUrl)
 
     @app.get("/healthz", tags=["health"])
@@ -134,9 +139,12 @@ def create_app(
         campaigns_router,
         events_router,
         sending_router,
-        delivery_router,
         provider_webhooks_router,
     ):
         app.include_router(router)
+    if settings.simulator_url:
+        # Only an external simulator posts receipts; the in-process one hands them over
+        # directly, so without one there is no simulator webhook to abuse.
+        app.include_router(delivery_router)
     install_openapi(app)
     return app

@@ -22,7 +22,7 @@ from sqlalchemy import select
 from clarion import roles
 from clarion.accounts.models import ApiKey, SystemSetting
 from clarion.db.session import Database
-from clarion.errors import Forbidden, RoleRequired, Unauthorized
+from clarion.errors import BadRequest, Forbidden, RoleRequired, Unauthorized
 from clarion.people import sessions
 
 API_KEY_PREFIX = "clk_"
@@ -49,7 +49,11 @@ def hash_secret(secret: str) -> str:
 
 
 def _bearer(request: Request) -> str:
-    header = request.headers.get("authorization", "")
+    values = request.headers.getlist("authorization")
+    if len(values) > 1:
+        # Proxies and frameworks disagree on which of two wins: refuse rather than guess.
+        raise BadRequest("Send one Authorization header, not several.")
+    header = values[0] if values else ""
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("Send 'Authorization: Bearer <api key>'.")
@@ -73,6 +77,15 @@ async def ensure_admin_token(db: Database, configured: str | None) -> str | None
         token = "cla_" + secrets.token_urlsafe(32)
         session.add(SystemSetting(key=ADMIN_TOKEN_SETTING, value=hash_secret(token)))
         return token
+
+
+async def reset_admin_token(db: Database) -> str:
+    """Replace the stored admin token with a new one (returned, to print once): the way
+    back in when the token printed at first start is lost."""
+    token = "cla_" + secrets.token_urlsafe(32)
+    async with db.transaction() as session:
+        await session.merge(SystemSetting(key=ADMIN_TOKEN_SETTING, value=hash_secret(token)))
+    return token
 
 
 async def _check_admin(request: Request) -> None:

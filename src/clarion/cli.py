@@ -1,20 +1,27 @@
 """The `clarion` command."""
 
 import asyncio
-from decimal import Decimal
+import os
+import sys
 from typing import Annotated
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 from rich.console import Console
+from sqlalchemy.exc import DBAPIError
 
+from clarion.accounts.schemas import AccountCreate
 from clarion.accounts.service import create_account
 from clarion.app import create_app
 from clarion.audience.cli import register as audience_commands
 from clarion.auth import ensure_admin_token
+from clarion.auth import reset_admin_token as reset_admin_token_in
 from clarion.config import Settings, get_settings
 from clarion.db.migrate import upgrade
 from clarion.db.session import Database
+from clarion.errors import ClarionError
+from clarion.httpserver import protocol_class
 from clarion.money import to_units
 from clarion.people.cli import register as people_commands
 from clarion.providers.base import ProviderConfigError
@@ -28,6 +35,49 @@ accounts_app = typer.Typer(help="Accounts.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(accounts_app, name="accounts")
 console = Console()
+errors = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _validation_sentence(exc: ValidationError) -> str:
+    from_env = exc.title == Settings.__name__
+    parts = []
+    for error in exc.errors()[:5]:
+        field = ".".join(str(part) for part in error.get("loc", ())) or "value"
+        if from_env:
+            field = "CLARION_" + field.upper()
+        message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+        parts.append(f"invalid {field}: {message}")
+    return "; ".join(parts)
+
+
+def describe(exc: BaseException) -> str:
+    """One sentence for an error that ends a command."""
+    if isinstance(exc, ClarionError):
+        return exc.detail
+    if isinstance(exc, ValidationError):
+        return _validation_sentence(exc)
+    if isinstance(exc, DBAPIError):
+        first = str(exc.orig or exc).strip().splitlines()
+        return f"the database refused or failed the operation: {first[0] if first else exc}"
+    text = str(exc).strip().splitlines()
+    if isinstance(exc, ConnectionError):
+        return f"cannot connect: {text[0] if text else type(exc).__name__}"
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+def main() -> None:
+    """The `clarion` command: an error is one sentence on stderr and a non-zero exit, never
+    a traceback (set CLARION_TRACEBACK=1 to see one when reporting a bug)."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        errors.print("clarion: interrupted")
+        sys.exit(130)
+    except Exception as exc:
+        if os.environ.get("CLARION_TRACEBACK"):
+            raise
+        errors.print(f"clarion: {describe(exc)}", markup=False)
+        sys.exit(2 if isinstance(exc, ClarionError | ValidationError) else 1)
 
 
 def _register_domain_commands() -> None:
@@ -80,10 +130,34 @@ def serve(
         host=host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=protocol_class(settings),  # httptools, with header timeout and connection cap
+        backlog=settings.http_backlog,
+        timeout_keep_alive=settings.http_keep_alive,
         log_level="info",
         timeout_graceful_shutdown=10,
     )
+
+
+@app.command("reset-admin-token")
+def reset_admin_token() -> None:
+    """Replace the stored admin token with a new one and print it (shown once)."""
+    settings = get_settings()
+    _migrate(settings)
+
+    async def run() -> str:
+        db = Database(settings.database_url)
+        try:
+            return await reset_admin_token_in(db)
+        finally:
+            await db.dispose()
+
+    token = asyncio.run(run())
+    console.print(f"[bold]New admin token[/bold] (shown once): {token}")
+    if settings.admin_token:
+        console.print(
+            "[yellow]CLARION_ADMIN_TOKEN is set: the server uses that one, not this; unset it "
+            "to use this token.[/yellow]"
+        )
 
 
 @db_app.command("upgrade")
@@ -99,6 +173,7 @@ def accounts_create(
     credits: Annotated[str, typer.Option(help="initial credits")] = "0",
 ) -> None:
     """Create an account and print its API key (shown once)."""
+    body = AccountCreate(name=name, credits=credits)  # the API's rules, checked first
     settings = get_settings()
     _migrate(settings)
 
@@ -106,7 +181,7 @@ def accounts_create(
         db = Database(settings.database_url)
         try:
             async with db.transaction() as session:
-                account, key = await create_account(session, name, to_units(Decimal(credits)))
+                account, key = await create_account(session, body.name, to_units(body.credits))
                 return account.id, key
         finally:
             await db.dispose()

@@ -17,6 +17,14 @@ class Settings(BaseSettings):
     max_body_bytes: int = 10 * 1024 * 1024
     # CSV uploads (POST /lists/{id}/imports) are streamed to disk, so they may be larger.
     max_import_bytes: int = 2 * 1024 * 1024 * 1024
+    # `clarion serve`'s HTTP guards (clarion.httpserver): seconds a connection has to send a
+    # request's headers, open connections, header bytes; the listen backlog; seconds an idle
+    # kept-alive connection stays open.
+    http_header_timeout: float = Field(default=10.0, gt=0)
+    http_max_connections: int = Field(default=1000, ge=1)
+    http_max_header_bytes: int = Field(default=64 * 1024, ge=1024)
+    http_backlog: int = Field(default=1024, ge=1)
+    http_keep_alive: int = Field(default=5, ge=1)
     # Processes that parse CSV imports next to the server (0: parse in the server process).
     import_workers: int = Field(default=1, ge=0, le=16)
 

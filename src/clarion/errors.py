@@ -1,19 +1,21 @@
 """Errors that carry their HTTP status; one handler renders them as RFC 9457 problems."""
 
-from typing import Any
+from typing import Any, ClassVar
 
 
 class ClarionError(Exception):
     status: int = 400
     title: str = "Bad request"
     type: str = "about:blank"
+    # Headers every problem of this class is sent with (WWW-Authenticate on a 401...).
+    default_headers: ClassVar[dict[str, str]] = {}
 
     def __init__(self, detail: str | None = None, **extra: Any) -> None:
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extra = extra
-        # Response headers that go with the problem (Retry-After, WWW-Authenticate...).
-        self.headers: dict[str, str] = {}
+        # Response headers that go with this problem (the class's, plus Retry-After...).
+        self.headers: dict[str, str] = dict(self.default_headers)
 
     def to_problem(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -31,9 +33,16 @@ class NotFound(ClarionError):
     title = "Not found"
 
 
+class BadRequest(ClarionError):
+    status = 400
+    title = "Bad request"
+
+
 class Unauthorized(ClarionError):
     status = 401
     title = "Unauthorized"
+    # RFC 9110: a 401 names the scheme that would work (RFC 6750 for bearer tokens).
+    default_headers = {"WWW-Authenticate": 'Bearer realm="clarion"'}
 
 
 class Forbidden(ClarionError):

@@ -7,6 +7,9 @@ from pydantic import BeforeValidator, PlainSerializer, WithJsonSchema
 
 SCALE = 10_000
 _QUANTUM = Decimal("0.0001")
+# Every amount the API reads or writes is below 10**12 credits (a JSON number keeps its 4
+# decimal places exactly up to there); a balance is held to the same bound.
+MAX_UNITS = 10**12 * SCALE - 1
 
 
 def to_units(amount: Decimal | int | str) -> int:
@@ -42,7 +45,7 @@ def _parse_credits(value: Any) -> Any:
             raise ValueError("credits must be a number") from exc
         if not dec.is_finite():
             raise ValueError("credits must be a finite number")
-        if abs(dec) >= Decimal("1e12"):
+        if abs(dec) * SCALE > MAX_UNITS:
             raise ValueError("credits must be below 1,000,000,000,000")
         if dec != dec.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN):
             raise ValueError("credits have at most 4 decimal places")

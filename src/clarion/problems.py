@@ -5,7 +5,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from clarion.errors import ClarionError
 
@@ -50,7 +52,18 @@ async def _clarion(_: Request, exc: ClarionError) -> JSONResponse:
     )
 
 
-async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+def _allowed_methods(request: Request) -> str | None:
+    """Every method some route serves at this path (Starlette names only the first route's,
+    so a path served by two routes, GET and POST, would answer `Allow: GET`)."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.routes):
+        route_methods = getattr(route, "methods", None)
+        if route_methods and route.matches(request.scope)[0] != Match.NONE:
+            methods |= set(route_methods)
+    return ", ".join(sorted(methods)) if methods else None
+
+
+async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     titles = {
         400: "Bad request",
         401: "Unauthorized",
@@ -63,6 +76,10 @@ async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
     response = problem_response(exc.status_code, title, detail)
     if exc.headers:
         response.headers.update(exc.headers)
+    if exc.status_code == 405:
+        allowed = _allowed_methods(request)
+        if allowed:
+            response.headers["Allow"] = allowed
     return response
 
 

@@ -1,12 +1,21 @@
 """Pydantic pieces every domain shares: camelCase models, pagination."""
 
 import math
+import re
 from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 import orjson
 from fastapi import Path, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PlainSerializer, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
@@ -105,11 +114,27 @@ def utc_z(value: datetime) -> str:
 UtcDatetime = Annotated[datetime, PlainSerializer(utc_z, return_type=str, when_used="json")]
 """A timestamp in a response: RFC 3339 in UTC with a `Z`."""
 
-RequestDatetime = AwareDatetime
-"""A timestamp in a request: RFC 3339 with an offset; a naive time is rejected (422)."""
+_RFC3339_START = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
 
 
-MAX_ID = 2**63 - 1
+def _rfc3339_text(value: Any) -> Any:
+    # Pydantic would also read numbers (and numeric strings) as Unix times; the schema
+    # promises an RFC 3339 string, so that is all a request may send.
+    if isinstance(value, datetime):
+        return value
+    if not isinstance(value, str) or not _RFC3339_START.match(value):
+        raise ValueError("must be an RFC 3339 date-time string, e.g. 2026-11-27T10:00:00Z")
+    return value
+
+
+RequestDatetime = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+"""A timestamp in a request: an RFC 3339 string with an offset; a naive time is rejected
+(422), and so is a number."""
+
+
+# Ids stay below 2**53: exact as JSON numbers in every client (JavaScript's safe integers),
+# and a schema's `maximum` means the same to a client that reads numbers as doubles.
+MAX_ID = 2**53 - 1
 
 PathId = Annotated[int, Path(ge=1, le=MAX_ID, description="a resource id")]
 """An id in a URL path: an out-of-range id is a 422, never a database overflow."""

@@ -83,6 +83,22 @@ class TestCredits:
         assert (await account.get("/account")).json()["balance"] == 100
         await assert_ledger_consistent(api.db, account.id)
 
+    async def test_topup_past_the_maximum_balance_is_409_and_changes_nothing(
+        self, api: Api
+    ) -> None:
+        account = await api.new_account("rich", credits=999_999_999_000)
+        url = f"/admin/accounts/{account.id}/credits"
+        r = await api.admin("POST", url, json={"amount": 999.9999})
+        assert r.status_code == 200 and r.json() == {"balance": 999_999_999_999.9999}
+        for amount in (0.0001, 999_999_999_999.9999):
+            r = await api.admin("POST", url, json={"amount": amount})
+            assert r.status_code == 409, r.text
+            assert r.headers["content-type"].startswith("application/problem+json")
+            assert r.json()["maximum"] == 999_999_999_999.9999
+        assert (await account.get("/account")).json()["balance"] == 999_999_999_999.9999
+        assert (await account.get("/account/ledger")).json()["total"] == 2
+        await assert_ledger_consistent(api.db, account.id)
+
     async def test_unknown_account_is_404(self, api: Api) -> None:
         r = await api.admin("POST", "/admin/accounts/999999/credits", json={"amount": 1})
         assert r.status_code == 404

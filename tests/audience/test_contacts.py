@@ -359,3 +359,31 @@ class TestUnstorableInput:
         assert r.status_code == 422, r.text
         assert r.headers["content-type"].startswith("application/problem+json")
         assert r.json()["errors"][0]["field"] == field
+
+
+class TestAttributeLimits:
+    TOO_MANY = {f"k{i}": i for i in range(101)}
+    TOO_BIG = {"note": "z" * 65_600}
+
+    async def test_create_update_and_bulk_refuse_oversized_attributes(
+        self, account: AccountClient
+    ) -> None:
+        at_limit = {f"k{i}": i for i in range(100)}
+        r = await account.post("/contacts", json={"phone": FR, "attributes": at_limit})
+        assert r.status_code == 201, r.text
+        contact_id = r.json()["id"]
+        for attributes, words in ((self.TOO_MANY, "at most 100"), (self.TOO_BIG, "65,536 bytes")):
+            r = await account.post("/contacts", json={"phone": US, "attributes": attributes})
+            assert r.status_code == 422, r.text
+            assert r.json()["errors"][0]["field"] == "attributes"
+            assert words in r.json()["detail"]
+            r = await account.put(f"/contacts/{contact_id}", json={"attributes": attributes})
+            assert r.status_code == 422 and r.json()["errors"][0]["field"] == "attributes"
+        list_id = await new_list(account)
+        r = await account.post(
+            f"/lists/{list_id}/contacts",
+            json={"contacts": [{"phone": GB, "attributes": self.TOO_MANY}, {"phone": US}]},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["added"] == 1 and len(r.json()["invalid"]) == 1
+        assert (await account.get(f"/contacts/{contact_id}")).json()["attributes"] == at_limit

@@ -1,4 +1,6 @@
 import asyncio
+import csv
+import io
 from datetime import timedelta
 from typing import Any
 
@@ -159,6 +161,57 @@ class TestImportFormats:
         assert (result["rows"], result["invalid"], result["imported"]) == (1_201, 1_200, 1)
         assert len(result["errors"]) == 1_000
         assert result["errors"][0]["row"] == 2 and result["errors"][-1]["row"] == 1_001
+
+    async def test_every_rejected_row_is_downloadable_as_csv(self, account: AccountClient) -> None:
+        list_id = await new_list(account)
+        lines = [f"bad{i}" for i in range(1_500)] + [FR, "=cmd|' /C calc'!A0", "x" * 500]
+        result = await import_csv(account, list_id, ("phone\n" + "\n".join(lines)).encode())
+        assert (result["invalid"], len(result["errors"])) == (1_502, 1_000)
+        r = await account.get(f"/imports/{result['id']}/errors")
+        assert r.status_code == 200, r.text
+        assert r.headers["content-type"].startswith("text/csv")
+        rows = list(csv.reader(io.StringIO(r.text)))
+        assert rows[0] == ["row", "phone", "reason"]
+        assert len(rows) == 1 + 1_502
+        assert [int(row[0]) for row in rows[1:]] == [*range(2, 1_502), 1_503, 1_504]
+        assert rows[1][1] == "bad0" and rows[1][2]
+        assert rows[-2][1] == "'=cmd|' /C calc'!A0"  # neutralised for spreadsheets
+        assert rows[-1][1] == "x" * 100  # a phone in an error is cut to 100 characters
+
+    async def test_errors_of_another_account_are_404(
+        self, api: Api, account: AccountClient
+    ) -> None:
+        list_id = await new_list(account)
+        result = await import_csv(account, list_id, b"phone\nbad\n")
+        other = await api.new_account("other")
+        r = await other.get(f"/imports/{result['id']}/errors")
+        assert r.status_code == 404
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert (await account.get("/imports/999999/errors")).status_code == 404
+
+    async def test_a_cell_over_the_limit_fails_naming_its_row(self, account: AccountClient) -> None:
+        list_id = await new_list(account)
+        content = f"phone,note\n{FR},a\n{US},{'y' * 1_000_001}\n{GB},c\n".encode()
+        result = await import_csv(account, list_id, content)
+        assert result["status"] == "failed"
+        assert result["failureReason"] == (
+            "row 3 has a cell longer than 1,000,000 characters (the limit); "
+            "the rows before it were imported"
+        )
+        assert (result["rows"], result["imported"]) == (1, 1)
+        phones = [c["phone"] for c in (await account.get("/contacts")).json()["items"]]
+        assert phones == [FR]
+
+    async def test_attribute_limits(self, account: AccountClient) -> None:
+        list_id = await new_list(account)
+        header = "phone," + ",".join(f"a{i}" for i in range(101))
+        result = await import_csv(account, list_id, f"{header}\n{FR}\n".encode())
+        assert result["status"] == "failed"
+        assert "101 attribute columns" in result["failureReason"]
+        big = "z" * 70_000
+        result = await import_csv(account, list_id, f"phone,note\n{FR},{big}\n{US},ok\n".encode())
+        assert (result["status"], result["imported"], result["invalid"]) == ("done", 1, 1)
+        assert "65,536 bytes" in result["errors"][0]["reason"]
 
     async def test_too_many_cells_is_an_invalid_row(self, account: AccountClient) -> None:
         list_id = await new_list(account)

@@ -1,6 +1,7 @@
 """`POST /webhooks/simulator`: signatures, validation, ingestion through the real app."""
 
 import orjson
+import pytest
 from sqlalchemy import update
 
 from clarion.delivery.routes import sign
@@ -15,21 +16,33 @@ from tests.delivery.conftest import (
     seed_campaign,
 )
 
+SECRET = "k"
+SIM = {"simulator_url": "http://127.0.0.1:9", "simulator_secret": SECRET}
+SIGN = object()  # post(): sign the body with SECRET
+
+
+@pytest.fixture
+async def api(make_api: AppFactory) -> Api:
+    """An app configured for an external simulator: the only shape with the webhook."""
+    return await make_api(**SIM)
+
 
 def body_of(*receipts: dict[str, object], inbound: list[dict[str, object]] | None = None) -> bytes:
     return orjson.dumps({"receipts": list(receipts), "inbound": inbound or []})
 
 
-async def post(api: Api, body: bytes, signature: str | None = None):  # type: ignore[no-untyped-def]
+async def post(api: Api, body: bytes, signature: object = SIGN):  # type: ignore[no-untyped-def]
     headers = {"Content-Type": "application/json"}
-    if signature is not None:
+    if signature is SIGN:
+        signature = sign(SECRET, body)
+    if isinstance(signature, str):
         headers["X-Simulator-Signature"] = signature
     return await api.client.post("/webhooks/simulator", content=body, headers=headers)
 
 
 class TestSignature:
     async def test_signed_body_is_applied(self, make_api: AppFactory) -> None:
-        api = await make_api(simulator_secret="k")
+        api = await make_api(**SIM)
         s = await seed_campaign(api.db, count=2)
         body = body_of({"providerMessageId": s.pmid(0), "status": "delivered"})
         r = await post(api, body, sign("k", body))
@@ -40,7 +53,7 @@ class TestSignature:
     async def test_missing_or_bad_signature_is_401_and_changes_nothing(
         self, make_api: AppFactory
     ) -> None:
-        api = await make_api(simulator_secret="k")
+        api = await make_api(**SIM)
         s = await seed_campaign(api.db, count=1)
         body = body_of({"providerMessageId": s.pmid(0), "status": "delivered"})
         for signature in (None, "", "sha256=00", sign("other", body), sign("k", body + b" ")):
@@ -54,14 +67,36 @@ class TestSignature:
         assert (counters["sent"], counters["delivered"]) == (1, 0)
 
     async def test_bad_body_with_bad_signature_is_401_not_422(self, make_api: AppFactory) -> None:
-        api = await make_api(simulator_secret="k")
+        api = await make_api(**SIM)
         assert (await post(api, b"{nope", "sha256=1")).status_code == 401
 
-    async def test_without_a_secret_unsigned_bodies_are_accepted(self, api: Api) -> None:
+    async def test_a_401_names_the_signature_scheme(self, api: Api) -> None:
+        r = await post(api, body_of(), None)
+        assert r.status_code == 401
+        assert r.headers["www-authenticate"].startswith("Signature")
+
+    async def test_without_a_secret_nothing_is_accepted(self, make_api: AppFactory) -> None:
+        api = await make_api(simulator_url="http://127.0.0.1:9")
         s = await seed_campaign(api.db, count=1)
-        r = await post(api, body_of({"providerMessageId": s.pmid(0), "status": "read"}))
-        assert r.status_code == 200 and r.json()["applied"] == 1
-        await assert_partition(api.db, s.campaign_id)
+        body = body_of({"providerMessageId": s.pmid(0), "status": "read"})
+        for signature in (None, sign("", body)):
+            r = await post(api, body, signature)
+            assert r.status_code == 401, r.text
+        counters = await campaign_counters(api.db, s.campaign_id)
+        assert counters["read"] == 0
+
+    async def test_without_an_external_simulator_there_is_no_route(
+        self, make_api: AppFactory
+    ) -> None:
+        api = await make_api(simulator_secret=SECRET)
+        s = await seed_campaign(api.db, count=1)
+        body = body_of({"providerMessageId": s.pmid(0), "status": "failed"})
+        r = await post(api, body)
+        assert r.status_code == 404
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert (await campaign_counters(api.db, s.campaign_id))["failed"] == 0
+        spec = (await api.client.get("/openapi.json")).json()
+        assert "/webhooks/simulator" not in spec["paths"]
 
 
 class TestValidation:

@@ -39,6 +39,32 @@ class TestCheck:
         assert info.value.missing == ["CLARION_TWILIO_FROM or CLARION_TWILIO_MESSAGING_SERVICE_SID"]
         check(Settings(**base, twilio_messaging_service_sid="MG1"))
 
+    def test_an_external_simulator_needs_a_shared_secret(self) -> None:
+        with pytest.raises(ProviderConfigError) as info:
+            check(Settings(simulator_url="http://127.0.0.1:8025"))
+        assert info.value.missing == ["CLARION_SIMULATOR_SECRET"]
+        assert "CLARION_SIMULATOR_URL needs CLARION_SIMULATOR_SECRET" in str(info.value)
+        check(Settings(simulator_url="http://127.0.0.1:8025", simulator_secret="s"))
+        # No channel on the simulator: its URL and secret do not matter.
+        check(
+            Settings(
+                simulator_url="http://127.0.0.1:8025",
+                sms_provider="twilio",
+                twilio_account_sid="AC1",
+                twilio_auth_token="t",
+                twilio_from="+15005550006",
+                whatsapp_provider="cloud",
+                whatsapp_token="t",
+                whatsapp_phone_number_id="1",
+                whatsapp_app_secret="a",
+                whatsapp_verify_token="v",
+                rcs_provider="rbm",
+                rbm_agent_id="a",
+                rbm_client_token="c",
+                rbm_service_account_file=__file__,
+            )
+        )
+
     def test_rbm_service_account_file_must_exist(self, tmp_path: Path) -> None:
         settings = Settings(
             rcs_provider="rbm",

@@ -1,6 +1,7 @@
 """The HTTP simulator (`clarion simulator`) and its client provider, over real sockets."""
 
 import asyncio
+import os
 import socket
 import subprocess
 import sys
@@ -232,7 +233,8 @@ class TestReceiptsToClarion:
     ) -> None:
         secret = "s3cret"
         server, base = await serve_clarion(
-            settings.model_copy(update={"simulator_secret": secret}), db
+            settings.model_copy(update={"simulator_secret": secret, "simulator_url": "http://x"}),
+            db,
         )
         try:
             async for sim in running_simulator(
@@ -286,7 +288,8 @@ class TestReceiptsToClarion:
         self, db: Database, settings: Settings
     ) -> None:
         server, base = await serve_clarion(
-            settings.model_copy(update={"simulator_secret": "right"}), db
+            settings.model_copy(update={"simulator_secret": "right", "simulator_url": "http://x"}),
+            db,
         )
         try:
             async for sim in running_simulator(
@@ -312,9 +315,14 @@ class TestReceiptsToClarion:
             seen.extend(items)
 
         monkeypatch.setattr(inbound, "handle_inbound", hook)
-        server, base = await serve_clarion(settings, db)
+        server, base = await serve_clarion(
+            settings.model_copy(update={"simulator_secret": "s", "simulator_url": "http://x"}),
+            db,
+        )
         try:
-            async for sim in running_simulator(receipt_url=f"{base}/webhooks/simulator"):
+            async for sim in running_simulator(
+                receipt_url=f"{base}/webhooks/simulator", secret="s"
+            ):
                 status, _ = await sim.post(
                     "/inbound", {"from": "+33612345678", "channel": "sms", "text": "STOP"}
                 )
@@ -347,6 +355,7 @@ class TestCommand:
             ],
             stdout=subprocess.PIPE,
             text=True,
+            env={**os.environ, "CLARION_SIMULATOR_SECRET": "s"},
         )
         try:
             assert process.stdout is not None
@@ -366,3 +375,16 @@ class TestCommand:
             assert process.wait(timeout=10) == 0
             if process.stdout is not None:
                 process.stdout.close()
+
+    def test_clarion_simulator_refuses_to_start_without_a_secret(self) -> None:
+        env = {k: v for k, v in os.environ.items() if k != "CLARION_SIMULATOR_SECRET"}
+        done = subprocess.run(
+            [sys.executable, "-m", "clarion", "simulator", "--port", "0"],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+        assert done.returncode == 2
+        assert "Set CLARION_SIMULATOR_SECRET" in done.stdout
+        assert "Traceback" not in done.stdout + done.stderr

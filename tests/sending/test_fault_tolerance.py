@@ -84,6 +84,7 @@ class Cluster:
             "CLARION_ADMIN_TOKEN": ADMIN_TOKEN,
             "CLARION_PUBLIC_URL": f"http://127.0.0.1:{self.api_port}",
             "CLARION_SIMULATOR_URL": self.sim_url,
+            "CLARION_SIMULATOR_SECRET": "fault-tolerance-secret",  # signs its receipts
             "CLARION_SIMULATOR_TIMEOUT": "1",
             "CLARION_LEASE_SECONDS": "5",
             "CLARION_SCHEDULER_INTERVAL": "0.2",

@@ -108,6 +108,23 @@ class TestMessagesList:
         )
         assert len(list(csv.DictReader(io.StringIO(r.text)))) == 1
 
+    async def test_csv_export_neutralises_formulas(self, db, account, make_dispatcher, sms):
+        await set_rates(db, [("sms", "*", "", 700)])
+        texts = ['=HYPERLINK("http://x")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1)", "\tx", "\rx"]
+        lst = await seed_contacts(db, account.id, phones(len(texts)))
+        by_phone = dict(zip(phones(len(texts)), texts, strict=True))
+        sms.script = lambda m, n: SubmitResult(
+            m.id, Outcome.REFUSED, error_code="=1+1", error_message=by_phone[m.to]
+        )
+        cid = await seed_campaign(db, account.id, [lst], text="Hi", reserve=len(texts) * 700)
+        await drain(db, make_dispatcher(), [cid])
+        r = await account.get(f"/campaigns/{cid}/messages", headers={"Accept": "text/csv"})
+        rows = list(csv.DictReader(io.StringIO(r.text)))
+        assert sorted(row["errorMessage"] for row in rows) == sorted("'" + t for t in texts)
+        assert {row["errorCode"] for row in rows} == {"'=1+1"}
+        # E.164 phones are plain numbers: a spreadsheet cannot run them, they stay as sent.
+        assert {row["phone"] for row in rows} == set(phones(len(texts)))
+
 
 @pytest.fixture
 def test_provider(monkeypatch):

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts import repository
 from clarion.errors import Conflict, InsufficientCredits, NotFound
-from clarion.money import from_units
+from clarion.money import MAX_UNITS, from_units
 
 
 async def _available(session: AsyncSession, account_id: int) -> int:
@@ -26,9 +26,17 @@ async def topup(
     session: AsyncSession, account_id: int, amount: int, note: str | None = None
 ) -> int:
     """Add (or, when negative, remove) credits. A debit may not take the balance below zero
-    nor below what is reserved for confirmed campaigns (409). Returns the new balance."""
+    nor below what is reserved for confirmed campaigns, a top-up not past MAX_UNITS (409,
+    changing nothing). Returns the new balance."""
     if amount >= 0:
-        balance = await repository.add_to_balance(session, account_id, amount)
+        balance = await repository.add_to_balance(session, account_id, amount, up_to=MAX_UNITS)
+        if balance is None:
+            await _available(session, account_id)  # 404 for an unknown account
+            raise Conflict(
+                "The top-up would take the balance past the maximum of "
+                f"{from_units(MAX_UNITS):,} credits.",
+                maximum=float(from_units(MAX_UNITS)),
+            )
     else:
         balance = await repository.take_from_available(session, account_id, -amount)
     if balance is None:

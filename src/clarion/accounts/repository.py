@@ -81,11 +81,17 @@ async def available_credits(session: AsyncSession, account_id: int) -> int | Non
     return None if value is None else int(value)
 
 
-async def add_to_balance(session: AsyncSession, account_id: int, amount: int) -> int | None:
-    """balance += amount (>= 0); the new balance, None when there is no such account."""
+async def add_to_balance(
+    session: AsyncSession, account_id: int, amount: int, *, up_to: int | None = None
+) -> int | None:
+    """balance += amount (>= 0), unless that would pass `up_to`; the new balance, None when
+    there is no such account or the guard refused it."""
+    guard = [Account.id == account_id]
+    if up_to is not None:
+        guard.append(Account.balance <= up_to - amount)
     row = await session.execute(
         update(Account)
-        .where(Account.id == account_id)
+        .where(*guard)
         .values(balance=Account.balance + amount)
         .returning(Account.balance)
     )

@@ -70,7 +70,8 @@ async def change_credits(
     account_id: PathId, body: CreditsChange, session: SessionDep
 ) -> BalanceOut:
     """Top up (positive) or debit (negative). A debit may not take the balance below zero or
-    below the credits reserved for confirmed campaigns (409)."""
+    below the credits reserved for confirmed campaigns, a top-up not past the maximum
+    balance of 999,999,999,999.9999 credits (409; nothing changes)."""
     await service.require_account(session, account_id)
     balance = await ledger.topup(session, account_id, to_units(body.amount), body.note)
     return BalanceOut(balance=from_units(balance))

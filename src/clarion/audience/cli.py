@@ -3,8 +3,6 @@
 import asyncio
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +28,7 @@ from clarion.audience.repository import create_import, import_by_id, list_by_id
 from clarion.config import get_settings
 from clarion.db.migrate import upgrade
 from clarion.db.session import Database
+from clarion.procs import worker_pool
 
 console = Console()
 
@@ -72,7 +71,7 @@ def register(app: typer.Typer) -> None:
 
 async def _run(database_url: str, path: Path, list_id: int, region: str | None) -> int:
     db = Database(database_url)
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
+    pool = worker_pool(1)
     try:
         async with db.transaction() as session:
             target = await list_by_id(session, list_id)

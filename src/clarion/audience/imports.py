@@ -18,6 +18,12 @@ File rules:
 - `row` in errors is the record's number in the file counting the header as row 1 (as a
   spreadsheet shows it). Blank lines are skipped and not counted.
 - A phone repeated in the file: the later row wins and counts as `updated`.
+- Every rejected row is kept (`GET /imports/{id}/errors`), the first MAX_ERRORS also on the
+  import itself; the phone shown in an error is cut to MAX_ERROR_PHONE characters.
+- A cell holds at most MAX_CELL characters (Python's csv module stops there): a longer one
+  fails the import naming its row, keeping the rows before it. A contact holds at most
+  MAX_ATTRIBUTES attributes (a file with more attribute columns is refused) and
+  MAX_ATTRIBUTES_BYTES of them as JSON (a longer row is invalid).
 """
 
 import asyncio
@@ -39,14 +45,17 @@ from sqlalchemy.exc import IntegrityError
 from clarion.audience import repository
 from clarion.audience.phones import InvalidPhone, normalize_fast
 from clarion.audience.repository import UpsertRow, merge_rows
+from clarion.audience.schemas import MAX_ATTRIBUTES, attributes_problem
 from clarion.db.plans import analyze_if_changed
 from clarion.db.session import Database
 
 log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 5_000
-MAX_ERRORS = 1_000
+MAX_ERRORS = 1_000  # the sample on the import row; the error table keeps them all
+MAX_ERROR_PHONE = 100
 MAX_NAME = 200
+MAX_CELL = 1_000_000
 DELIMITERS = (",", ";", "\t", "|")
 
 _PHONE_NAMES = {
@@ -68,7 +77,7 @@ _FIRST_NAMES = {"firstname", "first", "givenname", "forename", "prenom"}
 _LAST_NAMES = {"lastname", "last", "surname", "familyname", "nom"}
 _KEY_NOISE = re.compile(r"[\s_\-.]+")
 
-csv.field_size_limit(1_000_000)
+csv.field_size_limit(MAX_CELL)
 
 
 class ImportFailed(Exception):
@@ -98,7 +107,7 @@ class ParsedChunk(NamedTuple):
     rows: list[UpsertRow]  # unique phones, the later row's values
     valid: int  # valid records, repeated phones included
     invalid: int
-    errors: list[tuple[int, str | None, str]]  # (row, phone, reason), at most MAX_ERRORS
+    errors: list[tuple[int, str | None, str]]  # (row, phone, reason), at most room_for_errors
 
 
 def _key(name: str) -> str:
@@ -122,6 +131,11 @@ def map_columns(header: list[str]) -> Columns:
         raise ImportFailed(
             "no phone column: the header row needs a column named phone "
             "(or mobile, msisdn, phone number, tel)"
+        )
+    if len(attributes) > MAX_ATTRIBUTES:
+        raise ImportFailed(
+            f"{len(attributes)} attribute columns: a contact holds at most {MAX_ATTRIBUTES} "
+            "attributes (columns other than the phone and the names)"
         )
     return Columns(phone, first, last, tuple(attributes), len(header))
 
@@ -217,16 +231,18 @@ def parse_chunk(
             )
             if (first and len(first) > MAX_NAME) or (last and len(last) > MAX_NAME):
                 reason = f"name longer than {MAX_NAME} characters"
-        if reason is not None:
-            invalid += 1
-            if len(errors) < room_for_errors:
-                errors.append((first_row + offset, raw or None, reason))
-            continue
         attributes = None
-        if attribute_cols:
+        if reason is None and attribute_cols:
             attributes = {
                 name: record[i] for i, name in attribute_cols if i < len(record) and record[i] != ""
             } or None
+            reason = attributes_problem(attributes) if attributes else None
+        if reason is not None:
+            invalid += 1
+            if len(errors) < room_for_errors:
+                shown = raw[:MAX_ERROR_PHONE] if raw else None
+                errors.append((first_row + offset, shown, reason))
+            continue
         row = UpsertRow(phone, country, first, last, attributes)
         earlier = rows.get(phone)
         rows[phone] = row if earlier is None else merge_rows(earlier, row)
@@ -350,13 +366,28 @@ async def _import(
         columns, reader = source.open()
         next_row = 2  # the header is row 1
 
+        unreadable: ImportFailed | None = None
+
         def parse_next() -> "asyncio.Future[ParsedChunk] | None":
-            nonlocal next_row
-            records = list(itertools.islice(reader, chunk_rows))
+            nonlocal next_row, unreadable
+            records = []
+            try:
+                for record in itertools.islice(reader, chunk_rows):
+                    records.append(record)
+            except csv.Error as exc:
+                # The rows read so far are imported; the import then fails naming the row.
+                row = next_row + len(records)
+                unreadable = ImportFailed(
+                    f"row {row} has a cell longer than {MAX_CELL:,} characters (the limit); "
+                    "the rows before it were imported"
+                    if "field larger than field limit" in str(exc)
+                    else f"row {row} cannot be read as CSV ({exc}); "
+                    "the rows before it were imported"
+                )
             if not records:
-                return None
+                return None  # the end, or an unreadable row raised once the rest is written
             first_row, next_row = next_row, next_row + len(records)
-            args = (records, first_row, columns, default_country, MAX_ERRORS)
+            args = (records, first_row, columns, default_country, len(records))
             if executor is None:
                 done: asyncio.Future[ParsedChunk] = loop.create_future()
                 done.set_result(parse_chunk(*args))
@@ -366,7 +397,8 @@ async def _import(
         pending = parse_next()
         while pending is not None:
             parsed = await pending
-            pending = parse_next()  # parsed elsewhere while this chunk is written
+            # parsed elsewhere while this chunk is written
+            pending = parse_next() if unreadable is None else None
             still_running = await _write_chunk(db, import_id, account_id, list_id, parsed, progress)
             progress.bytes_read = source.bytes_read
             if on_progress is not None:
@@ -375,6 +407,8 @@ async def _import(
                 if pending is not None:
                     pending.cancel()
                 return
+        if unreadable is not None:
+            raise unreadable
     finally:
         source.close()
 
@@ -416,6 +450,7 @@ async def _write_chunk_once(
         progress.imported += result.inserted
         progress.updated += parsed.valid - result.inserted
         progress.invalid += parsed.invalid
+        await repository.add_import_errors(session, import_id, parsed.errors)
         new_errors = None
         room = MAX_ERRORS - len(progress.errors)
         if parsed.errors and room > 0:

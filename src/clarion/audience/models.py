@@ -107,3 +107,17 @@ class ContactImport(Base):
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ContactImportError(Base):
+    """Every rejected row of an import (`GET /imports/{id}/errors`); the import row keeps a
+    sample of the first ones for `GET /imports/{id}`. Bounded by the file: one per record."""
+
+    __tablename__ = "contact_import_error"
+    __table_args__ = (Index("ix_contact_import_error_import_row", "import_id", "row"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    import_id: Mapped[int] = mapped_column(ForeignKey("contact_import.id", ondelete="CASCADE"))
+    row: Mapped[int] = mapped_column(Integer)
+    phone: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    reason: Mapped[str] = mapped_column(Text)

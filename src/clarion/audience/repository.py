@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.audience.models import (
     Contact,
     ContactImport,
+    ContactImportError,
     ContactList,
     ContactOptOut,
     ListMember,
@@ -422,6 +423,33 @@ async def record_import_progress(
         .values(**values)
     )
     return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def add_import_errors(
+    session: AsyncSession, import_id: int, errors: Sequence[tuple[int, str | None, str]]
+) -> None:
+    """Store rejected rows `(row, phone, reason)` of an import."""
+    if errors:
+        await session.execute(
+            insert(ContactImportError),
+            [
+                {"import_id": import_id, "row": row, "phone": phone, "reason": reason}
+                for row, phone, reason in errors
+            ],
+        )
+
+
+async def import_errors_after(
+    session: AsyncSession, import_id: int, after_id: int, limit: int
+) -> list[ContactImportError]:
+    """The import's rejected rows in file order, a keyset page after `after_id`."""
+    rows = await session.execute(
+        select(ContactImportError)
+        .where(ContactImportError.import_id == import_id, ContactImportError.id > after_id)
+        .order_by(ContactImportError.id)
+        .limit(limit)
+    )
+    return list(rows.scalars())
 
 
 async def finish_import(

@@ -1,9 +1,11 @@
 """HTTP routes of contacts, lists and CSV imports."""
 
 import contextlib
+import io
 import logging
 import os
 import tempfile
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
@@ -17,12 +19,15 @@ from fastapi import (
     Request,
     UploadFile,
 )
+from fastapi.responses import StreamingResponse
 
+from clarion import csvsafe
 from clarion.audience import repository, service, tasks
 from clarion.audience.imports import ImportFailed, TextCheck
 from clarion.audience.models import ContactImport, ContactList
 from clarion.audience.phones import check_region, digits_only
 from clarion.audience.schemas import (
+    REGIONS,
     ContactCreate,
     ContactOut,
     ContactUpdate,
@@ -283,13 +288,14 @@ async def start_import(
     request: Request,
     file: Annotated[UploadFile, File(description="the CSV file (UTF-8, header row)")],
     default_country: Annotated[
-        str | None,
+        str,
         Form(
             alias="defaultCountry",
             max_length=2,
-            description="ISO 3166 alpha-2 code used to read national numbers",
+            description="ISO 3166 alpha-2 code used to read national numbers (empty: none)",
+            json_schema_extra={"enum": ["", *REGIONS, *(r.lower() for r in REGIONS)]},
         ),
-    ] = None,
+    ] = "",
 ) -> ImportStarted:
     """Import a CSV file into the list, in the background; follow it with GET /imports/{id}.
 
@@ -340,8 +346,57 @@ async def get_import(
 ) -> ContactImport:
     """Progress of an import (counters move with every chunk of 5,000 rows).
     `rows = imported + updated + invalid`; `errors` holds the first 1,000 invalid rows,
-    `row` counting the header as row 1."""
+    `row` counting the header as row 1; `GET /imports/{id}/errors` has them all."""
     row = await repository.import_of_account(session, account_id, import_id)
     if row is None:
         raise NotFound(f"No import {import_id}.")
     return row
+
+
+ERRORS_CSV_PAGE = 5_000
+
+
+async def _errors_csv(db: Database, import_id: int) -> AsyncIterator[str]:
+    """Every rejected row, read in keyset pages with a short read transaction each."""
+    buffer = io.StringIO()
+    writer = csvsafe.writer(buffer)  # phones and reasons echo the uploaded file
+    writer.writerow(["row", "phone", "reason"])
+    yield buffer.getvalue()
+    after = 0
+    while True:
+        async with db.session(write=False) as session:
+            page = await repository.import_errors_after(session, import_id, after, ERRORS_CSV_PAGE)
+        if not page:
+            return
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerows([e.row, e.phone or "", e.reason] for e in page)
+        after = page[-1].id
+        yield buffer.getvalue()
+
+
+@router.get(
+    "/imports/{import_id}/errors",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+            "description": "CSV with the columns `row`, `phone`, `reason`, in file order",
+        }
+    },
+)
+async def import_errors(
+    import_id: PathId, account_id: CurrentAccountId, request: Request
+) -> StreamingResponse:
+    """Every row the import rejected, as CSV (`row` counts the header as row 1; the phone
+    as written in the file, cut to 100 characters). Cells that a spreadsheet would run as
+    a formula are prefixed with `'`. Available while the import runs too (rows so far)."""
+    db: Database = request.app.state.db
+    async with db.session(write=False) as session:
+        if await repository.import_of_account(session, account_id, import_id) is None:
+            raise NotFound(f"No import {import_id}.")
+    return StreamingResponse(
+        _errors_csv(db, import_id),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'},
+    )

@@ -1,8 +1,11 @@
 """Request and response models of contacts, lists and imports."""
 
+import json
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+import phonenumbers
+from pydantic import AfterValidator, Field, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from clarion.audience.optouts import CHANNELS
 from clarion.audience.phones import check_region
@@ -11,6 +14,9 @@ from clarion.schemas import CamelModel, Id, OutModel, UtcDatetime
 MAX_BULK_ROWS = 10_000
 
 Name = Annotated[str, Field(max_length=200)]
+# Every region the phone library has numbering plans for, in either case (what check_region
+# accepts; 001, the non-geographic "region", is not a country).
+REGIONS = sorted(r for r in phonenumbers.SUPPORTED_REGIONS if r.isalpha())
 Country = Annotated[
     str,
     Field(
@@ -18,9 +24,46 @@ Country = Annotated[
         max_length=2,
         description="ISO 3166 alpha-2 code (any case) used to read national numbers",
         examples=["FR"],
+        json_schema_extra={"enum": REGIONS + [r.lower() for r in REGIONS]},
     ),
 ]
 Channel = Literal["sms", "rcs", "whatsapp"]
+
+MAX_ATTRIBUTES = 100
+MAX_ATTRIBUTES_BYTES = 64 * 1024
+
+
+def attributes_problem(value: dict[str, Any]) -> str | None:
+    """Why these attributes are too large for one contact, or None. The bound keeps every
+    contact row small, whatever a client sends within the 10 MB body."""
+    if len(value) > MAX_ATTRIBUTES:
+        return f"at most {MAX_ATTRIBUTES} attributes ({len(value)} given)"
+    size = len(
+        json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode(
+            "utf-8", "surrogatepass"
+        )
+    )
+    if size > MAX_ATTRIBUTES_BYTES:
+        return f"attributes take at most {MAX_ATTRIBUTES_BYTES:,} bytes as JSON ({size:,} given)"
+    return None
+
+
+def _check_attributes(value: dict[str, Any]) -> dict[str, Any]:
+    problem = attributes_problem(value)
+    if problem is not None:
+        raise ValueError(problem)
+    return value
+
+
+Attributes = Annotated[
+    dict[str, Any],
+    AfterValidator(_check_attributes),
+    Field(
+        json_schema_extra={"maxProperties": MAX_ATTRIBUTES},
+        description=f"a JSON object: at most {MAX_ATTRIBUTES} keys and "
+        f"{MAX_ATTRIBUTES_BYTES:,} bytes as JSON",
+    ),
+]
 
 
 def _lower_channels(value: Any) -> Any:
@@ -30,10 +73,12 @@ def _lower_channels(value: Any) -> Any:
 
 
 class ContactCreate(CamelModel):
-    phone: str = Field(max_length=64, description="E.164, or national with defaultCountry")
+    phone: str = Field(
+        min_length=1, max_length=64, description="E.164, or national with defaultCountry"
+    )
     first_name: Name | None = None
     last_name: Name | None = None
-    attributes: dict[str, Any] = Field(default_factory=dict, description="a JSON object")
+    attributes: Attributes = Field(default_factory=dict)
     default_country: Country | None = None
 
     @field_validator("default_country")
@@ -47,10 +92,10 @@ class ContactUpdate(CamelModel):
     `optOuts` sets the exact list of channels the contact is opted out of (recorded with
     source "api"); `null` clears a name."""
 
-    phone: str | None = Field(default=None, max_length=64)
+    phone: Annotated[str, Field(min_length=1, max_length=64)] | SkipJsonSchema[None] = None
     first_name: Name | None = None
     last_name: Name | None = None
-    attributes: dict[str, Any] | None = None
+    attributes: Attributes | None = None
     opt_outs: list[Channel] | None = Field(default=None, max_length=len(CHANNELS))
     default_country: Country | None = None
 
@@ -83,7 +128,7 @@ class ListCreate(CamelModel):
 
 
 class ListUpdate(CamelModel):
-    name: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     description: Annotated[str, Field(max_length=10_000)] | None = None
 
 
@@ -102,7 +147,7 @@ class BulkContactRow(CamelModel):
     phone: str = Field(max_length=64)
     first_name: Name | None = None
     last_name: Name | None = None
-    attributes: dict[str, Any] | None = None
+    attributes: Attributes | None = None
     default_country: Country | None = None
 
     @field_validator("default_country")

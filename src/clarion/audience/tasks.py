@@ -11,7 +11,8 @@ that received the upload. An import lives as long as that process does:
 - at shutdown, the process cancels its imports and marks them `failed`.
 
 Phone parsing runs in a process pool (`import_workers` processes, spawned on the first import
-and shared by every app of the process; they exit with the process) so that it uses the
+and shared by every app of the process; they exit with the process, even one killed with
+SIGKILL: see `clarion.procs`) so that it uses the
 second core and never blocks the event loop.
 """
 
@@ -20,7 +21,6 @@ import contextlib
 import logging
 import os
 from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -28,6 +28,7 @@ from fastapi import FastAPI
 from clarion.audience import repository
 from clarion.audience.imports import run_import
 from clarion.db.session import Database
+from clarion.procs import worker_pool
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +47,7 @@ def parse_pool(workers: int) -> ProcessPoolExecutor | None:
         return None
     pool = _pools.get(workers)
     if pool is None:
-        # spawn: forking a process that runs an event loop and database threads is unsafe.
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"))
+        pool = worker_pool(workers)  # its processes exit with this one, even on SIGKILL
         _pools[workers] = pool
     return pool
 

@@ -12,6 +12,7 @@ from clarion.campaigns import approval, counters, repository, service, states, t
 from clarion.campaigns.idempotency import idempotent
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import (
+    CHANNEL_PATTERN,
     ApprovalOut,
     CampaignCreate,
     CampaignOut,
@@ -42,8 +43,13 @@ IdempotencyKey = Annotated[
         "`Idempotent-Replayed: true`) for the same key and body within 24 h; the same key "
         "with another body is 422. A concurrent duplicate waits for the first request and "
         "replays its answer. Errors are not stored: a retry after a 4xx runs again.",
+        json_schema_extra={"pattern": "^[ -~]{1,255}$"},
     ),
 ]
+# Query filters: an empty value is no filter (an HTML form sends one for "any").
+STATUS_FILTER = {"enum": ["", *states.STATUSES]}
+CHANNEL_FILTER = {"pattern": "^(" + CHANNEL_PATTERN.strip("^$") + ")?$"}
+DAY = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}
 
 
 def campaign_out(c: Campaign, unfolded: dict[str, int] | None = None) -> CampaignOut:
@@ -90,10 +96,16 @@ async def list_campaigns(
     account_id: CurrentAccountId,
     session: ReadSessionDep,
     page: Annotated[PageParams, Depends(page_params)],
-    status: Annotated[str | None, Query(description="one of " + ", ".join(states.STATUSES))] = None,
-    channel: Annotated[str | None, Query(description="sms, rcs or whatsapp")] = None,
+    status: Annotated[
+        str | None,
+        Query(description="one of " + ", ".join(states.STATUSES), json_schema_extra=STATUS_FILTER),
+    ] = None,
+    channel: Annotated[
+        str | None, Query(description="sms, rcs or whatsapp", json_schema_extra=CHANNEL_FILTER)
+    ] = None,
 ) -> Page[CampaignOut]:
     """The account's campaigns, newest first. Deleted campaigns are not listed."""
+    status, channel = status or None, channel or None
     if status is not None and status not in states.STATUSES:
         raise Unprocessable(f"status must be one of {', '.join(states.STATUSES)}.", field="status")
     if channel is not None:
@@ -134,10 +146,15 @@ async def campaign_stats(
     account_id: CurrentAccountId,
     session: ReadSessionDep,
     from_: Annotated[
-        str | None, Query(alias="from", description="YYYY-MM-DD, UTC, inclusive")
+        str | None,
+        Query(alias="from", description="YYYY-MM-DD, UTC, inclusive", json_schema_extra=DAY),
     ] = None,
-    to: Annotated[str | None, Query(description="YYYY-MM-DD, UTC, inclusive")] = None,
-    channel: Annotated[str | None, Query(description="sms, rcs or whatsapp")] = None,
+    to: Annotated[
+        str | None, Query(description="YYYY-MM-DD, UTC, inclusive", json_schema_extra=DAY)
+    ] = None,
+    channel: Annotated[
+        str | None, Query(description="sms, rcs or whatsapp", json_schema_extra=CHANNEL_FILTER)
+    ] = None,
 ) -> StatsOut:
     """Delivery statistics of the campaigns that started sending between `from` and `to`
     (UTC days, inclusive), summed overall, by channel and by start day.

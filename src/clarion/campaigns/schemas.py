@@ -4,7 +4,8 @@ import re
 from datetime import date
 from typing import Annotated, Any
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints, WithJsonSchema, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from clarion.money import Credits
 from clarion.schemas import CamelModel, Id, OutModel, RequestDatetime, UtcDatetime
@@ -16,6 +17,28 @@ CHANNELS = ("sms", "rcs", "whatsapp")
 # E.164-like long number (+ then 6-15 digits).
 _ALNUM_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 _NUMERIC_SENDER = re.compile(r"^(\d{3,8}|\+?\d{6,15})$")
+
+# What the validators below accept, for the OpenAPI schema (JSON Schema patterns have no
+# case-insensitive flag, hence the character classes).
+CHANNEL_PATTERN = "^([sS][mM][sS]|[rR][cC][sS]|[wW][hH][aA][tT][sS][aA][pP][pP])$"
+CHANNEL_SCHEMA = {
+    "type": "string",
+    "pattern": CHANNEL_PATTERN,
+    "description": "sms, rcs or whatsapp (case-insensitive)",
+}
+SENDER_SCHEMA = {
+    "description": "alphanumeric (1-11 letters, digits or spaces, with a letter), a short "
+    "code (3-8 digits) or a phone number (+ and 6-15 digits)",
+    "anyOf": [
+        {"type": "string", "maxLength": 11, "pattern": "^[A-Za-z0-9 ]*[A-Za-z][A-Za-z0-9 ]*$"},
+        {"type": "string", "pattern": "^([0-9]{3,8}|[+]?[0-9]{6,15})$"},
+        {"type": "null"},
+    ],
+}
+FALLBACK_SCHEMA = {
+    "anyOf": [{"type": "string", "pattern": "^[sS][mM][sS]$"}, {"type": "null"}],
+    "description": '"sms" on RCS campaigns only: RCS-less phones get the SMS',
+}
 
 MAX_LISTS = 100
 ListIds = Annotated[list[Id], Field(max_length=MAX_LISTS)]
@@ -79,27 +102,30 @@ class CampaignCreate(_CampaignFields):
     """A new draft. `listIds` may be empty in a draft; confirming needs at least one list."""
 
     name: str = Field(min_length=1, max_length=200)
-    channel: str = Field(description="sms, rcs or whatsapp (case-insensitive)")
+    channel: Annotated[str, WithJsonSchema(CHANNEL_SCHEMA)]
     message: MessageIn
     list_ids: ListIds = Field(default_factory=list)
     exclude_list_ids: ListIds = Field(default_factory=list)
-    sender: str | None = Field(default=None, max_length=15)
-    fallback_channel: str | None = Field(
-        default=None, description='"sms" on RCS campaigns only: RCS-less phones get the SMS'
+    sender: Annotated[str | None, WithJsonSchema(SENDER_SCHEMA)] = Field(
+        default=None, max_length=15
     )
+    fallback_channel: Annotated[str | None, WithJsonSchema(FALLBACK_SCHEMA)] = None
 
 
 class CampaignUpdate(_CampaignFields):
     """Partial update: only the fields present change. `scheduledAt` may move the send time of
     a `scheduled` campaign (it must stay in the future); a draft is scheduled by confirm."""
 
-    name: str | None = Field(default=None, min_length=1, max_length=200)
-    channel: str | None = None
-    message: MessageIn | None = None
-    list_ids: ListIds | None = None
-    exclude_list_ids: ListIds | None = None
-    sender: str | None = Field(default=None, max_length=15)
-    fallback_channel: str | None = None
+    # SkipJsonSchema: these may be left out but not sent as null (422), as the schema says.
+    name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
+    channel: Annotated[str, WithJsonSchema(CHANNEL_SCHEMA)] | SkipJsonSchema[None] = None
+    message: MessageIn | SkipJsonSchema[None] = None
+    list_ids: ListIds | SkipJsonSchema[None] = None
+    exclude_list_ids: ListIds | SkipJsonSchema[None] = None
+    sender: Annotated[str | None, WithJsonSchema(SENDER_SCHEMA)] = Field(
+        default=None, max_length=15
+    )
+    fallback_channel: Annotated[str | None, WithJsonSchema(FALLBACK_SCHEMA)] = None
     scheduled_at: RequestDatetime | None = None
 
 

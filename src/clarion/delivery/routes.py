@@ -46,12 +46,24 @@ def sign(secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
 
 
+def _signed(secret: str, body: bytes) -> bytes:
+    return sign(secret, body).encode()
+
+
+class BadSignature(Unauthorized):
+    default_headers = {
+        "WWW-Authenticate": 'Signature realm="simulator", header="X-Simulator-Signature"'
+    }
+
+
 def _verify(settings: Settings, body: bytes, signature: str | None) -> None:
     secret = settings.simulator_secret
     if not secret:
-        return
-    if not signature or not hmac.compare_digest(sign(secret, body), signature):
-        raise Unauthorized("Missing or bad simulator signature.")
+        # `clarion serve` and `clarion worker` refuse to start so; an app built otherwise
+        # still never takes an unsigned receipt.
+        raise BadSignature("No CLARION_SIMULATOR_SECRET is set: simulator receipts are refused.")
+    if not signature or not hmac.compare_digest(_signed(secret, body), signature.encode()):
+        raise BadSignature("Missing or bad simulator signature.")
 
 
 @router.post(
@@ -59,7 +71,7 @@ def _verify(settings: Settings, body: bytes, signature: str | None) -> None:
     response_model=WebhookAck,
     responses={
         400: {"description": "The body is not JSON"},
-        401: {"description": "Missing or bad `X-Simulator-Signature` (a secret is set)"},
+        401: {"description": "Missing or bad `X-Simulator-Signature`"},
         422: {"description": "A receipt or inbound item is malformed (nothing is applied)"},
     },
     openapi_extra={
@@ -72,11 +84,12 @@ def _verify(settings: Settings, body: bytes, signature: str | None) -> None:
 async def simulator_webhook(request: Request) -> WebhookAck:
     """Receipts and inbound messages from `clarion simulator`, in batches.
 
-    When `CLARION_SIMULATOR_SECRET` is set (give the simulator the same secret), the body
-    must carry `X-Simulator-Signature: sha256=<hex HMAC-SHA256 of the raw body>`; a missing
-    or bad signature is 401 and changes nothing. Without a secret the route accepts unsigned
-    bodies: set one whenever this API is reachable by anyone but you. Receipts only ever
-    match messages sent through the simulator provider.
+    This route exists only when an external simulator is configured
+    (`CLARION_SIMULATOR_URL`); the in-process simulator needs no webhook. The body must
+    carry `X-Simulator-Signature: sha256=<hex HMAC-SHA256 of the raw body>` with the secret
+    `CLARION_SIMULATOR_SECRET` shared with `clarion simulator` (both refuse to start without
+    it); a missing or bad signature is 401 and changes nothing. Receipts only ever match
+    messages sent through the simulator provider.
 
     Receipts are stored, then applied monotonically: duplicates and late receipts change
     nothing, and a receipt for a message whose submit is not recorded yet is parked and

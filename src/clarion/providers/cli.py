@@ -52,8 +52,15 @@ def simulator(
         float, typer.Option(min=0.0, help="how long a timeout fault hangs")
     ] = 30.0,
 ) -> None:
-    """Run the HTTP provider simulator (signs receipts with CLARION_SIMULATOR_SECRET if set)."""
+    """Run the HTTP provider simulator; it signs receipts with CLARION_SIMULATOR_SECRET
+    (required: Clarion refuses unsigned ones)."""
     settings = get_settings()
+    if not settings.simulator_secret:
+        console.print(
+            "[red]Set CLARION_SIMULATOR_SECRET (and the same value for Clarion): the "
+            "simulator signs the receipts it posts to /webhooks/simulator with it.[/red]"
+        )
+        raise typer.Exit(2)
     delay = settings.simulator_receipt_delay if receipt_delay is None else receipt_delay
     faults = Faults(
         error_rate, throttle_rate, drop_rate, timeout_rate, fail_rate, latency_ms, delay

@@ -76,5 +76,13 @@ def check(settings: Settings, channels: list[str] | None = None) -> None:
     (of every channel, or only `channels`)."""
     channel_settings = [CHANNEL_SETTING[c] for c in channels or list(CHANNEL_SETTING)]
     sentences, missing = _problems(settings, channel_settings)
+    uses_simulator = any(getattr(settings, c) == "simulator" for c in channel_settings)
+    if uses_simulator and settings.simulator_url and not settings.simulator_secret:
+        # Its receipts arrive at /webhooks/simulator: unsigned, anyone could forge them.
+        missing.append("CLARION_SIMULATOR_SECRET")
+        sentences.append(
+            "CLARION_SIMULATOR_URL needs CLARION_SIMULATOR_SECRET to be set (the same value "
+            "as for `clarion simulator`, which signs its receipts with it)"
+        )
     if sentences:
         raise ProviderConfigError("; ".join(sentences) + ".", missing)

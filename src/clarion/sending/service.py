@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion import csvsafe
 from clarion.audience.phones import InvalidPhone, normalize_fast
 from clarion.campaigns.models import Campaign
 from clarion.config import Settings
@@ -83,7 +83,7 @@ async def messages_csv(
     """Every matching row as CSV, read in keyset pages with a short read transaction each,
     so a million-row export neither holds a transaction open nor the rows in memory."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvsafe.writer(buffer)  # cells carry contact and provider text
     writer.writerow(CSV_FIELDS)
     yield buffer.getvalue()
     after = 0

@@ -1,6 +1,7 @@
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 from clarion.schemas import CamelModel, OutModel, UtcDatetime
 
@@ -110,13 +111,14 @@ class TemplateCreate(CamelModel):
 class TemplateUpdate(CamelModel):
     """Every field is optional; a field sent as null clears it (where it may be empty)."""
 
-    name: Name | None = None
-    language: Language | None = None
+    # SkipJsonSchema: these may be left out but not cleared (null is 422), as the schema says.
+    name: Name | SkipJsonSchema[None] = None
+    language: Language | SkipJsonSchema[None] = None
     category: Category | None = None
-    body: Body | None = None
+    body: Body | SkipJsonSchema[None] = None
     rich_card: RichCard | None = None
     suggestions: Suggestions | None = None
-    status: TemplateStatus | None = None
+    status: TemplateStatus | SkipJsonSchema[None] = None
 
 
 class TemplateOut(OutModel):

@@ -16,6 +16,7 @@ from clarion.audience.fastlane import ContactReadFastLane
 from clarion.audience.routes import router as audience_router
 from clarion.campaigns.routes import router as campaigns_router
 from clarion.config import Settings, get_settings
+from clarion.console import ConsoleMiddleware
 from clarion.db.session import Database
 from clarion.delivery.routes import router as delivery_router
 from clarion.limits import BodySizeLimit, NoNulInUrl
@@ -69,6 +70,8 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     )
     app.add_middleware(ContactReadFastLane)
     app.add_middleware(NoNulInUrl)
+    # Outermost: a page navigation never reaches the API's fast lanes or size limits.
+    app.add_middleware(ConsoleMiddleware, dist=settings.console_dir)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

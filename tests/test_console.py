@@ -98,9 +98,7 @@ class TestWithBuild:
             assert answer.status_code == 404, path
             assert "not for the web" not in answer.text
 
-    async def test_top_level_build_files_are_served(
-        self, make_api: AppFactory, dist: Path
-    ) -> None:
+    async def test_top_level_build_files_are_served(self, make_api: AppFactory, dist: Path) -> None:
         api = await make_api(console_dir=dist)
         icon = await api.client.get("/favicon.svg")
         assert icon.status_code == 200 and "svg" in icon.text

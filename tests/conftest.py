@@ -9,6 +9,7 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -20,6 +21,7 @@ from sqlalchemy import text
 from clarion.accounts.ledger import check_invariants
 from clarion.app import create_app
 from clarion.config import Settings
+from clarion.db.base import utcnow
 from clarion.db.migrate import upgrade
 from clarion.db.models import Base
 from clarion.db.session import Database
@@ -155,8 +157,8 @@ async def make_api(settings: Settings, db: Database) -> AsyncIterator[AppFactory
     stack: list[LifespanManager] = []
     clients: list[httpx.AsyncClient] = []
 
-    async def factory(**overrides: Any) -> Api:
-        app = create_app(settings.model_copy(update=overrides), db=db)
+    async def factory(*, clock: Callable[[], datetime] | None = None, **overrides: Any) -> Api:
+        app = create_app(settings.model_copy(update=overrides), db=db, clock=clock or utcnow)
         manager = LifespanManager(app, startup_timeout=30, shutdown_timeout=30)
         await manager.__aenter__()
         stack.append(manager)

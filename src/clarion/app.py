@@ -14,12 +14,19 @@ from clarion.accounts.routes import router as account_router
 from clarion.audience import tasks as audience_tasks
 from clarion.audience.fastlane import ContactReadFastLane
 from clarion.audience.routes import router as audience_router
+from clarion.audit.routes import router as audit_router
+from clarion.audit.service import AuditHook
+from clarion.auth import KEY_REVOKED_CHANNEL, Clock, forget_key
 from clarion.campaigns.routes import router as campaigns_router
 from clarion.config import Settings, get_settings
 from clarion.console import ConsoleMiddleware
+from clarion.db.base import utcnow
+from clarion.db.notify import Listener
 from clarion.db.session import Database
 from clarion.delivery.routes import router as delivery_router
 from clarion.limits import BodySizeLimit, NoNulInUrl
+from clarion.people.routes import admin_router as people_admin_router
+from clarion.people.routes import router as people_router
 from clarion.pricing.routes import router as pricing_router
 from clarion.problems import install as install_problem_handlers
 from clarion.problems import problem_response
@@ -29,13 +36,32 @@ from clarion.sending.routes import router as sending_router
 from clarion.templates.routes import router as templates_router
 
 
-def create_app(settings: Settings | None = None, *, db: Database | None = None) -> FastAPI:
+def _listen(app: FastAPI) -> Listener:
+    """This process's notification listener: it drops revoked keys from the key cache, and
+    while it is not listening the cache trusts keys only briefly."""
+    listener = Listener(app.state.db)
+    cache = app.state.key_cache
+    listener.subscribe(KEY_REVOKED_CHANNEL, lambda key_hash: forget_key(cache, key_hash))
+
+    def on_state(live: bool) -> None:
+        app.state.key_invalidation_live = live
+        cache.clear()  # entries cached while deaf may be stale
+
+    listener.on_state(on_state)
+    return listener
+
+
+def create_app(
+    settings: Settings | None = None, *, db: Database | None = None, clock: Clock = utcnow
+) -> FastAPI:
     settings = settings or get_settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         own_db = db is None
         app.state.db = db or Database(settings.database_url)
+        app.state.listener = _listen(app)
+        await app.state.listener.start()
         await audience_tasks.on_startup(app)
         if settings.sender_enabled:
             await sending_tasks.start(app)
@@ -44,6 +70,7 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
         finally:
             await sending_tasks.stop(app)  # also closes providers built for test sends
             await audience_tasks.on_shutdown(app)
+            await app.state.listener.stop()
             if own_db:
                 await app.state.db.dispose()
 
@@ -60,6 +87,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     )
     app.state.settings = settings
     app.state.key_cache = {}
+    app.state.key_invalidation_live = False
+    app.state.clock = clock
+    app.state.write_hooks = [AuditHook()]
     if db is not None:
         app.state.db = db
     install_problem_handlers(app)
@@ -91,6 +121,9 @@ def create_app(settings: Settings | None = None, *, db: Database | None = None) 
     for router in (
         accounts_admin_router,
         account_router,
+        people_admin_router,
+        people_router,
+        audit_router,
         audience_router,
         templates_router,
         pricing_router,

@@ -1,23 +1,39 @@
-"""API keys, the admin token, and the dependencies that resolve them."""
+"""Who is calling, and may they: API keys, login sessions, the admin token.
+
+`CurrentPrincipal` (and `CurrentAccountId`, which every account endpoint takes) resolves
+the caller from `Authorization: Bearer <api key>` or, without that header, from the session
+cookie (checking the CSRF header on writes), then checks the caller's role against the
+route's: the role a route declares with `roles.requires(...)`, else viewer for GET and
+editor for anything else. This is the only place roles are checked against routes.
+"""
 
 import hashlib
 import hmac
 import secrets
 import time
-from typing import Annotated
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Literal
 
 from fastapi import Depends, Request
 from sqlalchemy import select
 
+from clarion import roles
 from clarion.accounts.models import ApiKey, SystemSetting
 from clarion.db.session import Database
-from clarion.errors import Unauthorized
+from clarion.errors import Forbidden, RoleRequired, Unauthorized
+from clarion.people import sessions
 
 API_KEY_PREFIX = "clk_"
 ADMIN_TOKEN_SETTING = "admin_token_sha256"
-# A verified key is remembered this long per process: a revocation made by another process
-# takes effect within this delay (in the revoking process, at once).
+# A verified key is remembered this long per process. A revocation reaches every process's
+# cache at once through the `api_key_revoked` notification channel (db.notify); while a
+# process is not listening (its listener connection is down), it trusts a key for only
+# KEY_CACHE_UNSURE_SECONDS, so a revocation still takes effect within a second.
 KEY_CACHE_SECONDS = 10.0
+KEY_CACHE_UNSURE_SECONDS = 0.9
+KEY_REVOKED_CHANNEL = "api_key_revoked"
 
 
 def new_api_key() -> str:
@@ -60,50 +76,129 @@ async def _check_admin(request: Request) -> None:
     configured: str | None = request.app.state.settings.admin_token
     if configured:
         if hmac.compare_digest(token.encode(), configured.encode()):
+            request.state.is_admin = True  # the audit trail's actor
             return
         raise Unauthorized("Wrong admin token.")
     db = get_db(request)
     async with db.session(write=False) as session:
         stored = await session.get(SystemSetting, ADMIN_TOKEN_SETTING)
     if stored is not None and hmac.compare_digest(hash_secret(token), stored.value):
+        request.state.is_admin = True
         return
     raise Unauthorized("Wrong admin token.")
 
 
-KeyCache = dict[str, tuple[int, float]]
-"""sha256 of an API key -> (account id, monotonic time until which it is trusted)."""
+@dataclass(frozen=True)
+class CachedKey:
+    account_id: int
+    key_id: int
+    name: str
+    role: str
+
+
+KeyCache = dict[str, tuple[CachedKey, float]]
+"""sha256 of an API key -> (what it is, monotonic time until which it is trusted)."""
 
 
 def cached_account_id(cache: KeyCache, key_hash: str, now: float) -> int | None:
     hit = cache.get(key_hash)
     if hit is not None and hit[1] > now:
-        return hit[0]
+        return hit[0].account_id
     return None
 
 
-async def _current_account_id(request: Request) -> int:
-    key = _bearer(request)
+def forget_key(cache: KeyCache, key_hash: str) -> None:
+    cache.pop(key_hash, None)
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Whoever signed the request: a user (by session) or an API key."""
+
+    kind: Literal["user", "key"]
+    id: int
+    name: str
+    account_id: int
+    role: str
+    email: str | None = None
+    session_id: int | None = None
+
+
+Clock = Callable[[], datetime]
+
+
+def request_now(request: Request) -> datetime:
+    """The current time as the app sees it (tests inject a clock)."""
+    clock: Clock = request.app.state.clock
+    return clock()
+
+
+async def _key_principal(request: Request, key: str) -> Principal:
     cache: KeyCache = request.app.state.key_cache
     key_hash = hash_secret(key)
     now = time.monotonic()
-    hit = cached_account_id(cache, key_hash, now)
-    if hit is not None:
-        return hit
-    async with get_db(request).session(write=False) as session:
-        row = await session.execute(
-            select(ApiKey.account_id).where(
-                ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None)
-            )
-        )
-        found = row.scalar_one_or_none()
+    hit = cache.get(key_hash)
+    if hit is not None and hit[1] > now:
+        found = hit[0]
+    else:
+        async with get_db(request).session(write=False) as session:
+            row = (
+                await session.execute(
+                    select(ApiKey).where(ApiKey.key_hash == key_hash, ApiKey.revoked_at.is_(None))
+                )
+            ).scalar_one_or_none()
+        if row is None:
+            raise Unauthorized("Unknown or revoked API key.")
+        found = CachedKey(row.account_id, row.id, row.name, row.role)
+        if len(cache) > 10_000:
+            cache.clear()
+        sure = request.app.state.key_invalidation_live
+        cache[key_hash] = (found, now + (KEY_CACHE_SECONDS if sure else KEY_CACHE_UNSURE_SECONDS))
+    return Principal("key", found.key_id, found.name, found.account_id, found.role)
+
+
+async def _session_principal(request: Request, token: str) -> Principal:
+    found = await sessions.resolve(get_db(request), token, request_now(request))
     if found is None:
-        raise Unauthorized("Unknown or revoked API key.")
-    if len(cache) > 10_000:
-        cache.clear()
-    cache[key_hash] = (found, now + KEY_CACHE_SECONDS)
-    return found
+        raise Unauthorized("Your session has ended: sign in again.")
+    row, user = found
+    if request.method not in sessions.SAFE_METHODS and not sessions.csrf_ok(request, row):
+        raise Forbidden(
+            f"A request signed by the session cookie must carry {sessions.CSRF_HEADER} "
+            f"equal to the {sessions.CSRF_COOKIE} cookie.",
+            reason="csrf",
+        )
+    return Principal(
+        "user", user.id, user.email, user.account_id, user.role, user.email, session_id=row.id
+    )
+
+
+def _required_role(request: Request) -> str:
+    route = request.scope.get("route")
+    declared = (getattr(route, "openapi_extra", None) or {}).get(roles.REQUIRED_ROLE)
+    return str(declared) if declared else roles.default_for(request.method)
+
+
+async def _current_principal(request: Request) -> Principal:
+    if "authorization" in request.headers:
+        principal = await _key_principal(request, _bearer(request))
+    elif token := request.cookies.get(sessions.SESSION_COOKIE):
+        principal = await _session_principal(request, token)
+    else:
+        raise Unauthorized("Send 'Authorization: Bearer <api key>', or sign in (POST /auth/login).")
+    request.state.principal = principal
+    required = _required_role(request)
+    if not roles.allows(principal.role, required):
+        raise RoleRequired(required)
+    return principal
+
+
+async def _current_account_id(principal: Annotated[Principal, Depends(_current_principal)]) -> int:
+    return principal.account_id
 
 
 AdminDep = Depends(_check_admin)
+CurrentPrincipal = Annotated[Principal, Depends(_current_principal)]
+"""The caller, authenticated and allowed by the route's role."""
 CurrentAccountId = Annotated[int, Depends(_current_account_id)]
-"""The id of the account whose API key signed the request."""
+"""The id of the caller's account (API key or session), once its role is checked."""

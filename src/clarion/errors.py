@@ -12,6 +12,8 @@ class ClarionError(Exception):
         super().__init__(detail or self.title)
         self.detail = detail or self.title
         self.extra = extra
+        # Response headers that go with the problem (Retry-After, WWW-Authenticate...).
+        self.headers: dict[str, str] = {}
 
     def to_problem(self) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -37,6 +39,27 @@ class Unauthorized(ClarionError):
 class Forbidden(ClarionError):
     status = 403
     title = "Forbidden"
+
+
+class RoleRequired(Forbidden):
+    """The caller's role does not allow this; `requiredRole` names the least role that does."""
+
+    type = "https://clarion.dev/problems/role-required"
+    title = "Role required"
+
+    def __init__(self, required: str, detail: str | None = None) -> None:
+        super().__init__(
+            detail or f"This needs the {required} role or above.", requiredRole=required
+        )
+
+
+class TooManyRequests(ClarionError):
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int, **extra: Any) -> None:
+        super().__init__(detail, retryAfter=retry_after, **extra)
+        self.headers["Retry-After"] = str(retry_after)
 
 
 class Conflict(ClarionError):

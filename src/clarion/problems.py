@@ -45,7 +45,9 @@ async def _validation(_: Request, exc: RequestValidationError) -> JSONResponse:
 
 
 async def _clarion(_: Request, exc: ClarionError) -> JSONResponse:
-    return JSONResponse(exc.to_problem(), status_code=exc.status, media_type=PROBLEM)
+    return JSONResponse(
+        exc.to_problem(), status_code=exc.status, media_type=PROBLEM, headers=exc.headers or None
+    )
 
 
 async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -24,6 +24,17 @@ async def keys_of(session: AsyncSession, account_id: int) -> list[ApiKey]:
     return list(rows.scalars())
 
 
+async def live_keys_page(
+    session: AsyncSession, account_id: int, limit: int, offset: int
+) -> tuple[list[ApiKey], int]:
+    where = (ApiKey.account_id == account_id, ApiKey.revoked_at.is_(None))
+    total = (await session.execute(select(func.count()).select_from(ApiKey).where(*where))).scalar()
+    rows = await session.execute(
+        select(ApiKey).where(*where).order_by(ApiKey.id).limit(limit).offset(offset)
+    )
+    return list(rows.scalars()), int(total or 0)
+
+
 async def revoke_key(session: AsyncSession, account_id: int, key_id: int) -> str | None:
     """Revoke a key; returns its hash, or None when the account has no such live key."""
     row = await session.execute(

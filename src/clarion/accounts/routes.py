@@ -1,30 +1,38 @@
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 
 from clarion.accounts import ledger, repository, service
 from clarion.accounts.models import Account, ApiKey
 from clarion.accounts.schemas import (
     AccountCreate,
     AccountCreated,
+    AccountKeyOut,
     AccountOut,
     ApiKeyCreated,
     ApiKeyOut,
     BalanceOut,
     CreditsChange,
+    KeyCreate,
+    KeyCreated,
     LedgerEntryOut,
+    SettingsIn,
+    SettingsOut,
 )
-from clarion.auth import AdminDep, CurrentAccountId
+from clarion.audit import service as audit
+from clarion.auth import KEY_REVOKED_CHANNEL, AdminDep, CurrentAccountId, forget_key
 from clarion.db.deps import ReadSessionDep, SessionDep
+from clarion.db.notify import notify
 from clarion.errors import NotFound
 from clarion.money import from_units, to_units
+from clarion.roles import OWNER, requires
 from clarion.schemas import Page, PageParams, PathId, page_params
 
 admin_router = APIRouter(prefix="/admin/accounts", tags=["admin"], dependencies=[AdminDep])
 router = APIRouter(tags=["account"])
 
 
-def _account_out(account: Account) -> AccountOut:
+def account_out(account: Account) -> AccountOut:
     return AccountOut(
         id=account.id,
         name=account.name,
@@ -48,13 +56,13 @@ async def list_accounts(
 ) -> Page[AccountOut]:
     accounts, total = await repository.list_accounts(session, page.limit, page.offset)
     return Page(
-        items=[_account_out(a) for a in accounts], total=total, limit=page.limit, offset=page.offset
+        items=[account_out(a) for a in accounts], total=total, limit=page.limit, offset=page.offset
     )
 
 
 @admin_router.get("/{account_id}", response_model=AccountOut)
 async def get_account(account_id: PathId, session: ReadSessionDep) -> AccountOut:
-    return _account_out(await service.require_account(session, account_id))
+    return account_out(await service.require_account(session, account_id))
 
 
 @admin_router.post("/{account_id}/credits", response_model=BalanceOut)
@@ -76,9 +84,9 @@ async def list_keys(account_id: PathId, session: ReadSessionDep) -> list[ApiKey]
 
 @admin_router.post("/{account_id}/keys", status_code=201, response_model=ApiKeyCreated)
 async def create_key(account_id: PathId, session: SessionDep) -> ApiKeyCreated:
-    """Issue another API key (shown once), e.g. to rotate keys without downtime."""
+    """Issue another owner API key (shown once), e.g. to rotate keys without downtime."""
     await service.require_account(session, account_id)
-    row, key = await service.issue_key(session, account_id)
+    row, key = await service.issue_key(session, account_id, role=OWNER)
     return ApiKeyCreated(id=row.id, api_key=key)
 
 
@@ -86,15 +94,94 @@ async def create_key(account_id: PathId, session: SessionDep) -> ApiKeyCreated:
 async def revoke_key(
     account_id: PathId, key_id: PathId, session: SessionDep, request: Request
 ) -> None:
+    await _revoke(session, request, account_id, key_id)
+
+
+async def _revoke(session: SessionDep, request: Request, account_id: int, key_id: int) -> None:
+    """Revoke now: this process forgets the key at once, the others when the notification
+    sent with this transaction reaches them (well within a second)."""
     key_hash = await repository.revoke_key(session, account_id, key_id)
     if key_hash is None:
         raise NotFound(f"No live API key {key_id} on account {account_id}.")
-    request.app.state.key_cache.pop(key_hash, None)
+    await notify(session, KEY_REVOKED_CHANNEL, key_hash)
+    forget_key(request.app.state.key_cache, key_hash)
 
 
 @router.get("/account", response_model=AccountOut)
 async def my_account(account_id: CurrentAccountId, session: ReadSessionDep) -> AccountOut:
-    return _account_out(await service.require_account(session, account_id))
+    return account_out(await service.require_account(session, account_id))
+
+
+@router.get("/account/keys", response_model=Page[AccountKeyOut], openapi_extra=requires(OWNER))
+async def account_keys(
+    account_id: CurrentAccountId,
+    session: ReadSessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+) -> Page[AccountKeyOut]:
+    """The account's live API keys (revoked ones are not listed)."""
+    rows, total = await repository.live_keys_page(session, account_id, page.limit, page.offset)
+    return Page(
+        items=[AccountKeyOut.model_validate(k) for k in rows],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.post(
+    "/account/keys", status_code=201, response_model=KeyCreated, openapi_extra=requires(OWNER)
+)
+async def new_account_key(
+    body: KeyCreate, request: Request, account_id: CurrentAccountId, session: SessionDep
+) -> KeyCreated:
+    """Issue an API key with a role (default manager). `key` is shown this once; only its
+    hash is kept."""
+    row, key = await service.issue_key(session, account_id, name=body.name, role=body.role)
+    audit.describe(request, target=("key", row.id), detail={"name": row.name, "role": row.role})
+    return KeyCreated(
+        id=row.id,
+        name=row.name,
+        role=row.role,
+        prefix=row.prefix,
+        key=key,
+        created_at=row.created_at,
+    )
+
+
+@router.delete("/account/keys/{key_id}", status_code=204, openapi_extra=requires(OWNER))
+async def revoke_account_key(
+    key_id: PathId, request: Request, account_id: CurrentAccountId, session: SessionDep
+) -> Response:
+    """Revoke the key: every process of the installation refuses it within a second."""
+    await _revoke(session, request, account_id, key_id)
+    return Response(status_code=204)
+
+
+@router.get("/account/settings", response_model=SettingsOut)
+async def account_settings(account_id: CurrentAccountId, session: ReadSessionDep) -> SettingsOut:
+    account = await service.require_account(session, account_id)
+    return SettingsOut(approval_required=account.approval_required, timezone=account.timezone)
+
+
+@router.put("/account/settings", response_model=SettingsOut, openapi_extra=requires(OWNER))
+async def change_settings(
+    body: SettingsIn, request: Request, account_id: CurrentAccountId, session: SessionDep
+) -> SettingsOut:
+    """`approvalRequired`: confirm answers 409 (`approval-required`) and campaigns go through
+    submit and approve. `timezone`: an IANA name. Fields left out keep their value."""
+    account = await service.require_account(session, account_id)
+    if body.approval_required is not None:
+        account.approval_required = body.approval_required
+    if body.timezone is not None:
+        account.timezone = body.timezone
+    await session.flush()
+    audit.describe(
+        request,
+        action="account.settings.update",
+        target=("account", account_id),
+        detail=body.model_dump(mode="json", by_alias=True, exclude_unset=True),
+    )
+    return SettingsOut(approval_required=account.approval_required, timezone=account.timezone)
 
 
 @router.get("/account/ledger", response_model=Page[LedgerEntryOut])

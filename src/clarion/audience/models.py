@@ -83,6 +83,8 @@ class ListMember(Base):
 
 class ContactImport(Base):
     __tablename__ = "contact_import"
+    # Live event streams find the imports that moved by this column (see clarion.events).
+    __table_args__ = (Index("ix_contact_import_updated_at", "updated_at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     account_id: Mapped[int] = mapped_column(
@@ -104,3 +106,4 @@ class ContactImport(Base):
     # (another API process of a cluster must not fail an import that is still moving).
     heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

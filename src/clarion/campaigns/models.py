@@ -16,6 +16,8 @@ class Campaign(Base):
         Index("ix_campaign_account_status", "account_id", "status"),
         Index("ix_campaign_due", "status", "scheduled_at"),
         Index("ix_campaign_account_started", "account_id", "started_at"),
+        # Live event streams find the campaigns that moved by this column (clarion.events).
+        Index("ix_campaign_updated_at", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -51,5 +53,9 @@ class Campaign(Base):
     read: Mapped[int] = mapped_column(Integer, default=0)
     failed: Mapped[int] = mapped_column(Integer, default=0)
     skipped: Mapped[int] = mapped_column(Integer, default=0)
+    # Maker/checker: the `approval` object of the API (people as {"id", "email", "name"}),
+    # and the send time the submitter asked for (approve confirms with it).
+    approval: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    approval_scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

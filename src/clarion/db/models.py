@@ -9,9 +9,11 @@ from clarion.audience.models import (
     ListMember,
     OptOutEvent,
 )
+from clarion.audit.models import AuditEvent
 from clarion.campaigns.models import Campaign
 from clarion.db.base import Base
 from clarion.delivery.models import ReceiptEvent
+from clarion.people.models import LoginThrottle, User, UserSession
 from clarion.pricing.models import Rate
 from clarion.sending.models import Message
 from clarion.templates.models import Template
@@ -19,6 +21,7 @@ from clarion.templates.models import Template
 __all__ = [
     "Account",
     "ApiKey",
+    "AuditEvent",
     "Base",
     "Campaign",
     "Contact",
@@ -28,10 +31,13 @@ __all__ = [
     "CreditLedger",
     "IdempotencyRecord",
     "ListMember",
+    "LoginThrottle",
     "Message",
     "OptOutEvent",
     "Rate",
     "ReceiptEvent",
     "SystemSetting",
     "Template",
+    "User",
+    "UserSession",
 ]

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 06:20:44.342240
+Create Date: 2026-12-01 01:11:31.415903
 """
 
 from collections.abc import Sequence
@@ -27,11 +27,20 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("balance", sa.BigInteger(), nullable=False),
         sa.Column("reserved", sa.BigInteger(), nullable=False),
+        sa.Column("approval_required", sa.Boolean(), nullable=False),
+        sa.Column("timezone", sa.String(length=64), nullable=False),
         sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("balance >= 0", name=op.f("ck_account_balance_not_negative")),
         sa.CheckConstraint("reserved >= 0", name=op.f("ck_account_reserved_not_negative")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_account")),
+    )
+    op.create_table(
+        "login_throttle",
+        sa.Column("email_key", sa.String(length=320), nullable=False),
+        sa.Column("window_started_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("failures", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("email_key", name=op.f("pk_login_throttle")),
     )
     op.create_table(
         "message",
@@ -137,6 +146,8 @@ def upgrade() -> None:
         sa.Column(
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
+        sa.Column("name", sa.String(length=200), nullable=False),
+        sa.Column("role", sa.String(length=16), nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
@@ -152,6 +163,38 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("api_key", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_api_key_account_id"), ["account_id"], unique=False)
+
+    op.create_table(
+        "audit_event",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True
+        ),
+        sa.Column("at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("actor_type", sa.String(length=16), nullable=False),
+        sa.Column("actor_id", sa.BigInteger(), nullable=True),
+        sa.Column("actor_name", sa.String(length=320), nullable=True),
+        sa.Column("action", sa.String(length=64), nullable=False),
+        sa.Column("target_type", sa.String(length=32), nullable=True),
+        sa.Column("target_id", sa.BigInteger(), nullable=True),
+        sa.Column(
+            "detail",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["account.id"],
+            name=op.f("fk_audit_event_account_id_account"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_event")),
+    )
+    with op.batch_alter_table("audit_event", schema=None) as batch_op:
+        batch_op.create_index("ix_audit_event_account", ["account_id", "id"], unique=False)
+        batch_op.create_index(
+            "ix_audit_event_account_action", ["account_id", "action", "id"], unique=False
+        )
 
     op.create_table(
         "campaign",
@@ -203,6 +246,14 @@ def upgrade() -> None:
         sa.Column("read", sa.Integer(), nullable=False),
         sa.Column("failed", sa.Integer(), nullable=False),
         sa.Column("skipped", sa.Integer(), nullable=False),
+        sa.Column(
+            "approval",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),
+            nullable=True,
+        ),
+        sa.Column(
+            "approval_scheduled_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True
+        ),
         sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
@@ -219,6 +270,7 @@ def upgrade() -> None:
         )
         batch_op.create_index("ix_campaign_account_status", ["account_id", "status"], unique=False)
         batch_op.create_index("ix_campaign_due", ["status", "scheduled_at"], unique=False)
+        batch_op.create_index("ix_campaign_updated_at", ["updated_at"], unique=False)
 
     op.create_table(
         "contact",
@@ -374,6 +426,34 @@ def upgrade() -> None:
         ),
     )
     op.create_table(
+        "user_account",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column(
+            "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("email", sa.String(length=320), nullable=False),
+        sa.Column("email_key", sa.String(length=320), nullable=False),
+        sa.Column("name", sa.String(length=200), nullable=True),
+        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("password_hash", sa.String(length=255), nullable=False),
+        sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_login_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["account_id"],
+            ["account.id"],
+            name=op.f("fk_user_account_account_id_account"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_user_account")),
+        sa.UniqueConstraint("email_key", name=op.f("uq_user_account_email_key")),
+    )
+    with op.batch_alter_table("user_account", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_user_account_account_id"), ["account_id"], unique=False
+        )
+
+    op.create_table(
         "contact_import",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column(
@@ -395,6 +475,7 @@ def upgrade() -> None:
         sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("heartbeat_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("finished_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("updated_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
             ["account.id"],
@@ -413,6 +494,7 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_contact_import_account_id"), ["account_id"], unique=False
         )
+        batch_op.create_index("ix_contact_import_updated_at", ["updated_at"], unique=False)
 
     op.create_table(
         "contact_opt_out",
@@ -478,11 +560,35 @@ def upgrade() -> None:
             batch_op.f("ix_opt_out_event_contact_id"), ["contact_id"], unique=False
         )
 
+    op.create_table(
+        "user_session",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("user_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("token_hash", sa.String(length=64), nullable=False),
+        sa.Column("csrf_hash", sa.String(length=64), nullable=False),
+        sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("last_seen_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["user_account.id"],
+            name=op.f("fk_user_session_user_id_user_account"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_user_session")),
+        sa.UniqueConstraint("token_hash", name=op.f("uq_user_session_token_hash")),
+    )
+    with op.batch_alter_table("user_session", schema=None) as batch_op:
+        batch_op.create_index("ix_user_session_user", ["user_id"], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table("user_session", schema=None) as batch_op:
+        batch_op.drop_index("ix_user_session_user")
+
+    op.drop_table("user_session")
     with op.batch_alter_table("opt_out_event", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_opt_out_event_contact_id"))
 
@@ -493,9 +599,14 @@ def downgrade() -> None:
     op.drop_table("list_member")
     op.drop_table("contact_opt_out")
     with op.batch_alter_table("contact_import", schema=None) as batch_op:
+        batch_op.drop_index("ix_contact_import_updated_at")
         batch_op.drop_index(batch_op.f("ix_contact_import_account_id"))
 
     op.drop_table("contact_import")
+    with op.batch_alter_table("user_account", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_user_account_account_id"))
+
+    op.drop_table("user_account")
     op.drop_table("template")
     with op.batch_alter_table("idempotency_record", schema=None) as batch_op:
         batch_op.drop_index("uq_idempotency_record_key")
@@ -516,11 +627,17 @@ def downgrade() -> None:
 
     op.drop_table("contact")
     with op.batch_alter_table("campaign", schema=None) as batch_op:
+        batch_op.drop_index("ix_campaign_updated_at")
         batch_op.drop_index("ix_campaign_due")
         batch_op.drop_index("ix_campaign_account_status")
         batch_op.drop_index("ix_campaign_account_started")
 
     op.drop_table("campaign")
+    with op.batch_alter_table("audit_event", schema=None) as batch_op:
+        batch_op.drop_index("ix_audit_event_account_action")
+        batch_op.drop_index("ix_audit_event_account")
+
+    op.drop_table("audit_event")
     with op.batch_alter_table("api_key", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_api_key_account_id"))
 
@@ -554,5 +671,6 @@ def downgrade() -> None:
         )
 
     op.drop_table("message")
+    op.drop_table("login_throttle")
     op.drop_table("account")
     # ### end Alembic commands ###

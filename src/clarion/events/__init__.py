@@ -1,0 +1,1 @@
+"""Live events (server-sent events) for campaigns and imports, whichever process changed them."""

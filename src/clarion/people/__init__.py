@@ -1,0 +1,1 @@
+"""Users of an account, their passwords and login sessions."""

@@ -79,10 +79,18 @@ function CampaignDetail({ initial }: { initial: Campaign }) {
   const { can } = useSession();
   const [campaign, setCampaign] = useState(initial);
   const [samples, setSamples] = useState<Sample[]>(() => [sample(initial)]);
-  useEvents<Campaign>(`/campaigns/${initial.id}/events`, "campaign.updated", (next) => {
-    setCampaign(next);
-    setSamples((prev) => [...prev.slice(-599), sample(next)]);
-  });
+  useEvents<Campaign>(
+    `/campaigns/${initial.id}/events`,
+    "campaign.updated",
+    (next) => {
+      setCampaign(next);
+      setSamples((prev) => [...prev.slice(-599), sample(next)]);
+    },
+    () =>
+      call(
+        client.GET("/campaigns/{campaign_id}", { params: { path: { campaign_id: initial.id } } }),
+      ),
+  );
   const control = useAction();
   const act = (verb: "pause" | "resume" | "cancel" | "approve") =>
     control.run(async () => {

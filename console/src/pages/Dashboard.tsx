@@ -24,14 +24,23 @@ export default function Dashboard() {
   );
 
   // Live progress: the account stream tells about every campaign that changes.
-  useEvents<Campaign>("/events", "campaign.updated", (campaign) => {
-    if (!sending.data) return;
-    const others = sending.data.items.filter((c) => c.id !== campaign.id);
-    const items = campaign.status === "sending" ? [campaign, ...others] : others;
-    items.sort((a, b) => b.id - a.id);
-    sending.setData({ ...sending.data, items, total: items.length });
-    account.reload();
-  });
+  useEvents<Campaign>(
+    "/events",
+    "campaign.updated",
+    (campaign) => {
+      if (!sending.data) return;
+      const others = sending.data.items.filter((c) => c.id !== campaign.id);
+      const items = campaign.status === "sending" ? [campaign, ...others] : others;
+      items.sort((a, b) => b.id - a.id);
+      sending.setData({ ...sending.data, items, total: items.length });
+      account.reload();
+    },
+    async () => {
+      sending.reload();
+      account.reload();
+      return null;
+    },
+  );
 
   const chart = useMemo(() => {
     const days = stats.data?.byDay ?? [];

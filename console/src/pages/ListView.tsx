@@ -11,7 +11,7 @@ import {
   Pager,
   ProgressBar,
 } from "../components/ui";
-import { useEvents } from "../events";
+import { useEvents, useInterval } from "../events";
 import { formatCount } from "../format";
 import { useAction, useLoad } from "../hooks";
 import { useSession } from "../session";
@@ -41,19 +41,24 @@ export default function ListView() {
   const [current, setCurrent] = useState<Import | null>(null);
   const upload = useAction();
 
-  // The account stream reports the import's progress; a poll covers a missed event at the end.
-  useEvents<Import>(
-    current && current.status === "running" ? "/events" : null,
-    "import.updated",
-    (next) => {
-      if (next.id !== current?.id) return;
-      setCurrent(next);
-      if (next.status !== "running") {
-        setVersion((v) => v + 1);
-        list.reload();
-      }
-    },
-  );
+  const running = current?.status === "running";
+  const onImport = (next: Import) => {
+    if (next.id !== current?.id || current.status !== "running") return;
+    setCurrent(next);
+    if (next.status !== "running") {
+      setVersion((v) => v + 1);
+      list.reload();
+    }
+  };
+  // The account stream reports the import's progress as it goes; a slow poll covers an
+  // import that finished before the stream was open (a new stream replays nothing).
+  useEvents<Import>(running ? "/events" : null, "import.updated", onImport);
+  useInterval(running, 1_000, () => {
+    if (!current) return;
+    void call(
+      client.GET("/imports/{import_id}", { params: { path: { import_id: current.id } } }),
+    ).then(onImport, () => undefined);
+  });
 
   const submit = async (event: FormEvent) => {
     event.preventDefault();

@@ -1,6 +1,6 @@
 import { useState, type FormEvent } from "react";
 import { call, client } from "../api/client";
-import { ROLES } from "../api/types";
+import { ROLES, type Role } from "../api/types";
 import { ErrorText, Field, fieldError, LoadError, PageHeader, Pager } from "../components/ui";
 import { formatCredits, formatDateTime } from "../format";
 import { useAction, useLoad } from "../hooks";
@@ -28,7 +28,7 @@ function Users() {
   const [email, setEmail] = useState("");
   const [name, setName] = useState("");
   const [password, setPassword] = useState("");
-  const [role, setRole] = useState<string>("editor");
+  const [role, setRole] = useState<Role>("editor");
   const create = useAction();
   const change = useAction();
   const owner = can("owner");
@@ -75,7 +75,7 @@ function Users() {
                           call(
                             client.PUT("/users/{user_id}", {
                               params: { path: { user_id: u.id } },
-                              body: { role: e.target.value },
+                              body: { role: e.target.value as Role },
                             }),
                           ),
                         )
@@ -153,7 +153,7 @@ function Users() {
           </Field>
           <Field label="New user role" error={fieldError(create.error, "role")}>
             {(p) => (
-              <select {...p} value={role} onChange={(e) => setRole(e.target.value)}>
+              <select {...p} value={role} onChange={(e) => setRole(e.target.value as Role)}>
                 {ROLES.map((r) => (
                   <option key={r}>{r}</option>
                 ))}
@@ -173,7 +173,7 @@ function Users() {
 function Keys() {
   const keys = useLoad(() => call(client.GET("/account/keys")), "keys");
   const [name, setName] = useState("");
-  const [role, setRole] = useState<string>("manager");
+  const [role, setRole] = useState<Role>("manager");
   const [shown, setShown] = useState<string | null>(null);
   const create = useAction();
   const revoke = useAction();
@@ -242,7 +242,7 @@ function Keys() {
         </Field>
         <Field label="Key role" error={fieldError(create.error, "role")}>
           {(p) => (
-            <select {...p} value={role} onChange={(e) => setRole(e.target.value)}>
+            <select {...p} value={role} onChange={(e) => setRole(e.target.value as Role)}>
               {ROLES.map((r) => (
                 <option key={r}>{r}</option>
               ))}

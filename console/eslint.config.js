@@ -4,7 +4,7 @@ import globals from "globals";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["node_modules", "src/api/schema.d.ts", "test-results", "playwright-report"] },
+  { ignores: [".e2e", "node_modules", "src/api/schema.d.ts", "test-results", "playwright-report"] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {

@@ -25,8 +25,15 @@ import { counterLine, highlightUcs2, personalize, variablesOf } from "../message
 import { useSession } from "../session";
 
 const CONTACT_FIELDS = new Set(["firstName", "lastName", "phone"]);
-const ZONES: string[] =
-  typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : ["UTC"];
+const LOCAL_ZONE = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+// Every IANA zone the browser knows, with UTC and the browser's own zone always offered.
+const ZONES: string[] = Array.from(
+  new Set([
+    "UTC",
+    LOCAL_ZONE,
+    ...(typeof Intl.supportedValuesOf === "function" ? Intl.supportedValuesOf("timeZone") : []),
+  ]),
+);
 
 export default function ComposerPage() {
   const { id } = useParams();
@@ -69,7 +76,7 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
   const [testResult, setTestResult] = useState<string | null>(null);
   const [day, setDay] = useState("");
   const [time, setTime] = useState("09:00");
-  const [zone, setZone] = useState(Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC");
+  const [zone, setZone] = useState(LOCAL_ZONE);
   const idempotency = useRef({ create: crypto.randomUUID(), confirm: crypto.randomUUID() });
 
   const save = useAction();
@@ -600,7 +607,9 @@ export function EstimateView({ estimate }: { estimate: Estimate }) {
         </div>
       </dl>
       <p className="muted">
-        {estimate.encoding ? `${estimate.encoding}, up to ${estimate.maxParts ?? 1} parts. ` : ""}
+        {estimate.encoding
+          ? `${estimate.encoding}, up to ${estimate.maxParts ?? 1} part${(estimate.maxParts ?? 1) === 1 ? "" : "s"}. `
+          : ""}
         Excluded: {formatCount(estimate.excluded.duplicates)} duplicates,{" "}
         {formatCount(estimate.excluded.optedOut)} opted out,{" "}
         {formatCount(estimate.excluded.invalid)} invalid.

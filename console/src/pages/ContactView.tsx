@@ -16,7 +16,7 @@ export default function ContactView() {
   );
   if (!loaded.data)
     return loaded.error ? <LoadError error={loaded.error} /> : <Loading what="the contact" />;
-  return <ContactForm key={loaded.data.updatedAt} contact={loaded.data} onSaved={loaded.setData} />;
+  return <ContactForm key={loaded.data.id} contact={loaded.data} onSaved={loaded.setData} />;
 }
 
 function ContactForm({ contact, onSaved }: { contact: Contact; onSaved: (c: Contact) => void }) {

@@ -142,7 +142,7 @@ test("an owner imports a list, sends an SMS with an emoji and watches it complet
   await check(page, "statistics");
 
   await page.getByRole("link", { name: "Settings" }).click();
-  await expect(page.getByRole("cell", { name: VIEWER.email })).toBeVisible();
+  await expect(page.getByRole("cell", { name: VIEWER.email, exact: true })).toBeVisible();
   await check(page, "settings");
 
   await page.getByRole("link", { name: "Sign out" }).click();

@@ -12,6 +12,7 @@ export function Chart(props: {
   series: Series[];
   kind?: "line" | "bars";
   yFormat?: (value: number) => string;
+  xLabels?: string[];
 }) {
   return (
     <figure className="chart">

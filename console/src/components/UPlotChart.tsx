@@ -14,12 +14,14 @@ export default function UPlotChart({
   series,
   kind = "line",
   yFormat,
+  xLabels,
 }: {
   title: string;
   x: number[];
   series: Series[];
   kind?: "line" | "bars";
   yFormat?: (value: number) => string;
+  xLabels?: string[];
 }) {
   const box = useRef<HTMLDivElement>(null);
   useEffect(() => {
@@ -32,8 +34,18 @@ export default function UPlotChart({
         height: 220,
         legend: { show: true },
         cursor: { drag: { x: false, y: false } },
+        // Categories (statuses, channels) are indexes named by xLabels; otherwise x is time.
+        scales: { x: xLabels ? { time: false, range: [-0.5, x.length - 0.5] } : { time: true } },
         axes: [
-          { stroke: "#52606d" },
+          {
+            stroke: "#52606d",
+            ...(xLabels
+              ? {
+                  splits: () => x,
+                  values: (_u: uPlot, ticks: number[]) => ticks.map((t) => xLabels[t] ?? ""),
+                }
+              : {}),
+          },
           {
             stroke: "#52606d",
             ...(yFormat ? { values: (_u: uPlot, ticks: number[]) => ticks.map(yFormat) } : {}),
@@ -59,6 +71,6 @@ export default function UPlotChart({
       window.removeEventListener("resize", resize);
       plot.destroy();
     };
-  }, [x, series, kind, yFormat]);
+  }, [x, series, kind, yFormat, xLabels]);
   return <div ref={box} role="img" aria-label={title} className="chart-box" />;
 }

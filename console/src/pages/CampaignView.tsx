@@ -112,6 +112,14 @@ function CampaignDetail({ initial }: { initial: Campaign }) {
     () => MESSAGE_STATUSES.map((status) => ({ status, count: s[status as keyof typeof s] ?? 0 })),
     [s],
   );
+  const splitChart = useMemo(
+    () => ({
+      x: split.map((_, i) => i),
+      xLabels: split.map((p) => p.status),
+      series: [{ label: "Messages", color: "#1d4e89", values: split.map((p) => p.count) }],
+    }),
+    [split],
+  );
   const overTime = useMemo(
     () => ({
       x: samples.map((p) => p.at),
@@ -243,12 +251,7 @@ function CampaignDetail({ initial }: { initial: Campaign }) {
 
       <div className="charts">
         <Chart title="Delivered and failed over time (while this page is open)" {...overTime} />
-        <Chart
-          title="Status split"
-          kind="bars"
-          x={split.map((_, i) => i)}
-          series={[{ label: "Messages", color: "#1d4e89", values: split.map((p) => p.count) }]}
-        />
+        <Chart title="Status split" kind="bars" {...splitChart} />
       </div>
 
       <Recipients campaignId={campaign.id} version={campaign.updatedAt} />

@@ -103,6 +103,7 @@ export default function Statistics() {
             <Chart
               title={`By channel: recipients (${charts.channelNames.join(", ") || "none"})`}
               x={charts.channelX}
+              xLabels={charts.channelNames}
               series={charts.byChannel}
               kind="bars"
             />

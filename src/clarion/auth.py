@@ -34,6 +34,10 @@ ADMIN_TOKEN_SETTING = "admin_token_sha256"
 KEY_CACHE_SECONDS = 10.0
 KEY_CACHE_UNSURE_SECONDS = 0.9
 KEY_REVOKED_CHANNEL = "api_key_revoked"
+# Who signed the request, kept in the ASGI scope (request.state may be shared with the
+# lifespan's state, so it is no place for anything per request).
+PRINCIPAL_SCOPE_KEY = "clarion.principal"
+ADMIN_SCOPE_KEY = "clarion.admin"
 
 
 def new_api_key() -> str:
@@ -76,14 +80,14 @@ async def _check_admin(request: Request) -> None:
     configured: str | None = request.app.state.settings.admin_token
     if configured:
         if hmac.compare_digest(token.encode(), configured.encode()):
-            request.state.is_admin = True  # the audit trail's actor
+            request.scope[ADMIN_SCOPE_KEY] = True  # the audit trail's actor
             return
         raise Unauthorized("Wrong admin token.")
     db = get_db(request)
     async with db.session(write=False) as session:
         stored = await session.get(SystemSetting, ADMIN_TOKEN_SETTING)
     if stored is not None and hmac.compare_digest(hash_secret(token), stored.value):
-        request.state.is_admin = True
+        request.scope[ADMIN_SCOPE_KEY] = True
         return
     raise Unauthorized("Wrong admin token.")
 
@@ -125,6 +129,16 @@ class Principal:
 
 
 Clock = Callable[[], datetime]
+
+
+def principal_of(request: Request) -> "Principal | None":
+    """The caller once CurrentPrincipal resolved it, else None."""
+    found: Principal | None = request.scope.get(PRINCIPAL_SCOPE_KEY)
+    return found
+
+
+def is_admin(request: Request) -> bool:
+    return bool(request.scope.get(ADMIN_SCOPE_KEY))
 
 
 def request_now(request: Request) -> datetime:
@@ -173,6 +187,14 @@ async def _session_principal(request: Request, token: str) -> Principal:
     )
 
 
+def require_role(principal: Principal, required: str) -> None:
+    """403 with `requiredRole` unless the caller's role includes `required`. The route's
+    role is checked by CurrentPrincipal; this is for rules that depend on the data (editing
+    a campaign that already holds credits needs more than editing a draft)."""
+    if not roles.allows(principal.role, required):
+        raise RoleRequired(required)
+
+
 def _required_role(request: Request) -> str:
     route = request.scope.get("route")
     declared = (getattr(route, "openapi_extra", None) or {}).get(roles.REQUIRED_ROLE)
@@ -186,10 +208,8 @@ async def _current_principal(request: Request) -> Principal:
         principal = await _session_principal(request, token)
     else:
         raise Unauthorized("Send 'Authorization: Bearer <api key>', or sign in (POST /auth/login).")
-    request.state.principal = principal
-    required = _required_role(request)
-    if not roles.allows(principal.role, required):
-        raise RoleRequired(required)
+    request.scope[PRINCIPAL_SCOPE_KEY] = principal
+    require_role(principal, _required_role(request))
     return principal
 
 

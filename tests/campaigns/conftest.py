@@ -201,3 +201,7 @@ def fields(response: Any) -> list[str]:
 
 def iso(dt: datetime) -> str:
     return dt.isoformat()
+
+
+# Signed-in people (approval needs a person, not a key).
+from tests.people.conftest import browsers, clock, signed_in  # noqa: E402, F401

@@ -54,7 +54,16 @@ async def audit_trail(
         str | None,
         Query(max_length=64, description="an action (campaign.confirm) or its resource (campaign)"),
     ] = None,
-    actor_id: Annotated[int | None, Query(alias="actorId", ge=1, le=MAX_ID)] = None,
+    actor_id: Annotated[
+        int | None,
+        Query(
+            alias="actorId",
+            ge=1,
+            le=MAX_ID,
+            description="a user's or key's id (users and keys are numbered apart: add "
+            "actorType to tell them apart)",
+        ),
+    ] = None,
     actor_type: Annotated[
         str | None, Query(alias="actorType", pattern="^(user|key|admin|system)$")
     ] = None,

@@ -5,7 +5,7 @@ gets one row, written by `record_request` just before that transaction commits (
 and the change commit or roll back together). What the row says is derived from the route
 (`PUT /campaigns/{campaign_id}/confirm` -> action `campaign.confirm`, target
 `{"type": "campaign", "id": 7}`; a create's target is the row it inserted) and the caller
-(`request.state.principal`, or the admin token); a route may refine it with `describe`.
+(the principal auth resolved, or the admin token); a route may refine it with `describe`.
 Changes made outside a request's write session (sign-in, sign-out, an import's start) call
 `record` themselves.
 """
@@ -20,9 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from clarion.audit.models import AuditEvent
+from clarion.auth import is_admin, principal_of
 from clarion.db.base import utcnow
 
 _INSERTED = "audit_inserted"
+_NOTES = "clarion.audit"  # what describe() said, in the request's ASGI scope
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 _SECRET_WORDS = ("password", "secret", "token", "apikey", "key")
 _MAX_DETAIL_BYTES = 4096
@@ -89,12 +91,13 @@ def describe(
     detail: dict[str, Any] | None = None,
 ) -> None:
     """Refine the row this request will write (its action, target or detail)."""
+    notes = request.scope.setdefault(_NOTES, {})
     if action is not None:
-        request.state.audit_action = action
+        notes["action"] = action
     if target is not None:
-        request.state.audit_target = target
+        notes["target"] = target
     if detail is not None:
-        request.state.audit_detail = detail
+        notes["detail"] = detail
 
 
 def prepare(session: AsyncSession, request: Request) -> None:
@@ -115,10 +118,10 @@ def _collect(session: Session, _context: Any) -> None:
 
 
 def _actor(request: Request) -> tuple[Actor, int | None] | None:
-    principal = getattr(request.state, "principal", None)
+    principal = principal_of(request)
     if principal is not None:
         return Actor(principal.kind, principal.id, principal.name), principal.account_id
-    if getattr(request.state, "is_admin", False):
+    if is_admin(request):
         return ADMIN, None
     return None
 
@@ -189,9 +192,10 @@ async def record_request(session: AsyncSession, request: Request) -> None:
     actor, account_id = who
     inserted: list[tuple[str, Any]] = session.sync_session.info.pop(_INSERTED, None) or []
     action, target_type, target_id = _derive(request, inserted)
-    action = getattr(request.state, "audit_action", None) or action
-    target = getattr(request.state, "audit_target", None) or (target_type, target_id)
-    detail = getattr(request.state, "audit_detail", None)
+    notes = request.scope.get(_NOTES, {})
+    action = notes.get("action") or action
+    target = notes.get("target") or (target_type, target_id)
+    detail = notes.get("detail")
     if detail is None:
         detail = _body_detail(request)
     if account_id is None:  # the operator: the account the request is about

@@ -24,7 +24,7 @@ class Campaign(Base):
     account_id: Mapped[int] = mapped_column(ForeignKey("account.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     channel: Mapped[str] = mapped_column(String(16))
-    status: Mapped[str] = mapped_column(String(16), default="draft")
+    status: Mapped[str] = mapped_column(String(24), default="draft")  # awaiting_approval: 17
     message: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     list_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
     exclude_list_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)

@@ -5,11 +5,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
-from clarion.auth import CurrentAccountId
-from clarion.campaigns import service, states
+from clarion.auth import CurrentAccountId, CurrentPrincipal, require_role
+from clarion.campaigns import approval, repository, service, states
 from clarion.campaigns.idempotency import idempotent
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import (
+    ApprovalOut,
     CampaignCreate,
     CampaignOut,
     CampaignUpdate,
@@ -18,12 +19,15 @@ from clarion.campaigns.schemas import (
     DeliveryCounters,
     EstimateOut,
     PriceOut,
+    RejectIn,
     StatsOut,
+    SubmitIn,
     normalize_channel,
 )
 from clarion.db.deps import ReadSessionDep, SessionDep
 from clarion.errors import Unprocessable
 from clarion.money import from_units
+from clarion.roles import MANAGER, requires
 from clarion.schemas import Page, PageParams, PathId, page_params
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
@@ -60,6 +64,7 @@ def campaign_out(c: Campaign) -> CampaignOut:
         estimate=c.estimate,
         stats=DeliveryCounters.model_validate(c, from_attributes=True),
         cost=CostOut(reserved=from_units(c.reserved or 0), spent=from_units(c.spent or 0)),
+        approval=ApprovalOut.model_validate(c.approval) if c.approval else None,
     )
 
 
@@ -83,8 +88,6 @@ async def list_campaigns(
             channel = normalize_channel(channel)
         except ValueError as exc:
             raise Unprocessable(str(exc), field="channel") from None
-    from clarion.campaigns import repository
-
     rows, total = await repository.campaigns_page(
         session, account_id, status=status, channel=channel, limit=page.limit, offset=page.offset
     )
@@ -142,23 +145,37 @@ async def get_campaign(
 
 @router.put("/{campaign_id}", response_model=CampaignOut)
 async def update_campaign(
-    campaign_id: PathId, body: CampaignUpdate, account_id: CurrentAccountId, session: SessionDep
+    campaign_id: PathId, body: CampaignUpdate, principal: CurrentPrincipal, session: SessionDep
 ) -> CampaignOut:
     """Partial update, allowed in `draft` and `scheduled` (409 naming the status otherwise).
     Editing a scheduled campaign re-prices it and replaces its reservation in one
     transaction: 402 with `required` and `available`, and nothing changed, when it no longer
-    fits."""
-    return campaign_out(await service.update(session, account_id, campaign_id, body))
+    fits. An editor edits drafts; a scheduled campaign holds credits, so editing it needs
+    the manager role (403 with `requiredRole`)."""
+    await _manager_unless_draft(session, principal, campaign_id, "update")
+    return campaign_out(await service.update(session, principal.account_id, campaign_id, body))
+
+
+async def _manager_unless_draft(
+    session: SessionDep, principal: CurrentPrincipal, campaign_id: int, action: str
+) -> None:
+    """An editor may do `action` to a draft; where the campaign is past draft (and the
+    action is legal there: otherwise the 409 says more) it takes a manager."""
+    campaign = await service.require_campaign(session, principal.account_id, campaign_id)
+    if campaign.status != states.DRAFT and states.allowed(action, campaign.status):
+        require_role(principal, MANAGER)
 
 
 @router.delete("/{campaign_id}", status_code=204)
 async def delete_campaign(
-    campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
+    campaign_id: PathId, principal: CurrentPrincipal, session: SessionDep
 ) -> Response:
     """Soft delete: allowed in draft, scheduled (cancelled first, credits released),
-    completed and cancelled; 409 while sending or paused. A deleted campaign is 404 and no
-    longer listed, but its ledger rows and its share of the statistics remain."""
-    await service.delete(session, account_id, campaign_id)
+    completed and cancelled; 409 while sending, paused or awaiting approval. A deleted
+    campaign is 404 and no longer listed, but its ledger rows and its share of the
+    statistics remain. An editor deletes drafts; any other status needs the manager role."""
+    await _manager_unless_draft(session, principal, campaign_id, "delete")
+    await service.delete(session, principal.account_id, campaign_id)
     return Response(status_code=204)
 
 
@@ -187,7 +204,7 @@ async def get_price(
     return await service.price(session, account_id, campaign_id)
 
 
-@router.put("/{campaign_id}/confirm", response_model=CampaignOut)
+@router.put("/{campaign_id}/confirm", response_model=CampaignOut, openapi_extra=requires(MANAGER))
 async def confirm_campaign(
     campaign_id: PathId,
     body: ConfirmIn,
@@ -200,7 +217,8 @@ async def confirm_campaign(
     and reserves that many credits (the worst case for RCS with fallback); 402 with
     `required` and `available` and nothing changed when they are not available. 422 for a
     past `scheduledAt`, no list, an empty audience or message, an unapproved template, or an
-    SMS over 10 parts for any recipient. 409 unless `draft`."""
+    SMS over 10 parts for any recipient. 409 unless `draft`, and 409 with type
+    `.../approval-required` when the account requires approval (`PUT /account/settings`)."""
 
     async def action() -> tuple[int, Any]:
         campaign = await service.confirm(session, account_id, campaign_id, body.scheduled_at)
@@ -209,7 +227,7 @@ async def confirm_campaign(
     return await idempotent(session, account_id, request, idempotency_key, action)
 
 
-@router.put("/{campaign_id}/pause", response_model=CampaignOut)
+@router.put("/{campaign_id}/pause", response_model=CampaignOut, openapi_extra=requires(MANAGER))
 async def pause_campaign(
     campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
 ) -> CampaignOut:
@@ -217,7 +235,7 @@ async def pause_campaign(
     return campaign_out(await service.pause(session, account_id, campaign_id))
 
 
-@router.put("/{campaign_id}/resume", response_model=CampaignOut)
+@router.put("/{campaign_id}/resume", response_model=CampaignOut, openapi_extra=requires(MANAGER))
 async def resume_campaign(
     campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
 ) -> CampaignOut:
@@ -225,10 +243,43 @@ async def resume_campaign(
     return campaign_out(await service.resume(session, account_id, campaign_id))
 
 
-@router.put("/{campaign_id}/cancel", response_model=CampaignOut)
+@router.put("/{campaign_id}/cancel", response_model=CampaignOut, openapi_extra=requires(MANAGER))
 async def cancel_campaign(
     campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
 ) -> CampaignOut:
     """scheduled, sending or paused -> cancelled. Queued messages become `skipped`; the
     reservation is released (at once, or when the last in-flight message is recorded)."""
     return campaign_out(await service.cancel(session, account_id, campaign_id))
+
+
+@router.put("/{campaign_id}/submit", response_model=CampaignOut)
+async def submit_campaign(
+    campaign_id: PathId, body: SubmitIn, principal: CurrentPrincipal, session: SessionDep
+) -> CampaignOut:
+    """Submit a draft for approval (`draft` -> `awaiting_approval`), to be sent at once or
+    at `scheduledAt` (future) when approved. Nothing is reserved yet and the campaign can
+    no longer be edited; its definition is checked now (422). 409 unless `draft`."""
+    return campaign_out(
+        await approval.submit(session, principal, campaign_id, body.scheduled_at, body.note)
+    )
+
+
+@router.put("/{campaign_id}/approve", response_model=CampaignOut, openapi_extra=requires(MANAGER))
+async def approve_campaign(
+    campaign_id: PathId, principal: CurrentPrincipal, session: SessionDep
+) -> CampaignOut:
+    """Approve a submitted campaign: it is confirmed exactly as `confirm` would, with the
+    submitted `scheduledAt` (402 with `required` and `available`, nothing changed, when
+    credits are short; 422 when that time has passed). Only a signed-in user other than the
+    submitter may approve: an API key, or the submitter, gets 403. 409 unless
+    `awaiting_approval`."""
+    return campaign_out(await approval.approve(session, principal, campaign_id))
+
+
+@router.put("/{campaign_id}/reject", response_model=CampaignOut, openapi_extra=requires(MANAGER))
+async def reject_campaign(
+    campaign_id: PathId, body: RejectIn, principal: CurrentPrincipal, session: SessionDep
+) -> CampaignOut:
+    """Return a submitted campaign to `draft`, with a `note` saying why. 409 unless
+    `awaiting_approval`."""
+    return campaign_out(await approval.reject(session, principal, campaign_id, body.note))

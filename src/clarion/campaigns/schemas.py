@@ -109,6 +109,35 @@ class ConfirmIn(CamelModel):
     scheduled_at: RequestDatetime | None = None
 
 
+class SubmitIn(CamelModel):
+    """Submit a draft for approval, to be sent now or at `scheduledAt` once approved."""
+
+    scheduled_at: RequestDatetime | None = None
+    note: str | None = Field(default=None, max_length=1000)
+
+
+class RejectIn(CamelModel):
+    note: str = Field(min_length=1, max_length=1000, description="why, for the submitter")
+
+
+class PersonOut(OutModel):
+    type: str = Field(description="user, or key for an API key")
+    id: int
+    email: str | None
+    name: str | None
+
+
+class ApprovalOut(OutModel):
+    submitted_by: PersonOut
+    submitted_at: str
+    scheduled_at: str | None = Field(description="when to send once approved (null: at once)")
+    note: str | None
+    decided_by: PersonOut | None
+    decided_at: str | None
+    decision: str | None = Field(description="approved or rejected; null while awaiting")
+    decision_note: str | None
+
+
 class DeliveryCounters(OutModel):
     recipients: int = 0
     queued: int = 0
@@ -144,6 +173,9 @@ class CampaignOut(OutModel):
     estimate: dict[str, Any] | None
     stats: DeliveryCounters
     cost: CostOut
+    approval: ApprovalOut | None = Field(
+        default=None, description="maker/checker: null until the campaign is first submitted"
+    )
 
 
 class Excluded(OutModel):

@@ -24,11 +24,16 @@ from clarion.campaigns.schemas import (
     normalize_channel,
 )
 from clarion.db.base import utcnow
-from clarion.errors import NotFound, Unprocessable
+from clarion.errors import Conflict, NotFound, Unprocessable
 from clarion.money import from_units
 from clarion.templates.models import Template
 
 MAX_SMS_PARTS = 10
+
+
+class ApprovalRequired(Conflict):
+    type = "https://clarion.dev/problems/approval-required"
+    title = "Approval required"
 
 
 async def require_campaign(
@@ -268,10 +273,24 @@ def _camel(name: str) -> str:
 async def confirm(
     session: AsyncSession, account_id: int, campaign_id: int, scheduled_at: datetime | None
 ) -> Campaign:
-    """Price, reserve and move to `sending` (now) or `scheduled` (future `scheduledAt`)."""
+    """Price, reserve and move to `sending` (now) or `scheduled` (future `scheduledAt`).
+    409 `approval-required` when the account has campaigns approved instead."""
     campaign = await require_campaign(session, account_id, campaign_id, for_update=True)
+    if (await _account(session, account_id)).approval_required:
+        raise ApprovalRequired(
+            "This account requires approval: submit the campaign "
+            "(PUT /campaigns/{id}/submit) and have another person approve it."
+        )
+    return await confirm_locked(session, campaign, scheduled_at, action="confirm")
+
+
+async def confirm_locked(
+    session: AsyncSession, campaign: Campaign, scheduled_at: datetime | None, *, action: str
+) -> Campaign:
+    """Confirm a campaign whose row the caller locked, by `action` (confirm, or approve of a
+    submitted campaign): the same pricing, reservation and status change either way."""
     target = states.SCHEDULED if scheduled_at is not None else states.SENDING
-    states.require("confirm", campaign.status, target)
+    states.require(action, campaign.status, target)
     now = utcnow()
     if scheduled_at is not None and scheduled_at <= now:
         raise Unprocessable("scheduledAt must be in the future.", field="scheduledAt")

@@ -8,19 +8,25 @@ Both the request path (this package) and the engine (sending) consult this table
 from clarion.errors import Conflict
 
 DRAFT = "draft"
+AWAITING_APPROVAL = "awaiting_approval"
 SCHEDULED = "scheduled"
 SENDING = "sending"
 PAUSED = "paused"
 COMPLETED = "completed"
 CANCELLED = "cancelled"
 
-STATUSES = (DRAFT, SCHEDULED, SENDING, PAUSED, COMPLETED, CANCELLED)
+STATUSES = (DRAFT, AWAITING_APPROVAL, SCHEDULED, SENDING, PAUSED, COMPLETED, CANCELLED)
 
 TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
     # PUT /campaigns/{id}: edits keep the status (a scheduled edit re-prices and re-reserves).
     "update": {DRAFT: frozenset({DRAFT}), SCHEDULED: frozenset({SCHEDULED})},
     # PUT /campaigns/{id}/confirm: now -> sending, with a future scheduledAt -> scheduled.
     "confirm": {DRAFT: frozenset({SENDING, SCHEDULED})},
+    # Maker/checker: a submitted draft can no longer be edited; approving confirms it as
+    # confirm would (now -> sending, future -> scheduled); rejecting returns it to draft.
+    "submit": {DRAFT: frozenset({AWAITING_APPROVAL})},
+    "approve": {AWAITING_APPROVAL: frozenset({SENDING, SCHEDULED})},
+    "reject": {AWAITING_APPROVAL: frozenset({DRAFT})},
     "pause": {SENDING: frozenset({PAUSED})},
     "resume": {PAUSED: frozenset({SENDING})},
     "cancel": {
@@ -45,6 +51,9 @@ TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
 _VERBS = {
     "update": "edit",
     "confirm": "confirm",
+    "submit": "submit",
+    "approve": "approve",
+    "reject": "reject",
     "pause": "pause",
     "resume": "resume",
     "cancel": "cancel",

@@ -27,7 +27,10 @@ async def admin_create_user(
     email is taken (emails are unique across the installation, in any case)."""
     user = await service.create_user(session, account_id, body, request_now(request))
     audit.describe(
-        request, target=("user", user.id), detail={"email": user.email, "role": user.role}
+        request,
+        action="user.create",
+        target=("user", user.id),
+        detail={"email": user.email, "role": user.role},
     )
     return UserOut.model_validate(user)
 
@@ -39,7 +42,10 @@ async def create_user(
     """An owner adds a user to the account."""
     user = await service.create_user(session, principal.account_id, body, request_now(request))
     audit.describe(
-        request, target=("user", user.id), detail={"email": user.email, "role": user.role}
+        request,
+        action="user.create",
+        target=("user", user.id),
+        detail={"email": user.email, "role": user.role},
     )
     return UserOut.model_validate(user)
 

@@ -4,8 +4,10 @@ from clarion.auth import AdminDep, CurrentAccountId
 from clarion.db.deps import ReadSessionDep, SessionDep
 from clarion.money import from_units
 from clarion.pricing import service
+from clarion.pricing.preview import PreviewIn, PreviewOut, preview
 from clarion.pricing.rates import RateCard, load_rate_card
 from clarion.pricing.schemas import RateCardIn, RateCardOut, RateOut
+from clarion.roles import VIEWER, requires
 
 router = APIRouter(tags=["rates"])
 
@@ -57,3 +59,15 @@ async def put_rates(body: RateCardIn, session: SessionDep) -> RateCardOut:
     """
     card = await service.replace_rate_card(session, (row.model_dump() for row in body.rates))
     return _card_out(card)
+
+
+@router.post(
+    "/preview", response_model=PreviewOut, tags=["campaigns"], openapi_extra=requires(VIEWER)
+)
+async def preview_text(body: PreviewIn, _: CurrentAccountId) -> PreviewOut:
+    """Count a text as it is typed: SMS encoding (GSM-7 unless a character outside GSM 03.38
+    forces UCS-2), parts, priced units (SMS parts; 1 for RCS and WhatsApp), length in
+    characters, and the characters that force UCS-2. Changes nothing; any role may ask.
+    Variables (`{{firstName}}`) are counted as written: the estimate counts each
+    recipient's personalized text."""
+    return preview(body)

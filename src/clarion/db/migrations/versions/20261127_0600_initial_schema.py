@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 01:11:31.415903
+Create Date: 2026-12-01 01:24:53.059763
 """
 
 from collections.abc import Sequence
@@ -204,7 +204,7 @@ def upgrade() -> None:
         ),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("channel", sa.String(length=16), nullable=False),
-        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("status", sa.String(length=24), nullable=False),
         sa.Column(
             "message",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), "postgresql"),

@@ -512,7 +512,7 @@ function usePreview(channel: string, text: string) {
     }
     let live = true;
     const timer = window.setTimeout(() => {
-      call(client.POST("/preview", { body: { channel, text } }))
+      call(client.POST("/preview", { body: { channel, text, smartEncoding: false } }))
         .then((p) => live && (setData(p), setError(null)))
         .catch((e: unknown) => live && setError(e instanceof Error ? e.message : String(e)));
     }, 200);

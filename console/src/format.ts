@@ -99,3 +99,25 @@ function zoneOffset(instant: number, timeZone: string): number {
   );
   return asUtc - Math.floor(instant / 1000) * 1000;
 }
+
+/**
+ * One entry per day from `from` to `to` (inclusive, `YYYY-MM-DD`), taking the API's rows where
+ * it has them and `empty(date)` for days it leaves out, so charts show quiet days as zero.
+ */
+export function everyDay<T extends { date: string }>(
+  from: string,
+  to: string,
+  rows: readonly T[],
+  empty: (date: string) => T,
+): T[] {
+  const byDate = new Map(rows.map((row) => [row.date, row]));
+  const start = Date.parse(`${from}T00:00:00Z`);
+  const end = Date.parse(`${to}T00:00:00Z`);
+  if (Number.isNaN(start) || Number.isNaN(end) || end < start) return [...rows];
+  const days: T[] = [];
+  for (let t = start; t <= end && days.length < 3660; t += 86_400_000) {
+    const date = isoDay(new Date(t));
+    days.push(byDate.get(date) ?? empty(date));
+  }
+  return days;
+}

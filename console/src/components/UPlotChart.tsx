@@ -35,7 +35,11 @@ export default function UPlotChart({
         legend: { show: true },
         cursor: { drag: { x: false, y: false } },
         // Categories (statuses, channels) are indexes named by xLabels; otherwise x is time.
-        scales: { x: xLabels ? { time: false, range: [-0.5, x.length - 0.5] } : { time: true } },
+        scales: {
+          x: xLabels ? { time: false, range: [-0.5, x.length - 0.5] } : { time: true },
+          // Counts and credits start at zero, so that small days do not look like big ones.
+          y: { range: (_u: uPlot, _min: number, max: number) => [0, max > 0 ? max * 1.1 : 1] },
+        },
         axes: [
           {
             stroke: "#52606d",

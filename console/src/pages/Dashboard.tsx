@@ -5,7 +5,15 @@ import type { Campaign } from "../api/types";
 import { Chart } from "../components/Chart";
 import { LoadError, Loading, PageHeader, ProgressBar, Stat } from "../components/ui";
 import { useEvents } from "../events";
-import { daysAgo, formatCount, formatCredits, formatPercent, isoDay, progress } from "../format";
+import {
+  daysAgo,
+  everyDay,
+  formatCount,
+  formatCredits,
+  formatPercent,
+  isoDay,
+  progress,
+} from "../format";
 import { useLoad } from "../hooks";
 
 const percent = (v: number) => formatPercent(v);
@@ -43,7 +51,13 @@ export default function Dashboard() {
   );
 
   const chart = useMemo(() => {
-    const days = stats.data?.byDay ?? [];
+    // A day without sends has no delivery rate (a gap) and spent nothing.
+    const days = everyDay<{ date: string; deliveryRate: number | null; creditsSpent: number }>(
+      from,
+      to,
+      stats.data?.byDay ?? [],
+      (date) => ({ date, deliveryRate: null, creditsSpent: 0 }),
+    );
     return {
       x: days.map((d) => Date.parse(`${d.date}T00:00:00Z`) / 1000),
       rate: [{ label: "Delivery rate", color: "#2f7d5b", values: days.map((d) => d.deliveryRate) }],
@@ -51,7 +65,7 @@ export default function Dashboard() {
         { label: "Credits spent", color: "#1d4e89", values: days.map((d) => d.creditsSpent) },
       ],
     };
-  }, [stats.data]);
+  }, [stats.data, from, to]);
 
   return (
     <>

@@ -1,9 +1,9 @@
 import { useMemo, useState } from "react";
 import { call, client } from "../api/client";
-import { CHANNELS } from "../api/types";
+import { CHANNELS, type Stats } from "../api/types";
 import { Chart } from "../components/Chart";
 import { Field, LoadError, Loading, PageHeader, Stat } from "../components/ui";
-import { daysAgo, formatCount, formatCredits, formatPercent, isoDay } from "../format";
+import { daysAgo, everyDay, formatCount, formatCredits, formatPercent, isoDay } from "../format";
 import { useLoad } from "../hooks";
 
 const COUNTERS = [
@@ -17,6 +17,21 @@ const COUNTERS = [
   "skipped",
   "expired",
 ] as const;
+
+type Day = Stats["byDay"][number];
+const EMPTY_DAY: Omit<Day, "date"> = {
+  campaigns: 0,
+  recipients: 0,
+  queued: 0,
+  sending: 0,
+  sent: 0,
+  delivered: 0,
+  read: 0,
+  failed: 0,
+  skipped: 0,
+  creditsSpent: 0,
+  deliveryRate: 0,
+};
 
 export default function Statistics() {
   const [from, setFrom] = useState(isoDay(daysAgo(29)));
@@ -38,7 +53,9 @@ export default function Statistics() {
     `${from}-${to}-${channel}`,
   );
   const charts = useMemo(() => {
-    const days = stats.data?.byDay ?? [];
+    const days = stats.data
+      ? everyDay(from, to, stats.data.byDay, (date) => ({ ...EMPTY_DAY, date }))
+      : [];
     const channels = Object.entries(stats.data?.byChannel ?? {});
     return {
       x: days.map((d) => Date.parse(`${d.date}T00:00:00Z`) / 1000),
@@ -52,7 +69,7 @@ export default function Statistics() {
       ],
       channelNames: channels.map(([name]) => name),
     };
-  }, [stats.data]);
+  }, [stats.data, from, to]);
   const data = stats.data as (Record<string, number> & typeof stats.data) | null;
 
   return (

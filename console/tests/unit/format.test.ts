@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { ApiError, readCookie } from "../../src/api/client";
 import {
   daysAgo,
+  everyDay,
   deliveryRate,
   formatCount,
   formatCredits,
@@ -70,5 +71,22 @@ describe("the API client helpers", () => {
     expect(error.message).toBe("The request is not valid.");
     expect(error.forField("text")).toBe("must not be empty");
     expect(error.forField("listIds")).toBeUndefined();
+  });
+});
+
+describe("everyDay", () => {
+  it("fills the days the API left out, in order, inclusive", () => {
+    const rows = [{ date: "2026-11-02", n: 5 }];
+    const days = everyDay("2026-11-01", "2026-11-03", rows, (date) => ({ date, n: 0 }));
+    expect(days).toEqual([
+      { date: "2026-11-01", n: 0 },
+      { date: "2026-11-02", n: 5 },
+      { date: "2026-11-03", n: 0 },
+    ]);
+  });
+
+  it("keeps the API's rows when the range cannot be read", () => {
+    const rows = [{ date: "2026-11-02", n: 5 }];
+    expect(everyDay("", "2026-11-03", rows, (date) => ({ date, n: 0 }))).toEqual(rows);
   });
 });

@@ -267,6 +267,16 @@ function Approval() {
   const { can } = useSession();
   const settings = useLoad(() => call(client.GET("/account/settings")), "settings");
   const save = useAction();
+  // The box shows the choice at once; it returns to the stored value if the API refuses it.
+  const [pending, setPending] = useState<boolean | null>(null);
+  const toggle = async (approvalRequired: boolean) => {
+    setPending(approvalRequired);
+    const next = await save.run(() =>
+      call(client.PUT("/account/settings", { body: { approvalRequired } })),
+    );
+    if (next) settings.setData(next);
+    setPending(null);
+  };
   return (
     <section className="card" aria-labelledby="approval-title">
       <h2 id="approval-title">Approval</h2>
@@ -276,19 +286,9 @@ function Approval() {
           <label className="check">
             <input
               type="checkbox"
-              checked={settings.data.approvalRequired}
+              checked={pending ?? settings.data.approvalRequired}
               disabled={!can("owner") || save.busy}
-              onChange={(e) =>
-                void save
-                  .run(() =>
-                    call(
-                      client.PUT("/account/settings", {
-                        body: { approvalRequired: e.target.checked },
-                      }),
-                    ),
-                  )
-                  .then((next) => next && settings.setData(next))
-              }
+              onChange={(e) => void toggle(e.target.checked)}
             />
             Campaigns need another manager&apos;s approval before they are sent
           </label>

@@ -125,7 +125,7 @@ function TemplateEdit({ template }: { template: Template | null }) {
           <p aria-live="polite">
             Variables in this template:{" "}
             {variables.length ? (
-              variables.map((v) => <code key={v}>{`{{${v}}}`}</code>)
+              <code>{variables.map((v) => `{{${v}}}`).join(", ")}</code>
             ) : (
               <span className="muted">none</span>
             )}

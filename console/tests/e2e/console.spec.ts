@@ -6,7 +6,7 @@ import AxeBuilder from "@axe-core/playwright";
 import { expect, test, type Page } from "@playwright/test";
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { OWNER, VIEWER, seed } from "./seed";
+import { MANAGER, OWNER, VIEWER, seed } from "./seed";
 
 const SHOTS = resolve(import.meta.dirname, "../../test-results/screenshots");
 
@@ -138,7 +138,7 @@ test("an owner imports a list, sends an SMS with an emoji and watches it complet
   await page.getByLabel("Name").fill("Order ready");
   await page.getByLabel("Channel").selectOption("whatsapp");
   await page.getByLabel("Body").fill("Hello {{firstName}}, order {{order}} is ready");
-  await expect(page.getByText("{{order}}", { exact: true })).toBeVisible();
+  await expect(page.getByText("{{firstName}}, {{order}}", { exact: true })).toBeVisible();
   await check(page, "template");
   await page.getByRole("button", { name: "Save template" }).click();
   await expect(page.getByRole("link", { name: "Order ready" })).toBeVisible();
@@ -188,4 +188,38 @@ test("a viewer reads a draft but is not offered Confirm", async ({ page, request
   await check(page, "viewer-settings");
   await page.getByRole("link", { name: "Sign out" }).click();
   await expect(page.getByRole("button", { name: "Sign in" })).toBeVisible();
+});
+
+test("with approval required, one person submits and another approves", async ({ page }) => {
+  test.setTimeout(120_000);
+  await signIn(page, OWNER);
+  await page.getByRole("link", { name: "Settings" }).click();
+  const approval = page.getByRole("checkbox", { name: /another manager's approval/ });
+  await approval.check();
+  await expect(approval).toBeChecked();
+
+  await page.getByRole("link", { name: "Campaigns" }).click();
+  await page.getByRole("link", { name: "New campaign" }).click();
+  await page.getByLabel("Name").fill("Needs a second pair of eyes");
+  await page
+    .getByRole("checkbox", { name: /Customers/ })
+    .first()
+    .check();
+  await page.getByLabel("Message text").fill("Hello {{firstName}}");
+  await expect(page.getByRole("button", { name: "Confirm" })).toHaveCount(0);
+  await page.getByRole("button", { name: "Submit for approval" }).click();
+  await expect(page.getByText("awaiting_approval", { exact: true })).toBeVisible();
+  const url = page.url();
+  // The submitter may not approve their own campaign: the API's words appear by the button.
+  await page.getByRole("button", { name: "Approve" }).click();
+  await expect(page.getByRole("alert")).toBeVisible();
+  await check(page, "campaign-awaiting-approval");
+  await page.getByRole("link", { name: "Sign out" }).click();
+
+  await signIn(page, MANAGER);
+  await page.goto(url);
+  await page.getByRole("button", { name: "Approve" }).click();
+  await expect(page.getByText("completed", { exact: true })).toBeVisible({ timeout: 30_000 });
+  await page.getByRole("link", { name: "Settings" }).click();
+  await expect(page.getByRole("checkbox", { name: /another manager's approval/ })).toBeDisabled();
 });

@@ -3,7 +3,7 @@
 import type { FullConfig } from "@playwright/test";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { ADMIN_TOKEN, OWNER, VIEWER, type Seed } from "./seed";
+import { ADMIN_TOKEN, MANAGER, OWNER, VIEWER, type Seed } from "./seed";
 
 export default async function globalSetup(config: FullConfig) {
   const base = config.projects[0]!.use.baseURL!;
@@ -20,6 +20,7 @@ export default async function globalSetup(config: FullConfig) {
   const key = String(account.apiKey);
   await post("/users", key, { ...OWNER, role: "owner" });
   await post("/users", key, { ...VIEWER, role: "viewer" });
+  await post("/users", key, { ...MANAGER, role: "manager" });
   const seed: Seed = { accountId: Number(account.id), key };
   writeFileSync(resolve(import.meta.dirname, "../../.e2e/seed.json"), JSON.stringify(seed));
 }

@@ -13,6 +13,12 @@ export const VIEWER = {
   name: "Victor Viewer",
 };
 
+export const MANAGER = {
+  email: "manager@example.com",
+  password: "manager password 1",
+  name: "Mia Manager",
+};
+
 export interface Seed {
   accountId: number;
   key: string;

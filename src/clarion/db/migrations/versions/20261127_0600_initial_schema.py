@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 01:51:27.876242
+Create Date: 2026-12-01 01:53:22.961055
 """
 
 from collections.abc import Sequence

@@ -15,7 +15,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test lint console test-console bench bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-console clean
+.PHONY: run test lint console test-console bench bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events bench-console clean
 
 $(BIN)/clarion: pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "$(PY) not found; set PY=python3"; exit 1; }
@@ -51,7 +51,7 @@ lint: $(BIN)/clarion $(CONSOLE_DEPS)
 	$(BIN)/mypy
 	cd console && npm run lint
 
-bench: bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-console
+bench: bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events bench-console
 
 bench-import: $(BIN)/clarion
 	$(BIN)/python bench/import.py
@@ -70,6 +70,12 @@ bench-receipts: $(BIN)/clarion
 
 bench-console: $(BIN)/clarion $(CONSOLE_DIST)
 	$(BIN)/python bench/console.py
+
+bench-journey: $(BIN)/clarion
+	$(BIN)/python bench/journey.py
+
+bench-events: $(BIN)/clarion
+	$(BIN)/python bench/events.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -24,7 +24,10 @@ from clarion.db.base import utcnow
 from clarion.db.notify import Listener
 from clarion.db.session import Database
 from clarion.delivery.routes import router as delivery_router
+from clarion.events.hub import EventHub
+from clarion.events.routes import router as events_router
 from clarion.limits import BodySizeLimit, NoNulInUrl
+from clarion.openapi import install as install_openapi
 from clarion.people.routes import admin_router as people_admin_router
 from clarion.people.routes import router as people_router
 from clarion.pricing.routes import router as pricing_router
@@ -44,7 +47,9 @@ def _listen(app: FastAPI) -> Listener:
     listener.subscribe(KEY_REVOKED_CHANNEL, lambda key_hash: forget_key(cache, key_hash))
 
     def on_state(live: bool) -> None:
-        app.state.key_invalidation_live = live
+        # SQLite's delivery is in-process only: should another process serve the same file,
+        # it keeps the short trust that bounds a revocation's delay anyway.
+        app.state.key_invalidation_live = live and not app.state.db.is_sqlite
         cache.clear()  # entries cached while deaf may be stale
 
     listener.on_state(on_state)
@@ -62,6 +67,7 @@ def create_app(
         app.state.db = db or Database(settings.database_url)
         app.state.listener = _listen(app)
         await app.state.listener.start()
+        app.state.events = EventHub(app.state.db, poll_seconds=settings.events_poll_seconds)
         await audience_tasks.on_startup(app)
         if settings.sender_enabled:
             await sending_tasks.start(app)
@@ -70,6 +76,7 @@ def create_app(
         finally:
             await sending_tasks.stop(app)  # also closes providers built for test sends
             await audience_tasks.on_shutdown(app)
+            await app.state.events.stop()
             await app.state.listener.stop()
             if own_db:
                 await app.state.db.dispose()
@@ -128,9 +135,11 @@ def create_app(
         templates_router,
         pricing_router,
         campaigns_router,
+        events_router,
         sending_router,
         delivery_router,
         provider_webhooks_router,
     ):
         app.include_router(router)
+    install_openapi(app)
     return app

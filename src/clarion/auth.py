@@ -222,3 +222,6 @@ CurrentPrincipal = Annotated[Principal, Depends(_current_principal)]
 """The caller, authenticated and allowed by the route's role."""
 CurrentAccountId = Annotated[int, Depends(_current_account_id)]
 """The id of the caller's account (API key or session), once its role is checked."""
+CURRENT_PRINCIPAL_CALL = _current_principal
+ADMIN_CALL = _check_admin
+"""The callables the OpenAPI document looks for in a route's dependencies."""

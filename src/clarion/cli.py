@@ -19,10 +19,11 @@ console = Console()
 
 def _register_domain_commands() -> None:
     from clarion.audience.cli import register as audience_commands
+    from clarion.people.cli import register as people_commands
     from clarion.providers.cli import register as provider_commands
     from clarion.sending.cli import register as sending_commands
 
-    for register in (audience_commands, sending_commands, provider_commands):
+    for register in (audience_commands, sending_commands, provider_commands, people_commands):
         register(app)
 
 

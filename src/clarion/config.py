@@ -23,6 +23,11 @@ class Settings(BaseSettings):
     # Processes that parse CSV imports next to the server (0: parse in the server process).
     import_workers: int = Field(default=1, ge=0, le=16)
 
+    # Live events (GET /events): how often a process reads the change markers while a
+    # stream is open, and the keep-alive comment's period.
+    events_poll_seconds: float = Field(default=0.25, gt=0, le=5)
+    events_keepalive_seconds: float = Field(default=15.0, gt=0)
+
     # Engine
     sender_enabled: bool = True
     worker_batch_size: int = Field(default=500, ge=1, le=10_000)

@@ -140,3 +140,18 @@ class TestQuery:
             browser: Browser = await signed_in(role)
             r = await browser.get("/account/audit")
             assert r.status_code == 403 and r.json()["requiredRole"] == "manager"
+
+
+class TestImports:
+    async def test_starting_an_import_is_one_row(
+        self, account: AccountClient, world: World
+    ) -> None:
+        lst = await world.new_list(account)
+        r = await account.post(
+            f"/lists/{lst}/imports", files={"file": ("people.csv", b"phone\n+33612345678\n")}
+        )
+        assert r.status_code == 202, r.text
+        rows = [i for i in (await _trail(account))["items"] if i["action"] == "import.create"]
+        assert len(rows) == 1
+        assert rows[0]["target"] == {"type": "import", "id": r.json()["id"]}
+        assert rows[0]["detail"] == {"listId": lst, "filename": "people.csv"}

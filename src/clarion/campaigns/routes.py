@@ -1,12 +1,14 @@
 """Campaign endpoints (HTTP only; the rules are in service.py)."""
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.auth import CurrentAccountId, CurrentPrincipal, require_role
-from clarion.campaigns import approval, repository, service, states
+from clarion.campaigns import approval, counters, repository, service, states
 from clarion.campaigns.idempotency import idempotent
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import (
@@ -44,7 +46,8 @@ IdempotencyKey = Annotated[
 ]
 
 
-def campaign_out(c: Campaign) -> CampaignOut:
+def campaign_out(c: Campaign, unfolded: dict[str, int] | None = None) -> CampaignOut:
+    live = counters.live(c, unfolded)
     return CampaignOut(
         id=c.id,
         name=c.name,
@@ -62,14 +65,24 @@ def campaign_out(c: Campaign) -> CampaignOut:
         started_at=c.started_at,
         completed_at=c.completed_at,
         estimate=c.estimate,
-        stats=DeliveryCounters.model_validate(c, from_attributes=True),
-        cost=CostOut(reserved=from_units(c.reserved or 0), spent=from_units(c.spent or 0)),
+        stats=DeliveryCounters.model_validate(live),
+        cost=CostOut(reserved=from_units(live["reserved"]), spent=from_units(live["spent"])),
         approval=ApprovalOut.model_validate(c.approval) if c.approval else None,
     )
 
 
-def _json(c: Campaign) -> dict[str, Any]:
-    return campaign_out(c).model_dump(mode="json", by_alias=True)
+async def present(session: AsyncSession, campaigns: Sequence[Campaign]) -> list[CampaignOut]:
+    """The campaigns as the API shows them, with the counters not folded yet added in."""
+    unfolded = await counters.pending(session, (c.id for c in campaigns))
+    return [campaign_out(c, unfolded.get(c.id)) for c in campaigns]
+
+
+async def present_one(session: AsyncSession, campaign: Campaign) -> CampaignOut:
+    return (await present(session, [campaign]))[0]
+
+
+async def _json(session: AsyncSession, c: Campaign) -> dict[str, Any]:
+    return (await present_one(session, c)).model_dump(mode="json", by_alias=True)
 
 
 @router.get("", response_model=Page[CampaignOut])
@@ -92,7 +105,7 @@ async def list_campaigns(
         session, account_id, status=status, channel=channel, limit=page.limit, offset=page.offset
     )
     return Page(
-        items=[campaign_out(c) for c in rows], total=total, limit=page.limit, offset=page.offset
+        items=await present(session, rows), total=total, limit=page.limit, offset=page.offset
     )
 
 
@@ -111,7 +124,7 @@ async def create_campaign(
     digits)."""
 
     async def action() -> tuple[int, Any]:
-        return 201, _json(await service.create(session, account_id, body))
+        return 201, await _json(session, await service.create(session, account_id, body))
 
     return await idempotent(session, account_id, request, idempotency_key, action)
 
@@ -140,7 +153,9 @@ async def campaign_stats(
 async def get_campaign(
     campaign_id: PathId, account_id: CurrentAccountId, session: ReadSessionDep
 ) -> CampaignOut:
-    return campaign_out(await service.require_campaign(session, account_id, campaign_id))
+    return await present_one(
+        session, await service.require_campaign(session, account_id, campaign_id)
+    )
 
 
 @router.put("/{campaign_id}", response_model=CampaignOut)
@@ -153,7 +168,9 @@ async def update_campaign(
     fits. An editor edits drafts; a scheduled campaign holds credits, so editing it needs
     the manager role (403 with `requiredRole`)."""
     await _manager_unless_draft(session, principal, campaign_id, "update")
-    return campaign_out(await service.update(session, principal.account_id, campaign_id, body))
+    return await present_one(
+        session, await service.update(session, principal.account_id, campaign_id, body)
+    )
 
 
 async def _manager_unless_draft(
@@ -222,7 +239,7 @@ async def confirm_campaign(
 
     async def action() -> tuple[int, Any]:
         campaign = await service.confirm(session, account_id, campaign_id, body.scheduled_at)
-        return 200, _json(campaign)
+        return 200, await _json(session, campaign)
 
     return await idempotent(session, account_id, request, idempotency_key, action)
 
@@ -232,7 +249,7 @@ async def pause_campaign(
     campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
 ) -> CampaignOut:
     """sending -> paused: no new message is handed to a provider; in-flight ones finish."""
-    return campaign_out(await service.pause(session, account_id, campaign_id))
+    return await present_one(session, await service.pause(session, account_id, campaign_id))
 
 
 @router.put("/{campaign_id}/resume", response_model=CampaignOut, openapi_extra=requires(MANAGER))
@@ -240,7 +257,7 @@ async def resume_campaign(
     campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
 ) -> CampaignOut:
     """paused -> sending."""
-    return campaign_out(await service.resume(session, account_id, campaign_id))
+    return await present_one(session, await service.resume(session, account_id, campaign_id))
 
 
 @router.put("/{campaign_id}/cancel", response_model=CampaignOut, openapi_extra=requires(MANAGER))
@@ -249,7 +266,7 @@ async def cancel_campaign(
 ) -> CampaignOut:
     """scheduled, sending or paused -> cancelled. Queued messages become `skipped`; the
     reservation is released (at once, or when the last in-flight message is recorded)."""
-    return campaign_out(await service.cancel(session, account_id, campaign_id))
+    return await present_one(session, await service.cancel(session, account_id, campaign_id))
 
 
 @router.put("/{campaign_id}/submit", response_model=CampaignOut)
@@ -259,8 +276,9 @@ async def submit_campaign(
     """Submit a draft for approval (`draft` -> `awaiting_approval`), to be sent at once or
     at `scheduledAt` (future) when approved. Nothing is reserved yet and the campaign can
     no longer be edited; its definition is checked now (422). 409 unless `draft`."""
-    return campaign_out(
-        await approval.submit(session, principal, campaign_id, body.scheduled_at, body.note)
+    return await present_one(
+        session,
+        await approval.submit(session, principal, campaign_id, body.scheduled_at, body.note),
     )
 
 
@@ -273,7 +291,7 @@ async def approve_campaign(
     credits are short; 422 when that time has passed). Only a signed-in user other than the
     submitter may approve: an API key, or the submitter, gets 403. 409 unless
     `awaiting_approval`."""
-    return campaign_out(await approval.approve(session, principal, campaign_id))
+    return await present_one(session, await approval.approve(session, principal, campaign_id))
 
 
 @router.put("/{campaign_id}/reject", response_model=CampaignOut, openapi_extra=requires(MANAGER))
@@ -282,4 +300,6 @@ async def reject_campaign(
 ) -> CampaignOut:
     """Return a submitted campaign to `draft`, with a `note` saying why. 409 unless
     `awaiting_approval`."""
-    return campaign_out(await approval.reject(session, principal, campaign_id, body.note))
+    return await present_one(
+        session, await approval.reject(session, principal, campaign_id, body.note)
+    )

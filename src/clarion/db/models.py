@@ -13,9 +13,9 @@ from clarion.audit.models import AuditEvent
 from clarion.campaigns.models import Campaign
 from clarion.db.base import Base
 from clarion.delivery.models import ReceiptEvent
+from clarion.messages.models import CampaignTally, Message
 from clarion.people.models import LoginThrottle, User, UserSession
 from clarion.pricing.models import Rate
-from clarion.sending.models import Message
 from clarion.templates.models import Template
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "AuditEvent",
     "Base",
     "Campaign",
+    "CampaignTally",
     "Contact",
     "ContactImport",
     "ContactList",

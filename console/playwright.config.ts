@@ -1,6 +1,7 @@
 import { defineConfig } from "@playwright/test";
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
+import { SERVER_ENV, STATE as state } from "./tests/e2e/seed";
 
 // Browser tests against a real `clarion serve` on a fresh SQLite file. Browsers are not
 // downloaded: Playwright drives the system's Chromium (Debian's `chromium` package).
@@ -9,7 +10,6 @@ const repo = resolve(import.meta.dirname, "..");
 const chromium =
   process.env.CLARION_CHROMIUM ??
   ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"].find(existsSync);
-const state = resolve(import.meta.dirname, ".e2e");
 
 export default defineConfig({
   testDir: "tests/e2e",
@@ -35,11 +35,6 @@ export default defineConfig({
     timeout: 120_000,
     stdout: "ignore",
     stderr: "pipe",
-    env: {
-      CLARION_DATABASE_URL: `sqlite:///${state}/e2e.db`,
-      CLARION_ADMIN_TOKEN: "e2e-admin-token",
-      CLARION_SIMULATOR_RECEIPT_DELAY: "0.3",
-      CLARION_REDIS_URL: "",
-    },
+    env: SERVER_ENV,
   },
 });

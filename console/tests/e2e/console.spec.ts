@@ -103,10 +103,15 @@ test("an owner imports a list, sends an SMS with an emoji and watches it complet
   await expect(page.getByRole("table", { name: "Cost by country" })).toContainText("FR");
   await check(page, "composer");
 
+  const reads: string[] = [];
+  page.on("request", (r) => reads.push(new URL(r.url()).pathname));
   await page.getByRole("button", { name: "Confirm" }).click();
   await expect(page).toHaveURL(/\/campaigns\/\d+$/);
+  const campaignPath = new URL(page.url()).pathname;
   // The page is not reloaded: the status and counters arrive over the event stream.
   await expect(page.getByText("completed", { exact: true })).toBeVisible({ timeout: 30_000 });
+  expect(reads).toContain(`${campaignPath}/events`);
+  expect(reads.filter((path) => path === campaignPath).length).toBeLessThanOrEqual(2);
   const counters = page.getByTestId("counters");
   await expect(counters).toContainText("Recipients3");
   await expect(counters).toContainText("delivered2");

@@ -1,9 +1,11 @@
-// One account with credits and two people, created through the public API as an operator
-// would: the operator creates the account (its key is an owner key), which adds the users.
+// One account with credits and three people. The operator creates the account through the
+// API; its owner is created as the README tells a new user to (`clarion users create`, the
+// password on standard input); the owner's key then adds the other two through the API.
 import type { FullConfig } from "@playwright/test";
+import { execFileSync } from "node:child_process";
 import { writeFileSync } from "node:fs";
 import { resolve } from "node:path";
-import { ADMIN_TOKEN, MANAGER, OWNER, VIEWER, type Seed } from "./seed";
+import { ADMIN_TOKEN, MANAGER, OWNER, SERVER_ENV, VIEWER, type Seed } from "./seed";
 
 export default async function globalSetup(config: FullConfig) {
   const base = config.projects[0]!.use.baseURL!;
@@ -18,7 +20,25 @@ export default async function globalSetup(config: FullConfig) {
   };
   const account = await post("/admin/accounts", ADMIN_TOKEN, { name: "Acme", credits: 100 });
   const key = String(account.apiKey);
-  await post("/users", key, { ...OWNER, role: "owner" });
+  execFileSync(
+    resolve(import.meta.dirname, "../../../.venv/bin/clarion"),
+    [
+      "users",
+      "create",
+      "--account",
+      String(account.id),
+      OWNER.email,
+      "--role",
+      "owner",
+      "--name",
+      OWNER.name,
+    ],
+    {
+      input: `${OWNER.password}\n`,
+      env: { ...process.env, ...SERVER_ENV },
+      stdio: ["pipe", "ignore", "inherit"],
+    },
+  );
   await post("/users", key, { ...VIEWER, role: "viewer" });
   await post("/users", key, { ...MANAGER, role: "manager" });
   const seed: Seed = { accountId: Number(account.id), key };

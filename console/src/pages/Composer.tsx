@@ -68,6 +68,7 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
   const [listIds, setListIds] = useState<number[]>(campaign?.listIds ?? []);
   const [excludeListIds, setExcludeListIds] = useState<number[]>(campaign?.excludeListIds ?? []);
   const [sender, setSender] = useState(campaign?.sender ?? "");
+  const [fallback, setFallback] = useState(campaign?.fallbackChannel === "sms");
   const [text, setText] = useState(message.text ?? "");
   const [templateId, setTemplateId] = useState<number | null>(message.templateId ?? null);
   const [params, setParams] = useState<Record<string, string>>(message.templateParams ?? {});
@@ -116,6 +117,7 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
     listIds,
     excludeListIds,
     sender: sender || null,
+    fallbackChannel: channel === "rcs" && fallback ? "sms" : null,
     message:
       channel === "whatsapp"
         ? { templateId, templateParams: params }
@@ -249,6 +251,16 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
               error={fieldError(save.error, "excludeListIds")}
             />
           </div>
+          {channel === "rcs" && (
+            <label className="check">
+              <input
+                type="checkbox"
+                checked={fallback}
+                onChange={(e) => setFallback(e.target.checked)}
+              />
+              Send by SMS to recipients whose phone cannot take RCS
+            </label>
+          )}
           <Field
             label="Sender"
             error={fieldError(save.error, "sender")}

@@ -15,6 +15,7 @@ export default function Settings() {
       {can("owner") && <Keys />}
       <Approval />
       <Ledger />
+      {can("manager") && <Audit />}
     </>
   );
 }
@@ -343,6 +344,74 @@ function Ledger() {
           <Pager
             label="Ledger"
             total={ledger.data.total}
+            limit={20}
+            offset={offset}
+            onChange={setOffset}
+          />
+        </>
+      )}
+    </section>
+  );
+}
+
+function Audit() {
+  const [offset, setOffset] = useState(0);
+  const [action, setAction] = useState("");
+  const audit = useLoad(
+    () =>
+      call(
+        client.GET("/account/audit", {
+          params: { query: { limit: 20, offset, ...(action ? { action } : {}) } },
+        }),
+      ),
+    `audit-${offset}-${action}`,
+  );
+  return (
+    <section className="card" aria-labelledby="audit-title">
+      <h2 id="audit-title">Audit trail</h2>
+      <Field label="Action" hint="For example campaign.confirm or user.create.">
+        {(p) => (
+          <input
+            {...p}
+            value={action}
+            onChange={(e) => {
+              setAction(e.target.value.trim());
+              setOffset(0);
+            }}
+          />
+        )}
+      </Field>
+      <LoadError error={audit.error} />
+      {audit.data && (
+        <>
+          <table>
+            <thead>
+              <tr>
+                <th scope="col">When</th>
+                <th scope="col">Who</th>
+                <th scope="col">Action</th>
+                <th scope="col">Target</th>
+              </tr>
+            </thead>
+            <tbody>
+              {audit.data.items.map((row) => (
+                <tr key={row.id}>
+                  <td>{formatDateTime(row.at)}</td>
+                  <td>
+                    {row.actor.name ?? row.actor.type}{" "}
+                    <span className="muted">({row.actor.type})</span>
+                  </td>
+                  <td>
+                    <code>{row.action}</code>
+                  </td>
+                  <td>{row.target ? `${row.target.type} ${row.target.id}` : ""}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <Pager
+            label="Audit trail"
+            total={audit.data.total}
             limit={20}
             offset={offset}
             onChange={setOffset}

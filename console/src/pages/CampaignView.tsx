@@ -146,6 +146,7 @@ function CampaignDetail({ initial }: { initial: Campaign }) {
         {campaign.completedAt ? ` · completed ${formatDateTime(campaign.completedAt)}` : ""}
       </p>
 
+      <MessageSummary campaign={campaign} />
       {manager && (
         <div className="actions">
           {campaign.status === "sending" && (
@@ -249,10 +250,12 @@ function CampaignDetail({ initial }: { initial: Campaign }) {
         </dl>
       </section>
 
-      <div className="charts">
-        <Chart title="Delivered and failed over time (while this page is open)" {...overTime} />
-        <Chart title="Status split" kind="bars" {...splitChart} />
-      </div>
+      {s.recipients > 0 && (
+        <div className="charts">
+          <Chart title="Delivered and failed over time (while this page is open)" {...overTime} />
+          <Chart title="Status split" kind="bars" {...splitChart} />
+        </div>
+      )}
 
       <Recipients campaignId={campaign.id} version={campaign.updatedAt} />
     </>
@@ -388,6 +391,34 @@ function Recipients({ campaignId, version }: { campaignId: number; version: stri
             onChange={setOffset}
           />
         </>
+      )}
+    </section>
+  );
+}
+
+function MessageSummary({ campaign }: { campaign: Campaign }) {
+  const message = campaign.message as { text?: string | null; templateId?: number | null };
+  const approval = campaign.approval;
+  const who = (p: { name: string | null; email: string | null } | null | undefined) =>
+    p ? (p.name ?? p.email ?? "someone") : "someone";
+  return (
+    <section className="card" aria-labelledby="message-title">
+      <h2 id="message-title">Message</h2>
+      <p className="message-text">
+        {message.text ?? (message.templateId ? `Template ${message.templateId}` : "—")}
+      </p>
+      <p className="muted">
+        Sender {campaign.sender ?? "default"} · lists {campaign.listIds.join(", ") || "none"}
+        {campaign.excludeListIds.length ? ` · excluding ${campaign.excludeListIds.join(", ")}` : ""}
+      </p>
+      {approval && (
+        <p>
+          Submitted by {who(approval.submittedBy)} on {formatDateTime(approval.submittedAt)}
+          {approval.note ? ` (“${approval.note}”)` : ""}
+          {approval.decision
+            ? ` · ${approval.decision} by ${who(approval.decidedBy)} on ${formatDateTime(approval.decidedAt)}${approval.decisionNote ? ` (“${approval.decisionNote}”)` : ""}`
+            : " · awaiting a decision"}
+        </p>
       )}
     </section>
   );

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 01:53:22.961055
+Create Date: 2026-12-01 02:19:02.429697
 """
 
 from collections.abc import Sequence
@@ -27,8 +27,10 @@ def upgrade() -> None:
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("balance", sa.BigInteger(), nullable=False),
         sa.Column("reserved", sa.BigInteger(), nullable=False),
-        sa.Column("approval_required", sa.Boolean(), nullable=False),
-        sa.Column("timezone", sa.String(length=64), nullable=False),
+        sa.Column(
+            "approval_required", sa.Boolean(), server_default=sa.text("(false)"), nullable=False
+        ),
+        sa.Column("timezone", sa.String(length=64), server_default="UTC", nullable=False),
         sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),
         sa.CheckConstraint("balance >= 0", name=op.f("ck_account_balance_not_negative")),
@@ -165,8 +167,8 @@ def upgrade() -> None:
         sa.Column(
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.String(length=200), server_default="default", nullable=False),
+        sa.Column("role", sa.String(length=16), server_default="manager", nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),

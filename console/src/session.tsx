@@ -2,12 +2,8 @@
 // offered: pages ask `can("manager")` before rendering them.
 import { createContext, useCallback, useContext, useEffect, useState, type ReactNode } from "react";
 import { ApiError, call, client } from "./api/client";
-import { ROLES, type Me, type Role } from "./api/types";
-
-export function roleAtLeast(role: string | null | undefined, needed: Role): boolean {
-  const have = ROLES.indexOf((role ?? "") as Role);
-  return have >= 0 && have >= ROLES.indexOf(needed);
-}
+import type { Me, Role } from "./api/types";
+import { roleAtLeast } from "./roles";
 
 interface SessionValue {
   me: Me | null;

@@ -22,6 +22,7 @@ lint: $(BIN)/clarion
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 bench: bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events
 

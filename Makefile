@@ -49,6 +49,7 @@ lint: $(BIN)/clarion $(CONSOLE_DEPS)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	cd console && npm run lint
 
 bench: bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events bench-console

@@ -15,6 +15,7 @@ import asyncio
 import os
 import random
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -126,8 +127,6 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.duration, args.contacts, args.backends = 3.0, 1_000, "sqlite"
-    import tempfile
-
     results = []
     with tempfile.TemporaryDirectory(prefix="clarion-bench-") as tmp:
         for backend in args.backends.split(","):

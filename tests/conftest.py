@@ -18,8 +18,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import text
 
-from clarion.accounts.ledger import check_invariants
 from clarion.app import create_app
+from clarion.campaigns.credits import check_invariants
 from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.migrate import upgrade

@@ -12,12 +12,12 @@ from clarion import __version__
 from clarion.accounts.routes import admin_router as accounts_admin_router
 from clarion.accounts.routes import router as account_router
 from clarion.audience import tasks as audience_tasks
-from clarion.audience.fastlane import ContactReadFastLane
 from clarion.audience.routes import router as audience_router
 from clarion.audit.routes import router as audit_router
 from clarion.audit.service import AuditHook
 from clarion.auth import KEY_REVOKED_CHANNEL, Clock, forget_key
 from clarion.campaigns.routes import router as campaigns_router
+from clarion.campaigns.routes import templates_router as campaign_templates_router
 from clarion.config import Settings, get_settings
 from clarion.console import ConsoleMiddleware
 from clarion.db.base import utcnow
@@ -105,7 +105,6 @@ def create_app(
         max_bytes=settings.max_body_bytes,
         upload_max_bytes=settings.max_import_bytes,
     )
-    app.add_middleware(ContactReadFastLane)
     app.add_middleware(NoNulInUrl)
     # Outermost: a page navigation never reaches the API's fast lanes or size limits.
     app.add_middleware(ConsoleMiddleware, dist=settings.console_dir)
@@ -133,6 +132,7 @@ def create_app(
         audit_router,
         audience_router,
         templates_router,
+        campaign_templates_router,
         pricing_router,
         campaigns_router,
         events_router,

@@ -5,9 +5,22 @@ from decimal import Decimal
 from typing import Annotated
 
 import typer
+import uvicorn
 from rich.console import Console
 
+from clarion.accounts.service import create_account
+from clarion.app import create_app
+from clarion.audience.cli import register as audience_commands
+from clarion.auth import ensure_admin_token
 from clarion.config import Settings, get_settings
+from clarion.db.migrate import upgrade
+from clarion.db.session import Database
+from clarion.money import to_units
+from clarion.people.cli import register as people_commands
+from clarion.providers.base import ProviderConfigError
+from clarion.providers.cli import register as provider_commands
+from clarion.providers.config_check import check
+from clarion.sending.cli import register as sending_commands
 
 app = typer.Typer(help="Clarion: SMS, RCS and WhatsApp campaigns.", no_args_is_help=True)
 db_app = typer.Typer(help="Database chores.", no_args_is_help=True)
@@ -18,25 +31,15 @@ console = Console()
 
 
 def _register_domain_commands() -> None:
-    from clarion.audience.cli import register as audience_commands
-    from clarion.people.cli import register as people_commands
-    from clarion.providers.cli import register as provider_commands
-    from clarion.sending.cli import register as sending_commands
-
     for register in (audience_commands, sending_commands, provider_commands, people_commands):
         register(app)
 
 
 def _migrate(settings: Settings) -> None:
-    from clarion.db.migrate import upgrade
-
     upgrade(settings.database_url)
 
 
 async def _ensure_admin_token(settings: Settings) -> str | None:
-    from clarion.auth import ensure_admin_token
-    from clarion.db.session import Database
-
     db = Database(settings.database_url)
     try:
         return await ensure_admin_token(db, settings.admin_token)
@@ -46,9 +49,6 @@ async def _ensure_admin_token(settings: Settings) -> str | None:
 
 def check_providers(settings: Settings) -> None:
     """Stop at start, with one sentence, when a selected provider lacks its settings."""
-    from clarion.providers.base import ProviderConfigError
-    from clarion.providers.config_check import check
-
     try:
         check(settings)
     except ProviderConfigError as exc:
@@ -65,10 +65,6 @@ def serve(
     ] = False,
 ) -> None:
     """Run the API (and, unless --no-sender, the scheduler and sender) in one process."""
-    import uvicorn
-
-    from clarion.app import create_app
-
     settings = get_settings()
     if no_sender:
         settings = settings.model_copy(update={"sender_enabled": False})
@@ -103,10 +99,6 @@ def accounts_create(
     credits: Annotated[str, typer.Option(help="initial credits")] = "0",
 ) -> None:
     """Create an account and print its API key (shown once)."""
-    from clarion.accounts.service import create_account
-    from clarion.db.session import Database
-    from clarion.money import to_units
-
     settings = get_settings()
     _migrate(settings)
 

@@ -34,6 +34,10 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(default=64, ge=1, le=2_000)
     lease_seconds: int = Field(default=60, ge=5)
     scheduler_interval: float = Field(default=0.5, gt=0)
+    # How long an engine loop with nothing to do waits for a wake-up before it looks anyway:
+    # wake-ups (NOTIFY on PostgreSQL, in-process on SQLite) bring work at once; this is the
+    # safety net for a missed one.
+    engine_idle_seconds: float = Field(default=2.0, gt=0)
     worker_max_attempts: int = Field(default=6, ge=1, le=100)  # transient failures, then failed
     retry_base_seconds: float = Field(default=1.0, gt=0)  # backoff: base * 2**attempt, jittered
     retry_max_seconds: float = Field(default=300.0, gt=0)

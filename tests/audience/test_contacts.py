@@ -1,5 +1,7 @@
 import pytest
+from sqlalchemy import select
 
+from clarion.audience.models import OptOutEvent
 from tests.audience.conftest import FR, GB, US, new_contact, new_list
 from tests.conftest import AccountClient, Api
 
@@ -134,10 +136,6 @@ class TestReadUpdateDelete:
         r = await account.put(url, json={"optOuts": ["rcs"]})
         assert r.json()["optOuts"] == ["rcs"]
         assert (await account.get(url)).json()["optOuts"] == ["rcs"]
-        from sqlalchemy import select
-
-        from clarion.audience.models import OptOutEvent
-
         async with api.db.session(write=False) as session:
             events = (
                 await session.execute(
@@ -230,66 +228,26 @@ class TestListContacts:
         assert r.headers["content-type"].startswith("application/problem+json")
 
 
-class TestReadFastPath:
-    async def test_fallback_when_the_fast_reader_fails(
-        self, account: AccountClient, monkeypatch: pytest.MonkeyPatch
-    ) -> None:
-        import sqlite3
+class TestRead:
+    """GET /contacts/{id} answers what POST and the list answer; everything else is the
+    route's problem document."""
 
-        from clarion.audience import hotpath
-
-        contact = await new_contact(account, FR, firstName="Ann", attributes={"k": [1, "x"]})
+    async def test_same_contact_as_the_list(self, account: AccountClient) -> None:
+        contact = await new_contact(account, FR, firstName="Zoé", attributes={"k": [1, "x"]})
         await account.put(f"/contacts/{contact['id']}", json={"optOuts": ["whatsapp", "sms"]})
-        fast = (await account.get(f"/contacts/{contact['id']}")).json()
-
-        def busy(db: object) -> object:
-            raise sqlite3.OperationalError("database is locked")
-
-        monkeypatch.setattr(hotpath, "_sqlite_reader", busy)
-        slow = (await account.get(f"/contacts/{contact['id']}")).json()
-        assert fast == slow
-        assert fast["optOuts"] == ["sms", "whatsapp"]
-        assert fast["attributes"] == {"k": [1, "x"]}
-        listed = (await account.get("/contacts")).json()["items"][0]
-        assert listed == fast
-
-
-class TestReadFastLane:
-    """GET /contacts/{id} is answered before the framework once the key is known; the bytes
-    and every other answer must be the route's own."""
-
-    @pytest.fixture
-    def lane(self, monkeypatch: pytest.MonkeyPatch) -> list[bool]:
-        from clarion.audience.fastlane import ContactReadFastLane
-
-        answered: list[bool] = []
-        original = ContactReadFastLane._answer
-
-        async def spy(self: ContactReadFastLane, scope: dict) -> bytes | None:
-            body = await original(self, scope)
-            answered.append(body is not None)
-            return body
-
-        monkeypatch.setattr(ContactReadFastLane, "_answer", spy)
-        return answered
-
-    async def test_same_bytes_as_the_route(self, account: AccountClient, lane: list[bool]) -> None:
-        contact = await new_contact(account, FR, firstName="Zoé", attributes={"n": 1.5})
-        await account.put(f"/contacts/{contact['id']}", json={"optOuts": ["rcs"]})
-        lane.clear()
         first = await account.get(f"/contacts/{contact['id']}")
         second = await account.get(f"/contacts/{contact['id']}")
-        assert lane == [True, True]  # the key was verified (and cached) by the PUT
-        listed = (await account.get("/contacts")).json()["items"][0]
         assert first.status_code == second.status_code == 200
         assert first.content == second.content
-        assert first.json() == listed
         assert first.headers["content-type"] == "application/json"
         assert int(first.headers["content-length"]) == len(first.content)
+        read = first.json()
+        assert read["optOuts"] == ["sms", "whatsapp"]
+        assert read["attributes"] == {"k": [1, "x"]}
+        listed = (await account.get("/contacts")).json()["items"][0]
+        assert read == listed
 
-    async def test_everything_else_is_the_routes_answer(
-        self, api: Api, account: AccountClient, lane: list[bool]
-    ) -> None:
+    async def test_everything_else_is_a_problem(self, api: Api, account: AccountClient) -> None:
         mine = await new_contact(account, FR)
         other = await api.new_account("other")
         theirs = await new_contact(other, GB)
@@ -308,16 +266,12 @@ class TestReadFastLane:
             r = await client.get(url)
             assert r.status_code == status, (url, r.text)
             assert r.headers["content-type"].startswith("application/problem+json")
-        assert not any(lane)
         r = await account.client.get(f"/contacts/{mine['id']}")  # no key at all
         assert r.status_code == 401
 
-    async def test_a_revoked_key_is_refused_at_once(
-        self, api: Api, account: AccountClient, lane: list[bool]
-    ) -> None:
+    async def test_a_revoked_key_is_refused_at_once(self, api: Api, account: AccountClient) -> None:
         contact = await new_contact(account, US)
         assert (await account.get(f"/contacts/{contact['id']}")).status_code == 200
-        assert lane[-1] is True
         keys = (await api.admin("GET", f"/admin/accounts/{account.id}/keys")).json()
         await api.admin("DELETE", f"/admin/accounts/{account.id}/keys/{keys[0]['id']}")
         assert (await account.get(f"/contacts/{contact['id']}")).status_code == 401

@@ -8,7 +8,8 @@ from asgi_lifespan import LifespanManager
 from sqlalchemy import update
 
 from clarion.app import create_app
-from clarion.audience import tasks
+from clarion.audience import imports, tasks
+from clarion.audience.imports import run_import
 from clarion.audience.models import ContactImport
 from clarion.config import Settings
 from clarion.db.base import utcnow
@@ -96,8 +97,6 @@ class TestImportCounts:
     async def test_repeat_across_chunks_counts_the_same(
         self, account: AccountClient, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from clarion.audience import imports
-
         monkeypatch.setattr(imports, "CHUNK_ROWS", 2)
         list_id = await new_list(account)
         rows = [FR, US, GB, FR, "bad", US, GB]
@@ -239,8 +238,6 @@ class TestListDeletedDuringImport:
     async def test_fails_with_a_reason(
         self, api: Api, account: AccountClient, tmp_path: Any
     ) -> None:
-        from clarion.audience.imports import run_import
-
         list_id = await new_list(account)
         async with api.db.transaction() as session:
             row = ContactImport(
@@ -344,8 +341,6 @@ class TestImportLifecycle:
     async def test_shutdown_cancels_and_fails_running_imports(
         self, settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from clarion.audience import imports
-
         gate = asyncio.Event()
         real = imports._write_chunk
 

@@ -1,4 +1,8 @@
+import random
+
+import phonenumbers
 import pytest
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from clarion.audience.phones import InvalidPhone, check_region, digits_only, normalize
 
@@ -59,10 +63,6 @@ class TestSameAnswersAsPhonenumbers:
     phonenumbers' region_code_for_number + is_valid_number on every number."""
 
     def test_random_numbers_of_every_country_code(self) -> None:
-        import random
-
-        import phonenumbers
-
         rng = random.Random(1234)
         codes = sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
         checked = valid = 0
@@ -94,9 +94,6 @@ class TestSameAnswersAsPhonenumbers:
         assert checked > 20_000 and valid > 1_000
 
     def test_example_numbers_of_every_region_and_type(self) -> None:
-        import phonenumbers
-        from phonenumbers import PhoneNumberFormat, PhoneNumberType
-
         seen = 0
         for region in phonenumbers.SUPPORTED_REGIONS:
             for kind in (

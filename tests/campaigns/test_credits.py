@@ -5,9 +5,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 
+from clarion.accounts.models import Account
 from clarion.audience.models import ContactList
+from clarion.campaigns.credits import check_invariants
 from tests.campaigns.conftest import World, balance, create, fields, sms_body
 from tests.conftest import AccountClient, Api, assert_ledger_consistent
 
@@ -276,3 +278,35 @@ class TestRacingConfirms:
         assert sorted(r.status_code for r in results) == [200, 409, 409]
         assert (await balance(account))["reserved"] == 0.7
         await assert_ledger_consistent(world.db, account.id)
+
+
+class TestInvariantCheck:
+    """The check behind assert_ledger_consistent finds what it is there to find."""
+
+    async def problems(self, world: World, account: AccountClient) -> list[str]:
+        async with world.db.session(write=False) as session:
+            return await check_invariants(session, account.id)
+
+    async def test_a_held_reservation_must_belong_to_an_open_campaign(
+        self, account: AccountClient, world: World
+    ) -> None:
+        c = await sms_campaign(account, world, 10)  # 10 x 0.07 = 7,000 units
+        assert (await account.put(f"/campaigns/{c['id']}/confirm", json={})).status_code == 200
+        assert await self.problems(world, account) == []
+        await world.campaign_row(c["id"], status="completed")  # closed without settling
+        assert await self.problems(world, account) == [
+            f"open reservations 0 != reserved {7_000}",
+            f"closed campaign {c['id']} still holds {7_000} in reserve",
+        ]
+
+    async def test_the_account_row_must_match_its_ledger(
+        self, account: AccountClient, world: World
+    ) -> None:
+        async with world.db.transaction() as s:
+            await s.execute(
+                update(Account).where(Account.id == account.id).values(reserved=Account.balance + 1)
+            )
+        problems = await self.problems(world, account)
+        assert problems[0].startswith("sum(ledger reserved) 0 != reserved")
+        assert problems[1].startswith("reserved ") and "outside [0, balance" in problems[1]
+        assert problems[2].startswith("open reservations 0 != reserved")

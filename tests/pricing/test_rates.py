@@ -6,10 +6,9 @@ from sqlalchemy import update
 
 from clarion.db.session import Database
 from clarion.errors import Unprocessable
-from clarion.pricing.models import Rate
+from clarion.pricing.models import Rate, RateRow
 from clarion.pricing.rates import (
     RateCard,
-    RateRow,
     default_rate_card,
     load_rate_card,
     rcs_category,

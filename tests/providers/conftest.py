@@ -11,7 +11,10 @@ from aiohttp import web
 from sqlalchemy import select
 
 from clarion.audience.models import Contact
+from clarion.audience.repository import opt_outs_of
+from clarion.campaigns.models import Campaign
 from clarion.db.session import Database
+from clarion.messages.models import Message
 from clarion.providers.base import InboundMessage, Receipt
 from clarion.providers.smpp.smsc import Smsc
 
@@ -135,8 +138,6 @@ async def contact_ids(db: Database, phone: str) -> list[int]:
 
 
 async def opt_outs(db: Database, contact_id: int) -> list[str]:
-    from clarion.audience.optouts import opt_outs_of
-
     async with db.session(write=False) as session:
         return (await opt_outs_of(session, [contact_id]))[contact_id]
 
@@ -152,9 +153,6 @@ async def add_sent_message(
 ) -> int:
     """A campaign message recorded as `sent` through `provider` (what the dispatcher writes
     after an accepted submit), for receipts to apply to."""
-    from clarion.campaigns.models import Campaign
-    from clarion.messages.models import Message
-
     async with db.transaction() as session:
         campaign = Campaign(
             account_id=account_id, name="c", channel=channel, status="sending", recipients=1, sent=1
@@ -177,8 +175,6 @@ async def add_sent_message(
 
 
 async def message_state(db: Database, message_id: int) -> tuple[str, str | None]:
-    from clarion.messages.models import Message
-
     async with db.session(write=False) as session:
         message = await session.get(Message, message_id)
         assert message is not None

@@ -6,12 +6,14 @@ import pytest
 from typer.testing import CliRunner
 
 from clarion.cli import app
-from clarion.config import Settings
+from clarion.config import Settings, get_settings
 from clarion.providers.base import ProviderConfigError
 from clarion.providers.config_check import check
 from clarion.providers.real import build_real_provider
+from clarion.providers.registry import build_providers
 from clarion.providers.smpp.provider import SmppProvider
 from clarion.providers.twilio import TwilioProvider
+from clarion.providers.whatsapp_cloud import WhatsAppCloudProvider
 
 
 class TestCheck:
@@ -51,8 +53,6 @@ class TestCheck:
     def test_serve_and_worker_stop_with_the_sentence(
         self, monkeypatch: pytest.MonkeyPatch, command: str
     ) -> None:
-        from clarion.config import get_settings
-
         monkeypatch.setenv("CLARION_RCS_PROVIDER", "rbm")
         monkeypatch.setenv("CLARION_RBM_AGENT_ID", "agent")
         get_settings.cache_clear()
@@ -89,9 +89,6 @@ class TestBuild:
 
 class TestRegistry:
     def test_build_providers_picks_the_real_ones(self, tmp_path: Path) -> None:
-        from clarion.providers.registry import build_providers
-        from clarion.providers.whatsapp_cloud import WhatsAppCloudProvider
-
         settings = Settings(
             sms_provider="smpp",
             smpp_host="127.0.0.1",
@@ -110,8 +107,6 @@ class TestRegistry:
         assert providers["rcs"].name == "simulator"
 
     def test_build_providers_reports_every_missing_setting(self) -> None:
-        from clarion.providers.registry import build_providers
-
         with pytest.raises(ProviderConfigError) as info:
             build_providers(Settings(sms_provider="twilio", rcs_provider="rbm"))
         assert "CLARION_TWILIO_ACCOUNT_SID" in info.value.missing

@@ -1,5 +1,6 @@
 """Inbound opt-out keywords: matching, the database change, and SMPP MO end to end."""
 
+import asyncio
 from collections.abc import Sequence
 
 import pytest
@@ -123,8 +124,6 @@ class TestSmppMo:
             await provider.start(sink)
             try:
                 smsc.send_mo("+33611111111", "STOP")
-                import asyncio
-
                 async with asyncio.timeout(10):
                     while sink.stored < 1:
                         await asyncio.sleep(0.02)

@@ -13,6 +13,7 @@ from clarion.db.session import Database
 from clarion.delivery.service import DbReceiptSink, apply_parked
 from clarion.messages.models import Message
 from clarion.messages.tally import move
+from clarion.providers import registry
 from clarion.providers.base import (
     InboundMessage,
     OutboundMessage,
@@ -189,8 +190,6 @@ class TestRegistry:
         assert sms.callback_url == "http://api.test/webhooks/simulator"
 
     def test_unavailable_provider_is_a_config_error(self, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-        from clarion.providers import registry
-
         monkeypatch.setattr(registry, "FACTORIES", {("sms", "simulator"): registry.build_simulator})
         with pytest.raises(ProviderConfigError) as raised:
             build_providers(Settings())

@@ -15,6 +15,7 @@ from sqlalchemy import update
 from clarion.app import create_app
 from clarion.config import Settings
 from clarion.db.session import Database
+from clarion.delivery import inbound
 from clarion.delivery.service import apply_parked
 from clarion.messages.models import Message
 from clarion.messages.tally import move
@@ -305,8 +306,6 @@ class TestReceiptsToClarion:
     async def test_inbound_reaches_the_inbound_hook(
         self, db: Database, settings: Settings, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from clarion.delivery import inbound
-
         seen: list[Any] = []
 
         async def hook(session: Any, items: Any, *args: Any) -> None:

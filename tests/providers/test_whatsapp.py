@@ -413,7 +413,7 @@ class TestTemplateSync:
         self, graph: FakeServer, settings: Settings, account: AccountClient, api: Api
     ) -> None:
         sync_settings = settings_for(graph, database_url=settings.database_url)
-        assert await sync_templates(sync_settings, account.id, "WABA1") == (5, 0)
+        assert await sync_templates(sync_settings, account.id, "WABA1") == (5, 0, [])
         pages = [r for r in graph.requests if r.path.endswith("/message_templates")]
         assert len(pages) == 3 and pages[0].path == "/v21.0/WABA1/message_templates"
         assert pages[0].headers["Authorization"] == "Bearer tok"
@@ -423,7 +423,46 @@ class TestTemplateSync:
             assert (t1.status, t1.category, t1.language) == ("rejected", "marketing", "en_US")
             assert t1.body == "Hi {{1}}, code {{2}}" and t1.variables == ["1", "2"]
             t1.status = "approved"
-        assert await sync_templates(sync_settings, account.id, "WABA1") == (0, 5)
+        assert await sync_templates(sync_settings, account.id, "WABA1") == (0, 5, [])
         async with api.db.session(write=False) as session:
             t1 = await session.scalar(select(Template).where(Template.name == "t1"))
             assert t1 is not None and t1.status == "rejected"
+
+    async def test_same_rules_and_defaults_as_the_api(
+        self,
+        http_server: Callable[..., Awaitable[FakeServer]],
+        settings: Settings,
+        account: AccountClient,
+    ) -> None:
+        def item(name: str, language: str, text: str, **extra: Any) -> dict[str, Any]:
+            body = {"type": "BODY", "text": text}
+            return {"name": name, "language": language, "components": [body], **extra}
+
+        templates = [
+            item("no_category", "fr", "Bonjour {{1}}", status="APPROVED", id="77"),
+            item("legacy", "en", "x", category="TRANSACTIONAL", status="APPROVED"),
+            item("too_long", "en", "x" * 1025, category="UTILITY", status="APPROVED"),
+            item("odd_language", "not a language", "x", category="UTILITY"),
+        ]
+
+        async def list_templates(request: web.Request) -> web.Response:
+            return web.json_response({"data": templates, "paging": {}})
+
+        server = await http_server([("GET", "/v21.0/{waba}/message_templates", list_templates)])
+        sync_settings = settings_for(server, database_url=settings.database_url)
+        result = await sync_templates(sync_settings, account.id, "WABA1")
+        assert (result.created, result.updated) == (1, 0)
+        assert [s.split(" (")[0] for s in result.skipped] == ["legacy", "too_long", "odd_language"]
+        assert "category" in result.skipped[0] and "1024" in result.skipped[1]
+        assert "language" in result.skipped[2]
+        listed = (await account.get("/templates")).json()["items"]
+        assert [(t["name"], t["category"], t["status"], t["variables"]) for t in listed] == [
+            ("no_category", "marketing", "approved", ["1"])
+        ]
+        assert await sync_templates(sync_settings, account.id, "WABA1") == (0, 1, result.skipped)
+        assert (await account.get("/templates")).json()["items"] == listed  # nothing moved
+        templates[0]["category"] = "UTILITY"
+        assert await sync_templates(sync_settings, account.id, "WABA1") == (0, 1, result.skipped)
+        updated = (await account.get("/templates")).json()["items"]
+        assert [t["category"] for t in updated] == ["utility"]
+        assert updated[0]["updatedAt"] > listed[0]["updatedAt"]

@@ -492,3 +492,43 @@ class TestWhatsAppTemplates:
         c = await assert_partition(db, cid)
         assert (c.sent, c.spent) == (2, 400)
         await assert_ledger_consistent(db, account.id)
+
+    async def test_no_category_is_priced_alike_by_the_estimate_and_the_sender(
+        self, db, account, make_dispatcher
+    ):
+        from clarion.templates.models import Template
+
+        # a template stored without a category (as an earlier sync did)
+        await set_rates(db, [("whatsapp", "*", "", 100), ("whatsapp", "*", "marketing", 500)])
+        async with db.transaction() as s:
+            t = Template(
+                account_id=account.id,
+                name="legacy",
+                channel="whatsapp",
+                language="en",
+                category=None,
+                body="Hello",
+                status="approved",
+                variables=[],
+            )
+            s.add(t)
+            await s.flush()
+            template_id = t.id
+        lst = await seed_contacts(db, account.id, phones(2))
+        message = {"templateId": template_id}
+        draft = await account.post(
+            "/campaigns",
+            json={"name": "w", "channel": "whatsapp", "message": message, "listIds": [lst]},
+        )
+        assert draft.status_code == 201, draft.text
+        estimate = await account.post(f"/campaigns/{draft.json()['id']}/calculateGoal")
+        assert estimate.status_code == 200, estimate.text
+        assert estimate.json()["price"] == 0.1  # 2 x 0.05: the marketing row
+        wa = FakeProvider("whatsapp", name="fake-wa")
+        cid = await seed_campaign(
+            db, account.id, [lst], channel="whatsapp", message=message, reserve=2 * 500
+        )
+        await drain(db, make_dispatcher({"whatsapp": wa}), [cid])
+        c = await assert_partition(db, cid)
+        assert (c.sent, c.spent) == (2, 1000)
+        await assert_ledger_consistent(db, account.id)

@@ -71,6 +71,7 @@ class Cluster:
     api_port: int = field(default_factory=_free_port)
     procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def sim_url(self) -> str:
@@ -90,6 +91,7 @@ class Cluster:
             "CLARION_RETRY_BASE_SECONDS": "0.1",
             "CLARION_RETRY_MAX_SECONDS": "1",
             "CLARION_WORKER_MAX_ATTEMPTS": "30",
+            **self.extra_env,
         }
 
     def _spawn(self, args: list[str], name: str) -> subprocess.Popen[bytes]:

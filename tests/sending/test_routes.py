@@ -7,8 +7,11 @@ import io
 
 import pytest
 
+from clarion.audience.phones import normalize
+from clarion.errors import Unprocessable
 from clarion.providers.base import Outcome, SubmitResult
 from clarion.sending import engine
+from clarion.sending.service import normalize_phones
 from tests.conftest import assert_ledger_consistent
 from tests.sending.conftest import (
     FakeProvider,
@@ -178,6 +181,16 @@ class TestTestSend:
         assert len(test_provider.sent) == 1
         await assert_ledger_consistent(db, poor.id)
 
+    def test_phones_are_read_as_contacts_phones_are(self):
+        raws = ["+33 6 12 34 56 78", "+80012345678", "+1 650-253-0000", "+33612345678"]
+        expected = [(p.e164, p.country) for p in map(normalize, raws)]
+        assert normalize_phones(raws) == list(dict.fromkeys(expected))
+        assert expected[1] == ("+80012345678", "ZZ")  # non-geographic, as for a contact
+        with pytest.raises(Unprocessable) as caught:
+            normalize_phones(["+33612345678", "+33 6 12"])
+        assert [e["field"] for e in caught.value.extra["errors"]] == ["phones.1"]
+        assert "too short" in caught.value.extra["errors"][0]["message"]
+
     @pytest.mark.parametrize(
         "body",
         [
@@ -185,6 +198,7 @@ class TestTestSend:
             {"phones": ["+336123"] * 11},
             {"phones": ["not a phone"]},
             {"phones": ["0612345678"]},
+            {"phones": ["+1 800 FLOWERS"]},  # refused as a contact's phone is
             {"phones": "+33612345678"},
             {},
             {"phones": ["+33612345678"], "extra": 1},

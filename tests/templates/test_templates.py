@@ -4,6 +4,7 @@ from typing import Any
 import pytest
 
 from clarion.campaigns.models import Campaign
+from clarion.db.base import utcnow
 from clarion.db.session import Database
 from tests.conftest import AccountClient, Api
 
@@ -318,8 +319,6 @@ class TestUpdate:
 async def add_campaign(
     db: Database, account_id: int, template_id: int, status: str, *, deleted: bool = False
 ) -> int:
-    from clarion.db.base import utcnow
-
     async with db.transaction() as session:
         campaign = Campaign(
             account_id=account_id,

@@ -1,29 +1,25 @@
 """Credit movements. Each is one guarded UPDATE of the account plus one ledger row, in the
 caller's transaction: the balance can never go below zero, nor `reserved` above the balance,
-whatever runs at the same time (the WHERE clause is re-checked on the locked row).
+whatever runs at the same time (the WHERE clause is re-checked on the locked row). The
+statements are in `accounts.repository`; the rules (what may move, what is refused) here.
 
 Amounts are integers of 1/10,000 credit (see clarion.money).
 """
 
 from collections.abc import Iterable
 
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.accounts.models import Account, CreditLedger
-from clarion.db.dialect import is_postgres
+from clarion.accounts import repository
 from clarion.errors import Conflict, InsufficientCredits, NotFound
 from clarion.money import from_units
 
 
 async def _available(session: AsyncSession, account_id: int) -> int:
-    row = await session.execute(
-        select(Account.balance - Account.reserved).where(Account.id == account_id)
-    )
-    value = row.scalar_one_or_none()
+    value = await repository.available_credits(session, account_id)
     if value is None:
         raise NotFound("Account not found.")
-    return int(value)
+    return value
 
 
 async def topup(
@@ -32,20 +28,9 @@ async def topup(
     """Add (or, when negative, remove) credits. A debit may not take the balance below zero
     nor below what is reserved for confirmed campaigns (409). Returns the new balance."""
     if amount >= 0:
-        stmt = (
-            update(Account)
-            .where(Account.id == account_id)
-            .values(balance=Account.balance + amount)
-            .returning(Account.balance)
-        )
+        balance = await repository.add_to_balance(session, account_id, amount)
     else:
-        stmt = (
-            update(Account)
-            .where(Account.id == account_id, Account.balance - Account.reserved >= -amount)
-            .values(balance=Account.balance + amount)
-            .returning(Account.balance)
-        )
-    balance = (await session.execute(stmt)).scalar_one_or_none()
+        balance = await repository.take_from_available(session, account_id, -amount)
     if balance is None:
         available = await _available(session, account_id)
         raise Conflict(
@@ -53,16 +38,15 @@ async def topup(
             "confirmed campaigns.",
             available=float(from_units(available)),
         )
-    session.add(
-        CreditLedger(
-            account_id=account_id,
-            kind="topup" if amount >= 0 else "debit",
-            balance_delta=amount,
-            reserved_delta=0,
-            note=note,
-        )
+    repository.add_ledger_row(
+        session,
+        account_id,
+        "topup" if amount >= 0 else "debit",
+        balance_delta=amount,
+        reserved_delta=0,
+        note=note,
     )
-    return int(balance)
+    return balance
 
 
 async def reserve(
@@ -73,28 +57,21 @@ async def reserve(
         raise ValueError("reserve amount must be >= 0")
     if amount == 0:
         return
-    result = await session.execute(
-        update(Account)
-        .where(Account.id == account_id, Account.balance - Account.reserved >= amount)
-        .values(reserved=Account.reserved + amount)
-        .returning(Account.id)
-    )
-    if result.scalar_one_or_none() is None:
+    if not await repository.reserve_available(session, account_id, amount):
         available = await _available(session, account_id)
         raise InsufficientCredits(
             "Not enough available credits to confirm this campaign.",
             required=float(from_units(amount)),
             available=float(from_units(available)),
         )
-    session.add(
-        CreditLedger(
-            account_id=account_id,
-            kind="reserve",
-            balance_delta=0,
-            reserved_delta=amount,
-            campaign_id=campaign_id,
-            note=note,
-        )
+    repository.add_ledger_row(
+        session,
+        account_id,
+        "reserve",
+        balance_delta=0,
+        reserved_delta=amount,
+        campaign_id=campaign_id,
+        note=note,
     )
 
 
@@ -106,23 +83,16 @@ async def release(
         raise ValueError("release amount must be >= 0")
     if amount == 0:
         return
-    result = await session.execute(
-        update(Account)
-        .where(Account.id == account_id, Account.reserved >= amount)
-        .values(reserved=Account.reserved - amount)
-        .returning(Account.id)
-    )
-    if result.scalar_one_or_none() is None:
+    if not await repository.release_reserved(session, account_id, amount):
         raise RuntimeError(f"release of {amount} exceeds the reservation of account {account_id}")
-    session.add(
-        CreditLedger(
-            account_id=account_id,
-            kind="release",
-            balance_delta=0,
-            reserved_delta=-amount,
-            campaign_id=campaign_id,
-            note=note,
-        )
+    repository.add_ledger_row(
+        session,
+        account_id,
+        "release",
+        balance_delta=0,
+        reserved_delta=-amount,
+        campaign_id=campaign_id,
+        note=note,
     )
 
 
@@ -142,28 +112,16 @@ async def charge(
         raise ValueError("charge needs 0 <= from_reserved <= amount")
     if amount == 0:
         return True
-    extra = amount - from_reserved
-    result = await session.execute(
-        update(Account)
-        .where(
-            Account.id == account_id,
-            Account.reserved >= from_reserved,
-            Account.balance - Account.reserved >= extra,
-        )
-        .values(balance=Account.balance - amount, reserved=Account.reserved - from_reserved)
-        .returning(Account.id)
-    )
-    if result.scalar_one_or_none() is None:
+    if not await repository.spend(session, account_id, amount, from_reserved):
         return False
-    session.add(
-        CreditLedger(
-            account_id=account_id,
-            kind="charge",
-            balance_delta=-amount,
-            reserved_delta=-from_reserved,
-            campaign_id=campaign_id,
-            note=note,
-        )
+    repository.add_ledger_row(
+        session,
+        account_id,
+        "charge",
+        balance_delta=-amount,
+        reserved_delta=-from_reserved,
+        campaign_id=campaign_id,
+        note=note,
     )
     return True
 
@@ -173,21 +131,12 @@ async def lock_accounts(session: AsyncSession, account_ids: Iterable[int]) -> No
     several accounts uses, so two of them can never wait on each other in a cycle). A
     charge reads what a campaign still holds after this, so concurrent charges of one
     account's campaigns are serialized on the account row and none can overspend."""
-    ids = sorted(set(account_ids))
-    if ids and is_postgres(session):  # SQLite: the write transaction already excludes others
-        await session.execute(
-            select(Account.id).where(Account.id.in_(ids)).order_by(Account.id).with_for_update()
-        )
+    await repository.lock_in_id_order(session, sorted(set(account_ids)))
 
 
 async def campaign_reserved(session: AsyncSession, campaign_id: int) -> int:
     """What the campaign still holds in reserve, from the ledger itself."""
-    row = await session.execute(
-        select(func.coalesce(func.sum(CreditLedger.reserved_delta), 0)).where(
-            CreditLedger.campaign_id == campaign_id
-        )
-    )
-    return int(row.scalar_one())
+    return await repository.reserved_by_campaign(session, campaign_id)
 
 
 async def check_invariants(session: AsyncSession, account_id: int) -> list[str]:
@@ -195,54 +144,20 @@ async def check_invariants(session: AsyncSession, account_id: int) -> list[str]:
 
     - sum(balance_delta) == balance, sum(reserved_delta) == reserved
     - 0 <= reserved <= balance
-    - reserved == the sum of open reservations (campaigns scheduled, sending or paused)
-    """
-    from clarion.campaigns.models import Campaign  # the ledger sits below campaigns
 
-    account = await session.get(Account, account_id, populate_existing=True)
+    What campaigns hold is checked one layer up (`campaigns.credits.check_invariants`).
+    """
+    account = await repository.get_account(session, account_id, refresh=True)
     if account is None:
         return [f"account {account_id} does not exist"]
-    sums = (
-        await session.execute(
-            select(
-                func.coalesce(func.sum(CreditLedger.balance_delta), 0),
-                func.coalesce(func.sum(CreditLedger.reserved_delta), 0),
-            ).where(CreditLedger.account_id == account_id)
-        )
-    ).one()
+    balance_sum, reserved_sum = await repository.ledger_sums(session, account_id)
     problems = []
-    if int(sums[0]) != account.balance:
-        problems.append(f"sum(ledger balance) {sums[0]} != balance {account.balance}")
-    if int(sums[1]) != account.reserved:
-        problems.append(f"sum(ledger reserved) {sums[1]} != reserved {account.reserved}")
+    if balance_sum != account.balance:
+        problems.append(f"sum(ledger balance) {balance_sum} != balance {account.balance}")
+    if reserved_sum != account.reserved:
+        problems.append(f"sum(ledger reserved) {reserved_sum} != reserved {account.reserved}")
     if not 0 <= account.reserved <= account.balance:
         problems.append(f"reserved {account.reserved} outside [0, balance {account.balance}]")
-    open_ids = select(Campaign.id).where(
-        Campaign.account_id == account_id, Campaign.status.in_(("scheduled", "sending", "paused"))
-    )
-    open_sum = (
-        await session.execute(
-            select(func.coalesce(func.sum(CreditLedger.reserved_delta), 0)).where(
-                CreditLedger.account_id == account_id, CreditLedger.campaign_id.in_(open_ids)
-            )
-        )
-    ).scalar_one()
-    if int(open_sum) != account.reserved:
-        problems.append(f"open reservations {open_sum} != reserved {account.reserved}")
-    closed_rows = (
-        await session.execute(
-            select(Campaign.id, func.sum(CreditLedger.reserved_delta))
-            .join(CreditLedger, CreditLedger.campaign_id == Campaign.id)
-            .where(
-                Campaign.account_id == account_id,
-                Campaign.status.in_(("draft", "completed", "cancelled")),
-            )
-            .group_by(Campaign.id)
-            .having(func.sum(CreditLedger.reserved_delta) != 0)
-        )
-    ).all()
-    for campaign_id, held in closed_rows:
-        problems.append(f"closed campaign {campaign_id} still holds {held} in reserve")
     return problems
 
 

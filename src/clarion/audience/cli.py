@@ -23,6 +23,14 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from clarion.audience.imports import Progress as ImportProgress
+from clarion.audience.imports import run_import
+from clarion.audience.phones import check_region
+from clarion.audience.repository import create_import, import_by_id, list_by_id
+from clarion.config import get_settings
+from clarion.db.migrate import upgrade
+from clarion.db.session import Database
+
 console = Console()
 
 
@@ -52,10 +60,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Import a CSV file into a list (the same rules as POST /lists/{id}/imports), with
         a progress bar. Settings (CLARION_DATABASE_URL) come from the environment."""
-        from clarion.audience.phones import check_region
-        from clarion.config import get_settings
-        from clarion.db.migrate import upgrade
-
         try:
             region = check_region(default_country)
         except ValueError as exc:
@@ -67,17 +71,11 @@ def register(app: typer.Typer) -> None:
 
 
 async def _run(database_url: str, path: Path, list_id: int, region: str | None) -> int:
-    from clarion.audience.imports import Progress as ImportProgress
-    from clarion.audience.imports import run_import
-    from clarion.audience.models import ContactImport, ContactList
-    from clarion.audience.repository import create_import
-    from clarion.db.session import Database
-
     db = Database(database_url)
     pool = ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn"))
     try:
         async with db.transaction() as session:
-            target = await session.get(ContactList, list_id)
+            target = await list_by_id(session, list_id)
             if target is None:
                 console.print(f"[red]No list {list_id}.[/red]")
                 return 2
@@ -112,7 +110,7 @@ async def _run(database_url: str, path: Path, list_id: int, region: str | None) 
             bar.update(task, completed=size, rows=result.rows)
         elapsed = time.perf_counter() - started
         async with db.session(write=False) as session:
-            final = await session.get(ContactImport, import_id)
+            final = await import_by_id(session, import_id)
         assert final is not None
         table = Table(title=f"import {import_id} into list {list_id}: {final.status}")
         for column in ("rows", "imported", "updated", "invalid", "seconds", "rows/s"):

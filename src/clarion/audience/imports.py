@@ -37,7 +37,6 @@ from typing import Any, NamedTuple
 from sqlalchemy.exc import IntegrityError
 
 from clarion.audience import repository
-from clarion.audience.models import ContactList
 from clarion.audience.phones import InvalidPhone, normalize_fast
 from clarion.audience.repository import UpsertRow, merge_rows
 from clarion.db.plans import analyze_if_changed
@@ -398,7 +397,7 @@ async def _write_chunk(
 
 async def _list_exists(db: Database, list_id: int) -> bool:
     async with db.session(write=False) as session:
-        return await session.get(ContactList, list_id) is not None
+        return await repository.list_by_id(session, list_id) is not None
 
 
 async def _write_chunk_once(

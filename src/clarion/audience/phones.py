@@ -1,25 +1,24 @@
 """Phone number normalization: anything a person types -> E.164 and its ISO country.
 
-This is the floor of the import rate, so the common path does as little as possible:
-a cheap character pre-filter rejects garbage before `phonenumbers` sees it, `parse` runs
-with `keep_raw_input=False`, the region is looked up once and validity is checked for that
-region (`is_valid_number` would look the region up a second time), and E.164 is assembled
-from the parsed parts instead of going through the generic formatter.
+Only the public API of `phonenumbers` is used, so its version (and numbering metadata) can
+move within a compatible range. This is the floor of the import rate, so the common path
+does as little as possible: a cheap character pre-filter rejects garbage before
+`phonenumbers` sees it, `parse` runs with `keep_raw_input=False`, and validity and region are
+decided together from the published metadata with patterns compiled once (see below).
 """
 
 import re
 from dataclasses import dataclass
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumber, ValidationResult
-from phonenumbers.phonemetadata import PhoneMetadata
-from phonenumbers.phonenumberutil import (
-    COUNTRY_CODE_TO_REGION_CODE,
-    _maybe_strip_national_prefix_carrier_code,
-    _test_number_length,
+from phonenumbers import (
+    NumberParseException,
+    PhoneMetadata,
+    PhoneNumber,
+    ValidationResult,
     is_possible_number_with_reason,
     national_significant_number,
-    region_code_for_country_code,
+    region_codes_for_country_code,
 )
 
 SUPPORTED_REGIONS = frozenset(phonenumbers.SUPPORTED_REGIONS)
@@ -93,16 +92,11 @@ def normalize_fast(raw: str, default_country: str | None) -> tuple[str, str]:
             "national number without a country: write it with + and the country code, "
             "or give defaultCountry"
         )
-    fast = _split_international(text)
-    if fast is not None:
-        code, nsn = fast
-    else:
-        number = _parse(text, default_country)
-        nsn = national_significant_number(number)
-        code = number.country_code or 0
+    number = _parse(text, default_country)
+    code = number.country_code or 0
+    nsn = national_significant_number(number)
     region = _valid_region(code, nsn)
     if region is None:
-        number = _parse(text, default_country)  # only to explain why (a rare path)
         raise InvalidPhone(_invalid_reason(number, _first_region(code)))
     return f"+{code}{nsn}", (region if len(region) == 2 else UNKNOWN_COUNTRY)
 
@@ -114,55 +108,15 @@ def _parse(text: str, default_country: str | None) -> PhoneNumber:
         raise InvalidPhone(_PARSE_REASONS.get(exc.error_type, "not a phone number")) from None
 
 
-# -- international numbers without phonenumbers.parse -----------------------------------------
-# Most numbers in a contact file are "+<country code><number>", maybe with spaces. For those,
-# phonenumbers.parse spends most of its time on what such input cannot contain (letters,
-# extensions, RFC 3966, IDD prefixes). This does the steps of parse that matter for it,
-# calling phonenumbers' own helpers for the national-prefix rule, so the answer is the same
-# (tests/audience/test_phones.py compares both on many numbers). Anything else, or anything
-# this does not settle, goes through phonenumbers.parse.
-
-_INTERNATIONAL = re.compile(r"\+[1-9][0-9 ]{3,30}")
-_SHORT_RESULTS = (
-    ValidationResult.TOO_SHORT,
-    ValidationResult.IS_POSSIBLE_LOCAL_ONLY,
-    ValidationResult.INVALID_LENGTH,
-)
-
-
-def _split_international(text: str) -> tuple[int, str] | None:
-    """(country code, national significant number) of "+<digits and spaces>", or None when
-    phonenumbers.parse has to decide."""
-    if _INTERNATIONAL.fullmatch(text) is None:
-        return None
-    digits = text[1:].replace(" ", "")
-    for size in (1, 2, 3):  # the shortest known prefix, as parse takes it
-        code = int(digits[:size])
-        if code in COUNTRY_CODE_TO_REGION_CODE:
-            break
-    else:
-        return None
-    national = digits[size:]
-    metadata = PhoneMetadata.metadata_for_region_or_calling_code(
-        code, region_code_for_country_code(code)
-    )
-    if metadata is None:
-        return None
-    _, stripped, _ = _maybe_strip_national_prefix_carrier_code(national, metadata)
-    if _test_number_length(stripped, metadata) not in _SHORT_RESULTS:
-        national = stripped
-    if not 2 <= len(national) <= 17:
-        return None
-    return code, national
-
-
 # -- validity ---------------------------------------------------------------------------------
 # `region_code_for_number` + `is_valid_number_for_region` computed together, with the same
-# answers: a number is valid for a region when it matches the region's general pattern and
-# one of its type patterns. phonenumbers tries the rare types (premium, toll free, ...) first
-# and recompiles each pattern string on every call; we try mobile and fixed line first (most
-# numbers in a contact list) with patterns compiled once. tests/audience/test_phones.py
-# checks the equivalence against phonenumbers on many numbers.
+# answers, from the metadata phonenumbers publishes (`PhoneMetadata`): a number is valid for
+# a region when it matches the region's general pattern and one of its type patterns.
+# phonenumbers tries the rare types (premium, toll free, ...) first and looks every pattern
+# string up in the `re` cache on each call; we try mobile and fixed line first (most numbers
+# in a contact list) with patterns compiled once. tests/audience/test_phones.py checks the
+# equivalence against phonenumbers on many numbers, so a metadata release that changed the
+# rules would fail there instead of passing silently.
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,7 +156,7 @@ def _regions(country_code: int) -> tuple[_Region, ...]:
     if cached is not None:
         return cached
     regions = []
-    for code in COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()):
+    for code in region_codes_for_country_code(country_code):
         metadata = PhoneMetadata.metadata_for_region_or_calling_code(country_code, code)
         if metadata is None:
             continue
@@ -250,7 +204,7 @@ def _valid_region(country_code: int, nsn: str) -> str | None:
 
 
 def _first_region(country_code: int) -> str | None:
-    codes = COUNTRY_CODE_TO_REGION_CODE.get(country_code)
+    codes = region_codes_for_country_code(country_code)
     return codes[0] if codes else None
 
 

@@ -11,16 +11,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 import orjson
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.audience.models import Contact, ContactImport, ContactList, ListMember
+from clarion.audience.models import (
+    Contact,
+    ContactImport,
+    ContactList,
+    ContactOptOut,
+    ListMember,
+    OptOutEvent,
+)
 from clarion.db.base import utcnow
-
-
-def _is_sqlite(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
+from clarion.db.dialect import is_sqlite
 
 
 def _sqlite_ts(value: datetime) -> str:
@@ -200,7 +204,7 @@ async def add_members(session: AsyncSession, list_id: int, contact_ids: Sequence
         return 0
     conn = await session.connection()
     ids = list(dict.fromkeys(contact_ids))
-    if _is_sqlite(session):
+    if is_sqlite(session):
         result = await conn.exec_driver_sql(
             "INSERT INTO list_member (list_id, contact_id, created_at) "
             "SELECT ?, value, ? FROM json_each(?) WHERE true ON CONFLICT DO NOTHING",
@@ -328,7 +332,7 @@ async def upsert_contacts(
     if not rows:
         return UpsertResult(0, 0)
     conn = await session.connection()
-    if _is_sqlite(session):
+    if is_sqlite(session):
         phones = orjson.dumps([r.phone for r in rows]).decode()
         existing = (await conn.exec_driver_sql(_SQLITE_EXISTING, (account_id, phones))).scalar_one()
         now = _sqlite_ts(utcnow())
@@ -442,3 +446,108 @@ async def fail_abandoned_imports(
         query.values(status="failed", failure_reason=reason, finished_at=utcnow())
     )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# -- opt-outs ------------------------------------------------------------------------------
+
+
+async def opted_out_among(
+    session: AsyncSession, contact_ids: Sequence[int], channel: str
+) -> set[int]:
+    """Those of the contacts opted out of `channel`."""
+    rows = await session.execute(
+        select(ContactOptOut.contact_id).where(
+            ContactOptOut.contact_id.in_(contact_ids), ContactOptOut.channel == channel
+        )
+    )
+    return set(rows.scalars())
+
+
+async def add_opt_outs(
+    session: AsyncSession, contact_ids: Sequence[int], channel: str, source: str
+) -> None:
+    """Opt these contacts (none of them opted out of `channel` yet) out of it."""
+    if contact_ids:
+        await session.execute(
+            insert(ContactOptOut),
+            [{"contact_id": cid, "channel": channel, "source": source} for cid in contact_ids],
+        )
+
+
+async def remove_opt_outs(
+    session: AsyncSession, contact_ids: Sequence[int], channel: str
+) -> list[int]:
+    """Remove `channel` from the contacts' opt-outs; returns those that had it."""
+    rows = await session.execute(
+        delete(ContactOptOut)
+        .where(ContactOptOut.contact_id.in_(contact_ids), ContactOptOut.channel == channel)
+        .returning(ContactOptOut.contact_id)
+    )
+    return list(rows.scalars())
+
+
+async def add_opt_out_events(
+    session: AsyncSession,
+    contact_ids: Sequence[int],
+    channel: str,
+    action: str,
+    source: str,
+    detail: str | None,
+) -> None:
+    """One event per contact whose opt-out changed (one multi-row INSERT)."""
+    if contact_ids:
+        await session.execute(
+            insert(OptOutEvent),
+            [
+                {
+                    "contact_id": cid,
+                    "channel": channel,
+                    "action": action,
+                    "source": source,
+                    "detail": detail,
+                }
+                for cid in contact_ids
+            ],
+        )
+
+
+async def contact_ids_with_phone(session: AsyncSession, phone: str) -> list[int]:
+    """Every contact, in any account, with this E.164 phone."""
+    rows = await session.execute(select(Contact.id).where(Contact.phone == phone))
+    return list(rows.scalars())
+
+
+async def opt_outs_of(session: AsyncSession, contact_ids: Sequence[int]) -> dict[int, list[str]]:
+    """contact id -> sorted list of channels it opted out of."""
+    result: dict[int, list[str]] = {cid: [] for cid in contact_ids}
+    if not contact_ids:
+        return result
+    rows = await session.execute(
+        select(ContactOptOut.contact_id, ContactOptOut.channel)
+        .where(ContactOptOut.contact_id.in_(contact_ids))
+        .order_by(ContactOptOut.contact_id, ContactOptOut.channel)
+    )
+    for cid, channel in rows:
+        result[cid].append(channel)
+    return result
+
+
+# -- lookups by id (imports check their list; the CLI reports on its import) ---------------
+
+
+async def list_by_id(session: AsyncSession, list_id: int) -> ContactList | None:
+    return await session.get(ContactList, list_id)
+
+
+async def import_by_id(session: AsyncSession, import_id: int) -> ContactImport | None:
+    return await session.get(ContactImport, import_id)
+
+
+async def delete_list(session: AsyncSession, row: ContactList) -> None:
+    await session.delete(row)
+    await session.flush()
+
+
+async def delete_contact(session: AsyncSession, contact: Contact) -> None:
+    await session.delete(contact)
+    await session.flush()

@@ -15,11 +15,10 @@ from fastapi import (
     Form,
     Query,
     Request,
-    Response,
     UploadFile,
 )
 
-from clarion.audience import hotpath, repository, service, tasks
+from clarion.audience import repository, service, tasks
 from clarion.audience.imports import ImportFailed, TextCheck
 from clarion.audience.models import ContactImport, ContactList
 from clarion.audience.phones import check_region, digits_only
@@ -100,14 +99,10 @@ async def list_contacts(
 
 @router.get("/contacts/{contact_id}", response_model=ContactOut)
 async def get_contact(
-    contact_id: PathId, account_id: CurrentAccountId, request: Request
-) -> Response:
-    # The hot path (see audience/hotpath.py): one statement, JSON written directly in the
-    # response model's shape (tests compare it with what POST /contacts answers).
-    body = await hotpath.contact_json(request.app.state.db, account_id, contact_id)
-    if body is None:
-        raise NotFound(f"No contact {contact_id}.")
-    return Response(body, media_type="application/json")
+    contact_id: PathId, account_id: CurrentAccountId, session: ReadSessionDep
+) -> ContactOut:
+    contact = await service.require_contact(session, account_id, contact_id)
+    return (await service.contacts_out(session, [contact]))[0]
 
 
 @router.put("/contacts/{contact_id}", response_model=ContactOut)
@@ -184,9 +179,7 @@ async def update_list(
 @router.delete("/lists/{list_id}", status_code=204)
 async def delete_list(list_id: PathId, account_id: CurrentAccountId, session: SessionDep) -> None:
     """Delete the list; its contacts stay."""
-    row = await service.require_list(session, account_id, list_id)
-    await session.delete(row)
-    await session.flush()
+    await service.delete_list(session, account_id, list_id)
 
 
 @router.post("/lists/{list_id}/contacts", response_model=MembersAdded)

@@ -38,7 +38,7 @@ def contact_out(contact: Contact, opt_outs: list[str]) -> ContactOut:
 
 
 async def contacts_out(session: AsyncSession, contacts: Sequence[Contact]) -> list[ContactOut]:
-    opted = await optouts.opt_outs_of(session, [c.id for c in contacts])
+    opted = await repository.opt_outs_of(session, [c.id for c in contacts])
     return [contact_out(c, opted[c.id]) for c in contacts]
 
 
@@ -76,6 +76,11 @@ async def require_list(session: AsyncSession, account_id: int, list_id: int) -> 
     if row is None:
         raise NotFound(f"No list {list_id}.")
     return row
+
+
+async def delete_list(session: AsyncSession, account_id: int, list_id: int) -> None:
+    """Delete the account's list (404 when it has none); its contacts stay."""
+    await repository.delete_list(session, await require_list(session, account_id, list_id))
 
 
 async def create_contact(session: AsyncSession, account_id: int, body: ContactCreate) -> Contact:
@@ -125,22 +130,21 @@ async def update_contact(
         if body.opt_outs is None:
             raise Unprocessable("optOuts must be a list (use [] to clear).", field="optOuts")
         wanted: set[str] = set(body.opt_outs)
-        current = set((await optouts.opt_outs_of(session, [contact.id]))[contact.id])
+        current = set((await repository.opt_outs_of(session, [contact.id]))[contact.id])
         for new_channel in sorted(wanted - current):
             await optouts.opt_out(session, [contact.id], new_channel, source="api")
         for old_channel in sorted(current - wanted):
             await optouts.opt_in(session, [contact.id], old_channel, source="api")
     contact.updated_at = utcnow()
     await session.flush()
-    return contact, (await optouts.opt_outs_of(session, [contact.id]))[contact.id]
+    return contact, (await repository.opt_outs_of(session, [contact.id]))[contact.id]
 
 
 async def delete_contact(session: AsyncSession, account_id: int, contact_id: int) -> None:
     contact = await require_contact(session, account_id, contact_id)
     # The contact leaves its lists: that is a membership change of each.
     await repository.touch_lists(session, await repository.list_ids_of_contact(session, contact.id))
-    await session.delete(contact)
-    await session.flush()
+    await repository.delete_contact(session, contact)
 
 
 def _row_reason(exc: ValidationError) -> str:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from clarion.audience import hotpath, repository
+from clarion.audience import repository
 from clarion.audience.imports import run_import
 from clarion.db.session import Database
 
@@ -98,7 +98,6 @@ async def on_shutdown(app: FastAPI) -> None:
         async with app.state.db.transaction() as session:
             await repository.finish_import(session, import_id, "failed", SHUTDOWN_REASON)
     tasks.clear()
-    await hotpath.close(app.state.db)
 
 
 def start_import(

@@ -33,7 +33,10 @@ from clarion.campaigns import repository
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import EstimateOut
 from clarion.money import from_units
+from clarion.pricing.rates import rcs_category, whatsapp_category
+from clarion.pricing.segments import count_segments
 from clarion.templates.models import Template
+from clarion.templates.render import compile_template, is_personalized, variables_of
 
 _PHONE = re.compile(r"^\+?[0-9]+$")
 _MEMO_LIMIT = 200_000
@@ -104,10 +107,6 @@ class _Segmenter:
     """Segments (and the RCS category) of the rendered text, memoized on the variable values."""
 
     def __init__(self, text: str, params: dict[str, str], template: Template | None) -> None:
-        from clarion.pricing.rates import rcs_category
-        from clarion.pricing.segments import count_segments
-        from clarion.templates.render import compile_template, variables_of
-
         self._count = count_segments
         self._rcs_category = rcs_category
         self.renderer = compile_template(text)
@@ -202,8 +201,6 @@ async def price_audience(
     session: AsyncSession, campaign: Campaign, template: Template | None, card: Any
 ) -> Pricing:
     """Resolve the campaign's audience and price it (see the module docstring)."""
-    from clarion.templates.render import is_personalized
-
     p = Pricing()
     channel = campaign.channel
     prices = _Prices(card)
@@ -224,7 +221,7 @@ async def price_audience(
         p.worst_case = 0
 
     if channel == "whatsapp":
-        category = template.category if template is not None else None
+        category = whatsapp_category(template.category if template is not None else None)
         for country, n in per_country.items():
             unit = prices.get("whatsapp", country, category)
             if unit is None:

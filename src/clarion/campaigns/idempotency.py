@@ -21,10 +21,10 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.accounts import repository as accounts_repository
 from clarion.accounts.models import IdempotencyRecord
 from clarion.db.base import utcnow
 from clarion.errors import Conflict, Unprocessable
@@ -41,22 +41,6 @@ def _body_hash(raw: bytes) -> str:
     except ValueError:
         data = raw
     return hashlib.sha256(data).hexdigest()
-
-
-async def _record(
-    session: AsyncSession, account_id: int, scope: str, key: str
-) -> IdempotencyRecord | None:
-    return (
-        await session.execute(
-            select(IdempotencyRecord)
-            .where(
-                IdempotencyRecord.account_id == account_id,
-                IdempotencyRecord.scope == scope,
-                IdempotencyRecord.key == key,
-            )
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
 
 
 def _replay(record: IdempotencyRecord, request_hash: str) -> JSONResponse:
@@ -90,9 +74,9 @@ async def idempotent(
     scope = f"{request.method} {request.url.path}"
     request_hash = _body_hash(await request.body())
     now = utcnow()
-    existing = await _record(session, account_id, scope, key)
+    existing = await accounts_repository.idempotency_record(session, account_id, scope, key)
     if existing is not None and existing.created_at <= now - TTL:
-        await session.execute(delete(IdempotencyRecord).where(IdempotencyRecord.id == existing.id))
+        await accounts_repository.delete_idempotency_record(session, existing.id)
         existing = None
     if existing is not None:
         return _replay(existing, request_hash)
@@ -111,7 +95,7 @@ async def idempotent(
             await session.flush()
     except IntegrityError:
         # A concurrent duplicate committed first (we waited for it): answer as it did.
-        winner = await _record(session, account_id, scope, key)
+        winner = await accounts_repository.idempotency_record(session, account_id, scope, key)
         if winner is None:
             raise Conflict(
                 "A request with this Idempotency-Key is still being processed."

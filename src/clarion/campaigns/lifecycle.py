@@ -8,12 +8,21 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts import ledger
-from clarion.campaigns import counters, repository
+from clarion.campaigns import counters, repository, wakeups
 
 
 async def start_due(session: AsyncSession, now: datetime) -> list[int]:
     """Start the scheduled campaigns whose time has come; returns their ids."""
-    return await repository.start_due(session, now)
+    started = await repository.start_due(session, now)
+    if started:
+        await wakeups.engine_has_work(session)
+    return started
+
+
+async def next_round(session: AsyncSession, now: datetime) -> datetime | None:
+    """When the scheduler must look again at the latest: now while a campaign is sending or
+    has counters to fold, the next scheduled start otherwise (None: nothing planned)."""
+    return await repository.next_round(session, now)
 
 
 async def finished(session: AsyncSession) -> list[int]:

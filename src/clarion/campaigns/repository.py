@@ -7,7 +7,8 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Select, cast, exists, func, outerjoin, select, update
+from sqlalchemy import Date, Select, cast, exists, func, outerjoin, select, type_coerce, update
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
@@ -15,8 +16,9 @@ from sqlalchemy.orm import aliased
 from clarion.audience.models import Contact, ContactList, ContactOptOut, ListMember, OptOutEvent
 from clarion.campaigns import states
 from clarion.campaigns.models import Campaign
+from clarion.db.dialect import is_postgres, is_sqlite
 from clarion.db.plans import without_nested_loops
-from clarion.messages.models import CampaignTally
+from clarion.messages.models import CampaignTally, Message, MessageStatus
 from clarion.templates.models import Template
 
 COUNTERS = ("recipients", "queued", "sending", "sent", "delivered", "read", "failed", "skipped")
@@ -87,10 +89,6 @@ def _not_excluded(contact_id: Any, exclude_ids: Sequence[int]) -> Any:
     return ~exists().where(
         excluded.contact_id == contact_id, excluded.list_id.in_(list(exclude_ids))
     )
-
-
-def is_sqlite(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
 
 
 def _not_in(session: AsyncSession, column: Any, subquery: Select[Any]) -> Any:
@@ -300,8 +298,7 @@ async def stats_rows(
         .where(*where)
         .group_by(Campaign.channel)
     )
-    bind = session.get_bind()
-    if bind.dialect.name == "sqlite":
+    if is_sqlite(session):
         # Stored as naive UTC text: the first 10 characters are the UTC date.
         day: Any = func.substr(Campaign.started_at, 1, 10)
     else:
@@ -387,3 +384,58 @@ async def clear_reserved(session: AsyncSession, campaign_id: int) -> bool:
         .returning(Campaign.id)
     )
     return row.scalar_one_or_none() is not None
+
+
+async def next_round(session: AsyncSession, now: datetime) -> datetime | None:
+    """`now` if a campaign is sending, a message is in flight (its lease may expire) or
+    counters are not folded yet; else the
+    earliest start of a scheduled campaign (None when there is none)."""
+    busy = await session.execute(
+        select(
+            exists().where(Campaign.status == states.SENDING)
+            | exists().where(Message.status == MessageStatus.SENDING)
+            | exists().where(CampaignTally.id.is_not(None))
+            | exists().where(Campaign.status == states.CANCELLED, Campaign.reserved > 0)
+        )
+    )
+    if busy.scalar():
+        return now
+    due = await session.execute(
+        select(func.min(Campaign.scheduled_at)).where(Campaign.status == states.SCHEDULED)
+    )
+    return due.scalar_one_or_none()
+
+
+async def statuses_of(session: AsyncSession, account_id: int, ids: Sequence[int]) -> dict[int, str]:
+    """campaign id -> status, for those of `ids` the account has (deleted ones included)."""
+    if not ids:
+        return {}
+    rows = await session.execute(
+        select(Campaign.id, Campaign.status).where(
+            Campaign.account_id == account_id, Campaign.id.in_(list(ids))
+        )
+    )
+    return {int(campaign_id): str(status) for campaign_id, status in rows}
+
+
+async def campaign_using_template(
+    session: AsyncSession, account_id: int, template_id: int
+) -> Campaign | None:
+    """A live (not deleted) campaign past `draft` whose message names the template."""
+    if is_postgres(session):
+        # JSONB containment compares typed values: no cast that could fail on odd data.
+        uses = type_coerce(Campaign.message, JSONB).contains({"templateId": template_id})
+    else:
+        uses = func.json_extract(Campaign.message, "$.templateId") == template_id
+    row = await session.execute(
+        select(Campaign)
+        .where(
+            Campaign.account_id == account_id,
+            Campaign.status != "draft",
+            Campaign.deleted_at.is_(None),
+            uses,
+        )
+        .order_by(Campaign.id)
+        .limit(1)
+    )
+    return row.scalar_one_or_none()

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.auth import CurrentAccountId, CurrentPrincipal, require_role
-from clarion.campaigns import approval, counters, repository, service, states
+from clarion.campaigns import approval, counters, repository, service, states, template_use
 from clarion.campaigns.idempotency import idempotent
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import (
@@ -303,3 +303,17 @@ async def reject_campaign(
     return await present_one(
         session, await approval.reject(session, principal, campaign_id, body.note)
     )
+
+
+# -- DELETE /templates/{id}: the guard is a campaigns rule -----------------------------------
+templates_router = APIRouter(prefix="/templates", tags=["templates"])
+
+
+@templates_router.delete("/{template_id}", status_code=204)
+async def delete_template(
+    template_id: PathId, account_id: CurrentAccountId, session: SessionDep
+) -> None:
+    """Delete a template. A template named by a campaign that is past `draft` (scheduled,
+    sending, paused, completed, cancelled; deleted campaigns do not count) is 409, with the
+    campaign's id as `campaignId`: its history and any pending sends depend on it."""
+    await template_use.delete_template(session, account_id, template_id)

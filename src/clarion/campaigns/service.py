@@ -12,8 +12,9 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts import ledger
+from clarion.accounts import repository as accounts_repository
 from clarion.accounts.models import Account
-from clarion.campaigns import counters, repository, states
+from clarion.campaigns import counters, repository, states, wakeups
 from clarion.campaigns.estimate import Pricing, fingerprint, message_text, price_audience, to_out
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import (
@@ -27,7 +28,9 @@ from clarion.db.base import utcnow
 from clarion.errors import Conflict, NotFound, Unprocessable
 from clarion.messages import transitions
 from clarion.money import from_units
+from clarion.pricing.rates import load_rate_card
 from clarion.templates.models import Template
+from clarion.templates.render import unknown_variables
 
 MAX_SMS_PARTS = 10
 
@@ -61,8 +64,6 @@ async def validate(session: AsyncSession, campaign: Campaign) -> Template | None
     """Check the campaign's definition as a whole (after a create or a partial update):
     message vs channel, template, variables, lists, fallback. Returns its template, if any.
     Raises 422 listing every bad field."""
-    from clarion.templates.render import unknown_variables
-
     errors: list[dict[str, str]] = []
 
     def bad(field: str, message: str) -> None:
@@ -178,15 +179,13 @@ def _check_priced(campaign: Campaign, pricing: Pricing) -> None:
 
 
 async def _account(session: AsyncSession, account_id: int) -> Account:
-    account = await session.get(Account, account_id, populate_existing=True)
+    account = await accounts_repository.get_account(session, account_id, refresh=True)
     if account is None:
         raise NotFound("Account not found.")
     return account
 
 
 async def _load_card(session: AsyncSession) -> Any:
-    from clarion.pricing.rates import load_rate_card
-
     return await load_rate_card(session)
 
 
@@ -305,6 +304,7 @@ async def confirm_locked(
     else:
         campaign.started_at = now
     await session.flush()
+    await wakeups.engine_has_work(session)  # to start it, or to time its start
     return campaign
 
 
@@ -374,7 +374,9 @@ async def pause(session: AsyncSession, account_id: int, campaign_id: int) -> Cam
 
 async def resume(session: AsyncSession, account_id: int, campaign_id: int) -> Campaign:
     """paused -> sending: the engine claims its queued messages again."""
-    return await _switch(session, account_id, campaign_id, "resume", states.SENDING)
+    campaign = await _switch(session, account_id, campaign_id, "resume", states.SENDING)
+    await wakeups.engine_has_work(session)
+    return campaign
 
 
 async def _cancel(session: AsyncSession, campaign: Campaign) -> None:

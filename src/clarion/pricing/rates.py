@@ -11,24 +11,24 @@ The most specific row wins: (country, category) > (country, any category) >
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 from importlib import resources
 from typing import Any, Literal
 
 import phonenumbers
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.accounts.models import SystemSetting
 from clarion.errors import Unprocessable
 from clarion.money import to_units
-from clarion.pricing.models import Rate
+from clarion.pricing import repository
+from clarion.pricing.models import RateRow
 
 CHANNELS = ("sms", "rcs", "whatsapp")
 ANY_COUNTRY = "*"
 WHATSAPP_CATEGORIES = ("marketing", "utility", "authentication")
+# Meta's category for a template that names none; the estimate and the sender price it so.
+DEFAULT_WHATSAPP_CATEGORY = "marketing"
 RCS_CATEGORIES = ("basic", "single")
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "sms": (),
@@ -41,19 +41,7 @@ MAX_ROWS = 10_000
 MAX_PRICE = to_units(10**9)  # credits per unit; keeps any estimate far inside BIGINT
 RCS_BASIC_MAX_BYTES = 160
 
-# The system_setting row holding the fingerprint of the card in the `rate` table; written in
-# the same transaction as the rows, read on every `load_rate_card` as a cheap version check.
-VERSION_KEY = "rate_card_fingerprint"
-
 Source = Literal["custom", "default"]
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class RateRow:
-    channel: str
-    country: str  # ISO alpha-2, or "*"
-    category: str  # "" when the row applies to every category
-    price: int  # 1/10,000 credit per unit
 
 
 class RateCard:
@@ -96,6 +84,12 @@ class RateCard:
 
     def __repr__(self) -> str:
         return f"RateCard({len(self.rows)} rows, {self.source}, {self.fingerprint[:12]})"
+
+
+def whatsapp_category(category: str | None) -> str:
+    """The category a WhatsApp template is priced by: its own, else the default one (a
+    template stored without a category by an earlier sync)."""
+    return category or DEFAULT_WHATSAPP_CATEGORY
 
 
 def rcs_category(
@@ -192,15 +186,12 @@ async def load_rate_card(session: AsyncSession) -> RateCard:
     One primary-key read (the stored fingerprint) when the card is cached; a PUT through
     `replace_rate_card` takes effect at once, in this process and in every other one.
     """
-    version = await session.scalar(
-        select(SystemSetting.value).where(SystemSetting.key == VERSION_KEY)
-    )
+    version = await repository.stored_fingerprint(session)
     if version is not None:
         cached = _cards.get(version)
         if cached is not None:
             return cached
-    result = await session.execute(select(Rate.channel, Rate.country, Rate.category, Rate.price))
-    rows = [RateRow(ch, co, ca or "", int(p)) for ch, co, ca, p in result]
+    rows = await repository.stored_rows(session)
     if not rows:
         return default_rate_card()
     card = RateCard(rows, "custom")

@@ -4,10 +4,21 @@ import asyncio
 import contextlib
 import sys
 import threading
-from typing import Annotated, Any
+from typing import Annotated, NamedTuple
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+
+from clarion.accounts import repository as accounts_repository
+from clarion.config import Settings, get_settings
+from clarion.db.session import Database
+from clarion.errors import ClarionError
+from clarion.providers.simulator_server import Faults, ServerConfig, run
+from clarion.providers.smpp.smsc import Smsc
+from clarion.providers.whatsapp_cloud import TEMPLATE_STATUS, fetch_templates, template_body
+from clarion.templates import service as templates_service
+from clarion.templates.schemas import TemplateCreate
 
 console = Console()
 
@@ -42,9 +53,6 @@ def simulator(
     ] = 30.0,
 ) -> None:
     """Run the HTTP provider simulator (signs receipts with CLARION_SIMULATOR_SECRET if set)."""
-    from clarion.config import get_settings
-    from clarion.providers.simulator_server import Faults, ServerConfig, run
-
     settings = get_settings()
     delay = settings.simulator_receipt_delay if receipt_delay is None else receipt_delay
     faults = Faults(
@@ -76,9 +84,8 @@ def register_templates_sync(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Pull the WhatsApp Business Account's templates (GET /{waba}/message_templates,
-        every page) and upsert them into the account: name, language, category, status, body."""
-        from clarion.config import get_settings
-
+        every page) and upsert them into the account: name, language, category, status, body.
+        A template that breaks the rules of one made through the API is skipped and named."""
         settings = get_settings()
         waba_id = waba or settings.whatsapp_business_account_id
         if not waba_id or not settings.whatsapp_token:
@@ -88,69 +95,68 @@ def register_templates_sync(app: typer.Typer) -> None:
             )
             raise typer.Exit(2)
         try:
-            created, updated = asyncio.run(sync_templates(settings, account, waba_id))
+            result = asyncio.run(sync_templates(settings, account, waba_id))
         except (RuntimeError, LookupError) as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from None
-        console.print(f"templates synced: {created} created, {updated} updated")
+        for skipped in result.skipped:
+            console.print(f"[yellow]skipped {skipped}[/yellow]")
+        console.print(
+            f"templates synced: {result.created} created, {result.updated} updated, "
+            f"{len(result.skipped)} skipped"
+        )
 
 
-async def sync_templates(settings: Any, account_id: int, waba_id: str) -> tuple[int, int]:
-    """Upsert the WABA's templates into the account; returns (created, updated)."""
-    from sqlalchemy import select
+class SyncResult(NamedTuple):
+    created: int
+    updated: int
+    skipped: list[str]  # "name (language): why", for templates the API would refuse
 
-    from clarion.accounts.models import Account
-    from clarion.db.session import Database
-    from clarion.providers.whatsapp_cloud import TEMPLATE_STATUS, fetch_templates, template_body
-    from clarion.templates.models import Template
-    from clarion.templates.render import variables_of
 
+def _reason(exc: ValidationError | ClarionError) -> str:
+    if isinstance(exc, ClarionError):
+        return exc.detail
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+    )
+
+
+async def sync_templates(settings: Settings, account_id: int, waba_id: str) -> SyncResult:
+    """Upsert the WABA's templates into the account through the templates service (the
+    rules and defaults of templates made through the API)."""
     items = [item async for item in fetch_templates(settings, waba_id)]
     db = Database(settings.database_url)
-    created = updated = 0
+    result = SyncResult(0, 0, [])
     try:
         async with db.transaction() as session:
-            if await session.get(Account, account_id) is None:
+            if await accounts_repository.get_account(session, account_id) is None:
                 raise LookupError(f"account {account_id} does not exist")
             for item in items:
                 name, language = str(item.get("name", "")), str(item.get("language", ""))
                 if not name or not language:
                     continue
-                body = template_body(item)
-                values = {
-                    "category": str(item.get("category") or "").lower() or None,
-                    "status": TEMPLATE_STATUS.get(str(item.get("status", "")).upper(), "pending"),
-                    "body": body,
-                    "variables": variables_of(body),
-                    "provider_template_id": str(item["id"]) if item.get("id") else None,
-                }
-                existing = await session.scalar(
-                    select(Template).where(
-                        Template.account_id == account_id,
-                        Template.channel == "whatsapp",
-                        Template.name == name,
-                        Template.language == language,
+                try:
+                    body = TemplateCreate(
+                        name=name,
+                        channel="whatsapp",
+                        language=language,
+                        category=str(item.get("category") or "").lower() or None,
+                        body=template_body(item),
+                        status=TEMPLATE_STATUS.get(str(item.get("status", "")).upper(), "pending"),
                     )
+                    provider_id = str(item["id"]) if item.get("id") else None
+                    created = await templates_service.sync_template(
+                        session, account_id, body, provider_id
+                    )
+                except (ValidationError, ClarionError) as exc:
+                    result.skipped.append(f"{name} ({language}): {_reason(exc)}")
+                    continue
+                result = result._replace(
+                    created=result.created + created, updated=result.updated + (not created)
                 )
-                if existing is None:
-                    session.add(
-                        Template(
-                            account_id=account_id,
-                            channel="whatsapp",
-                            name=name,
-                            language=language,
-                            **values,
-                        )
-                    )
-                    created += 1
-                else:
-                    for key, value in values.items():
-                        setattr(existing, key, value)
-                    updated += 1
-            await session.flush()
     finally:
         await db.dispose()
-    return created, updated
+    return result
 
 
 # -- clarion smsc ----------------------------------------------------------------------------
@@ -169,8 +175,6 @@ def register_smsc(app: typer.Typer) -> None:
     ) -> None:
         """Run the SMPP 3.4 SMSC simulator. Commands on standard input: `mo <phone> <text>`
         (send an MO message), `throttle <n>`, `drop` (close every connection), `stats`."""
-        from clarion.providers.smpp.smsc import Smsc
-
         if receipt_format not in ("tlv", "text", "both"):
             raise typer.BadParameter("tlv, text or both", param_hint="--receipt-format")
         simulator = Smsc(
@@ -186,7 +190,7 @@ def register_smsc(app: typer.Typer) -> None:
             asyncio.run(_run_smsc(simulator))
 
 
-async def _run_smsc(simulator: Any) -> None:
+async def _run_smsc(simulator: Smsc) -> None:
     port = await simulator.start()
     console.print(f"SMSC simulator listening on {simulator.host}:{port}")
     loop = asyncio.get_running_loop()
@@ -204,7 +208,7 @@ async def _run_smsc(simulator: Any) -> None:
         await simulator.stop()
 
 
-def _command(simulator: Any, words: list[str]) -> None:
+def _command(simulator: Smsc, words: list[str]) -> None:
     try:
         if words[:1] == ["mo"] and len(words) == 3:
             simulator.send_mo(words[1], words[2])

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 import orjson
-from google.auth import transport
+from google.auth import exceptions, transport
 from google.oauth2 import service_account
 
 from clarion.config import Settings
@@ -75,8 +75,6 @@ class _UrllibRequest(transport.Request):
         except urllib.error.HTTPError as exc:
             return _UrllibResponse(exc.code, dict(exc.headers or {}), exc.read())
         except OSError as exc:
-            from google.auth import exceptions
-
             raise exceptions.TransportError(str(exc)) from exc
 
 

@@ -7,6 +7,10 @@ for every channel whose provider is not the simulator.
 from clarion.config import Settings
 from clarion.providers import config_check
 from clarion.providers.base import Provider
+from clarion.providers.rbm import RbmProvider
+from clarion.providers.smpp.provider import SmppProvider
+from clarion.providers.twilio import TwilioProvider
+from clarion.providers.whatsapp_cloud import WhatsAppCloudProvider
 
 
 def build_real_provider(settings: Settings, channel: str) -> Provider | None:
@@ -14,19 +18,11 @@ def build_real_provider(settings: Settings, channel: str) -> Provider | None:
     the simulator). Raises ProviderConfigError when its settings are missing."""
     config_check.check(settings, [channel])
     if channel == "sms" and settings.sms_provider == "twilio":
-        from clarion.providers.twilio import TwilioProvider
-
         return TwilioProvider(settings)
     if channel == "sms" and settings.sms_provider == "smpp":
-        from clarion.providers.smpp.provider import SmppProvider
-
         return SmppProvider(settings)
     if channel == "whatsapp" and settings.whatsapp_provider == "cloud":
-        from clarion.providers.whatsapp_cloud import WhatsAppCloudProvider
-
         return WhatsAppCloudProvider(settings)
     if channel == "rcs" and settings.rcs_provider == "rbm":
-        from clarion.providers.rbm import RbmProvider
-
         return RbmProvider(settings)
     return None

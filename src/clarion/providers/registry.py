@@ -11,6 +11,9 @@ from collections.abc import Callable
 
 from clarion.config import Settings
 from clarion.providers.base import Provider, ProviderConfigError
+from clarion.providers.real import build_real_provider
+from clarion.providers.simulator import SimulatorProvider
+from clarion.providers.simulator_http import HttpSimulatorProvider
 
 CHANNELS = ("sms", "whatsapp", "rcs")
 
@@ -20,23 +23,17 @@ Factory = Callable[[Settings, str], Provider]
 
 def build_simulator(settings: Settings, channel: str) -> Provider:
     if settings.simulator_url:
-        from clarion.providers.simulator_http import HttpSimulatorProvider
-
         return HttpSimulatorProvider(
             channel,
             settings.simulator_url,
             timeout=settings.simulator_timeout,
             callback_url=settings.public_url.rstrip("/") + "/webhooks/simulator",
         )
-    from clarion.providers.simulator import SimulatorProvider
-
     return SimulatorProvider(channel, receipt_delay=settings.simulator_receipt_delay)
 
 
 def build_real(settings: Settings, channel: str) -> Provider:
     """Twilio, SMPP, WhatsApp Cloud API, Google RBM (see `clarion.providers.real`)."""
-    from clarion.providers.real import build_real_provider
-
     provider = build_real_provider(settings, channel)
     if provider is None:  # pragma: no cover - FACTORIES only routes real names here
         raise ProviderConfigError(f"no real provider selected for {channel}")

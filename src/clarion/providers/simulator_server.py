@@ -45,6 +45,7 @@ from typing import Any
 
 import aiohttp
 import orjson
+import uvloop
 from aiohttp import web
 
 from clarion.providers import simulator as sim
@@ -491,12 +492,6 @@ async def serve(config: ServerConfig) -> None:
 
 
 def run(config: ServerConfig) -> None:
-    """Run the server, on uvloop when it is installed."""
-    try:
-        import uvloop
-
-        loop_factory: Any = uvloop.new_event_loop
-    except ImportError:  # pragma: no cover - uvloop ships with uvicorn[standard]
-        loop_factory = None
-    with asyncio.Runner(loop_factory=loop_factory) as runner:
+    """Run the server on uvloop (it ships with uvicorn[standard])."""
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(serve(config))

@@ -12,18 +12,16 @@ from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.config import Settings
-from clarion.db.base import utcnow
 from clarion.db.deps import SessionDep
 from clarion.delivery.inbound import handle_inbound
 from clarion.delivery.service import ingest_receipts
 from clarion.errors import ClarionError, Forbidden, Unauthorized
 from clarion.providers import rbm, twilio, whatsapp_cloud
 from clarion.providers.base import InboundMessage, Receipt
-from clarion.templates.models import Template
+from clarion.templates import service as templates_service
 
 router = APIRouter(prefix="/webhooks", tags=["provider webhooks"])
 
@@ -100,28 +98,8 @@ async def whatsapp_events(request: Request, session: SessionDep) -> dict[str, in
         raise Unauthorized("The X-Hub-Signature-256 signature does not match.")
     receipts, inbound, templates = whatsapp_cloud.parse_webhook(_json(body))
     counts = await _apply(request, session, settings, [*receipts, *inbound])
-    counts["templates"] = await _template_statuses(session, templates)
+    counts["templates"] = await templates_service.apply_provider_statuses(session, templates)
     return counts
-
-
-def _lang(value: str) -> str:
-    return value.replace("-", "_").lower()
-
-
-async def _template_statuses(session: AsyncSession, changes: list[dict[str, str]]) -> int:
-    changed = 0
-    for change in changes:
-        result = await session.execute(
-            update(Template)
-            .where(
-                Template.channel == "whatsapp",
-                Template.name == change["name"],
-                func.lower(func.replace(Template.language, "-", "_")) == _lang(change["language"]),
-            )
-            .values(status=change["status"], updated_at=utcnow())
-        )
-        changed += result.rowcount or 0  # type: ignore[attr-defined]
-    return changed
 
 
 # -- Twilio ----------------------------------------------------------------------------------

@@ -70,6 +70,9 @@ class Dispatcher:
         # Provider calls in flight at once, over all lanes (each call up to max_batch).
         self._in_flight = asyncio.Semaphore(settings.worker_concurrency)
         self._turn = 0
+        # Whether the last claim found campaigns sending (an empty claim then means "nothing
+        # due yet", not "nothing to do").
+        self.saw_active = False
 
     # --- claim ----------------------------------------------------------------------------
 
@@ -86,6 +89,7 @@ class Dispatcher:
             active = [
                 c for c in await repo.active_campaigns(session) if c.channel in self.providers
             ]
+            self.saw_active = bool(active)
             if not active:
                 return []
             by_account: dict[int, list[repo.ActiveCampaign]] = defaultdict(list)

@@ -13,10 +13,14 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.campaigns import wakeups
 from clarion.config import Settings
+from clarion.db.base import utcnow
+from clarion.db.notify import Listener
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.delivery.service import DbReceiptSink
@@ -71,7 +75,11 @@ class Engine:
         self.run_sender = sender
         self.dispatcher: Dispatcher | None = None
         self._stopping = asyncio.Event()
-        self._wake = asyncio.Event()
+        self._wakes: list[asyncio.Event] = []
+        self._listener = Listener(db)
+        self._listener.subscribe(wakeups.ENGINE_CHANNEL, lambda _payload: self.wake())
+        # After a lost connection, notifications may have been missed: look at once.
+        self._listener.on_state(lambda live: self.wake() if live else None)
         self._tasks: list[asyncio.Task[None]] = []
         self._lane_tasks: list[asyncio.Task[None]] = []
         self._started_providers: list[Provider] = []
@@ -83,6 +91,7 @@ class Engine:
             self.providers = await start_providers(self.settings, self.db)
             self._started_providers = distinct(self.providers)
         self.dispatcher = Dispatcher(self.settings, self.db, self.providers, self.owner)
+        await self._listener.start()
         if self.run_scheduler:
             self._tasks.append(asyncio.create_task(self._loop(self._schedule, "scheduler")))
             self._tasks.append(asyncio.create_task(self._loop(self._materialize, "materializer")))
@@ -92,48 +101,75 @@ class Engine:
         log.info("engine %s started (%d lanes)", self.owner, self.lanes if self.run_sender else 0)
 
     def wake(self) -> None:
-        """Something may be claimable now (e.g. a campaign was just confirmed)."""
-        self._wake.set()
+        """Something may be to do now (a campaign confirmed, started or resumed, messages
+        queued): every loop of this engine looks at once."""
+        for event in self._wakes:
+            event.set()
 
-    async def _sleep(self, seconds: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), seconds)
+    def _waker(self) -> asyncio.Event:
+        event = asyncio.Event()
+        self._wakes.append(event)
+        return event
 
-    async def _loop(self, step: object, name: str) -> None:
-        interval = self.settings.scheduler_interval
+    async def _rest(self, wake: asyncio.Event, seconds: float) -> None:
+        """Wait until woken, stopped, or `seconds` passed."""
+        if seconds > 0 and not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), seconds)
+
+    async def _loop(self, step: Callable[[], Awaitable[float]], name: str) -> None:
+        """Run `step` until stopped; it returns how long to rest before the next round (a
+        wake-up cuts the rest short). The event is cleared before the step, so a wake-up
+        that comes while it runs is not lost."""
+        wake = self._waker()
         while not self._stopping.is_set():
+            wake.clear()
             try:
-                await step()  # type: ignore[operator]
+                pause = await step()
             except Exception:
                 log.exception("%s step failed; retrying", name)
-            await self._sleep(interval)
+                pause = self.settings.scheduler_interval
+            await self._rest(wake, pause)
 
-    async def _schedule(self) -> None:
-        if await scheduler.start_due(self.db):
-            self.wake()
+    async def _schedule(self) -> float:
+        await scheduler.start_due(self.db)
         await scheduler.sweep_leases(self.db)
         await scheduler.sweep_parked(self.db)
         await scheduler.finalize(self.db)
+        now = utcnow()
+        upcoming = await scheduler.next_round(self.db, now)
+        if upcoming is None:
+            return self.settings.engine_idle_seconds
+        if upcoming <= now:  # campaigns are sending: fold, sweep and finish at a steady pace
+            return self.settings.scheduler_interval
+        return min(self.settings.engine_idle_seconds, (upcoming - now).total_seconds())
 
-    async def _materialize(self) -> None:
-        if await materialize.materialize_pending(self.db, self.settings.materialize_chunk):
-            self.wake()
+    async def _materialize(self) -> float:
+        await materialize.materialize_pending(self.db, self.settings.materialize_chunk)
+        return self.settings.engine_idle_seconds
 
     async def _lane(self, index: int) -> None:
         assert self.dispatcher is not None
+        wake = self._waker()
         idle = 0.01
         while not self._stopping.is_set():
+            wake.clear()
             try:
                 batch = await self.dispatcher.claim()
             except Exception:
                 log.exception("claim failed")
-                await self._sleep(1.0)
+                await self._rest(wake, 1.0)
                 continue
             if not batch:
-                self._wake.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), idle)
-                idle = min(idle * 2, self.settings.scheduler_interval)
+                # Nothing due. With campaigns sending, messages waiting for a retry become
+                # due on their own: look again soon. With none, only a wake-up brings work.
+                ceiling = (
+                    self.settings.scheduler_interval
+                    if self.dispatcher.saw_active
+                    else self.settings.engine_idle_seconds
+                )
+                await self._rest(wake, idle)
+                idle = min(idle * 2, ceiling)
                 continue
             idle = 0.01
             try:
@@ -159,7 +195,7 @@ class Engine:
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; let in-flight batches finish briefly; release what is left."""
         self._stopping.set()
-        self._wake.set()
+        self.wake()
         if self._lane_tasks:
             _done, pending = await asyncio.wait(
                 self._lane_tasks, timeout=min(FINISH_GRACE, timeout * 0.7)
@@ -170,6 +206,7 @@ class Engine:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._listener.stop()
         released = await self._release(None)
         if released:
             log.info("released %d leases on shutdown", released)

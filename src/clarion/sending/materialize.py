@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.audience.models import ContactList
+from clarion.campaigns import wakeups
 from clarion.campaigns.models import Campaign
 from clarion.db.base import UTCDateTime, utcnow
 from clarion.db.dialect import is_postgres
@@ -80,6 +81,7 @@ WHERE c.account_id = :account_id AND c.id > :after AND c.id <= :upto
 # The chunk's recipients are set operations over index ranges (EXCEPT: hashed or sorted,
 # never a nested loop), computed once (MATERIALIZED); each is then looked up in `contact` by
 # primary key (LATERAL ... OFFSET 0 cannot be flattened into a join the planner may reorder).
+# Sorted (one chunk in memory) so that message ids follow the recipients' order, as on SQLite.
 _MATERIALIZE_PG = """
 WITH audience AS MATERIALIZED (
     SELECT lm.contact_id FROM list_member lm
@@ -101,6 +103,7 @@ CROSS JOIN LATERAL (
     WHERE id = a.contact_id AND account_id = :account_id
     OFFSET 0
 ) AS c
+ORDER BY a.contact_id
 """
 
 
@@ -219,6 +222,8 @@ async def advance_chunk(session: AsyncSession, chunk: Chunk, inserted: int, now:
     if cast(Any, moved).rowcount != 1:
         return False
     await tally.move(session, chunk.campaign_id, {"queued": inserted}, recipients=inserted)
+    if inserted:
+        await wakeups.engine_has_work(session)  # senders everywhere: messages are queued
     return True
 
 

@@ -8,6 +8,7 @@ database, so a restarted process simply carries on.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +31,12 @@ async def start_due(db: Database) -> list[int]:
     if started:
         log.info("campaigns started: %s", started)
     return started
+
+
+async def next_round(db: Database, now: datetime) -> datetime | None:
+    """When the next round is needed at the latest (see `lifecycle.next_round`)."""
+    async with db.session(write=False) as session:
+        return await lifecycle.next_round(session, now)
 
 
 async def sweep_leases(db: Database) -> int:

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-import phonenumbers
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.audience.phones import InvalidPhone, normalize_fast
 from clarion.campaigns.models import Campaign
 from clarion.config import Settings
 from clarion.db.base import utcnow
@@ -111,24 +111,20 @@ async def messages_csv(
 
 
 def normalize_phones(phones: list[str]) -> list[tuple[str, str]]:
-    """(E.164, country) for each phone, or 422 listing the bad ones."""
+    """(E.164, country) for each phone, read as contacts' phones are, or 422 listing the bad
+    ones."""
     out, errors = [], []
     for i, raw in enumerate(phones):
         try:
-            number = phonenumbers.parse(raw.strip(), None)
-            valid = phonenumbers.is_valid_number(number)
-        except phonenumbers.NumberParseException:
-            valid = False
-        if not valid:
+            out.append(normalize_fast(raw, None))
+        except InvalidPhone as exc:
             errors.append(
                 {
                     "field": f"phones.{i}",
-                    "message": f"{raw!r} is not a valid phone number in international format.",
+                    "message": f"{raw!r} is not a valid phone number in international format "
+                    f"({exc.reason}).",
                 }
             )
-            continue
-        e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-        out.append((e164, phonenumbers.region_code_for_number(number) or "ZZ"))
     if errors:
         raise Unprocessable("Some phone numbers are not valid.", errors=errors)
     return list(dict.fromkeys(out))

@@ -32,7 +32,6 @@ VARIABLE_RE = re.compile(r"\{\{\s*(attributes\.[^{}\s](?:[^{}]*[^{}\s])?|[\w\-]+
 Contact = Mapping[str, Any] | None
 """{"firstName", "lastName", "phone", "attributes": {...}}; None reads as a contact with no
 fields (a text without contact variables needs no contact row)."""
-_NO_CONTACT: Mapping[str, Any] = {}
 Params = Mapping[str, str]
 
 
@@ -85,10 +84,14 @@ Getter = Callable[[Contact, Params], str]
 
 
 def _getter(name: str) -> Getter:
+    """The value of variable `name` for one recipient. A non-empty string (the common case)
+    is returned as it is; anything else goes through the fallbacks and `_text`."""
     if name in CONTACT_FIELDS:
 
         def contact_field(contact: Contact, params: Params) -> str:
             value = None if contact is None else contact.get(name)
+            if value.__class__ is str and value:
+                return value  # type: ignore[no-any-return]
             if value is None or value == "":
                 return _text(params.get(name))
             return _text(value)
@@ -100,6 +103,8 @@ def _getter(name: str) -> Getter:
         def contact_attribute(contact: Contact, params: Params) -> str:
             attributes = None if contact is None else contact.get("attributes")
             value = attributes.get(attribute) if isinstance(attributes, Mapping) else None
+            if value.__class__ is str and value:
+                return value  # type: ignore[no-any-return]
             if value is None or value == "":
                 fallback = params.get(name)
                 return _text(params.get(attribute) if fallback is None else fallback)
@@ -108,103 +113,68 @@ def _getter(name: str) -> Getter:
         return contact_attribute
 
     def parameter(contact: Contact, params: Params) -> str:
-        return _text(params.get(name))
+        value = params.get(name)
+        return value if value.__class__ is str else _text(value)  # type: ignore[return-value]
 
     return parameter
 
 
-def _field_value(value: Any, params: Params, name: str) -> str:
-    if value is None or value == "":
-        return _text(params.get(name))
-    return _text(value)
-
-
-def _attribute_value(value: Any, params: Params, name: str, attribute: str) -> str:
-    if value is None or value == "":
-        fallback = params.get(name)
-        return _text(params.get(attribute) if fallback is None else fallback)
-    return _text(value)
-
-
-def _attributes(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _generate(literals: list[str], names: list[str]) -> Callable[[Contact, Params], str]:
-    """Build a render function specialized to one template.
-
-    Rendering runs once per recipient (a personalized estimate renders a million texts), so
-    instead of looping over parts and calling one getter per variable, the template becomes
-    straight-line code: one dict lookup per variable and a single join. Every piece of the
-    template enters the generated source only through repr() (a string literal), so no
-    template text can become code.
-    """
-    lines = ["def render(c, p):"]
-    if any(_is_contact_variable(n) for n in names):
-        lines.append("    if c is None: c = _NO_CONTACT")
-    if any(n.startswith(ATTRIBUTE_PREFIX) for n in names):
-        lines.append("    a = c.get('attributes')")
-        lines.append("    if a.__class__ is not dict: a = _attributes(a)")
-    slot: dict[str, str] = {}
-    for name in dict.fromkeys(names):
-        var = f"v{len(slot)}"
-        slot[name] = var
-        if name in CONTACT_FIELDS:
-            lines.append(f"    {var} = c.get({name!r})")
-            lines.append(f"    if {var}.__class__ is not str or not {var}:")
-            lines.append(f"        {var} = _field_value({var}, p, {name!r})")
-        elif name.startswith(ATTRIBUTE_PREFIX):
-            attribute = name[len(ATTRIBUTE_PREFIX) :]
-            lines.append(f"    {var} = a.get({attribute!r})")
-            lines.append(f"    if {var}.__class__ is not str or not {var}:")
-            lines.append(f"        {var} = _attribute_value({var}, p, {name!r}, {attribute!r})")
-        else:
-            lines.append(f"    {var} = p.get({name!r})")
-            lines.append(f"    if {var}.__class__ is not str: {var} = _text({var})")
-    pieces = [repr(literals[0])]
-    for i, name in enumerate(names, 1):
-        pieces.append(slot[name])
-        pieces.append(repr(literals[i]))
-    lines.append(f"    return ''.join(({', '.join(p for p in pieces if p != repr(''))},))")
-    namespace: dict[str, Any] = {
-        "_field_value": _field_value,
-        "_attribute_value": _attribute_value,
-        "_attributes": _attributes,
-        "_text": _text,
-        "_NO_CONTACT": _NO_CONTACT,
-    }
-    exec(compile("\n".join(lines), "<template>", "exec"), namespace)
-    render: Callable[[Contact, Params], str] = namespace["render"]
-    return render
+_NOTHING: Mapping[str, Any] = {}
+_CONTACT, _ATTRIBUTES, _PARAMS = 0, 1, 2
 
 
 class Renderer:
-    """A template parsed once, rendered per recipient.
+    """A template parsed once into literal and variable parts, rendered per recipient.
 
-    `render` is replaced per instance by code generated for the template (no __slots__, so
-    the instance attribute shadows the method and a call skips the bound-method step).
+    Rendering runs once per recipient (a personalized estimate renders a million texts), so
+    the parts are kept as a list of literals with a slot for each variable: a render copies
+    that list, fills the slots and joins it. A slot is filled by one dict lookup when the
+    value is a non-empty string (nearly always); anything else takes the variable's getter,
+    which applies the fallbacks of the module docstring.
     """
 
     def __init__(self, text: str) -> None:
         self.text = text
-        literals: list[str] = []
-        names: list[str] = []
+        parts: list[str] = []
+        slots: list[tuple[int, int, str, Getter]] = []
+        getters: dict[str, Getter] = {}
         last = 0
         for match in VARIABLE_RE.finditer(text):
-            literals.append(text[last : match.start()])
-            names.append(match.group(1))
+            parts.append(text[last : match.start()])
+            name = match.group(1)
+            if name not in getters:
+                getters[name] = _getter(name)
+            if name in CONTACT_FIELDS:
+                source, key = _CONTACT, name
+            elif name.startswith(ATTRIBUTE_PREFIX):
+                source, key = _ATTRIBUTES, name[len(ATTRIBUTE_PREFIX) :]
+            else:
+                source, key = _PARAMS, name
+            slots.append((len(parts), source, key, getters[name]))
+            parts.append("")  # the variable's slot
             last = match.end()
-        literals.append(text[last:])
-        self.variables: list[str] = list(dict.fromkeys(names))
-        self._variable_getters = [_getter(name) for name in self.variables]
+        parts.append(text[last:])
+        self.variables: list[str] = list(getters)
         self.personalized: bool = any(_is_contact_variable(v) for v in self.variables)
-        if names:
-            self.render = _generate(literals, names)  # type: ignore[method-assign,assignment]
+        self._parts = parts
+        self._slots = slots
+        self._variable_getters = list(getters.values())
 
     def render(self, contact: Contact, params: Params) -> str:
         """The text for one recipient. `contact` holds firstName, lastName, phone and
         attributes (a mapping); see the module docstring for fallbacks."""
-        return self.text
+        if not self._slots:
+            return self.text
+        fields = _NOTHING if contact is None else contact
+        attributes = fields.get("attributes")
+        if attributes.__class__ is not dict:
+            attributes = _NOTHING  # the getter reads other mappings
+        sources = (fields, attributes, params)
+        out = self._parts.copy()
+        for index, source, key, get in self._slots:
+            value = sources[source].get(key)
+            out[index] = value if value.__class__ is str and value else get(contact, params)
+        return "".join(out)
 
     def parameters(self, contact: Contact, params: Params) -> list[str]:
         """WhatsApp body parameters: the value of each variable, in order of first

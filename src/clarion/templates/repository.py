@@ -1,10 +1,9 @@
 """Queries on templates, always scoped to one account."""
 
-from sqlalchemy import func, select, type_coerce
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.campaigns.models import Campaign
+from clarion.db.base import utcnow
 from clarion.templates.models import Template
 
 
@@ -52,24 +51,24 @@ async def templates_page(
     return list(rows.scalars()), int(total)
 
 
-async def campaign_using_template(
-    session: AsyncSession, account_id: int, template_id: int
-) -> Campaign | None:
-    """A live (not deleted) campaign past `draft` whose message names the template."""
-    if session.get_bind().dialect.name == "postgresql":
-        # JSONB containment compares typed values: no cast that could fail on odd data.
-        uses = type_coerce(Campaign.message, JSONB).contains({"templateId": template_id})
-    else:
-        uses = func.json_extract(Campaign.message, "$.templateId") == template_id
-    row = await session.execute(
-        select(Campaign)
+async def set_status_by_name(
+    session: AsyncSession, channel: str, name: str, language: str, status: str
+) -> int:
+    """Set the status of every account's template of this channel, name and language (the
+    language compared case-insensitively, `-` read as `_`); returns how many changed."""
+    result = await session.execute(
+        update(Template)
         .where(
-            Campaign.account_id == account_id,
-            Campaign.status != "draft",
-            Campaign.deleted_at.is_(None),
-            uses,
+            Template.channel == channel,
+            Template.name == name,
+            func.lower(func.replace(Template.language, "-", "_"))
+            == language.replace("-", "_").lower(),
         )
-        .order_by(Campaign.id)
-        .limit(1)
+        .values(status=status, updated_at=utcnow())
     )
-    return row.scalar_one_or_none()
+    return result.rowcount or 0  # type: ignore[attr-defined,no-any-return]
+
+
+async def delete_template(session: AsyncSession, template: Template) -> None:
+    await session.delete(template)
+    await session.flush()

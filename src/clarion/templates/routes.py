@@ -77,13 +77,3 @@ async def update_template(
     `suggestions` sent as null remove them; `category` cannot be removed from a WhatsApp
     template."""
     return await service.update_template(session, account_id, template_id, body)
-
-
-@router.delete("/{template_id}", status_code=204)
-async def delete_template(
-    template_id: PathId, account_id: CurrentAccountId, session: SessionDep
-) -> None:
-    """Delete a template. A template named by a campaign that is past `draft` (scheduled,
-    sending, paused, completed, cancelled; deleted campaigns do not count) is 409, with the
-    campaign's id as `campaignId`: its history and any pending sends depend on it."""
-    await service.delete_template(session, account_id, template_id)

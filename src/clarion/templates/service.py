@@ -7,7 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.db.base import utcnow
 from clarion.errors import Conflict, NotFound, Unprocessable
-from clarion.pricing.rates import WHATSAPP_CATEGORIES
+from clarion.pricing.rates import DEFAULT_WHATSAPP_CATEGORY, WHATSAPP_CATEGORIES
 from clarion.templates import repository
 from clarion.templates.models import Template
 from clarion.templates.render import variables_of
@@ -173,14 +173,45 @@ async def update_template(
     return template
 
 
-async def delete_template(session: AsyncSession, account_id: int, template_id: int) -> None:
-    template = await require_template(session, account_id, template_id)
-    campaign = await repository.campaign_using_template(session, account_id, template_id)
-    if campaign is not None:
-        raise Conflict(
-            f"Template {template_id} is used by campaign {campaign.id} ({campaign.status}); "
-            "only templates used by draft campaigns alone can be deleted.",
-            campaignId=campaign.id,
-        )
-    await session.delete(template)
+async def sync_template(
+    session: AsyncSession, account_id: int, body: TemplateCreate, provider_template_id: str | None
+) -> bool:
+    """Create or update the account's template of this channel, name and language as the
+    provider lists it, under the rules of one made through the API; True when created. A
+    WhatsApp template listed without a category takes the default one, which is what the
+    estimate and the sender price it as."""
+    if body.channel == "whatsapp" and body.category is None:
+        body = body.model_copy(update={"category": DEFAULT_WHATSAPP_CATEGORY})
+    existing = await repository.template_named(
+        session, account_id, body.channel, body.name, body.language
+    )
+    if existing is None:
+        template = await create_template(session, account_id, body)
+    else:
+        wanted = {"category": body.category, "body": body.body, "status": body.status}
+        changed = {k: v for k, v in wanted.items() if getattr(existing, k) != v}
+        template = existing
+        if changed:  # an unchanged template keeps its updated_at (estimates stay current)
+            changes = TemplateUpdate(**changed)
+            template = await update_template(session, account_id, existing.id, changes)
+    template.provider_template_id = provider_template_id
     await session.flush()
+    return existing is None
+
+
+async def delete_template(session: AsyncSession, template: Template) -> None:
+    """Delete the template. Whether something still needs it is the caller's rule
+    (`campaigns.template_use.delete_template` for the API)."""
+    await repository.delete_template(session, template)
+
+
+async def apply_provider_statuses(session: AsyncSession, changes: list[dict[str, str]]) -> int:
+    """Template status changes a provider announced (`name`, `language`, `status`), applied
+    to the WhatsApp templates of every account with that name and language; returns how many
+    templates changed."""
+    changed = 0
+    for change in changes:
+        changed += await repository.set_status_by_name(
+            session, "whatsapp", change["name"], change["language"], change["status"]
+        )
+    return changed

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 02:19:02.429697
+Create Date: 2026-12-01 02:30:25.283959
 """
 
 from collections.abc import Sequence

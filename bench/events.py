@@ -48,14 +48,18 @@ async def bench(backend: str, streams: int, idle: float, changes: int) -> None:
                 async with http.post(
                     f"{base}/admin/accounts", json={"name": "bench"}, headers=admin
                 ) as r:
-                    key = (await r.json())["apiKey"]
+                    body = await r.json()
+                    assert r.status == 201, body
+                    key = body["apiKey"]
                 auth = {"Authorization": f"Bearer {key}"}
                 async with http.post(
                     f"{base}/campaigns",
                     json={"name": "c0", "channel": "sms", "message": {"text": "hi"}},
                     headers=auth,
                 ) as r:
-                    campaign = (await r.json())["id"]
+                    body = await r.json()
+                    assert r.status == 201, body
+                    campaign = body["id"]
                 half = streams // 2
                 opened = [await _open(http, f"{base}/events", key) for _ in range(half)]
                 opened += [

@@ -19,6 +19,7 @@ from clarion.auth import KEY_REVOKED_CHANNEL, Clock, forget_key
 from clarion.campaigns.routes import router as campaigns_router
 from clarion.campaigns.routes import templates_router as campaign_templates_router
 from clarion.config import Settings, get_settings
+from clarion.console import ConsoleMiddleware
 from clarion.db.base import utcnow
 from clarion.db.notify import Listener
 from clarion.db.session import Database
@@ -110,6 +111,8 @@ def create_app(
     )
     app.add_middleware(StaticPathsFirst)
     app.add_middleware(NoNulInUrl)
+    # Outermost: a page navigation never reaches the API's fast lanes or size limits.
+    app.add_middleware(ConsoleMiddleware, dist=settings.console_dir)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

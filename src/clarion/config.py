@@ -1,6 +1,7 @@
 """Settings, read from the environment with the CLARION_ prefix."""
 
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -14,6 +15,8 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     redis_url: str | None = None
     public_url: str = "http://127.0.0.1:8000"
+    # The built web console served at / (default: the one packaged in clarion/console_dist).
+    console_dir: Path | None = None
     max_body_bytes: int = 10 * 1024 * 1024
     # CSV uploads (POST /lists/{id}/imports) are streamed to disk, so they may be larger.
     max_import_bytes: int = 2 * 1024 * 1024 * 1024

@@ -7,8 +7,10 @@ from datetime import timedelta
 from sqlalchemy import update
 
 from clarion.audience.models import ContactImport
+from clarion.campaigns import counters
 from clarion.db.base import utcnow
 from clarion.db.session import Database
+from clarion.messages import tally
 from tests.campaigns.conftest import World, create, sms_body
 from tests.conftest import AccountClient, Api
 from tests.events.conftest import Instance
@@ -40,16 +42,33 @@ class TestCampaignStream:
             assert event["data"] == r.json()
 
     async def test_engine_counter_moves_are_events(
-        self, api: Api, account: AccountClient, world: World, instances: list[Instance]
+        self,
+        api: Api,
+        account: AccountClient,
+        world: World,
+        instances: list[Instance],
+        db: Database,
     ) -> None:
         lst = await world.new_list(account)
         cid = (await create(account, sms_body([lst])))["id"]
         async with instances[0].stream(f"/campaigns/{cid}/events", account.key) as sse:
             await sse.next()
-            # As the engine does it: a bulk UPDATE of the counters, no API involved.
-            await world.campaign_row(cid, recipients=5, queued=5)
+            # As the engine does it: counter changes appended, folded later.
+            async with db.transaction() as s:
+                await tally.move(s, cid, {"queued": 5}, recipients=5)
             event = await sse.next(timeout=2)
             assert event["data"]["stats"]["queued"] == 5
+            assert event["data"]["stats"]["recipients"] == 5
+            async with db.transaction() as s:
+                await tally.move(s, cid, {"queued": -2, "sending": 2})
+            event = await sse.next(timeout=2)
+            assert event["data"]["stats"]["queued"] == 3
+            stamped = event["data"]["updatedAt"]
+            async with db.transaction() as s:  # the scheduler folds: counters stay, stamp moves
+                assert await counters.fold(s, cid)
+            event = await sse.next(timeout=2)
+            assert event["data"]["stats"]["queued"] == 3 and event["data"]["stats"]["sending"] == 2
+            assert event["data"]["updatedAt"] > stamped
 
     async def test_changes_are_coalesced_to_two_a_second(
         self, api: Api, account: AccountClient, world: World, instances: list[Instance]

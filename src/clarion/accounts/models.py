@@ -37,9 +37,9 @@ class ApiKey(Base):
     account_id: Mapped[int] = mapped_column(
         ForeignKey("account.id", ondelete="CASCADE"), index=True
     )
-    name: Mapped[str] = mapped_column(String(200), default="default")
+    name: Mapped[str] = mapped_column(String(200), default="default", server_default="default")
     # viewer, editor, manager or owner (clarion.roles).
-    role: Mapped[str] = mapped_column(String(16), default="manager")
+    role: Mapped[str] = mapped_column(String(16), default="manager", server_default="manager")
     prefix: Mapped[str] = mapped_column(String(16))
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -51,6 +51,9 @@ _FOLD_PG = text(
     + ", ".join(f"coalesce(sum({c}), 0) AS {c}" for c in COLUMNS)
     + " FROM gone) UPDATE campaign SET "
     + ", ".join(f'"{c}" = campaign."{c}" + total.{c}' for c in COLUMNS)
+    # As on SQLite (the ORM's onupdate): a fold that moved something stamps updated_at,
+    # which live event streams and Last-Event-ID resumes read as the change marker.
+    + ", updated_at = CASE WHEN EXISTS (SELECT 1 FROM gone) THEN now() ELSE campaign.updated_at END"
     + " FROM total WHERE campaign.id = :id"
 )
 

@@ -1,10 +1,12 @@
 """One change feed per process for every open event stream.
 
 While at least one stream is open, the hub reads the change markers of the accounts that
-have streams (`campaign.updated_at`, `contact_import.updated_at`, both indexed), one query
-per `events_poll_seconds` whatever the number of streams. The markers move with every change
-whichever process made it (the engine's counter updates included), so a stream sees changes
-made anywhere within about a poll. With no stream open the hub does nothing.
+have streams, in one round per `events_poll_seconds` whatever the number of streams:
+`campaign.updated_at` and `contact_import.updated_at` (both indexed), and the campaigns'
+counter changes not folded yet (`campaign_tally`: the engine appends them, and a campaign
+whose set of them grew has new counters). These move with every change whichever process
+made it, so a stream sees changes made anywhere within about a poll. With no stream open
+the hub does nothing.
 
 Each object is sent at most once per `MIN_GAP` (coalesced: a stream gets its latest state).
 A change is read again for `LOOKBACK` seconds after it was stamped, so one whose transaction
@@ -19,14 +21,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import literal, select, union_all
+from sqlalchemy import func, literal, select, union_all
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.audience.models import ContactImport
 from clarion.audience.schemas import ImportOut
+from clarion.campaigns import counters
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.routes import campaign_out
 from clarion.db.base import utcnow
 from clarion.db.session import Database
+from clarion.messages.models import CampaignTally
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +44,8 @@ IMPORT = "import.updated"
 
 
 def event_id(at: datetime) -> str:
-    """Events are numbered by their change's time in microseconds (a resume point)."""
+    """Events are numbered by the time of the state they carry, in microseconds (a resume
+    point: everything changed before it is in this event or an earlier one)."""
     return str(int(at.timestamp() * 1_000_000))
 
 
@@ -52,9 +58,10 @@ def parse_event_id(value: str | None) -> datetime | None:
 @dataclass(frozen=True)
 class Event:
     name: str
-    at: datetime  # the object's updated_at
+    at: datetime  # the time of the state it carries (its id)
     data: dict[str, Any]
     key: tuple[str, int]
+    marker: datetime  # the object's updated_at
 
     @property
     def id(self) -> str:
@@ -83,14 +90,26 @@ class Subscriber:
         return events
 
 
-def campaign_event(row: Campaign) -> Event:
-    data = campaign_out(row).model_dump(mode="json", by_alias=True)
-    return Event(CAMPAIGN, row.updated_at, data, ("campaign", row.id))
+def campaign_event(
+    row: Campaign, unfolded: dict[str, int] | None, at: datetime | None = None
+) -> Event:
+    data = campaign_out(row, unfolded).model_dump(mode="json", by_alias=True)
+    when = max(row.updated_at, at or row.updated_at)
+    return Event(CAMPAIGN, when, data, ("campaign", row.id), row.updated_at)
 
 
-def import_event(row: ContactImport) -> Event:
+async def campaign_events(
+    session: AsyncSession, rows: list[Campaign], at: datetime | None = None
+) -> list[Event]:
+    """The campaigns as GET /campaigns/{id} shows them (counters not folded yet added in)."""
+    unfolded = await counters.pending(session, (r.id for r in rows))
+    return [campaign_event(r, unfolded.get(r.id), at) for r in rows]
+
+
+def import_event(row: ContactImport, at: datetime | None = None) -> Event:
     data = ImportOut.model_validate(row).model_dump(mode="json", by_alias=True)
-    return Event(IMPORT, row.updated_at, data, ("import", row.id))
+    when = max(row.updated_at, at or row.updated_at)
+    return Event(IMPORT, when, data, ("import", row.id), row.updated_at)
 
 
 class EventHub:
@@ -100,6 +119,7 @@ class EventHub:
         self.subscribers: dict[int, set[Subscriber]] = {}
         self._task: asyncio.Task[None] | None = None
         self._sent: dict[tuple[str, int], datetime] = {}  # last updated_at sent
+        self._tallies: dict[int, tuple[int, int]] = {}  # campaign -> (max id, count) seen
         self._sent_at: dict[tuple[str, int], float] = {}  # loop time it was sent
         self._waiting: dict[tuple[str, int], int] = {}  # changed, held by MIN_GAP: account
         self.polls = 0
@@ -131,7 +151,7 @@ class EventHub:
         while self.subscribers:
             started = utcnow()
             try:
-                await self._poll(since, prime=prime)
+                await self._poll(since, started, prime=prime)
                 since = started - LOOKBACK
                 prime = False
             except Exception:  # a database hiccup: try again next round
@@ -140,8 +160,9 @@ class EventHub:
         self._sent.clear()
         self._sent_at.clear()
         self._waiting.clear()
+        self._tallies.clear()
 
-    async def _poll(self, since: datetime, *, prime: bool = False) -> None:
+    async def _poll(self, since: datetime, started: datetime, *, prime: bool = False) -> None:
         self.polls += 1
         accounts = list(self.subscribers)
         c, i = Campaign, ContactImport
@@ -153,9 +174,24 @@ class EventHub:
                 i.updated_at > since, i.account_id.in_(accounts)
             ),
         )
+        tallies = (
+            select(
+                CampaignTally.campaign_id, c.account_id, func.max(CampaignTally.id), func.count()
+            )
+            .join(c, c.id == CampaignTally.campaign_id)
+            .where(c.account_id.in_(accounts))
+            .group_by(CampaignTally.campaign_id, c.account_id)
+        )
         async with self.db.session(write=False) as session:
             rows = (await session.execute(query)).all()
+            tally_rows = (await session.execute(tallies)).all()
         loop_now = asyncio.get_running_loop().time()
+        current: dict[int, tuple[int, int]] = {}
+        for campaign_id, account_id, top, count in tally_rows:
+            current[campaign_id] = (top, count)
+            if not prime and self._tallies.get(campaign_id) != (top, count):
+                self._waiting[("campaign", campaign_id)] = account_id
+        self._tallies = current
         for kind, object_id, account_id, updated_at in rows:
             key = (kind, object_id)
             if prime:
@@ -165,12 +201,12 @@ class EventHub:
         loop_now = asyncio.get_running_loop().time()
         due = [k for k in self._waiting if loop_now - self._sent_at.get(k, -MIN_GAP) >= MIN_GAP]
         if due:
-            await self._send(due, loop_now)
+            await self._send(due, loop_now, started)
         cutoff = since - LOOKBACK
         for key in [k for k, at in self._sent.items() if at < cutoff]:
             del self._sent[key], self._sent_at[key]
 
-    async def _send(self, due: list[tuple[str, int]], loop_now: float) -> None:
+    async def _send(self, due: list[tuple[str, int]], loop_now: float, at: datetime) -> None:
         campaign_ids = [i for k, i in due if k == "campaign"]
         import_ids = [i for k, i in due if k == "import"]
         events: list[tuple[int, Event]] = []
@@ -181,16 +217,20 @@ class EventHub:
                         Campaign.id.in_(campaign_ids), Campaign.deleted_at.is_(None)
                     )
                 )
-                events += [(r.account_id, campaign_event(r)) for r in rows.scalars()]
+                found = list(rows.scalars())
+                events += [
+                    (r.account_id, e)
+                    for r, e in zip(found, await campaign_events(session, found, at), strict=True)
+                ]
             if import_ids:
                 rows2 = await session.execute(
                     select(ContactImport).where(ContactImport.id.in_(import_ids))
                 )
-                events += [(r.account_id, import_event(r)) for r in rows2.scalars()]
+                events += [(r.account_id, import_event(r, at)) for r in rows2.scalars()]
         for key in due:
             self._waiting.pop(key, None)
         for account_id, event in events:
-            self._sent[event.key] = event.at
+            self._sent[event.key] = event.marker
             self._sent_at[event.key] = loop_now
             for sub in list(self.subscribers.get(account_id, ())):
                 sub.offer(event)
@@ -198,13 +238,15 @@ class EventHub:
     async def changed_since(
         self, account_id: int, since: datetime, campaign_id: int | None = None
     ) -> list[Event]:
-        """The current state of the account's objects (or one campaign) changed since."""
+        """The current state of the account's objects (or one campaign) changed since: a
+        campaign stamped since, or with counter changes not folded yet."""
         since = since - LOOKBACK
         events: list[Event] = []
         async with self.db.session(write=False) as session:
+            moving = select(CampaignTally.campaign_id)
             query = select(Campaign).where(
                 Campaign.account_id == account_id,
-                Campaign.updated_at > since,
+                (Campaign.updated_at > since) | Campaign.id.in_(moving),
                 Campaign.deleted_at.is_(None),
             )
             if campaign_id is not None:
@@ -212,7 +254,7 @@ class EventHub:
             rows = await session.execute(
                 query.order_by(Campaign.updated_at.desc()).limit(RESUME_LIMIT)
             )
-            events += [campaign_event(r) for r in rows.scalars()]
+            events += await campaign_events(session, list(rows.scalars()))
             if campaign_id is None:
                 rows2 = await session.execute(
                     select(ContactImport)

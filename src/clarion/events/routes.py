@@ -10,7 +10,8 @@ from fastapi.responses import StreamingResponse
 
 from clarion.auth import CurrentAccountId
 from clarion.campaigns import repository, service
-from clarion.events.hub import Event, EventHub, campaign_event, parse_event_id
+from clarion.events import hub as feed
+from clarion.events.hub import Event, EventHub, parse_event_id
 from clarion.schemas import PathId
 
 router = APIRouter(tags=["events"])
@@ -111,6 +112,6 @@ async def campaign_events(
     async def first() -> list[Event]:
         async with db.session(write=False) as session:
             campaign = await repository.campaign_of(session, account_id, campaign_id)
-        return [campaign_event(campaign)] if campaign is not None else []
+            return await feed.campaign_events(session, [campaign]) if campaign else []
 
     return _response(_stream(request, account_id, campaign_id, first))

@@ -1,6 +1,6 @@
 """Users, login sessions and `GET /me` (HTTP only; the rules are in service.py)."""
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
@@ -104,7 +104,19 @@ async def delete_user(
     return Response(status_code=204)
 
 
-@router.post("/auth/login", response_model=LoginOut)
+def _problem(description: str) -> dict[str, Any]:
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {"description": description, "content": {"application/problem+json": {"schema": schema}}}
+
+
+@router.post(
+    "/auth/login",
+    response_model=LoginOut,
+    responses={
+        401: _problem("Wrong email or password (the same answer for both)"),
+        429: _problem("Too many failed logins for this email; see Retry-After"),
+    },
+)
 async def login(body: LoginIn, request: Request, response: Response) -> LoginOut:
     """Sign in: sets the `clarion_session` cookie (HttpOnly, SameSite=Lax) and the
     `clarion_csrf` cookie, whose value every later request that is not GET/HEAD/OPTIONS must
@@ -126,7 +138,11 @@ async def login(body: LoginIn, request: Request, response: Response) -> LoginOut
     return LoginOut(user=UserOut.model_validate(done.user), account=account_out(done.account))
 
 
-@router.post("/auth/logout", status_code=204)
+@router.post(
+    "/auth/logout",
+    status_code=204,
+    responses={403: _problem("The session's CSRF header is missing or wrong")},
+)
 async def logout(request: Request) -> Response:
     """End the session of the cookie (204 also when there is none). Like any write by
     session, it needs `X-CSRF-Token` (403 without)."""

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 02:50:10.012322
+Create Date: 2026-12-01 02:51:02.815011
 """
 
 from collections.abc import Sequence
@@ -184,8 +184,8 @@ def upgrade() -> None:
         sa.Column(
             "account_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
-        sa.Column("name", sa.String(length=200), nullable=False),
-        sa.Column("role", sa.String(length=16), nullable=False),
+        sa.Column("name", sa.String(length=200), server_default="default", nullable=False),
+        sa.Column("role", sa.String(length=16), server_default="manager", nullable=False),
         sa.Column("prefix", sa.String(length=16), nullable=False),
         sa.Column("key_hash", sa.String(length=64), nullable=False),
         sa.Column("created_at", clarion.db.base.UTCDateTime(timezone=True), nullable=False),

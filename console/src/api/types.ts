@@ -1,0 +1,46 @@
+// Shapes the console reads, named by the contract's paths so they follow the served schema.
+import type { paths } from "./schema";
+
+type JsonOf<R> = R extends { content: { "application/json": infer T } } ? T : never;
+type Ok<Op> = Op extends { responses: infer Rs }
+  ? 200 extends keyof Rs
+    ? JsonOf<Rs[200]>
+    : 201 extends keyof Rs
+      ? JsonOf<Rs[201]>
+      : never
+  : never;
+
+export type Account = Ok<paths["/account"]["get"]>;
+export type Campaign = Ok<paths["/campaigns/{campaign_id}"]["get"]>;
+export type CampaignPage = Ok<paths["/campaigns"]["get"]>;
+export type Estimate = Ok<paths["/campaigns/{campaign_id}/calculateGoal"]["post"]>;
+export type MessagePage = Ok<paths["/campaigns/{campaign_id}/messages"]["get"]>;
+export type Message = MessagePage["items"][number];
+export type Stats = Ok<paths["/campaigns/stats"]["get"]>;
+export type Contact = Ok<paths["/contacts/{contact_id}"]["get"]>;
+export type ContactList = Ok<paths["/lists/{list_id}"]["get"]>;
+export type Import = Ok<paths["/imports/{import_id}"]["get"]>;
+export type Template = Ok<paths["/templates/{template_id}"]["get"]>;
+export type LedgerEntry = Ok<paths["/account/ledger"]["get"]>["items"][number];
+export type Me = Ok<paths["/me"]["get"]>;
+export type User = Ok<paths["/users/{user_id}"]["get"]>;
+export type ApiKey = Ok<paths["/account/keys"]["get"]>["items"][number];
+export type AccountSettings = Ok<paths["/account/settings"]["get"]>;
+export type Preview = Ok<paths["/preview"]["post"]>;
+export type CampaignStats = Campaign["stats"];
+
+export const ROLES = ["viewer", "editor", "manager", "owner"] as const;
+export type Role = (typeof ROLES)[number];
+export const CHANNELS = ["sms", "rcs", "whatsapp"] as const;
+export type Channel = (typeof CHANNELS)[number];
+export const MESSAGE_STATUSES = [
+  "queued",
+  "sending",
+  "sent",
+  "delivered",
+  "read",
+  "failed",
+  "skipped",
+  "expired",
+] as const;
+export type MessageStatus = (typeof MESSAGE_STATUSES)[number];

@@ -94,7 +94,7 @@ class Run:
 
     @property
     def waits_per_1k(self) -> float:
-        return 1000 * self.wait_samples / self.messages if self.messages else 0.0
+        return 1000 * self.wait_samples / self.messages if self.messages else float("inf")
 
     @property
     def jain(self) -> float:

@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-scale bench-latency clean
+.PHONY: run test lint bench bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-scale bench-latency clean
 
 $(BIN)/clarion: pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "$(PY) not found; set PY=python3"; exit 1; }
@@ -23,7 +23,7 @@ lint: $(BIN)/clarion
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy
 
-bench: bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-scale bench-latency
+bench: bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-scale bench-latency
 
 bench-import: $(BIN)/clarion
 	$(BIN)/python bench/import.py
@@ -39,6 +39,9 @@ bench-providers: $(BIN)/clarion
 
 bench-receipts: $(BIN)/clarion
 	$(BIN)/python bench/receipts.py
+
+bench-journey: $(BIN)/clarion
+	$(BIN)/python bench/journey.py
 
 bench-scale: $(BIN)/clarion
 	$(BIN)/python bench/scale.py

@@ -42,8 +42,9 @@ from clarion.accounts import ledger
 from clarion.campaigns.models import Campaign
 from clarion.db.base import UTCDateTime, utcnow
 from clarion.db.migrate import upgrade
+from clarion.db.plans import analyze_if_changed
 from clarion.db.session import Database
-from clarion.sending.scheduler import materialize
+from clarion.sending.materialize import materialize
 
 PG_ADMIN = os.environ.get("CLARION_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 CLARION = str(Path(sys.executable).parent / "clarion")
@@ -168,13 +169,8 @@ async def seed(db: Database, n: int, *, credits: int) -> tuple[int, int]:
             ).bindparams(bindparam("now", type_=UTCDateTime())),
             {"lid": lid, "aid": aid, "now": now},
         )
-    # As autovacuum would have done after an import this size (statistics, hint bits), and
-    # with the seed's own writes flushed: they are the import's cost, not the next step's.
-    async with db.writer.connect() as conn:
-        await conn.execution_options(isolation_level="AUTOCOMMIT")
-        await conn.execute(text("VACUUM ANALYZE" if not db.is_sqlite else "ANALYZE"))
-        if not db.is_sqlite:
-            await conn.execute(text("CHECKPOINT"))
+    # What the product does after an import this size (no more: no VACUUM, no CHECKPOINT).
+    await analyze_if_changed(db, {"contact": n, "list_member": n})
     return aid, lid
 
 

@@ -63,7 +63,7 @@ from dispatch import (
 from clarion.accounts import ledger
 from clarion.db.base import UTCDateTime, utcnow
 from clarion.db.session import Database
-from clarion.sending.scheduler import materialize
+from clarion.sending.materialize import materialize
 
 WAITING = "wait_event_type IN ('Lock', 'LWLock')"
 

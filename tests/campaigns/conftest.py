@@ -14,9 +14,9 @@ from clarion.audience.models import Contact, ContactList, ContactOptOut, ListMem
 from clarion.campaigns.models import Campaign
 from clarion.db.base import utcnow
 from clarion.db.session import Database
+from clarion.messages.models import Message
 from clarion.money import to_units
 from clarion.pricing.models import Rate
-from clarion.sending.models import Message
 from clarion.templates.models import Template
 from tests.conftest import AccountClient
 

@@ -4,7 +4,6 @@ import asyncio
 
 from sqlalchemy import func, select, update
 
-from clarion.campaigns.counters import move
 from clarion.campaigns.models import Campaign
 from clarion.db.session import Database
 from clarion.delivery.models import ReceiptEvent
@@ -12,12 +11,12 @@ from clarion.delivery.service import (
     DbReceiptSink,
     apply_parked,
     ingest_receipts,
-    retry_parked,
     sweep_parked,
 )
-from clarion.delivery.tasks import run_sweeper
+from clarion.messages.models import Message
+from clarion.messages.tally import move
 from clarion.providers.base import InboundMessage, Receipt
-from clarion.sending.models import Message
+from clarion.sending import scheduler
 from tests.delivery.conftest import (
     assert_partition,
     campaign_counters,
@@ -205,19 +204,14 @@ class TestParked:
 
 
 class TestSweeper:
-    async def test_run_sweeper_applies_parked_receipts_until_stopped(self, db: Database) -> None:
+    async def test_the_scheduler_round_applies_parked_receipts(self, db: Database) -> None:
         s = await seed_campaign(db, count=1, status="sending")
         await ingest(db, [r(s.pmid(0), "delivered")])
         async with db.transaction() as session:
             await session.execute(update(Message).values(status="sent"))
             await move(session, s.campaign_id, {"sending": -1, "sent": 1})
-        stop = asyncio.Event()
-        task = asyncio.create_task(run_sweeper(db, stop, interval=0.01))
-        async with asyncio.timeout(10):
-            while (await message_statuses(db, s.campaign_id))[s.message_ids[0]] != "delivered":
-                await asyncio.sleep(0.01)
-        stop.set()
-        await task
+        assert await scheduler.sweep_parked(db) == 1
+        assert (await message_statuses(db, s.campaign_id))[s.message_ids[0]] == "delivered"
         await assert_partition(db, s.campaign_id)
 
 
@@ -245,8 +239,8 @@ class TestSink:
         assert seen == [item]
 
 
-class TestParkedRetry:
-    async def test_a_receipt_that_raced_the_submit_commit_is_applied_moments_later(
+class TestParkedRace:
+    async def test_a_receipt_that_raced_the_submit_commit_is_applied_by_the_next_round(
         self, db: Database
     ) -> None:
         # The dispatcher already ran apply_parked in its transaction; the receipt parked
@@ -259,15 +253,16 @@ class TestParkedRetry:
                 update(Message).where(Message.id == s.message_ids[0]).values(status="sent")
             )
             await move(session, s.campaign_id, {"sending": -1, "sent": 1})
-        # Two tries: the first applies the receipt, the unknown id stays parked.
-        assert await retry_parked(db, result.parked_ids, delays=[0, 0]) == 1
+        # The next round applies the receipt; the unknown id stays parked.
+        assert await scheduler.sweep_parked(db) == 1
+        assert await scheduler.sweep_parked(db) == 0
         async with db.transaction() as session:
             assert await apply_parked(session, "simulator", [s.pmid(0)]) == 0
         statuses = await message_statuses(db, s.campaign_id)
         assert statuses[s.message_ids[0]] == "delivered"
         await assert_partition(db, s.campaign_id)
 
-    async def test_the_sink_retries_what_it_parked(self, db: Database) -> None:
+    async def test_what_the_sink_parked_is_applied_by_the_next_round(self, db: Database) -> None:
         s = await seed_campaign(db, count=1, status="sending")
         sink = DbReceiptSink(db)
         await sink.receipts([r(s.pmid(0), "failed", error_code="E")])
@@ -275,7 +270,6 @@ class TestParkedRetry:
         async with db.transaction() as session:
             await session.execute(update(Message).values(status="sent"))
             await move(session, s.campaign_id, {"sending": -1, "sent": 1})
-        async with asyncio.timeout(15):  # retried 0.5 s, 2 s, then 5 s later
-            while (await message_statuses(db, s.campaign_id))[s.message_ids[0]] != "failed":
-                await asyncio.sleep(0.05)
+        assert await scheduler.sweep_parked(db) == 1
+        assert (await message_statuses(db, s.campaign_id))[s.message_ids[0]] == "failed"
         await assert_partition(db, s.campaign_id)

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from clarion.db.session import Database
 from clarion.delivery.service import ingest_receipts
-from clarion.delivery.states import RANK, fold, next_status
+from clarion.messages.states import RANK, fold, next_status
 from clarion.providers.base import Receipt
 from tests.delivery.conftest import assert_partition, message_statuses, seed_campaign
 

@@ -1,13 +1,12 @@
 """`POST /webhooks/simulator`: signatures, validation, ingestion through the real app."""
 
-import asyncio
-
 import orjson
 from sqlalchemy import update
 
-from clarion.campaigns.counters import move
 from clarion.delivery.routes import sign
-from clarion.sending.models import Message
+from clarion.messages.models import Message
+from clarion.messages.tally import move
+from clarion.sending import scheduler
 from tests.conftest import Api, AppFactory
 from tests.delivery.conftest import (
     assert_partition,
@@ -141,15 +140,14 @@ class TestOpenApi:
         assert {"401", "422"} <= set(operation["responses"])
 
 
-class TestParkedRetry:
-    async def test_a_parked_receipt_is_retried_after_the_answer(self, api: Api) -> None:
+class TestParkedReceipt:
+    async def test_a_parked_receipt_is_applied_by_the_next_scheduler_round(self, api: Api) -> None:
         s = await seed_campaign(api.db, count=1, status="sending")
         r = await post(api, body_of({"providerMessageId": s.pmid(0), "status": "delivered"}))
         assert r.json()["parked"] == 1
         async with api.db.transaction() as session:  # the dispatcher's commit lands
             await session.execute(update(Message).values(status="sent"))
             await move(session, s.campaign_id, {"sending": -1, "sent": 1})
-        async with asyncio.timeout(15):
-            while (await message_statuses(api.db, s.campaign_id))[s.message_ids[0]] != "delivered":
-                await asyncio.sleep(0.05)
+        assert await scheduler.sweep_parked(api.db) == 1
+        assert (await message_statuses(api.db, s.campaign_id))[s.message_ids[0]] == "delivered"
         await assert_partition(api.db, s.campaign_id)

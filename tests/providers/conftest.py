@@ -153,7 +153,7 @@ async def add_sent_message(
     """A campaign message recorded as `sent` through `provider` (what the dispatcher writes
     after an accepted submit), for receipts to apply to."""
     from clarion.campaigns.models import Campaign
-    from clarion.sending.models import Message
+    from clarion.messages.models import Message
 
     async with db.transaction() as session:
         campaign = Campaign(
@@ -177,7 +177,7 @@ async def add_sent_message(
 
 
 async def message_state(db: Database, message_id: int) -> tuple[str, str | None]:
-    from clarion.sending.models import Message
+    from clarion.messages.models import Message
 
     async with db.session(write=False) as session:
         message = await session.get(Message, message_id)

@@ -8,10 +8,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlalchemy import update
 
-from clarion.campaigns.counters import move
 from clarion.config import Settings
 from clarion.db.session import Database
 from clarion.delivery.service import DbReceiptSink, apply_parked
+from clarion.messages.models import Message
+from clarion.messages.tally import move
 from clarion.providers.base import (
     InboundMessage,
     OutboundMessage,
@@ -23,7 +24,6 @@ from clarion.providers.base import (
 from clarion.providers.registry import build_providers
 from clarion.providers.simulator import IdSet, SimulatorProvider
 from clarion.providers.simulator_http import HttpSimulatorProvider
-from clarion.sending.models import Message
 from tests.delivery.conftest import assert_partition, message_statuses, seed_campaign
 
 

@@ -13,14 +13,14 @@ import uvicorn
 from sqlalchemy import update
 
 from clarion.app import create_app
-from clarion.campaigns.counters import move
 from clarion.config import Settings
 from clarion.db.session import Database
 from clarion.delivery.service import apply_parked
+from clarion.messages.models import Message
+from clarion.messages.tally import move
 from clarion.providers.base import OutboundMessage, Outcome
 from clarion.providers.simulator_http import HttpSimulatorProvider
 from clarion.providers.simulator_server import Faults, ServerConfig, bound_port, start
-from clarion.sending.models import Message
 from tests.delivery.conftest import assert_partition, message_statuses, seed_campaign
 
 

@@ -14,10 +14,12 @@ from sqlalchemy import func, insert, select
 
 from clarion.accounts import ledger
 from clarion.audience.models import Contact, ContactList, ListMember
+from clarion.campaigns import counters
 from clarion.campaigns.models import Campaign
 from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
+from clarion.messages.models import CampaignTally, Message
 from clarion.pricing.models import Rate
 from clarion.providers.base import (
     Capabilities,
@@ -29,7 +31,6 @@ from clarion.providers.base import (
     SubmitResult,
 )
 from clarion.sending.dispatcher import Dispatcher
-from clarion.sending.models import Message
 from clarion.sending.scheduler import tick
 
 Script = Callable[[OutboundMessage, int], SubmitResult | None]
@@ -215,10 +216,16 @@ async def drain(
 
 
 async def campaign(db: Database, campaign_id: int) -> Campaign:
+    """The campaign with its counters as of now (its row plus what is not folded yet), on a
+    detached object: reading it writes nothing."""
     async with db.session(write=False) as s:
         c = await s.get(Campaign, campaign_id)
         assert c is not None
-        return c
+        unfolded = (await counters.pending(s, [campaign_id])).get(campaign_id)
+        s.expunge(c)
+    for column, value in counters.live(c, unfolded).items():
+        setattr(c, column, value)
+    return c
 
 
 async def assert_partition(db: Database, campaign_id: int) -> Campaign:
@@ -237,12 +244,21 @@ async def assert_partition(db: Database, campaign_id: int) -> Campaign:
         .scalar_subquery()
         for f in fields
     ]
+
+    def kept(column: str) -> Any:
+        unfolded = (
+            select(func.coalesce(func.sum(getattr(CampaignTally, column)), 0))
+            .where(CampaignTally.campaign_id == campaign_id)
+            .scalar_subquery()
+        )
+        return getattr(Campaign, column) + unfolded
+
     async with db.session(write=False) as s:
         row = (
             await s.execute(
-                select(
-                    *(getattr(Campaign, f) for f in fields), Campaign.recipients, *counted
-                ).where(Campaign.id == campaign_id)
+                select(*(kept(f) for f in fields), kept("recipients"), *counted).where(
+                    Campaign.id == campaign_id
+                )
             )
         ).one()
     kept, counts = row[: len(fields)], row[len(fields) + 1 :]

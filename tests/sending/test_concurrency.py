@@ -21,7 +21,7 @@ from sqlalchemy import func, select, text
 from clarion.accounts.models import Account, CreditLedger
 from clarion.config import Settings
 from clarion.db.session import Database
-from clarion.sending.models import Message
+from clarion.messages.models import Message
 from clarion.sending.scheduler import tick
 from tests.conftest import assert_ledger_consistent
 from tests.sending.conftest import assert_partition, seed_campaign, seed_contacts, set_rates

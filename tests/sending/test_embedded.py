@@ -9,7 +9,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from clarion.db.base import utcnow
-from clarion.sending.models import Message
+from clarion.messages.models import Message
 from tests.conftest import assert_ledger_consistent
 from tests.sending.conftest import (
     assert_partition,

@@ -6,7 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from clarion.accounts.models import Account
@@ -14,19 +14,11 @@ from clarion.audience.optouts import opt_out
 from clarion.campaigns import service as campaigns_service
 from clarion.campaigns.models import Campaign
 from clarion.db.base import utcnow
+from clarion.messages.models import Message
 from clarion.providers.base import Outcome, SubmitResult
-from clarion.sending import repository as repo
 from clarion.sending.engine import Engine
-from clarion.sending.models import Message
-from clarion.sending.scheduler import (
-    _LOCK_SPACE,
-    commit_in_order,
-    finalize,
-    materialize,
-    start_due,
-    sweep_leases,
-    tick,
-)
+from clarion.sending.materialize import materialize, materialize_chunk
+from clarion.sending.scheduler import finalize, start_due, sweep_leases, tick
 from tests.conftest import assert_ledger_consistent
 from tests.sending.conftest import (
     FakeProvider,
@@ -82,10 +74,10 @@ class TestMaterialize:
         cid = await seed_campaign(db, account.id, [lst])
 
         async with db.transaction() as s:  # one chunk committed
-            await repo.materialize_chunk(s, cid, 4, utcnow())
+            await materialize_chunk(s, cid, 4, utcnow())
         with pytest.raises(RuntimeError):  # the next chunk dies half way: it rolls back whole
             async with db.transaction() as s:
-                assert (await repo.materialize_chunk(s, cid, 3, utcnow())) is not None
+                assert (await materialize_chunk(s, cid, 3, utcnow())) is not None
                 raise RuntimeError("killed")
         assert len(await _messages(db, cid)) == 4
         assert await materialize(db, cid, chunk=3) == 6
@@ -97,14 +89,14 @@ class TestMaterialize:
         lst = await seed_contacts(db, account.id, phones(6))
         cid = await seed_campaign(db, account.id, [lst])
         async with db.transaction() as s:
-            await repo.materialize_chunk(s, cid, 4, utcnow())
+            await materialize_chunk(s, cid, 4, utcnow())
         async with db.transaction() as s:  # only a hand edit could do this
             await s.execute(
                 update(Campaign).where(Campaign.id == cid).values(materialized_through=None)
             )
         with pytest.raises(IntegrityError):  # the unique (campaign, contact) is the backstop
             async with db.transaction() as s:
-                await repo.materialize_chunk(s, cid, 4, utcnow())
+                await materialize_chunk(s, cid, 4, utcnow())
         assert len(await _messages(db, cid)) == 4
 
     async def test_paused_or_cancelled_campaigns_are_not_materialized(self, db, account):
@@ -115,72 +107,17 @@ class TestMaterialize:
 
 
 class TestMaterializeConcurrently:
-    """On PostgreSQL consecutive chunks are inserted at once and committed in order; on
-    SQLite one after the other. Either way each recipient is materialized exactly once."""
+    """Materializers of one campaign take turns on its row: each recipient exactly once."""
 
     async def test_two_materializers_at_once_make_each_recipient_once(self, db, account):
         lst = await seed_contacts(db, account.id, phones(40))
         cid = await seed_campaign(db, account.id, [lst])
         made = await asyncio.gather(*(materialize(db, cid, chunk=3) for _ in range(3)))
-        made_later = await materialize(db, cid, chunk=3)  # whatever a lock-out left
         c = await assert_partition(db, cid)
-        assert sum(made) + made_later == c.recipients == 40
+        assert sum(made) == c.recipients == 40
+        assert await materialize(db, cid, chunk=3) == 0
         assert c.materialized_at is not None
         assert len({m.contact_id for m in await _messages(db, cid)}) == 40
-
-    @staticmethod
-    async def _planned(db, account, count: int, chunk: int) -> tuple[int, list[repo.Chunk]]:
-        """A campaign of 10 recipients and its first `count` consecutive chunks."""
-        lst = await seed_contacts(db, account.id, phones(10))
-        cid = await seed_campaign(db, account.id, [lst])
-        plans: list[repo.Chunk] = []
-        async with db.session(write=False) as s:
-            for _ in range(count):
-                after = plans[-1].upto if plans else None
-                plans.append(await repo.plan_chunk(s, cid, chunk, after=after))
-        return cid, plans
-
-    async def test_chunks_commit_in_order(self, db, account):
-        cid, (first, second, third) = await self._planned(db, account, 3, 4)
-        # the third may finish inserting first; it still moves the marker last
-        assert await commit_in_order(db, [first, second, third]) == [4, 4, 2]
-        c = await assert_partition(db, cid)
-        assert (c.recipients, c.materialized_through) == (10, third.upto)
-
-    async def test_a_chunk_whose_predecessor_failed_rolls_back(self, db, account):
-        cid, (first, second) = await self._planned(db, account, 2, 4)
-        first.after = 999_999_999  # as if another materializer had moved the marker
-        results = await commit_in_order(db, [first, second])
-        assert all(isinstance(r, Exception) for r in results)
-        assert await _messages(db, cid) == []  # both rolled back, the second one too
-        assert await materialize(db, cid, chunk=4) == 10
-        assert (await assert_partition(db, cid)).recipients == 10
-
-    async def test_a_cancel_during_the_chunks_rolls_them_back(self, db, account):
-        cid, (first, second) = await self._planned(db, account, 2, 5)
-        async with db.transaction() as s:  # lands between planning and committing
-            await s.execute(update(Campaign).where(Campaign.id == cid).values(status="cancelled"))
-        results = await commit_in_order(db, [first, second])
-        assert all(isinstance(r, Exception) for r in results)
-        assert await _messages(db, cid) == []
-        c = await assert_partition(db, cid)
-        assert (c.recipients, c.materialized_through) == (0, None)
-
-    async def test_a_campaign_another_process_materializes_is_left_to_it(self, db, account):
-        if db.is_sqlite:
-            pytest.skip("SQLite has one writer: materializers take turns on the campaign row")
-        lst = await seed_contacts(db, account.id, phones(5))
-        cid = await seed_campaign(db, account.id, [lst])
-        async with db.writer.connect() as other:  # another process holds the campaign
-            await other.execute(
-                text("SELECT pg_advisory_lock(:s, :id)"), {"s": _LOCK_SPACE, "id": cid}
-            )
-            assert await materialize(db, cid, chunk=2) == 0
-            await other.execute(
-                text("SELECT pg_advisory_unlock(:s, :id)"), {"s": _LOCK_SPACE, "id": cid}
-            )
-            await other.commit()
-        assert await materialize(db, cid, chunk=2) == 5
 
 
 class TestSendCampaign:

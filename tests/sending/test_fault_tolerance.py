@@ -24,7 +24,7 @@ from sqlalchemy import func, select
 
 from clarion.accounts.models import Account, CreditLedger
 from clarion.config import Settings
-from clarion.sending.models import Message
+from clarion.messages.models import Message
 from tests.conftest import ADMIN_TOKEN, assert_ledger_consistent
 from tests.sending.conftest import (
     assert_partition,

@@ -5,10 +5,13 @@ whatever runs at the same time (the WHERE clause is re-checked on the locked row
 Amounts are integers of 1/10,000 credit (see clarion.money).
 """
 
+from collections.abc import Iterable
+
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts.models import Account, CreditLedger
+from clarion.db.dialect import is_postgres
 from clarion.errors import Conflict, InsufficientCredits, NotFound
 from clarion.money import from_units
 
@@ -163,6 +166,18 @@ async def charge(
         )
     )
     return True
+
+
+async def lock_accounts(session: AsyncSession, account_ids: Iterable[int]) -> None:
+    """Lock these account rows, in ascending id order (the order every transaction that locks
+    several accounts uses, so two of them can never wait on each other in a cycle). A
+    charge reads what a campaign still holds after this, so concurrent charges of one
+    account's campaigns are serialized on the account row and none can overspend."""
+    ids = sorted(set(account_ids))
+    if ids and is_postgres(session):  # SQLite: the write transaction already excludes others
+        await session.execute(
+            select(Account.id).where(Account.id.in_(ids)).order_by(Account.id).with_for_update()
+        )
 
 
 async def campaign_reserved(session: AsyncSession, campaign_id: int) -> int:

@@ -25,6 +25,7 @@ import codecs
 import csv
 import io
 import itertools
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator
@@ -39,7 +40,10 @@ from clarion.audience import repository
 from clarion.audience.models import ContactList
 from clarion.audience.phones import InvalidPhone, normalize_fast
 from clarion.audience.repository import UpsertRow, merge_rows
+from clarion.db.plans import analyze_if_changed
 from clarion.db.session import Database
+
+log = logging.getLogger(__name__)
 
 CHUNK_ROWS = 5_000
 MAX_ERRORS = 1_000
@@ -305,8 +309,20 @@ async def run_import(
     except Exception as exc:  # a bug or a database outage: say so, keep the process up
         await _finish(db, import_id, "failed", f"internal error: {type(exc).__name__}")
         raise
+    await _keep_analyzed(db, progress, list_id)
     await _finish(db, import_id, "done", None)
     return progress
+
+
+async def _keep_analyzed(db: Database, progress: Progress, list_id: int | None) -> None:
+    """Statistics of the tables the import changed, fresh by the time it reads `done`: a
+    campaign confirmed right after is then planned on them (see db/plans.py)."""
+    changed = progress.imported + progress.updated
+    written = {"contact": changed, **({"list_member": changed} if list_id is not None else {})}
+    try:
+        await analyze_if_changed(db, written)
+    except Exception:  # statistics are an optimization: the import itself succeeded
+        log.exception("ANALYZE after an import failed")
 
 
 async def _finish(db: Database, import_id: int, status: str, reason: str | None) -> None:

@@ -1,12 +1,23 @@
 """HTTP routes of contacts, lists and CSV imports."""
 
 import contextlib
+import logging
 import os
 import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Form, Query, Request, Response, UploadFile
+from fastapi import (
+    APIRouter,
+    BackgroundTasks,
+    Depends,
+    File,
+    Form,
+    Query,
+    Request,
+    Response,
+    UploadFile,
+)
 
 from clarion.audience import hotpath, repository, service, tasks
 from clarion.audience.imports import ImportFailed, TextCheck
@@ -28,10 +39,12 @@ from clarion.audience.schemas import (
 )
 from clarion.auth import CurrentAccountId
 from clarion.db.deps import ReadSessionDep, SessionDep
+from clarion.db.plans import analyze_if_changed
 from clarion.db.session import Database
 from clarion.errors import NotFound, Unprocessable
 from clarion.schemas import MAX_ID, Page, PageParams, PathId, page_params
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["audience"])
 PageDep = Annotated[PageParams, Depends(page_params)]
 
@@ -177,7 +190,12 @@ async def delete_list(list_id: PathId, account_id: CurrentAccountId, session: Se
 
 @router.post("/lists/{list_id}/contacts", response_model=MembersAdded)
 async def add_members(
-    list_id: PathId, body: MembersAdd, account_id: CurrentAccountId, session: SessionDep
+    list_id: PathId,
+    body: MembersAdd,
+    account_id: CurrentAccountId,
+    session: SessionDep,
+    request: Request,
+    background: BackgroundTasks,
 ) -> MembersAdded:
     """Add members: `contactIds` (existing contacts) and/or `contacts` (upserted by phone:
     a new phone creates a contact, a known one is updated: names replaced when given,
@@ -192,8 +210,23 @@ async def add_members(
 
     Counting: every valid row is either `added` (it became a member) or `alreadyMembers`
     (it was one already, or repeated an earlier row of the request), so
-    `added + alreadyMembers + len(invalid)` equals the number of rows sent."""
-    return await service.add_members(session, account_id, list_id, body)
+    `added + alreadyMembers + len(invalid)` equals the number of rows sent.
+
+    On PostgreSQL, once answered, the statistics of contacts and memberships are refreshed
+    when this (with the writes before it) changed a good share of them, so that a campaign
+    confirmed next is planned on them."""
+    added = await service.add_members(session, account_id, list_id, body)
+    if added.added or body.contacts:
+        written = {"contact": len(body.contacts), "list_member": added.added}
+        background.add_task(_keep_analyzed, request.app.state.db, written)
+    return added
+
+
+async def _keep_analyzed(db: Database, written: dict[str, int]) -> None:
+    try:
+        await analyze_if_changed(db, written)
+    except Exception:  # statistics are an optimization: the request itself succeeded
+        log.exception("ANALYZE after a bulk add failed")
 
 
 @router.delete("/lists/{list_id}/contacts", response_model=MembersRemoved)

@@ -8,8 +8,9 @@ from clarion.db.base import Base, BigId, JSONType, UTCDateTime, utcnow
 
 
 class Campaign(Base):
-    """A campaign, with its delivery counters kept on the row (updated per batch and per
-    receipt) so that stats over thousands of campaigns are a small GROUP BY."""
+    """A campaign, with its delivery counters kept on the row so that stats over thousands of
+    campaigns are a small GROUP BY. The engine never updates the row per batch: it appends
+    `messages.models.CampaignTally` rows that the scheduler folds in (campaigns/counters.py)."""
 
     __tablename__ = "campaign"
     __table_args__ = (

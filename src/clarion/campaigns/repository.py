@@ -1,18 +1,22 @@
 """Every query the campaigns package runs, named for what it answers. All are scoped to an
-account; audience queries are set-based (one GROUP BY, or one streamed SELECT)."""
+account; audience queries are set-based (one GROUP BY, or one streamed SELECT) and planned
+without nested loops (`db/plans.py`), so a missing or stale statistic cannot make them
+quadratic."""
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Select, cast, exists, func, select, update
+from sqlalchemy import Date, Select, cast, exists, func, outerjoin, select, update
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from clarion.audience.models import Contact, ContactList, ContactOptOut, ListMember, OptOutEvent
+from clarion.campaigns import states
 from clarion.campaigns.models import Campaign
-from clarion.sending.models import Message
+from clarion.db.plans import without_nested_loops
+from clarion.messages.models import CampaignTally
 from clarion.templates.models import Template
 
 COUNTERS = ("recipients", "queued", "sending", "sent", "delivered", "read", "failed", "skipped")
@@ -126,7 +130,8 @@ async def audience_by_country(
         .where(*_candidates(session, account_id, list_ids, exclude_ids))
         .group_by(Contact.country)
     )
-    return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
+    async with without_nested_loops(session):
+        return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
 
 
 async def memberships_of_candidates(
@@ -146,7 +151,8 @@ async def memberships_of_candidates(
                 select(excluded.contact_id).where(excluded.list_id.in_(list(exclude_ids))),
             )
         )
-    return int((await session.execute(stmt)).scalar_one())
+    async with without_nested_loops(session):
+        return int((await session.execute(stmt)).scalar_one())
 
 
 async def opted_out_by_country(
@@ -175,7 +181,8 @@ async def opted_out_by_country(
     )
     if exclude_ids:
         stmt = stmt.where(_not_excluded(ContactOptOut.contact_id, exclude_ids))
-    return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
+    async with without_nested_loops(session):
+        return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
 
 
 async def stream_recipient_groups(
@@ -205,7 +212,8 @@ async def stream_recipient_groups(
         .group_by(Contact.country, *[g for _, g in values])
     )
     connection = await session.connection()
-    result = await connection.stream(stmt.execution_options(yield_per=chunk))
+    async with without_nested_loops(session):  # planned when the cursor opens
+        result = await connection.stream(stmt.execution_options(yield_per=chunk))
     async for partition in result.partitions(chunk):
         yield partition
 
@@ -244,35 +252,18 @@ async def contacts_state(session: AsyncSession, account_id: int) -> tuple[Any, .
     return (int(row[0]), str(row[1]))
 
 
-async def skip_queued(session: AsyncSession, campaign_id: int) -> int:
-    """Turn every still-queued message of the campaign into `skipped` (one UPDATE)."""
-    result = await session.execute(
-        update(Message)
-        .where(Message.campaign_id == campaign_id, Message.status == "queued")
-        .values(status="skipped")
-        .execution_options(synchronize_session=False)
-    )
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+def _counter_sums(unfolded: Any) -> list[Any]:
+    """Sums of the campaigns' counters, each being its row plus its unfolded tallies."""
 
+    def total(column: str) -> Any:
+        return func.coalesce(
+            func.sum(getattr(Campaign, column) + func.coalesce(getattr(unfolded.c, column), 0)), 0
+        )
 
-async def in_flight(session: AsyncSession, campaign_id: int) -> int:
-    """Messages handed to a worker (status `sending`) and not yet recorded."""
-    return int(
-        (
-            await session.execute(
-                select(func.count()).where(
-                    Message.campaign_id == campaign_id, Message.status == "sending"
-                )
-            )
-        ).scalar_one()
-    )
-
-
-def _counter_sums() -> list[Any]:
     return [
         func.count().label("campaigns"),
-        *[func.coalesce(func.sum(getattr(Campaign, c)), 0).label(c) for c in COUNTERS],
-        func.coalesce(func.sum(Campaign.spent), 0).label("spent"),
+        *[total(c).label(c) for c in COUNTERS],
+        total("spent").label("spent"),
     ]
 
 
@@ -294,8 +285,20 @@ async def stats_rows(
         where.append(Campaign.started_at < end)
     if channel is not None:
         where.append(Campaign.channel == channel)
+    unfolded = (
+        select(
+            CampaignTally.campaign_id,
+            *[func.sum(getattr(CampaignTally, c)).label(c) for c in (*COUNTERS, "spent")],
+        )
+        .group_by(CampaignTally.campaign_id)
+        .subquery()
+    )
+    campaigns = outerjoin(Campaign, unfolded, unfolded.c.campaign_id == Campaign.id)
     by_channel = await session.execute(
-        select(Campaign.channel, *_counter_sums()).where(*where).group_by(Campaign.channel)
+        select(Campaign.channel, *_counter_sums(unfolded))
+        .select_from(campaigns)
+        .where(*where)
+        .group_by(Campaign.channel)
     )
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
@@ -304,10 +307,83 @@ async def stats_rows(
     else:
         day = cast(func.timezone("UTC", Campaign.started_at), Date)
     by_day = await session.execute(
-        select(day.label("day"), *_counter_sums()).where(*where).group_by(day).order_by(day)
+        select(day.label("day"), *_counter_sums(unfolded))
+        .select_from(campaigns)
+        .where(*where)
+        .group_by(day)
+        .order_by(day)
     )
     return list(by_channel.all()), list(by_day.all())
 
 
 def as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+# --- the engine's campaign transitions (each a guarded UPDATE: many schedulers may run) -------
+
+
+async def start_due(session: AsyncSession, now: datetime) -> list[int]:
+    """Move due scheduled campaigns to `sending`; each is started by exactly one caller."""
+    rows = await session.execute(
+        update(Campaign)
+        .where(
+            Campaign.status.in_(states.sources("start", states.SENDING)),
+            Campaign.scheduled_at <= now,
+        )
+        .values(status=states.SENDING, started_at=now, updated_at=now)
+        .returning(Campaign.id)
+    )
+    return sorted(rows.scalars())
+
+
+def _nothing_left() -> list[Any]:
+    return [Campaign.materialized_at.is_not(None), Campaign.queued == 0, Campaign.sending == 0]
+
+
+async def finished(session: AsyncSession) -> list[int]:
+    """Campaigns fully materialized with nothing queued or in flight (on the folded row)."""
+    rows = await session.execute(
+        select(Campaign.id)
+        .where(Campaign.status.in_(states.sources("complete", states.COMPLETED)), *_nothing_left())
+        .order_by(Campaign.id)
+    )
+    return list(rows.scalars())
+
+
+async def complete(session: AsyncSession, campaign_id: int, now: datetime) -> int | None:
+    """Guarded move to `completed`, the reservation zeroed; returns the account id when this
+    call did it. The caller has folded the campaign's counters in this transaction."""
+    row = await session.execute(
+        update(Campaign)
+        .where(
+            Campaign.id == campaign_id,
+            Campaign.status.in_(states.sources("complete", states.COMPLETED)),
+            *_nothing_left(),
+        )
+        .values(status=states.COMPLETED, completed_at=now, reserved=0, updated_at=now)
+        .returning(Campaign.account_id)
+    )
+    return row.scalar_one_or_none()
+
+
+async def cancelled_holding(session: AsyncSession) -> list[tuple[int, int]]:
+    """Cancelled campaigns with nothing in flight that still hold credits: (id, account)."""
+    rows = await session.execute(
+        select(Campaign.id, Campaign.account_id)
+        .where(Campaign.status == states.CANCELLED, Campaign.sending == 0, Campaign.reserved > 0)
+        .order_by(Campaign.id)
+    )
+    return [(int(a), int(b)) for a, b in rows]
+
+
+async def clear_reserved(session: AsyncSession, campaign_id: int) -> bool:
+    row = await session.execute(
+        update(Campaign)
+        .where(
+            Campaign.id == campaign_id, Campaign.status == states.CANCELLED, Campaign.sending == 0
+        )
+        .values(reserved=0)
+        .returning(Campaign.id)
+    )
+    return row.scalar_one_or_none() is not None

@@ -1,12 +1,14 @@
 """Campaign endpoints (HTTP only; the rules are in service.py)."""
 
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.auth import CurrentAccountId
-from clarion.campaigns import service, states
+from clarion.campaigns import counters, repository, service, states
 from clarion.campaigns.idempotency import idempotent
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import (
@@ -40,7 +42,8 @@ IdempotencyKey = Annotated[
 ]
 
 
-def campaign_out(c: Campaign) -> CampaignOut:
+def campaign_out(c: Campaign, unfolded: dict[str, int] | None = None) -> CampaignOut:
+    live = counters.live(c, unfolded)
     return CampaignOut(
         id=c.id,
         name=c.name,
@@ -58,13 +61,23 @@ def campaign_out(c: Campaign) -> CampaignOut:
         started_at=c.started_at,
         completed_at=c.completed_at,
         estimate=c.estimate,
-        stats=DeliveryCounters.model_validate(c, from_attributes=True),
-        cost=CostOut(reserved=from_units(c.reserved or 0), spent=from_units(c.spent or 0)),
+        stats=DeliveryCounters.model_validate(live),
+        cost=CostOut(reserved=from_units(live["reserved"]), spent=from_units(live["spent"])),
     )
 
 
-def _json(c: Campaign) -> dict[str, Any]:
-    return campaign_out(c).model_dump(mode="json", by_alias=True)
+async def present(session: AsyncSession, campaigns: Sequence[Campaign]) -> list[CampaignOut]:
+    """The campaigns as the API shows them, with the counters not folded yet added in."""
+    unfolded = await counters.pending(session, (c.id for c in campaigns))
+    return [campaign_out(c, unfolded.get(c.id)) for c in campaigns]
+
+
+async def present_one(session: AsyncSession, campaign: Campaign) -> CampaignOut:
+    return (await present(session, [campaign]))[0]
+
+
+async def _json(session: AsyncSession, c: Campaign) -> dict[str, Any]:
+    return (await present_one(session, c)).model_dump(mode="json", by_alias=True)
 
 
 @router.get("", response_model=Page[CampaignOut])
@@ -83,13 +96,11 @@ async def list_campaigns(
             channel = normalize_channel(channel)
         except ValueError as exc:
             raise Unprocessable(str(exc), field="channel") from None
-    from clarion.campaigns import repository
-
     rows, total = await repository.campaigns_page(
         session, account_id, status=status, channel=channel, limit=page.limit, offset=page.offset
     )
     return Page(
-        items=[campaign_out(c) for c in rows], total=total, limit=page.limit, offset=page.offset
+        items=await present(session, rows), total=total, limit=page.limit, offset=page.offset
     )
 
 
@@ -108,7 +119,7 @@ async def create_campaign(
     digits)."""
 
     async def action() -> tuple[int, Any]:
-        return 201, _json(await service.create(session, account_id, body))
+        return 201, await _json(session, await service.create(session, account_id, body))
 
     return await idempotent(session, account_id, request, idempotency_key, action)
 
@@ -137,7 +148,9 @@ async def campaign_stats(
 async def get_campaign(
     campaign_id: PathId, account_id: CurrentAccountId, session: ReadSessionDep
 ) -> CampaignOut:
-    return campaign_out(await service.require_campaign(session, account_id, campaign_id))
+    return await present_one(
+        session, await service.require_campaign(session, account_id, campaign_id)
+    )
 
 
 @router.put("/{campaign_id}", response_model=CampaignOut)
@@ -148,7 +161,7 @@ async def update_campaign(
     Editing a scheduled campaign re-prices it and replaces its reservation in one
     transaction: 402 with `required` and `available`, and nothing changed, when it no longer
     fits."""
-    return campaign_out(await service.update(session, account_id, campaign_id, body))
+    return await present_one(session, await service.update(session, account_id, campaign_id, body))
 
 
 @router.delete("/{campaign_id}", status_code=204)
@@ -204,7 +217,7 @@ async def confirm_campaign(
 
     async def action() -> tuple[int, Any]:
         campaign = await service.confirm(session, account_id, campaign_id, body.scheduled_at)
-        return 200, _json(campaign)
+        return 200, await _json(session, campaign)
 
     return await idempotent(session, account_id, request, idempotency_key, action)
 
@@ -214,7 +227,7 @@ async def pause_campaign(
     campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
 ) -> CampaignOut:
     """sending -> paused: no new message is handed to a provider; in-flight ones finish."""
-    return campaign_out(await service.pause(session, account_id, campaign_id))
+    return await present_one(session, await service.pause(session, account_id, campaign_id))
 
 
 @router.put("/{campaign_id}/resume", response_model=CampaignOut)
@@ -222,7 +235,7 @@ async def resume_campaign(
     campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
 ) -> CampaignOut:
     """paused -> sending."""
-    return campaign_out(await service.resume(session, account_id, campaign_id))
+    return await present_one(session, await service.resume(session, account_id, campaign_id))
 
 
 @router.put("/{campaign_id}/cancel", response_model=CampaignOut)
@@ -231,4 +244,4 @@ async def cancel_campaign(
 ) -> CampaignOut:
     """scheduled, sending or paused -> cancelled. Queued messages become `skipped`; the
     reservation is released (at once, or when the last in-flight message is recorded)."""
-    return campaign_out(await service.cancel(session, account_id, campaign_id))
+    return await present_one(session, await service.cancel(session, account_id, campaign_id))

@@ -25,6 +25,7 @@ from clarion.campaigns.schemas import (
 )
 from clarion.db.base import utcnow
 from clarion.errors import NotFound, Unprocessable
+from clarion.messages import transitions
 from clarion.money import from_units
 from clarion.templates.models import Template
 
@@ -323,13 +324,16 @@ async def price(session: AsyncSession, account_id: int, campaign_id: int) -> dic
             await session.flush()
     if estimate is None:
         estimate = await calculate_goal(session, account_id, campaign_id)
+    live = counters.live(
+        campaign, (await counters.pending(session, [campaign.id])).get(campaign.id)
+    )
     return {
         "price": estimate["price"],
         "units": estimate["units"],
         "recipients": estimate["recipients"],
         "computedAt": estimate["computedAt"],
-        "reserved": from_units(campaign.reserved),
-        "spent": from_units(campaign.spent),
+        "reserved": from_units(live["reserved"]),
+        "spent": from_units(live["spent"]),
     }
 
 
@@ -361,15 +365,16 @@ async def _cancel(session: AsyncSession, campaign: Campaign) -> None:
     states.require("cancel", campaign.status)
     now = utcnow()
     if campaign.status in (states.SENDING, states.PAUSED):
-        skipped = await repository.skip_queued(session, campaign.id)
-        if skipped:
-            await counters.move(session, campaign.id, {"queued": -skipped, "skipped": skipped})
+        await transitions.skip_queued(session, campaign.id)
     campaign.status = states.CANCELLED
     campaign.cancelled_at = now
     campaign.updated_at = now
     await session.flush()
-    if await repository.in_flight(session, campaign.id) == 0:
+    if await transitions.in_flight(session, campaign.id) == 0:
         await ledger.settle(session, campaign.account_id, campaign.id, note="campaign cancelled")
+        # The row is ours (locked above): fold what the engine appended, then zero it.
+        await counters.fold(session, campaign.id, locked=True)
+        await session.refresh(campaign)
         campaign.reserved = 0
     await session.flush()
     await session.refresh(campaign)

@@ -2,7 +2,8 @@
 
 `TRANSITIONS[action][current]` is the set of statuses the action may lead to from `current`;
 an action absent for a status is illegal there and answers 409 naming the current status.
-Both the request path (this package) and the engine (sending) consult this table.
+The request path (service.py) and the engine's transitions (lifecycle.py) both go through
+this table; nothing else writes a campaign's status.
 """
 
 from clarion.errors import Conflict
@@ -38,7 +39,7 @@ TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
     # Engine transitions: a due scheduled campaign starts; a campaign with nothing queued or
     # in flight completes.
     "start": {SCHEDULED: frozenset({SENDING})},
-    "complete": {SENDING: frozenset({COMPLETED}), PAUSED: frozenset({COMPLETED})},
+    "complete": {SENDING: frozenset({COMPLETED})},
 }
 
 # Words for the 409 detail: "Cannot pause a campaign that is draft."
@@ -63,6 +64,11 @@ class CampaignStateConflict(Conflict):
 def allowed(action: str, current: str) -> frozenset[str]:
     """The statuses `action` may lead to from `current` (empty: not allowed)."""
     return TRANSITIONS[action].get(current, frozenset())
+
+
+def sources(action: str, target: str) -> tuple[str, ...]:
+    """The statuses from which `action` may lead to `target` (for guarded UPDATEs)."""
+    return tuple(sorted(s for s, targets in TRANSITIONS[action].items() if target in targets))
 
 
 def require(action: str, current: str, target: str | None = None) -> None:

@@ -12,8 +12,8 @@ from clarion.audience.models import (
 from clarion.campaigns.models import Campaign
 from clarion.db.base import Base
 from clarion.delivery.models import ReceiptEvent
+from clarion.messages.models import CampaignTally, Message
 from clarion.pricing.models import Rate
-from clarion.sending.models import Message
 from clarion.templates.models import Template
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "ApiKey",
     "Base",
     "Campaign",
+    "CampaignTally",
     "Contact",
     "ContactImport",
     "ContactList",

@@ -1,39 +1,17 @@
 """Queries of the delivery domain, named for what they answer."""
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
-from sqlalchemy import String, and_, any_, bindparam, func, insert, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import and_, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
 
+from clarion.db.params import LOOKUP_CHUNK, chunks, one_of
 from clarion.delivery.models import ReceiptEvent
-from clarion.delivery.states import RECEIPT_TARGETS
-from clarion.sending.models import Message
-
-CHUNK = 1000  # rows per multi-row statement: well under every driver's parameter limit
-LOOKUP_CHUNK = 10_000  # ids per lookup (bound as one array parameter, see `_one_of`)
-
-
-def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
-@dataclass(slots=True)
-class MessageState:
-    """What a receipt needs to know about its message (mutated as receipts are folded in)."""
-
-    id: int
-    campaign_id: int
-    contact_id: int | None
-    provider_message_id: str
-    original: str
-    status: str
+from clarion.messages.models import Message
+from clarion.messages.states import RECEIPT_TARGETS
 
 
 @dataclass(slots=True)
@@ -46,88 +24,10 @@ class ParkedEvent:
     occurred_at: datetime | None
 
 
-def _is_sqlite(session: AsyncSession) -> bool:
-    return session.get_bind().dialect.name == "sqlite"
-
-
-def _one_of(session: AsyncSession, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
-    """`column IN values` bound as ONE parameter (a PostgreSQL array; a JSON array read by
-    SQLite's json_each): hundreds of separate bind parameters cost more on the client than
-    the indexed lookup itself."""
-    if _is_sqlite(session):
-        table = func.json_each(bindparam("one_of", orjson.dumps(list(values)).decode()))
-        return column.in_(select(table.table_valued("value").c.value))
-    return column == any_(bindparam("one_of", list(values), type_=ARRAY(String)))
-
-
-async def messages_by_provider_ids(
-    session: AsyncSession, provider: str, provider_message_ids: Sequence[str]
-) -> dict[str, MessageState]:
-    """The messages these provider ids were recorded for, locked for update on PostgreSQL
-    (in id order, so concurrent ingests never deadlock each other). On SQLite the write
-    transaction (BEGIN IMMEDIATE) already serializes writers."""
-    found: dict[str, MessageState] = {}
-    lock = not _is_sqlite(session)
-    for part in chunks(sorted(set(provider_message_ids)), LOOKUP_CHUNK):
-        stmt = (
-            select(
-                Message.id,
-                Message.campaign_id,
-                Message.contact_id,
-                Message.provider_message_id,
-                Message.status,
-            )
-            .where(
-                _one_of(session, Message.provider_message_id, part), Message.provider == provider
-            )
-            .order_by(Message.id)
-        )
-        if lock:
-            stmt = stmt.with_for_update()
-        for row in await session.execute(stmt):
-            found[row.provider_message_id] = MessageState(
-                row.id,
-                row.campaign_id,
-                row.contact_id,
-                row.provider_message_id,
-                row.status,
-                row.status,
-            )
-    return found
-
-
 async def insert_receipt_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """Store raw events (one multi-row INSERT per chunk)."""
     for part in chunks(rows):
         await session.execute(insert(ReceiptEvent), list(part))
-
-
-_UPDATE_MESSAGE = (
-    update(Message.__table__)  # type: ignore[arg-type]
-    .where(
-        and_(
-            Message.__table__.c.id == bindparam("b_id"),
-            Message.__table__.c.status == bindparam("b_old"),
-        )
-    )
-    .values(
-        status=bindparam("b_status"),
-        delivered_at=func.coalesce(Message.__table__.c.delivered_at, bindparam("b_delivered_at")),
-        read_at=func.coalesce(Message.__table__.c.read_at, bindparam("b_read_at")),
-        error_code=func.coalesce(bindparam("b_error_code"), Message.__table__.c.error_code),
-        error_message=func.coalesce(
-            bindparam("b_error_message"), Message.__table__.c.error_message
-        ),
-        updated_at=bindparam("b_updated_at"),
-    )
-)
-
-
-async def update_message_statuses(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Apply status transitions; each row is guarded by the status it was read in (the row
-    is locked, so the guard only ever protects against a bug, never a race)."""
-    for part in chunks(rows):
-        await session.execute(_UPDATE_MESSAGE, list(part))
 
 
 async def parked_events_for(
@@ -147,7 +47,7 @@ async def parked_events_for(
             ).where(
                 ReceiptEvent.message_id.is_(None),
                 ReceiptEvent.provider == provider,
-                _one_of(session, ReceiptEvent.provider_message_id, part),
+                one_of(session, ReceiptEvent.provider_message_id, part),
             )
         )
         events.extend(ParkedEvent(*row) for row in result)

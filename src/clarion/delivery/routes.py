@@ -11,7 +11,7 @@ from pydantic import BaseModel, ValidationError
 from clarion.config import Settings
 from clarion.db.session import Database
 from clarion.delivery.schemas import SimulatorWebhookIn, WebhookAck
-from clarion.delivery.service import ingest_in_transaction, retry_parked_soon
+from clarion.delivery.service import ingest_in_transaction
 from clarion.errors import Unauthorized
 from clarion.providers.base import InboundMessage, Receipt
 
@@ -107,7 +107,6 @@ async def simulator_webhook(request: Request) -> WebhookAck:
     # The transaction opens only once the body is read and verified: on SQLite a write
     # transaction holds the single writer lock, so it must not wait on the network.
     result = await ingest_in_transaction(db, receipts, inbound)
-    retry_parked_soon(db, result)
     return WebhookAck(
         received=result.received,
         applied=result.applied,

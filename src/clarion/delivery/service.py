@@ -4,14 +4,14 @@ Each receipt is stored as a raw `receipt_event`, then applied to its message thr
 monotonic status machine (`states.py`). Receipts arrive in any order and more than once: a
 duplicate or late receipt is stored and changes nothing. A receipt whose message is not
 recorded as sent yet (the provider answered before our submit transaction committed) is
-parked (`receipt_event.message_id IS NULL`) and applied by `apply_parked` (the dispatcher
-calls it after recording submit results), by `retry_parked_soon` (whoever ingested it calls
-it once its transaction has committed: it catches a receipt that parked while the
-dispatcher's transaction was committing), or by `sweep_parked` (periodic safety net,
-`delivery.tasks.sweep_once`).
+parked (`receipt_event.message_id IS NULL`) and applied by `apply_parked`, the one way of
+applying parked receipts: the dispatcher calls it for the ids it records as sent, in the same
+transaction, and the scheduler's `sweep_parked` calls it every round for receipts that parked
+while that transaction was committing.
 
 Campaign counters move once per campaign per call, by the net change, in the caller's
-transaction. Test sends (`contact_id IS NULL`) are not counted in a campaign's partition.
+transaction (`messages.transitions.apply_receipts`). Test sends (`contact_id IS NULL`) are
+not counted in a campaign's partition.
 """
 
 import asyncio
@@ -22,16 +22,16 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.campaigns import counters
 from clarion.db.base import utcnow
 from clarion.db.session import Database
+from clarion.db.transactions import in_transaction
 from clarion.delivery import inbound as inbound_handlers
 from clarion.delivery import repository
-from clarion.delivery.repository import MessageState
-from clarion.delivery.states import RECEIPT_STATUSES, RECEIPT_TARGETS, next_status
+from clarion.messages import tally, transitions
+from clarion.messages.states import RECEIPT_STATUSES, RECEIPT_TARGETS, next_status
+from clarion.messages.transitions import MessageState
 from clarion.providers.base import InboundMessage, Receipt
 
 log = logging.getLogger(__name__)
@@ -105,8 +105,8 @@ class _Plan:
 
     async def write(self, session: AsyncSession) -> None:
         rows: list[dict[str, Any]] = []
-        deltas: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-        for change in self.changes.values():
+        moved: dict[int, tally.Change] = defaultdict(tally.Change)
+        for _, change in sorted(self.changes.items()):  # ascending ids: a fixed lock order
             m = change.message
             if m.status == m.original:
                 continue
@@ -123,14 +123,10 @@ class _Plan:
                 }
             )
             if m.contact_id is not None:  # test sends are outside the campaign's partition
-                campaign = deltas[m.campaign_id]
-                campaign[m.original] -= 1
-                campaign[m.status] += 1
+                moved[m.campaign_id].move(m.original, m.status)
             m.original = m.status
         if rows:
-            await repository.update_message_statuses(session, rows)
-        for campaign_id in sorted(deltas):  # a stable order: concurrent ingests never deadlock
-            await counters.move(session, campaign_id, deltas[campaign_id])
+            await transitions.apply_receipts(session, rows, moved)
 
 
 def _by_provider(pairs: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -146,7 +142,7 @@ async def _load(
     found: dict[tuple[str, str], MessageState] = {}
     for provider, ids in _by_provider(pairs).items():
         for pmid, state in (
-            await repository.messages_by_provider_ids(session, provider, ids)
+            await transitions.messages_by_provider_ids(session, provider, ids)
         ).items():
             found[(provider, pmid)] = state
     return found
@@ -202,7 +198,7 @@ async def apply_parked(
     events = await repository.parked_events_for(session, provider, provider_message_ids)
     if not events:
         return 0
-    messages = await repository.messages_by_provider_ids(
+    messages = await transitions.messages_by_provider_ids(
         session, provider, [e.provider_message_id for e in events]
     )
     plan = _Plan(utcnow())
@@ -234,83 +230,19 @@ async def sweep_parked(
     return applied
 
 
-PARKED_RETRY_DELAYS = (0.5, 2.0, 5.0)
-_retries: set[asyncio.Task[int]] = set()
-
-
-async def retry_parked(
-    db: Database,
-    parked_ids: Sequence[tuple[str, str]],
-    delays: Sequence[float] = PARKED_RETRY_DELAYS,
-) -> int:
-    """Apply these parked receipts a moment later, in transactions of their own.
-
-    Why: on PostgreSQL the dispatcher records submit results and calls `apply_parked` in one
-    transaction. A receipt ingested between that call and its commit cannot see the message
-    yet and parks after `apply_parked` has looked. Trying again once that transaction has
-    committed (well under a second) applies it; `sweep_parked` remains the safety net.
-    Returns how many parked receipts were applied; stops early when none are left.
-    """
-    grouped = _by_provider(parked_ids)
-    remaining, applied = len(parked_ids), 0
-    for delay in delays:
-        await asyncio.sleep(delay)
-        try:
-            async with db.transaction() as session:
-                matched = 0
-                for provider, ids in grouped.items():
-                    matched += await apply_parked(session, provider, ids)
-        except Exception:
-            log.warning("retrying parked receipts failed", exc_info=True)
-            continue
-        applied += matched
-        remaining -= matched
-        if remaining <= 0:
-            break
-    return applied
-
-
-def retry_parked_soon(db: Database, result: IngestResult) -> None:
-    """Start `retry_parked` in the background for what `result` parked (if anything)."""
-    if not result.parked_ids:
-        return
-    task = asyncio.get_running_loop().create_task(retry_parked(db, list(result.parked_ids)))
-    _retries.add(task)
-    task.add_done_callback(_retries.discard)
-
-
-TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
-
-
-def _transient(exc: DBAPIError) -> bool:
-    orig = exc.orig
-    return getattr(orig, "sqlstate", None) in TRANSIENT_SQLSTATES or (
-        "database is locked" in str(orig)
-    )
-
-
 async def ingest_in_transaction(
-    db: Database,
-    receipts: Sequence[Receipt],
-    inbound: Sequence[InboundMessage] = (),
-    *,
-    attempts: int = 3,
+    db: Database, receipts: Sequence[Receipt], inbound: Sequence[InboundMessage] = ()
 ) -> IngestResult:
     """Ingest receipts (and hand inbound messages to the inbound hook) in a transaction of
-    their own, retried on a deadlock or serialization failure (ingestion is idempotent)."""
-    for attempt in range(attempts):
-        try:
-            async with db.transaction() as session:
-                result = await ingest_receipts(session, receipts)
-                if inbound:
-                    await inbound_handlers.handle_inbound(session, inbound)
-                return result
-        except DBAPIError as exc:
-            if attempt + 1 >= attempts or not _transient(exc):
-                raise
-            log.warning("receipt ingestion retried after %s", exc.orig)
-            await asyncio.sleep(0.05 * 2**attempt)
-    raise AssertionError("unreachable")
+    their own, run again after a transient database error (ingestion is idempotent)."""
+
+    async def work(session: AsyncSession) -> IngestResult:
+        result = await ingest_receipts(session, receipts)
+        if inbound:
+            await inbound_handlers.handle_inbound(session, inbound)
+        return result
+
+    return await in_transaction(db, work)
 
 
 class DbReceiptSink:
@@ -353,7 +285,6 @@ class DbReceiptSink:
             try:
                 self.transactions += 1
                 result = await ingest_in_transaction(self.db, batch)
-                retry_parked_soon(self.db, result)
                 result.parked_ids = []  # not kept in the running totals
                 self.totals += result
             except Exception as exc:  # handed to each waiting pusher

@@ -19,7 +19,7 @@ from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.deps import SessionDep
 from clarion.delivery.inbound import handle_inbound
-from clarion.delivery.service import ingest_receipts, retry_parked_soon
+from clarion.delivery.service import ingest_receipts
 from clarion.errors import ClarionError, Forbidden, Unauthorized
 from clarion.providers import rbm, twilio, whatsapp_cloud
 from clarion.providers.base import InboundMessage, Receipt
@@ -46,9 +46,8 @@ async def _apply(
     receipts = [x for x in items if isinstance(x, Receipt)]
     inbound = [x for x in items if isinstance(x, InboundMessage)]
     result = await ingest_receipts(session, receipts)
-    # A receipt can beat the dispatcher's commit of its submit result: retry what parked a
-    # moment later (after this request's transaction commits); the engine's sweep is the net.
-    retry_parked_soon(request.app.state.db, result)
+    # A receipt that beat the dispatcher's commit of its submit result parks; the engine's
+    # scheduler applies it on its next round (delivery.service.sweep_parked).
     counts = await handle_inbound(session, inbound, settings) if inbound else {}
     return {
         "receipts": len(receipts),

@@ -14,20 +14,20 @@ import math
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts import ledger
-from clarion.campaigns import counters
 from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
+from clarion.db.transactions import in_transaction
 from clarion.delivery.service import apply_parked
+from clarion.messages import tally, transitions
 from clarion.pricing.rates import RateCard, load_rate_card
 from clarion.providers.base import OutboundMessage, Provider, SubmitResult
 from clarion.providers.base import Outcome as Wire
@@ -36,37 +36,19 @@ from clarion.sending.context import CampaignContext, Priced, load_contacts, load
 from clarion.sending.ratelimit import RateLimiter, build_rate_limiter
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 RATE_CARD_TTL = 2.0  # load_rate_card is itself cached; this saves its query
-_TRANSIENT = ("deadlock", "could not serialize", "database is locked")
-
-
-async def in_transaction(
-    db: Database, work: Callable[[AsyncSession], Awaitable[T]], attempts: int = 6
-) -> T:
-    """Run `work` in a write transaction, retried when the database reports a deadlock or a
-    serialization failure (the work is re-run from scratch: it must be pure DB work)."""
-    for attempt in range(attempts):
-        try:
-            async with db.transaction() as session:
-                return await work(session)
-        except DBAPIError as exc:
-            if attempt == attempts - 1 or not any(t in str(exc).lower() for t in _TRANSIENT):
-                raise
-            await asyncio.sleep(0.01 * (2**attempt) * random.random())
-    raise AssertionError("unreachable")
 
 
 @dataclass(slots=True)
 class Pending:
     """One claimed message on its way through a batch."""
 
-    claimed: repo.Claimed
+    claimed: transitions.Claimed
     ctx: CampaignContext | None
     contact: dict[str, Any] | None = None
     priced: Priced | None = None
-    outcome: repo.Outcome | None = None
+    outcome: transitions.Outcome | None = None
 
 
 class Dispatcher:
@@ -91,7 +73,7 @@ class Dispatcher:
 
     # --- claim ----------------------------------------------------------------------------
 
-    async def claim(self, n: int | None = None) -> list[repo.Claimed]:
+    async def claim(self, n: int | None = None) -> list[transitions.Claimed]:
         """Claim up to `n` messages, shared fairly: first between accounts, then between each
         account's campaigns, starting from a different campaign each time."""
         n = n or self.settings.worker_batch_size
@@ -100,7 +82,7 @@ class Dispatcher:
         self._turn += 1
         turn = self._turn
 
-        async def work(session: AsyncSession) -> list[repo.Claimed]:
+        async def work(session: AsyncSession) -> list[transitions.Claimed]:
             active = [
                 c for c in await repo.active_campaigns(session) if c.channel in self.providers
             ]
@@ -117,13 +99,13 @@ class Dispatcher:
             }
             start = turn % len(active)
             order = active[start:] + active[:start]
-            claimed: list[repo.Claimed] = []
+            claimed: list[transitions.Claimed] = []
             full: list[repo.ActiveCampaign] = []  # gave all we asked: may have more
             for c in order:
                 want = min(quota[c.id], n - len(claimed))
                 if want <= 0:
                     break
-                got = await repo.claim_batch(session, self.owner, c.id, want, now, until)
+                got = await transitions.claim_batch(session, self.owner, c.id, want, now, until)
                 claimed.extend(got)
                 if len(got) == want:
                     full.append(c)
@@ -131,7 +113,9 @@ class Dispatcher:
                 want = n - len(claimed)
                 if want <= 0:
                     break
-                claimed.extend(await repo.claim_batch(session, self.owner, c.id, want, now, until))
+                claimed.extend(
+                    await transitions.claim_batch(session, self.owner, c.id, want, now, until)
+                )
             return claimed
 
         return await in_transaction(self.db, work)
@@ -144,7 +128,7 @@ class Dispatcher:
             self._rates_at = time.monotonic()
         return self._rates
 
-    async def prepare(self, batch: Sequence[repo.Claimed]) -> list[Pending]:
+    async def prepare(self, batch: Sequence[transitions.Claimed]) -> list[Pending]:
         """Render and price every message (one read transaction for the batch)."""
         if len(self._contexts) > 1000:  # finished campaigns' contexts are not needed
             self._contexts.clear()
@@ -184,8 +168,8 @@ class Dispatcher:
 
     def _fail(
         self, p: Pending, code: str, message: str | None, *, channel: str | None = None
-    ) -> repo.Outcome:
-        return repo.Outcome(
+    ) -> transitions.Outcome:
+        return transitions.Outcome(
             id=p.claimed.id,
             status="failed",
             channel=channel or p.claimed.channel,
@@ -205,7 +189,7 @@ class Dispatcher:
         if result is None:  # the provider gave no answer for it: a transient failure
             result = SubmitResult(p.claimed.id, Wire.RETRY, error_code="no_result")
         if result.outcome == Wire.ACCEPTED:
-            p.outcome = repo.Outcome(
+            p.outcome = transitions.Outcome(
                 id=p.claimed.id,
                 status="sent",
                 channel=channel,
@@ -249,8 +233,8 @@ class Dispatcher:
 
     def _requeue(
         self, p: Pending, channel: str, attempts: int, delay: float, result: SubmitResult
-    ) -> repo.Outcome:
-        return repo.Outcome(
+    ) -> transitions.Outcome:
+        return transitions.Outcome(
             id=p.claimed.id,
             status="queued",
             channel=channel,
@@ -376,15 +360,19 @@ class Dispatcher:
 
     # --- record ---------------------------------------------------------------------------
 
-    async def record(self, pending: Sequence[Pending]) -> list[repo.Recorded]:
+    async def record(self, pending: Sequence[Pending]) -> list[transitions.Recorded]:
         outcomes = [p.outcome for p in pending if p.outcome is not None]
-        by_id = {o.id: o for o in outcomes}
+        final: dict[int, transitions.Outcome] = {}
 
-        async def work(session: AsyncSession) -> list[repo.Recorded]:
+        async def work(session: AsyncSession) -> list[transitions.Recorded]:
+            # Work on copies: if the transaction is run again, it starts from the outcomes
+            # as the providers gave them.
+            by_id = {o.id: replace(o) for o in outcomes}
             now = utcnow()
-            recorded = await repo.record_outcomes(session, self.owner, outcomes, now)
-            for campaign_id, rows in repo.group_by_campaign(recorded).items():
-                await self._settle_batch(session, campaign_id, rows, by_id, now)
+            recorded = await transitions.record_outcomes(
+                session, self.owner, list(by_id.values()), now
+            )
+            await self._settle(session, recorded, by_id, now)
             # Receipts that arrived before this transaction (parked) apply now; a message
             # that could not be paid is `failed`, and a receipt does not revive it.
             sent_ids: dict[str, list[str]] = defaultdict(list)
@@ -392,73 +380,91 @@ class Dispatcher:
                 o = by_id[r.id]
                 if o.status == "sent" and o.provider and o.provider_message_id:
                     sent_ids[o.provider].append(o.provider_message_id)
-            for provider, ids in sent_ids.items():
+            for provider, ids in sorted(sent_ids.items()):
                 await apply_parked(session, provider, ids)
+            final.clear()
+            final.update(by_id)
             return recorded
 
-        return await in_transaction(self.db, work)
+        recorded = await in_transaction(self.db, work)
+        for p in pending:  # what was written (an unpaid message became `failed`)
+            if p.outcome is not None and p.outcome.id in final:
+                p.outcome = final[p.outcome.id]
+        return recorded
 
-    async def _settle_batch(
+    async def _settle(
         self,
         session: AsyncSession,
-        campaign_id: int,
-        rows: list[repo.Recorded],
-        by_id: dict[int, repo.Outcome],
+        recorded: list[transitions.Recorded],
+        by_id: dict[int, transitions.Outcome],
         now: datetime,
     ) -> None:
-        """Charge the accepted messages and move the counters, for one campaign's rows.
-        Test sends (no contact) are paid from the account, not the reservation, and do not
-        count in the campaign's stats."""
-        account_id = rows[0].account_id
-        counted = [r for r in rows if r.contact_id is not None]
-        tests = [r for r in rows if r.contact_id is None]
-        spent = 0
+        """Charge the accepted messages and append the counters' changes.
+
+        Lock order: the batch's account rows, ascending; no campaign row at all (what a
+        campaign still holds in reserve is read from the ledger under its account's lock).
+        Test sends (no contact) are paid from the account's available credits, not a
+        reservation, and are outside the campaign's stats."""
+        by_account: dict[int, dict[int, list[transitions.Recorded]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
+        for r in recorded:
+            by_account[r.account_id][r.campaign_id].append(r)
+        await ledger.lock_accounts(session, by_account)
+        changes: dict[int, tally.Change] = defaultdict(tally.Change)
         unpaid: list[int] = []
-        if counted:
-            hold = await repo.lock_campaign_reserved(session, campaign_id)
-            paid, lost = await self._charge(session, account_id, campaign_id, counted, by_id, hold)
-            spent += paid
-            unpaid += lost
-            await repo.take_from_reserved(session, campaign_id, min(paid, hold))
-        if tests:
-            _paid, lost = await self._charge(session, account_id, campaign_id, tests, by_id, 0)
-            unpaid += lost
+        for account_id in sorted(by_account):
+            for campaign_id, rows in sorted(by_account[account_id].items()):
+                counted = [r for r in rows if r.contact_id is not None]
+                tests = [r for r in rows if r.contact_id is None]
+                if counted:
+                    hold = await ledger.campaign_reserved(session, campaign_id)
+                    paid, held, lost = await self._charge(
+                        session, account_id, campaign_id, counted, by_id, hold
+                    )
+                    unpaid += lost
+                    changes[campaign_id].add("spent", paid)
+                    changes[campaign_id].add("reserved", -held)
+                if tests:
+                    _paid, _held, lost = await self._charge(
+                        session, account_id, campaign_id, tests, by_id, 0
+                    )
+                    unpaid += lost
         if unpaid:
-            await repo.fail_unpaid(
-                session,
-                unpaid,
-                now,
-                "insufficient_credits",
-                "Not enough credits to pay for this message.",
-            )
-            for mid in unpaid:  # the outcome too, should the transaction be re-run
+            message = "Not enough credits to pay for this message."
+            await transitions.fail_unpaid(session, unpaid, now, "insufficient_credits", message)
+            for mid in unpaid:
                 o = by_id[mid]
-                o.status, o.price, o.error_code = "failed", 0, "insufficient_credits"
-                o.error_message = "Not enough credits to pay for this message."
-        deltas: Counter[str] = Counter()
-        for r in counted:
-            deltas[by_id[r.id].status] += 1
-        deltas["sending"] -= len(counted)
-        await counters.move(session, campaign_id, deltas, spent=spent)
+                o.status, o.price, o.error_code, o.error_message = (
+                    "failed",
+                    0,
+                    "insufficient_credits",
+                    message,
+                )
+        for r in recorded:
+            if r.contact_id is not None:
+                changes[r.campaign_id].move("sending", by_id[r.id].status)
+        await tally.record(session, changes)
 
     async def _charge(
         self,
         session: AsyncSession,
         account_id: int,
         campaign_id: int,
-        rows: list[repo.Recorded],
-        by_id: dict[int, repo.Outcome],
+        rows: list[transitions.Recorded],
+        by_id: dict[int, transitions.Outcome],
         hold: int,
-    ) -> tuple[int, list[int]]:
-        """Charge the sent messages among `rows`, `hold` of it from the reservation. When the
-        credits are short, pay as many as fit; the others are returned as unpaid."""
+    ) -> tuple[int, int, list[int]]:
+        """Charge the sent messages among `rows`, up to `hold` of it from the reservation.
+        When the credits are short, pay as many as fit; the others are returned as unpaid.
+        Returns (paid, paid from the reservation, unpaid ids)."""
         sent = [by_id[r.id] for r in rows if by_id[r.id].status == "sent"]
         total = sum(o.price for o in sent)
         if await ledger.charge(
             session, account_id, campaign_id, total, from_reserved=min(total, hold)
         ):
-            return total, []
-        budget = hold + max(0, await repo.account_available(session, account_id))
+            return total, min(total, hold), []
+        budget = hold + max(0, await repo.available_credits(session, account_id))
         paid, unpaid = 0, []
         for o in sent:
             if paid + o.price <= budget:
@@ -468,13 +474,13 @@ class Dispatcher:
         ok = await ledger.charge(
             session, account_id, campaign_id, paid, from_reserved=min(paid, hold)
         )
-        if not ok:  # pragma: no cover - we hold the row locks; cannot happen
+        if not ok:  # pragma: no cover - we hold the account's lock; cannot happen
             raise RuntimeError("charge refused under lock")
-        return paid, unpaid
+        return paid, min(paid, hold), unpaid
 
     # --- the batch ------------------------------------------------------------------------
 
-    async def run_batch(self, batch: Sequence[repo.Claimed]) -> list[repo.Recorded]:
+    async def run_batch(self, batch: Sequence[transitions.Claimed]) -> list[transitions.Recorded]:
         pending = await self.prepare(batch)
         await self.submit(pending)
         return await self.record(pending)

@@ -18,12 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.config import Settings
 from clarion.db.session import Database
+from clarion.db.transactions import in_transaction
 from clarion.delivery.service import DbReceiptSink
+from clarion.messages import transitions
 from clarion.providers.base import Provider
 from clarion.providers.registry import build_providers
-from clarion.sending import repository as repo
-from clarion.sending import scheduler
-from clarion.sending.dispatcher import Dispatcher, in_transaction
+from clarion.sending import materialize, scheduler
+from clarion.sending.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ class Engine:
         await scheduler.finalize(self.db)
 
     async def _materialize(self) -> None:
-        if await scheduler.materialize_pending(self.db, self.settings.materialize_chunk):
+        if await materialize.materialize_pending(self.db, self.settings.materialize_chunk):
             self.wake()
 
     async def _lane(self, index: int) -> None:
@@ -147,7 +148,7 @@ class Engine:
 
     async def _release(self, ids: list[int] | None) -> int:
         async def work(session: AsyncSession) -> int:
-            return await repo.release_leases_of(session, self.owner, ids)
+            return await transitions.release_leases_of(session, self.owner, ids)
 
         try:
             return await in_transaction(self.db, work)

@@ -18,12 +18,13 @@ from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.errors import NotFound, Unprocessable
+from clarion.messages import transitions
+from clarion.messages.models import Message
 from clarion.money import from_units
 from clarion.providers.base import Provider
 from clarion.sending import repository as repo
 from clarion.sending.dispatcher import Dispatcher, Pending
 from clarion.sending.engine import lease_owner
-from clarion.sending.models import Message
 from clarion.sending.schemas import MessageOut, TestSendResult
 
 CSV_FIELDS = [
@@ -171,7 +172,8 @@ async def test_send(
         session.add_all(rows)
         await session.flush()
         claimed = [
-            repo.Claimed(m.id, m.campaign_id, None, m.phone, m.country, m.channel, 0) for m in rows
+            transitions.Claimed(m.id, m.campaign_id, None, m.phone, m.country, m.channel, 0)
+            for m in rows
         ]
     dispatcher = Dispatcher(settings, db, providers, owner)
     pending = await dispatcher.prepare(claimed)
@@ -211,7 +213,7 @@ async def _refuse_unaffordable(db: Database, account_id: int, pending: list[Pend
         if p.outcome is not None or p.priced is None:
             continue
         if p.priced.price > available:
-            p.outcome = repo.Outcome(
+            p.outcome = transitions.Outcome(
                 id=p.claimed.id,
                 status="failed",
                 channel=p.claimed.channel,

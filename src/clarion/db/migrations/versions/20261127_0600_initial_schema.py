@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 06:20:44.342240
+Create Date: 2026-12-01 01:48:15.632664
 """
 
 from collections.abc import Sequence
@@ -33,6 +33,25 @@ def upgrade() -> None:
         sa.CheckConstraint("reserved >= 0", name=op.f("ck_account_reserved_not_negative")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_account")),
     )
+    op.create_table(
+        "campaign_tally",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("campaign_id", sa.BigInteger(), nullable=False),
+        sa.Column("recipients", sa.Integer(), nullable=False),
+        sa.Column("queued", sa.Integer(), nullable=False),
+        sa.Column("sending", sa.Integer(), nullable=False),
+        sa.Column("sent", sa.Integer(), nullable=False),
+        sa.Column("delivered", sa.Integer(), nullable=False),
+        sa.Column("read", sa.Integer(), nullable=False),
+        sa.Column("failed", sa.Integer(), nullable=False),
+        sa.Column("skipped", sa.Integer(), nullable=False),
+        sa.Column("spent", sa.BigInteger(), nullable=False),
+        sa.Column("reserved", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaign_tally")),
+    )
+    with op.batch_alter_table("campaign_tally", schema=None) as batch_op:
+        batch_op.create_index("ix_campaign_tally_campaign", ["campaign_id"], unique=False)
+
     op.create_table(
         "message",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -554,5 +573,9 @@ def downgrade() -> None:
         )
 
     op.drop_table("message")
+    with op.batch_alter_table("campaign_tally", schema=None) as batch_op:
+        batch_op.drop_index("ix_campaign_tally_campaign")
+
+    op.drop_table("campaign_tally")
     op.drop_table("account")
     # ### end Alembic commands ###

@@ -1,9 +1,22 @@
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db.base import Base, BigId, UTCDateTime, utcnow
+
+
+class MessageStatus(StrEnum):
+    """Every status a message can be in (`states.py` says how receipts move them)."""
+
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    SKIPPED = "skipped"
 
 
 class Message(Base):
@@ -64,3 +77,29 @@ class Message(Base):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class CampaignTally(Base):
+    """A net change of one campaign's counters, appended by whoever moved its messages (a
+    claimed or recorded batch, a receipt, a materialized chunk) in the same transaction.
+
+    Appending instead of updating the campaign row means no worker ever waits on another for
+    that row; the scheduler folds these rows into the campaign row (`counters.fold`) and
+    readers add what is not folded yet (`counters.pending`). Each row is balanced (what
+    leaves one status enters another), so the partition adds up at every instant."""
+
+    __tablename__ = "campaign_tally"
+    __table_args__ = (Index("ix_campaign_tally_campaign", "campaign_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(BigInteger)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    queued: Mapped[int] = mapped_column(Integer, default=0)
+    sending: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    delivered: Mapped[int] = mapped_column(Integer, default=0)
+    read: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    spent: Mapped[int] = mapped_column(BigInteger, default=0)
+    reserved: Mapped[int] = mapped_column(BigInteger, default=0)

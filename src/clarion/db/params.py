@@ -1,0 +1,30 @@
+"""Binding many values at once, the same way on both databases."""
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+from sqlalchemy import String, any_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from clarion.db.dialect import is_sqlite
+
+CHUNK = 1000  # rows per multi-row statement: well under every driver's parameter limit
+LOOKUP_CHUNK = 10_000  # ids per lookup (bound as one array parameter, see `_one_of`)
+
+
+def chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def one_of(session: AsyncSession, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """`column IN values` bound as ONE parameter (a PostgreSQL array; a JSON array read by
+    SQLite's json_each): hundreds of separate bind parameters cost more on the client than
+    the indexed lookup itself."""
+    if is_sqlite(session):
+        table = func.json_each(bindparam("one_of", orjson.dumps(list(values)).decode()))
+        return column.in_(select(table.table_valued("value").c.value))
+    return column == any_(bindparam("one_of", list(values), type_=ARRAY(String)))

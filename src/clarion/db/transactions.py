@@ -1,0 +1,54 @@
+"""Write transactions that are retried when the database says "try again".
+
+PostgreSQL reports a deadlock (SQLSTATE 40P01) or a serialization failure (40001) by
+aborting one transaction; SQLite reports a busy database (SQLITE_BUSY) when its lock wait
+ran out. Either way the work was rolled back whole, so running it again is safe as long as it
+only touches the database. The engine's rule (ids ascending, no hot row per batch) means
+deadlocks should not happen; the retry is a safety net, and it is logged.
+"""
+
+import asyncio
+import logging
+import random
+import sqlite3
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.db.session import Database
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+def is_transient(exc: DBAPIError) -> bool:
+    """True for errors after which the same transaction may simply be run again."""
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
+    if sqlstate in TRANSIENT_SQLSTATES:
+        return True
+    cause = getattr(orig, "__cause__", None)
+    if getattr(cause, "sqlstate", None) in TRANSIENT_SQLSTATES:
+        return True
+    code = getattr(orig, "sqlite_errorcode", None) or getattr(cause, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_BUSY
+
+
+async def in_transaction(
+    db: Database, work: Callable[[AsyncSession], Awaitable[T]], attempts: int = 6
+) -> T:
+    """Run `work` in a write transaction, run again from scratch after a transient error."""
+    for attempt in range(attempts):
+        try:
+            async with db.transaction() as session:
+                return await work(session)
+        except DBAPIError as exc:
+            if attempt == attempts - 1 or not is_transient(exc):
+                raise
+            log.warning("transient database error, retrying: %s", str(exc.orig)[:200])
+            await asyncio.sleep(0.01 * (2**attempt) * random.random())
+    raise AssertionError("unreachable")

@@ -1,0 +1,397 @@
+"""Every change of a message's status, each one named function that moves the campaign's
+counters itself (`tally.py`) in the caller's transaction.
+
+    materialize (sending/materialize.py)   -> queued
+    claim_batch                            queued -> sending (leased)
+    record_outcomes                        sending -> sent | failed | queued (retry)
+    fail_unpaid                            sent -> failed (no credits to pay for it)
+    release_expired_leases, release_leases_of    sending -> queued
+    skip_queued                            queued -> skipped (campaign cancelled)
+    apply_receipts                         sent -> delivered | read | failed (states.py)
+
+Set-based throughout: one statement per claimed batch, per recorded batch, per chunk of
+receipts. PostgreSQL gets `FOR UPDATE SKIP LOCKED` (any number of workers) and array
+parameters; SQLite (one embedded sender, writes serialized by BEGIN IMMEDIATE) gets the same
+statements without them.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, func, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.db.base import UTCDateTime
+from clarion.db.dialect import is_postgres, is_sqlite
+from clarion.db.params import LOOKUP_CHUNK, chunks, one_of
+from clarion.messages import tally
+from clarion.messages.models import Message, MessageStatus
+
+_UTC = UTCDateTime()
+
+
+@dataclass(slots=True)
+class Claimed:
+    id: int
+    campaign_id: int
+    contact_id: int | None
+    phone: str
+    country: str
+    channel: str
+    attempts: int
+
+
+_CLAIM_SQLITE = """
+UPDATE message SET status = 'sending', lease_owner = :owner, lease_until = :until,
+                   updated_at = :now
+WHERE id IN (
+    SELECT id FROM message
+    WHERE campaign_id = :campaign_id AND status = 'queued' AND next_attempt_at <= :now
+    ORDER BY next_attempt_at
+    LIMIT :n
+)
+RETURNING id, campaign_id, contact_id, phone, country, channel, attempts
+"""
+
+# A materialized CTE: PostgreSQL may otherwise re-run a LIMIT subquery inside IN (...) and
+# claim more than asked.
+_CLAIM_PG = """
+WITH picked AS MATERIALIZED (
+    SELECT id FROM message
+    WHERE campaign_id = :campaign_id AND status = 'queued' AND next_attempt_at <= :now
+    ORDER BY next_attempt_at
+    LIMIT :n
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE message AS m SET status = 'sending', lease_owner = :owner, lease_until = :until,
+                        updated_at = :now
+FROM picked WHERE m.id = picked.id
+RETURNING m.id, m.campaign_id, m.contact_id, m.phone, m.country, m.channel, m.attempts
+"""
+
+
+async def claim_batch(
+    session: AsyncSession,
+    owner: str,
+    campaign_id: int,
+    n: int,
+    now: datetime,
+    lease_until: datetime,
+) -> list[Claimed]:
+    """Lease up to `n` due queued messages of one campaign to `owner`; counters moved."""
+    sql = _CLAIM_PG if is_postgres(session) else _CLAIM_SQLITE
+    stmt = text(sql).bindparams(bindparam("now", type_=_UTC), bindparam("until", type_=_UTC))
+    rows = await session.execute(
+        stmt,
+        {"owner": owner, "until": lease_until, "now": now, "campaign_id": campaign_id, "n": n},
+    )
+    claimed = [Claimed(*row) for row in rows]
+    counted = sum(1 for c in claimed if c.contact_id is not None)
+    if counted:
+        await tally.move(session, campaign_id, {"queued": -counted, "sending": counted})
+    return claimed
+
+
+async def _requeue(session: AsyncSession, rows: Sequence[Any]) -> int:
+    per_campaign: Counter[int] = Counter(cid for cid, contact_id in rows if contact_id is not None)
+    for campaign_id, k in per_campaign.items():
+        await tally.move(session, campaign_id, {"sending": -k, "queued": k})
+    return len(rows)
+
+
+async def release_expired_leases(session: AsyncSession, now: datetime) -> int:
+    """Messages whose worker died (lease expired) go back to the queue."""
+    rows = await session.execute(
+        update(Message)
+        .where(Message.status == "sending", Message.lease_until < now)
+        .values(status="queued", lease_owner=None, lease_until=None, updated_at=now)
+        .returning(Message.campaign_id, Message.contact_id)
+    )
+    return await _requeue(session, rows.all())
+
+
+async def release_leases_of(session: AsyncSession, owner: str, ids: Sequence[int] | None) -> int:
+    """Give back this owner's leases (on shutdown, or a batch given up on)."""
+    stmt = update(Message).where(Message.status == "sending", Message.lease_owner == owner)
+    if ids is not None:
+        stmt = stmt.where(Message.id.in_(ids))
+    rows = await session.execute(
+        stmt.values(status="queued", lease_owner=None, lease_until=None).returning(
+            Message.campaign_id, Message.contact_id
+        )
+    )
+    return await _requeue(session, rows.all())
+
+
+# --- recording ------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What to write for one message after its submit."""
+
+    id: int
+    status: str  # sent | failed | queued
+    channel: str
+    provider: str | None = None
+    provider_message_id: str | None = None
+    units: int = 0
+    price: int = 0
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+
+
+@dataclass(slots=True)
+class Recorded:
+    id: int
+    campaign_id: int
+    account_id: int
+    contact_id: int | None
+
+
+_RECORD_PG = """
+UPDATE message AS m SET
+    status = v.status, channel = v.channel, provider = v.provider,
+    provider_message_id = v.pmid, units = v.units, price = v.price, attempts = v.attempts,
+    next_attempt_at = coalesce(v.next_at, m.next_attempt_at),
+    error_code = v.code, error_message = v.msg,
+    sent_at = CASE WHEN v.status = 'sent' THEN :now ELSE m.sent_at END,
+    lease_owner = NULL, lease_until = NULL, updated_at = :now
+FROM unnest(
+    CAST(:ids AS BIGINT[]), CAST(:statuses AS TEXT[]), CAST(:channels AS TEXT[]),
+    CAST(:providers AS TEXT[]), CAST(:pmids AS TEXT[]), CAST(:units AS INTEGER[]),
+    CAST(:prices AS BIGINT[]), CAST(:attempts AS INTEGER[]), CAST(:next_ats AS TIMESTAMPTZ[]),
+    CAST(:codes AS TEXT[]), CAST(:msgs AS TEXT[])
+) AS v(id, status, channel, provider, pmid, units, price, attempts, next_at, code, msg)
+WHERE m.id = v.id AND m.status = 'sending' AND m.lease_owner = :owner
+RETURNING m.id, m.campaign_id, m.account_id, m.contact_id
+"""
+
+
+async def record_outcomes(
+    session: AsyncSession, owner: str, outcomes: Sequence[Outcome], now: datetime
+) -> list[Recorded]:
+    """Write the outcomes of messages still leased to `owner` (a message whose lease was lost
+    and re-claimed elsewhere is left alone). Returns the rows actually written."""
+    if not outcomes:
+        return []
+    if is_postgres(session):
+        rows = await session.execute(
+            text(_RECORD_PG),
+            {
+                "now": now,
+                "owner": owner,
+                "ids": [o.id for o in outcomes],
+                "statuses": [o.status for o in outcomes],
+                "channels": [o.channel for o in outcomes],
+                "providers": [o.provider for o in outcomes],
+                "pmids": [o.provider_message_id for o in outcomes],
+                "units": [o.units for o in outcomes],
+                "prices": [o.price for o in outcomes],
+                "attempts": [o.attempts for o in outcomes],
+                "next_ats": [o.next_attempt_at for o in outcomes],
+                "codes": [o.error_code for o in outcomes],
+                "msgs": [o.error_message for o in outcomes],
+            },
+        )
+        return [Recorded(*row) for row in rows]
+    # SQLite: the write lock is ours (BEGIN IMMEDIATE), so guard with a read, then executemany.
+    ids = [o.id for o in outcomes]
+    held: list[Recorded] = []
+    for start in range(0, len(ids), 900):
+        rows = await session.execute(
+            select(Message.id, Message.campaign_id, Message.account_id, Message.contact_id).where(
+                Message.id.in_(ids[start : start + 900]),
+                Message.status == "sending",
+                Message.lease_owner == owner,
+            )
+        )
+        held.extend(Recorded(*row) for row in rows)
+    keep = {r.id for r in held}
+    table = cast(Table, Message.__table__)
+    stmt = (
+        update(table)
+        .where(table.c.id == bindparam("b_id"))
+        .values(
+            status=bindparam("b_status"),
+            channel=bindparam("b_channel"),
+            provider=bindparam("b_provider"),
+            provider_message_id=bindparam("b_pmid"),
+            units=bindparam("b_units"),
+            price=bindparam("b_price"),
+            attempts=bindparam("b_attempts"),
+            next_attempt_at=bindparam("b_next_at"),
+            error_code=bindparam("b_code"),
+            error_message=bindparam("b_msg"),
+            sent_at=bindparam("b_sent_at"),
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    params = [
+        {
+            "b_id": o.id,
+            "b_status": o.status,
+            "b_channel": o.channel,
+            "b_provider": o.provider,
+            "b_pmid": o.provider_message_id,
+            "b_units": o.units,
+            "b_price": o.price,
+            "b_attempts": o.attempts,
+            "b_next_at": o.next_attempt_at or now,
+            "b_code": o.error_code,
+            "b_msg": o.error_message,
+            "b_sent_at": now if o.status == "sent" else None,
+        }
+        for o in outcomes
+        if o.id in keep
+    ]
+    if params:
+        conn = await session.connection()
+        await conn.execute(stmt, params)
+    return held
+
+
+async def fail_unpaid(
+    session: AsyncSession, ids: Sequence[int], now: datetime, code: str, message: str
+) -> None:
+    """Turn messages just recorded `sent` but that could not be paid into `failed`."""
+    if ids:
+        await session.execute(
+            update(Message)
+            .where(Message.id.in_(ids))
+            .values(
+                status="failed",
+                price=0,
+                sent_at=None,
+                error_code=code,
+                error_message=message,
+                updated_at=now,
+            )
+        )
+
+
+def group_by_campaign(rows: Sequence[Recorded]) -> dict[int, list[Recorded]]:
+    out: dict[int, list[Recorded]] = defaultdict(list)
+    for row in rows:
+        out[row.campaign_id].append(row)
+    return out
+
+
+# --- campaign cancelled ----------------------------------------------------------------
+
+
+async def skip_queued(session: AsyncSession, campaign_id: int) -> int:
+    """Turn every still-queued message of the campaign into `skipped` (one UPDATE)."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.campaign_id == campaign_id, Message.status == MessageStatus.QUEUED)
+        .values(status=MessageStatus.SKIPPED)
+        .execution_options(synchronize_session=False)
+    )
+    skipped = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if skipped:
+        await tally.move(session, campaign_id, {"queued": -skipped, "skipped": skipped})
+    return skipped
+
+
+async def in_flight(session: AsyncSession, campaign_id: int) -> int:
+    """Messages handed to a worker (status `sending`) and not yet recorded."""
+    return int(
+        (
+            await session.execute(
+                select(func.count()).where(
+                    Message.campaign_id == campaign_id, Message.status == MessageStatus.SENDING
+                )
+            )
+        ).scalar_one()
+    )
+
+
+# --- receipts ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class MessageState:
+    """What a receipt needs to know about its message (mutated as receipts are folded in)."""
+
+    id: int
+    campaign_id: int
+    contact_id: int | None
+    provider_message_id: str
+    original: str
+    status: str
+
+
+async def messages_by_provider_ids(
+    session: AsyncSession, provider: str, provider_message_ids: Sequence[str]
+) -> dict[str, MessageState]:
+    """The messages these provider ids were recorded for, locked for update on PostgreSQL
+    (in id order, so concurrent ingests never deadlock each other). On SQLite the write
+    transaction (BEGIN IMMEDIATE) already serializes writers."""
+    found: dict[str, MessageState] = {}
+    lock = not is_sqlite(session)
+    for part in chunks(sorted(set(provider_message_ids)), LOOKUP_CHUNK):
+        stmt = (
+            select(
+                Message.id,
+                Message.campaign_id,
+                Message.contact_id,
+                Message.provider_message_id,
+                Message.status,
+            )
+            .where(one_of(session, Message.provider_message_id, part), Message.provider == provider)
+            .order_by(Message.id)
+        )
+        if lock:
+            stmt = stmt.with_for_update()
+        for row in await session.execute(stmt):
+            found[row.provider_message_id] = MessageState(
+                row.id,
+                row.campaign_id,
+                row.contact_id,
+                row.provider_message_id,
+                row.status,
+                row.status,
+            )
+    return found
+
+
+_UPDATE_MESSAGE = (
+    update(Message.__table__)  # type: ignore[arg-type]
+    .where(
+        and_(
+            Message.__table__.c.id == bindparam("b_id"),
+            Message.__table__.c.status == bindparam("b_old"),
+        )
+    )
+    .values(
+        status=bindparam("b_status"),
+        delivered_at=func.coalesce(Message.__table__.c.delivered_at, bindparam("b_delivered_at")),
+        read_at=func.coalesce(Message.__table__.c.read_at, bindparam("b_read_at")),
+        error_code=func.coalesce(bindparam("b_error_code"), Message.__table__.c.error_code),
+        error_message=func.coalesce(
+            bindparam("b_error_message"), Message.__table__.c.error_message
+        ),
+        updated_at=bindparam("b_updated_at"),
+    )
+)
+
+
+async def apply_receipts(
+    session: AsyncSession, rows: list[dict[str, Any]], moved: dict[int, tally.Change]
+) -> None:
+    """Apply receipts' status transitions (`rows`, in ascending message id order) and their
+    campaigns' counter changes. Each row is guarded by the status it was read in (the row
+    is locked, so the guard only ever protects against a bug, never a race)."""
+    for part in chunks(rows):
+        await session.execute(_UPDATE_MESSAGE, list(part))
+    await tally.record(session, moved)

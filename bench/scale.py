@@ -66,6 +66,7 @@ from clarion.db.session import Database
 from clarion.sending.materialize import materialize
 
 WAITING = "wait_event_type IN ('Lock', 'LWLock')"
+STATEMENT_CHARS = 110
 
 
 @dataclass
@@ -84,6 +85,7 @@ class Run:
     wait_samples: int = 0
     samples: int = 0
     wait_events: Counter[str] = field(default_factory=Counter)
+    waiting_statements: Counter[str] = field(default_factory=Counter)
     deadlocks: int = 0
     duplicates: int = 0
     shares: list[float] = field(default_factory=list)
@@ -238,19 +240,22 @@ class Sampler:
         self.conn, self.interval = conn, interval
         self.samples = self.waiting = 0
         self.events: Counter[str] = Counter()
+        self.statements: Counter[str] = Counter()  # wait event and the start of the statement
         self._task: asyncio.Task[None] | None = None
 
     async def _loop(self) -> None:
         while True:
             rows = await self.conn.fetch(
-                "SELECT wait_event_type || ':' || wait_event AS e, count(*) AS n "
+                "SELECT wait_event_type || ':' || wait_event AS e, "
+                "regexp_replace(left(query, 200), '\\s+', ' ', 'g') AS q, count(*) AS n "
                 f"FROM pg_stat_activity WHERE datname = current_database() AND {WAITING} "
-                "GROUP BY 1"
+                "GROUP BY 1, 2"
             )
             self.samples += 1
             for r in rows:
                 self.waiting += int(r["n"])
                 self.events[r["e"]] += int(r["n"])
+                self.statements[f"{r['e']} {r['q'][:STATEMENT_CHARS]}"] += int(r["n"])
             await asyncio.sleep(self.interval)
 
     def start(self) -> None:
@@ -351,6 +356,7 @@ async def run_once(
             run.pg_cpu = 100 * sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items()) / run.seconds
             run.samples, run.wait_samples = sampler.samples, sampler.waiting
             run.wait_events = sampler.events
+            run.waiting_statements = sampler.statements
             if not run.capped:
                 await settled(db, cids, 30)
             run.duplicates = int(stats.get("duplicates", 0))
@@ -433,31 +439,36 @@ async def main_async(args: argparse.Namespace) -> None:
         await backend.cleanup()
 
 
+async def run_case(
+    bench: Bench, title: str, specs: list[tuple[str, int, list[int]]], args: argparse.Namespace
+) -> None:
+    """One table: a run per (case, workers, campaign sizes), then where each run waited."""
+    header(title)
+    runs: list[Run] = []
+    for case, workers, sizes in specs:
+        runs.append(await run_once(bench, case, workers, sizes, args))
+        row(runs[-1], runs[0])
+    print("\nWaiting statements (lock-wait samples, top 3 a run):")
+    for run in runs:
+        for statement, n in run.waiting_statements.most_common(3):
+            print(f"- {run.workers} workers, {run.campaigns} campaigns: {n} x {statement}")
+
+
 async def run_cases(bench: Bench, cases: list[str], args: argparse.Namespace) -> None:
+    m = args.messages
     if "one" in cases:
-        header(f"one campaign of {args.messages:,} messages, N workers")
-        first = None
-        for n in args.workers:
-            run = await run_once(bench, "one", n, [args.messages], args)
-            first = first or run
-            row(run, first)
+        title = f"one campaign of {m:,} messages, N workers"
+        await run_case(bench, title, [("one", n, [m]) for n in args.workers], args)
     if "multi" in cases:
-        header(f"N campaigns of N accounts, {args.messages:,} messages in all, N workers")
-        first = None
-        for n in args.workers:
-            run = await run_once(bench, "multi", n, [args.messages // n] * n, args)
-            first = first or run
-            row(run, first)
+        title = f"N campaigns of N accounts, {m:,} messages in all, N workers"
+        await run_case(bench, title, [("multi", n, [m // n] * n) for n in args.workers], args)
     if "accounts" in cases:
-        header(
-            f"K accounts, {args.messages:,} messages in all, {args.k_workers} workers "
+        title = (
+            f"K accounts, {m:,} messages in all, {args.k_workers} workers "
             "(goal: K accounts >= 0.8x one account)"
         )
-        first = None
-        for k in args.accounts:
-            run = await run_once(bench, "accounts", args.k_workers, [args.messages // k] * k, args)
-            first = first or run
-            row(run, first)
+        specs = [("accounts", args.k_workers, [m // k] * k) for k in args.accounts]
+        await run_case(bench, title, specs, args)
 
 
 def ints(value: str) -> list[int]:

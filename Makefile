@@ -15,7 +15,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test lint console test-console bench bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events bench-console clean
+.PHONY: run test lint console test-console bench bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events bench-console bench-scale bench-latency clean
 
 $(BIN)/clarion: pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "$(PY) not found; set PY=python3"; exit 1; }
@@ -52,7 +52,7 @@ lint: $(BIN)/clarion $(CONSOLE_DEPS)
 	$(BIN)/lint-imports
 	cd console && npm run lint
 
-bench: bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events bench-console
+bench: bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events bench-console bench-scale bench-latency
 
 bench-import: $(BIN)/clarion
 	$(BIN)/python bench/import.py
@@ -77,6 +77,12 @@ bench-journey: $(BIN)/clarion
 
 bench-events: $(BIN)/clarion
 	$(BIN)/python bench/events.py
+
+bench-scale: $(BIN)/clarion
+	$(BIN)/python bench/scale.py
+
+bench-latency: $(BIN)/clarion
+	$(BIN)/python bench/latency.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

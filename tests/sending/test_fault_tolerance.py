@@ -34,12 +34,22 @@ from tests.sending.conftest import (
     set_rates,
 )
 
-# These tests time real processes (kill -9, SIGTERM, fault stretches) on a shared 2-core
-# machine; a failure is retried once and reported as a rerun. A real defect fails both runs.
-pytestmark = [pytest.mark.slow, pytest.mark.flaky(reruns=1, reruns_delay=2)]
+pytestmark = pytest.mark.slow
+# The fault stretches and the shutdown budget time real processes on a shared 2-core machine:
+# those two are retried once and reported as a rerun. The kill -9 drill is never retried: its
+# random choices come from a printed seed, so a failure is replayed, not rerun away.
+timed = pytest.mark.flaky(reruns=1, reruns_delay=2)
 
 CLARION = str(Path(sys.executable).parent / "clarion")
 PRICE = 700
+
+
+def seeded_random() -> random.Random:
+    """A random source whose seed is printed (shown with a failure): CLARION_TEST_SEED replays
+    a run's choices."""
+    seed = int(os.environ.get("CLARION_TEST_SEED") or time.time_ns() % 2**32)
+    print(f"random seed {seed} (replay with CLARION_TEST_SEED={seed})")
+    return random.Random(seed)
 
 
 def _free_port() -> int:
@@ -239,7 +249,7 @@ class TestWorkersKilled:
         account_id, cid = await _campaign_of(db, api, n)
         cluster.start_worker(0)
         cluster.start_worker(1)
-        rng = random.Random()
+        rng = seeded_random()
         # three random moments of the run, by progress, so that every kill lands mid-batch
         for threshold in sorted(rng.uniform(0.05, 0.85) for _ in range(3)):
             await _wait_progress(db, cid, int(threshold * n))
@@ -253,6 +263,7 @@ class TestWorkersKilled:
         await _assert_exactly_once(cluster, db, account_id, cid, n)
 
 
+@timed
 class TestProviderFaults:
     async def test_errors_timeouts_drops_and_throttles_for_stretches(self, cluster, db, api):
         n = 12_000
@@ -290,6 +301,7 @@ class TestProviderFaults:
         await _assert_exactly_once(cluster, db, account_id, cid, n)
 
 
+@timed
 class TestGracefulShutdown:
     async def test_sigterm_finishes_or_releases_in_flight_work_within_10_s(self, cluster, db, api):
         n = 4_000

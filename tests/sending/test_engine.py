@@ -15,8 +15,8 @@ from clarion.campaigns import service as campaigns_service
 from clarion.campaigns.models import Campaign
 from clarion.db.base import utcnow
 from clarion.providers.base import Outcome, SubmitResult
-from clarion.sending.engine import Engine
 from clarion.sending import materialize as materialize_module
+from clarion.sending.engine import Engine
 from clarion.sending.materialize import materialize, materialize_chunk
 from clarion.sending.models import Message
 from clarion.sending.scheduler import finalize, start_due, sweep_leases, tick

@@ -16,6 +16,7 @@ from clarion.campaigns.models import Campaign
 from clarion.db.base import utcnow
 from clarion.messages.models import Message
 from clarion.providers.base import Outcome, SubmitResult
+from clarion.sending import materialize as materialize_module
 from clarion.sending.engine import Engine
 from clarion.sending.materialize import materialize, materialize_chunk
 from clarion.sending.scheduler import finalize, start_due, sweep_leases, tick
@@ -98,6 +99,21 @@ class TestMaterialize:
             async with db.transaction() as s:
                 await materialize_chunk(s, cid, 4, utcnow())
         assert len(await _messages(db, cid)) == 4
+
+    async def test_the_first_chunk_is_small_then_chunks_double(self, db, account, monkeypatch):
+        """The first messages are queued after a small insert, not a full-size one."""
+        lst = await seed_contacts(db, account.id, phones(300))
+        cid = await seed_campaign(db, account.id, [lst])
+        sizes = []
+
+        async def recorded(session, campaign_id, chunk, now):
+            sizes.append(chunk)
+            return await materialize_chunk(session, campaign_id, chunk, now)
+
+        monkeypatch.setattr(materialize_module, "FIRST_CHUNK", 100)
+        monkeypatch.setattr(materialize_module, "materialize_chunk", recorded)
+        assert await materialize(db, cid, chunk=250) == 300
+        assert sizes == [100, 200, 250]  # the third finds nobody after 300: done
 
     async def test_paused_or_cancelled_campaigns_are_not_materialized(self, db, account):
         lst = await seed_contacts(db, account.id, phones(3))

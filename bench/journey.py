@@ -44,6 +44,9 @@ import asyncpg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from audience_server import free_port, stop_server
 
+# The external simulator signs its receipts with it (Clarion refuses unsigned ones).
+SIMULATOR_SECRET = "bench-simulator-secret"
+
 ADMIN_TOKEN = "bench-admin-token"
 PG_ADMIN_DSN = os.environ.get(
     "CLARION_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -145,6 +148,7 @@ async def start_stack(backend: str, shape: str, workdir: Path) -> Stack:
         "CLARION_DATABASE_URL": url,
         "CLARION_ADMIN_TOKEN": ADMIN_TOKEN,
         "CLARION_SIMULATOR_URL": sim,
+        "CLARION_SIMULATOR_SECRET": SIMULATOR_SECRET,
         "CLARION_PUBLIC_URL": base,
         "TMPDIR": str(workdir),
     }

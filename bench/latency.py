@@ -45,6 +45,9 @@ from aiohttp import web
 sys.path.insert(0, str(Path(__file__).parent))
 from audience_server import ADMIN_TOKEN, PG_ADMIN_DSN, _pg, free_port, wait_ready
 
+# The external simulator signs its receipts with it (Clarion refuses unsigned ones).
+SIMULATOR_SECRET = "bench-simulator-secret"
+
 CLARION = str(Path(sys.executable).with_name("clarion"))
 RECIPIENTS = 3
 
@@ -192,6 +195,7 @@ async def measure(mode: str, args: argparse.Namespace, rng: random.Random) -> li
         "CLARION_DATABASE_URL": url,
         "CLARION_ADMIN_TOKEN": ADMIN_TOKEN,
         "CLARION_SIMULATOR_URL": provider_url,
+        "CLARION_SIMULATOR_SECRET": SIMULATOR_SECRET,
         "CLARION_PUBLIC_URL": base,
     }
     serve = ["serve", "--port", str(port)] + (["--no-sender"] if mode == "pg-worker" else [])

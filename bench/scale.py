@@ -49,6 +49,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from dispatch import (
     CLARION,
     PRICE,
+    SIM_SECRET,
     cpu_seconds,
     free_port,
     fresh_backend,
@@ -186,6 +187,7 @@ def start_worker(url: str, sim_url: str, lanes: int, batch: int) -> subprocess.P
         **os.environ,
         "CLARION_DATABASE_URL": url,
         "CLARION_SIMULATOR_URL": sim_url,
+        "CLARION_SIMULATOR_SECRET": SIM_SECRET,  # the one start_simulator signs with
         "CLARION_WORKER_BATCH_SIZE": str(batch),
     }
     return subprocess.Popen(

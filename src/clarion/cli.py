@@ -24,9 +24,8 @@ from clarion.errors import ClarionError
 from clarion.httpserver import protocol_class
 from clarion.money import to_units
 from clarion.people.cli import register as people_commands
-from clarion.providers.base import ProviderConfigError
+from clarion.providers.cli import check_providers
 from clarion.providers.cli import register as provider_commands
-from clarion.providers.config_check import check
 from clarion.sending.cli import register as sending_commands
 
 app = typer.Typer(help="Clarion: SMS, RCS and WhatsApp campaigns.", no_args_is_help=True)
@@ -95,15 +94,6 @@ async def _ensure_admin_token(settings: Settings) -> str | None:
         return await ensure_admin_token(db, settings.admin_token)
     finally:
         await db.dispose()
-
-
-def check_providers(settings: Settings) -> None:
-    """Stop at start, with one sentence, when a selected provider lacks its settings."""
-    try:
-        check(settings)
-    except ProviderConfigError as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
 
 
 @app.command()

@@ -23,6 +23,13 @@ async def list_accounts(
     return list(rows.scalars()), int(total)
 
 
+async def key_of(session: AsyncSession, account_id: int, key_id: int) -> ApiKey | None:
+    row = await session.execute(
+        select(ApiKey).where(ApiKey.account_id == account_id, ApiKey.id == key_id)
+    )
+    return row.scalar_one_or_none()
+
+
 async def keys_of(session: AsyncSession, account_id: int) -> list[ApiKey]:
     rows = await session.execute(
         select(ApiKey).where(ApiKey.account_id == account_id).order_by(ApiKey.id)

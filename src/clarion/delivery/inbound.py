@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.audience.optouts import contacts_with_phone, opt_in, opt_out
 from clarion.config import Settings, get_settings
 from clarion.providers.base import InboundMessage
+from clarion.providers.rbm import RbmSubscribe, RbmUnsubscribe
 
 
 def _keyword(text: str) -> str:
@@ -22,8 +23,6 @@ def _keyword(text: str) -> str:
 
 def action_of(item: InboundMessage, settings: Settings) -> str | None:
     """'out', 'in' or None (not a keyword)."""
-    from clarion.providers.rbm import RbmSubscribe, RbmUnsubscribe
-
     if isinstance(item, RbmUnsubscribe):
         return "out"
     if isinstance(item, RbmSubscribe):

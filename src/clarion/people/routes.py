@@ -4,12 +4,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
+from clarion.accounts import repository as accounts_repository
 from clarion.accounts.routes import account_out
 from clarion.accounts.service import require_account
 from clarion.audit import service as audit
 from clarion.auth import AdminDep, CurrentPrincipal, get_db, request_now
 from clarion.db.deps import ReadSessionDep, SessionDep
-from clarion.errors import Forbidden
+from clarion.errors import Forbidden, NotFound
 from clarion.people import repository, service, sessions
 from clarion.people.schemas import KeyOut, LoginIn, LoginOut, MeOut, UserCreate, UserOut, UserUpdate
 from clarion.roles import OWNER, VIEWER, requires
@@ -177,8 +178,7 @@ async def me(principal: CurrentPrincipal, session: ReadSessionDep) -> MeOut:
     if principal.kind == "user":
         user = await service.require_user(session, principal.account_id, principal.id)
         return MeOut(user=UserOut.model_validate(user), key=None, account=account, role=user.role)
-    from clarion.accounts.models import ApiKey
-
-    key = await session.get(ApiKey, principal.id)
-    assert key is not None
+    key = await accounts_repository.key_of(session, principal.account_id, principal.id)
+    if key is None:  # revoked since this request was authenticated
+        raise NotFound("This API key no longer exists.")
     return MeOut(user=None, key=KeyOut.model_validate(key), account=account, role=key.role)

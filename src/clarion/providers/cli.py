@@ -14,6 +14,8 @@ from clarion.accounts import repository as accounts_repository
 from clarion.config import Settings, get_settings
 from clarion.db.session import Database
 from clarion.errors import ClarionError
+from clarion.providers.base import ProviderConfigError
+from clarion.providers.config_check import check
 from clarion.providers.simulator_server import Faults, ServerConfig, run
 from clarion.providers.smpp.smsc import Smsc
 from clarion.providers.whatsapp_cloud import TEMPLATE_STATUS, fetch_templates, template_body
@@ -21,6 +23,15 @@ from clarion.templates import service as templates_service
 from clarion.templates.schemas import TemplateCreate
 
 console = Console()
+
+
+def check_providers(settings: Settings) -> None:
+    """Stop at start, with one sentence, when a selected provider lacks its settings."""
+    try:
+        check(settings)
+    except ProviderConfigError as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
 
 
 # -- clarion simulator (the HTTP provider simulator) -----------------------------------------

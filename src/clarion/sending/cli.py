@@ -8,17 +8,20 @@ import signal
 from typing import Annotated
 
 import typer
+import uvloop
 from rich.console import Console
+
+from clarion.config import get_settings
+from clarion.db.session import Database
+from clarion.providers.cli import check_providers
+from clarion.sending.demo import run_demo
+from clarion.sending.engine import Engine
 
 console = Console()
 
 
 async def run_worker(lanes: int) -> None:
     """Scheduler + sender until SIGTERM/SIGINT, then a graceful stop (<= 10 s)."""
-    from clarion.config import get_settings
-    from clarion.db.session import Database
-    from clarion.sending.engine import Engine
-
     settings = get_settings()
     db = Database(settings.database_url)
     engine = Engine(settings, db, lanes=lanes)
@@ -46,16 +49,8 @@ def register(app: typer.Typer) -> None:
         """Run the scheduler and the sender without HTTP (any number of them on PostgreSQL)."""
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
         # A selected provider with missing settings stops here, with one sentence.
-        from clarion.cli import check_providers
-        from clarion.config import get_settings
-
         check_providers(get_settings())
-        try:
-            import uvloop
-
-            uvloop.run(run_worker(lanes))
-        except ImportError:  # pragma: no cover
-            asyncio.run(run_worker(lanes))
+        uvloop.run(run_worker(lanes))
 
     @app.command()
     def demo(
@@ -63,6 +58,4 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Create an account, a list of simulator numbers and a campaign; send it and print
         its progress (embedded: runs the engine in this process)."""
-        from clarion.sending.demo import run_demo
-
         asyncio.run(run_demo(phones, console))

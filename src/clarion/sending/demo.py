@@ -14,10 +14,12 @@ from rich.console import Console
 from sqlalchemy import insert, select
 
 from clarion.accounts import ledger
+from clarion.accounts.service import create_account
 from clarion.audience.models import Contact, ContactList, ListMember
 from clarion.campaigns.models import Campaign
 from clarion.config import get_settings
 from clarion.db.base import utcnow
+from clarion.db.migrate import upgrade
 from clarion.db.session import Database
 from clarion.money import from_units, to_units
 from clarion.pricing.rates import load_rate_card
@@ -36,9 +38,6 @@ def demo_phones(n: int) -> list[tuple[str, str]]:
 
 
 async def run_demo(n: int, console: Console) -> None:
-    from clarion.accounts.service import create_account
-    from clarion.db.migrate import upgrade
-
     settings = get_settings()
     await asyncio.to_thread(upgrade, settings.database_url)
     db = Database(settings.database_url)

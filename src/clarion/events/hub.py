@@ -128,7 +128,7 @@ class EventHub:
         sub = Subscriber(account_id, campaign_id)
         self.subscribers.setdefault(account_id, set()).add(sub)
         if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._run(), name="clarion-events")
+            self._task = asyncio.create_task(self._run(utcnow()), name="clarion-events")
         return sub
 
     def unsubscribe(self, sub: Subscriber) -> None:
@@ -145,15 +145,17 @@ class EventHub:
                 await self._task
             self._task = None
 
-    async def _run(self) -> None:
-        since = utcnow() - LOOKBACK
-        prime = True  # what changed before the feed started is news to nobody
+    async def _run(self, opened: datetime) -> None:
+        since = opened - LOOKBACK
+        # What was stamped before the first stream opened is news to nobody (a campaign
+        # stream starts with the current state anyway); what came after is sent.
+        prime: datetime | None = opened
         while self.subscribers:
             started = utcnow()
             try:
                 await self._poll(since, started, prime=prime)
                 since = started - LOOKBACK
-                prime = False
+                prime = None
             except Exception:  # a database hiccup: try again next round
                 log.warning("event poll failed", exc_info=True)
             await asyncio.sleep(self.poll_seconds)
@@ -162,7 +164,9 @@ class EventHub:
         self._waiting.clear()
         self._tallies.clear()
 
-    async def _poll(self, since: datetime, started: datetime, *, prime: bool = False) -> None:
+    async def _poll(
+        self, since: datetime, started: datetime, *, prime: datetime | None = None
+    ) -> None:
         self.polls += 1
         accounts = list(self.subscribers)
         c, i = Campaign, ContactImport
@@ -189,12 +193,12 @@ class EventHub:
         current: dict[int, tuple[int, int]] = {}
         for campaign_id, account_id, top, count in tally_rows:
             current[campaign_id] = (top, count)
-            if not prime and self._tallies.get(campaign_id) != (top, count):
+            if self._tallies.get(campaign_id) != (top, count):
                 self._waiting[("campaign", campaign_id)] = account_id
         self._tallies = current
         for kind, object_id, account_id, updated_at in rows:
             key = (kind, object_id)
-            if prime:
+            if prime is not None and updated_at <= prime:
                 self._sent[key], self._sent_at[key] = updated_at, loop_now - MIN_GAP
             elif self._sent.get(key) != updated_at:
                 self._waiting[key] = account_id

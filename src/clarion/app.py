@@ -111,7 +111,7 @@ def create_app(
     )
     app.add_middleware(StaticPathsFirst)
     app.add_middleware(NoNulInUrl)
-    # Outermost: a page navigation never reaches the API's fast lanes or size limits.
+    # Outermost: a page navigation never reaches the API's middleware or size limits.
     app.add_middleware(ConsoleMiddleware, dist=settings.console_dir)
 
     @app.get("/healthz", tags=["health"])

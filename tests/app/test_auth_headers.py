@@ -40,7 +40,7 @@ class TestTwoAuthorizationHeaders:
         )
         assert r.status_code == 400
 
-    async def test_the_contact_read_fast_lane_refuses_them_too(
+    async def test_a_contact_read_with_a_cached_key_refuses_them_too(
         self, api: Api, account: AccountClient
     ) -> None:
         created = await account.post("/contacts", json={"phone": "+33612345678"})

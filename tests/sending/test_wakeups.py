@@ -8,6 +8,7 @@ PostgreSQL) or the scheduler's own timing of the next start can make them act so
 from __future__ import annotations
 
 import asyncio
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -42,6 +43,17 @@ async def _until(predicate, timeout: float) -> None:  # type: ignore[no-untyped-
     raise AssertionError("not within the time a wake-up allows")
 
 
+def _wait_for_worker(log: Path, timeout: float = 60) -> None:
+    """The worker is up and its loops are about to rest (a loaded machine may take seconds to
+    start a process: the wake-up is measured from then, not from the spawn)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and b" running" in log.read_bytes():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"the worker did not start: {log.read_text(errors='replace')}")
+
+
 class TestAcrossProcesses:
     @pytest.fixture
     def resting_cluster(self, settings: Settings, tmp_path: Path):  # type: ignore[no-untyped-def]
@@ -51,6 +63,7 @@ class TestAcrossProcesses:
         try:
             cluster.start()
             cluster.start_worker(0)
+            _wait_for_worker(tmp_path / "worker0.log")
             yield cluster
         finally:
             cluster.stop()

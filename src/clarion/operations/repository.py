@@ -7,6 +7,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import column, delete, func, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,17 +54,25 @@ async def reserved_units(session: AsyncSession) -> int:
 # --- retention ------------------------------------------------------------------------------
 
 
+def _finished() -> list[Any]:
+    """Completed, or cancelled and closed: `completed_at` set, nothing queued, in flight or
+    reserved (on the folded row), so no worker will record anything of it any more."""
+    return [
+        Campaign.purged_at.is_(None),
+        Campaign.completed_at.is_not(None),
+        Campaign.status.in_((states.COMPLETED, states.CANCELLED)),
+        Campaign.queued == 0,
+        Campaign.sending == 0,
+        Campaign.reserved == 0,
+    ]
+
+
 async def campaigns_to_purge(session: AsyncSession, cutoff: datetime, n: int) -> list[int]:
-    """Finished campaigns (completed, or cancelled and closed) whose `completed_at` is before
-    `cutoff` and whose rows are not deleted yet, oldest first."""
+    """Finished campaigns whose `completed_at` is before `cutoff` and whose rows are not
+    deleted yet, oldest first."""
     rows = await session.execute(
         select(Campaign.id)
-        .where(
-            Campaign.purged_at.is_(None),
-            Campaign.completed_at.is_not(None),
-            Campaign.completed_at < cutoff,
-            Campaign.status.in_((states.COMPLETED, states.CANCELLED)),
-        )
+        .where(Campaign.completed_at < cutoff, *_finished())
         .order_by(Campaign.completed_at)
         .limit(n)
     )
@@ -73,11 +82,7 @@ async def campaigns_to_purge(session: AsyncSession, cutoff: datetime, n: int) ->
 async def lock_campaign_to_purge(session: AsyncSession, campaign_id: int) -> bool:
     """Take the campaign row for this purge batch (PostgreSQL: skipped when another process
     is purging it now). False when it is gone, purged, or taken."""
-    stmt = select(Campaign.id).where(
-        Campaign.id == campaign_id,
-        Campaign.purged_at.is_(None),
-        Campaign.status.in_((states.COMPLETED, states.CANCELLED)),
-    )
+    stmt = select(Campaign.id).where(Campaign.id == campaign_id, *_finished())
     if is_postgres(session):
         stmt = stmt.with_for_update(skip_locked=True)
     return (await session.execute(stmt)).scalar_one_or_none() is not None

@@ -18,18 +18,14 @@ import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    Counter,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import REGISTRY, Counter, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 CHANNELS = ("sms", "rcs", "whatsapp")
-CONTENT_TYPE = CONTENT_TYPE_LATEST
+# The text format every Prometheus version reads (2.x does not know 1.0.0's media type).
+CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
 
 messages_total = Counter(
     "clarion_messages_total",

@@ -125,7 +125,7 @@ def _required_role(route: RouteContext, method: str) -> str:
 
 def _error_codes(path: str, method: str, operation: dict[str, Any], secured: bool) -> set[str]:
     if path == "/metrics":
-        return {"401", "404"}  # no parameters, no body: only the token can be wrong
+        return {"401", "404", "422"}  # the token; the URL (`%00`) as everywhere
     codes = {"422"}
     has_body = "requestBody" in operation
     if secured or has_body:

@@ -27,7 +27,7 @@ METRICS_DESCRIPTION = (
     responses={
         200: {
             "description": "The exposition (text format 0.0.4)",
-            "content": {metrics.CONTENT_TYPE: {"schema": {"type": "string"}}},
+            "content": {"text/plain": {"schema": {"type": "string"}}},
         }
     },
 )

@@ -21,9 +21,9 @@ import time
 
 import httpx
 from asgi_lifespan import LifespanManager
-from sqlalchemy import text
 from dispatch import fresh_backend
 from ops_seed import account, campaign
+from sqlalchemy import text
 
 from clarion.app import create_app
 from clarion.config import Settings
@@ -47,7 +47,8 @@ async def _timed(
 def _line(name: str, ms: list[float]) -> str:
     ms = sorted(ms)
     p95 = ms[min(len(ms) - 1, int(len(ms) * 0.95))]
-    return f"  {name:<14} median {statistics.median(ms):6.2f} ms   p95 {p95:6.2f} ms   max {ms[-1]:6.2f} ms"
+    median = statistics.median(ms)
+    return f"  {name:<14} median {median:6.2f} ms   p95 {p95:6.2f} ms   max {ms[-1]:6.2f} ms"
 
 
 async def run(backend_name: str, sending: int, per: int, completed: int, scrapes: int) -> None:

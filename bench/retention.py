@@ -97,6 +97,10 @@ def describe(name: str, sent: int, seconds: float, ms: list[float]) -> str:
     )
 
 
+def purged(name: str, rows: int, took: float) -> str:
+    return f"  {name:<22} {rows / took:8.0f} rows/s   ({rows:,} rows in {took:.1f} s)"
+
+
 async def purge(db: Database, ids: list[int], now) -> tuple[int, float]:
     t = time.perf_counter()
     rows = 0
@@ -133,9 +137,7 @@ async def run(name: str, old: int, per: int, seconds: float) -> None:
         half = len(olds) // 2
         now = utcnow()
         rows, took = await purge(db, olds[:half], now)
-        print(
-            f"  {'retention alone':<22} {rows / took:8.0f} rows/s   ({rows:,} rows in {took:.1f} s)"
-        )
+        print(purged("retention alone", rows, took))
 
         stop = asyncio.Event()
         t = time.perf_counter()
@@ -145,9 +147,7 @@ async def run(name: str, old: int, per: int, seconds: float) -> None:
         stop.set()
         sent, ms = await dispatching
         print(describe("dispatch + retention", sent, time.perf_counter() - t, ms))
-        print(
-            f"  {'retention + dispatch':<22} {rows / took:8.0f} rows/s   ({rows:,} rows in {took:.1f} s)"
-        )
+        print(purged("retention + dispatch", rows, took))
     finally:
         await db.dispose()
         await backend.cleanup()

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from prometheus_client import REGISTRY, Counter, Histogram, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
 from prometheus_client.registry import Collector
 
 CHANNELS = ("sms", "rcs", "whatsapp")
@@ -46,7 +46,8 @@ leases_expired_total = Counter(
 receipts_total = Counter(
     "clarion_receipts_total",
     "Delivery receipts ingested, by what they did: applied (moved a message), unchanged "
-    "(duplicate or late), parked (no message recorded yet).",
+    "(duplicate or late), parked (no message recorded yet); unparked: parked receipts "
+    "matched to their message later (a part of parked, not another receipt).",
     ["provider", "result"],
 )
 hook_deliveries_total = Counter(

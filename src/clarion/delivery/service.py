@@ -251,6 +251,14 @@ async def apply_parked(
             )
     await repository.mark_events_matched(session, matched)
     await plan.write(session)
+    if matched:
+        n = len(matched)
+        orm_event.listen(
+            session.sync_session,
+            "after_commit",
+            lambda _s: metrics.receipts_total.labels(provider, "unparked").inc(n),
+            once=True,
+        )
     return len(matched)
 
 

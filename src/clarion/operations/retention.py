@@ -1,9 +1,10 @@
 """Retention (`CLARION_RETENTION_DAYS`): the per-recipient rows of campaigns finished longer
 ago than that are deleted; the campaign row, with its counters, cost and stats, stays.
 
-Bounded batches, not partitions: each batch is one short write transaction that deletes at
-most `batch` messages of one campaign and what hangs on them, then yields, so a concurrent
-dispatch waits for at most one batch's commit (docs/integration.md has the figures). The
+Bounded batches, not partitions: each batch is one short write transaction (about
+TARGET_SECONDS) that deletes at most `batch` messages of one campaign and what hangs on them,
+then rests as long as it took, so a concurrent dispatch waits for at most one short batch
+(docs/integration.md has the figures). The
 rows to delete are spread over campaigns and time, and partitioning the message table would
 change every queue and receipt query; batches need nothing but the indexes already there.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -53,7 +55,14 @@ class PerCampaign:
 PER_MESSAGE: tuple[PerMessage, ...] = (PerMessage("receipt_event", by="provider_message_id"),)
 PER_CAMPAIGN: tuple[PerCampaign, ...] = ()
 
-BATCH_PAUSE = 0.01  # seconds between batches: other writers get the database in between
+# A batch's transaction aims at this long: the next batch takes as many messages as fit
+# (between MIN_BATCH and the configured batch), since rows per second differ by database and
+# load. After each batch retention rests at least as long as the batch took, so it never
+# holds more than about half of the writer's time (SQLite has one writer; see the figures in
+# docs/integration.md).
+TARGET_SECONDS = 0.05
+MIN_BATCH = 100
+BATCH_PAUSE = 0.01  # the least rest between batches
 
 
 @dataclass(slots=True)
@@ -104,14 +113,17 @@ async def purge_campaign(
 ) -> Purged:
     """Delete every per-recipient row of one finished campaign, a batch per transaction."""
     total = Purged()
+    size = min(batch, max(MIN_BATCH, batch // 5))  # a cautious first batch
     with logs.context(campaign_id=campaign_id):
         while True:
             this = Purged()
 
-            async def work(session: AsyncSession, this: Purged = this) -> bool:
-                return await _purge_batch(session, campaign_id, batch, now, this)
+            async def work(session: AsyncSession, this: Purged = this, n: int = size) -> bool:
+                return await _purge_batch(session, campaign_id, n, now, this)
 
+            started = time.perf_counter()
             finished = await in_transaction(db, work)
+            took = time.perf_counter() - started
             total.batches += 1
             for table, n in this.rows.items():
                 total.add(table, n)
@@ -121,7 +133,9 @@ async def purge_campaign(
                 total.campaigns.append(campaign_id)
                 log.info("retention: campaign %d purged (%s)", campaign_id, total.rows)
                 return total
-            await asyncio.sleep(pause)  # never hold the writer for longer than a batch
+            fit = int(size * TARGET_SECONDS / took) if took > 0 else batch
+            size = max(MIN_BATCH, min(batch, fit))
+            await asyncio.sleep(max(pause, took) if pause else 0)
 
 
 async def purge_expired(

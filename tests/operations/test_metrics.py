@@ -4,8 +4,15 @@ what happened (values, not just names)."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from datetime import timedelta
+from pathlib import Path
 
 import aiohttp
 from sqlalchemy import select, update
@@ -17,6 +24,7 @@ from clarion.sending import scheduler
 from tests.operations.helpers import samples, value
 from tests.sending.conftest import campaign, seed_campaign, seed_contacts, set_rates
 
+CLARION = str(Path(sys.executable).with_name("clarion"))
 TOKEN = "metrics-secret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 ENGINE = {"sender_enabled": True, "scheduler_interval": 0.05, "simulator_receipt_delay": 0.05}
@@ -187,3 +195,43 @@ class TestWorkerPort:
             await unset.cleanup()
         names = {name for name, _ in samples(text)}
         assert {"clarion_queue_depth", "clarion_campaigns", "process_cpu_seconds_total"} <= names
+
+    async def test_clarion_worker_serves_its_port(self, database_url, db, tmp_path):
+        port = _free_port()
+        env = {
+            **os.environ,
+            "CLARION_DATABASE_URL": database_url,
+            "CLARION_METRICS_TOKEN": TOKEN,
+            "CLARION_LOG_FORMAT": "json",
+        }
+        log = tmp_path / "worker.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [CLARION, "worker", "--metrics-port", str(port)],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=out,
+            )
+        try:
+            url = f"http://127.0.0.1:{port}/metrics"
+            deadline = time.monotonic() + 30
+            async with aiohttp.ClientSession() as http:
+                while True:
+                    assert proc.poll() is None, log.read_text()
+                    try:
+                        async with http.get(url, headers=AUTH) as r:
+                            assert r.status == 200
+                            text = await r.text()
+                            break
+                    except aiohttp.ClientConnectionError:
+                        assert time.monotonic() < deadline, log.read_text()
+                        await asyncio.sleep(0.2)
+                async with http.get(url) as r:
+                    assert r.status == 401
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(20)
+        assert value(text, "clarion_campaigns", status="sending") == 0
+        assert "process_cpu_seconds_total" in text
+        lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
+        assert any(x["logger"] == "clarion.sending.engine" for x in lines), log.read_text()

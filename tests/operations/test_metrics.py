@@ -235,3 +235,22 @@ class TestWorkerPort:
         assert "process_cpu_seconds_total" in text
         lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]
         assert any(x["logger"] == "clarion.sending.engine" for x in lines), log.read_text()
+
+
+class TestDocumented:
+    async def test_openapi_names_the_endpoint_and_the_request_id(self, api):
+        spec = (await api.client.get("/openapi.json")).json()
+        op = spec["paths"]["/metrics"]["get"]
+        assert list(op["responses"]["200"]["content"]) == ["text/plain"]
+        assert op["security"] == [{"metricsToken": []}]
+        assert {"401", "404"} <= set(op["responses"])
+        assert spec["components"]["securitySchemes"]["metricsToken"]["scheme"] == "bearer"
+        header = spec["components"]["headers"]["RequestId"]
+        assert header["schema"]["pattern"]
+        assert spec["components"]["parameters"]["RequestId"]["name"] == "X-Request-ID"
+        for path, operations in spec["paths"].items():
+            for method, operation in operations.items():
+                refs = [p.get("$ref") for p in operation["parameters"]]
+                assert "#/components/parameters/RequestId" in refs, (method, path)
+                for response in operation["responses"].values():
+                    assert "X-Request-ID" in response["headers"], (method, path)

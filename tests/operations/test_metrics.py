@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from datetime import timedelta
@@ -206,10 +205,13 @@ class TestWorkerPort:
         }
         log = tmp_path / "worker.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen(
-                [CLARION, "worker", "--metrics-port", str(port)],
+            proc = await asyncio.create_subprocess_exec(
+                CLARION,
+                "worker",
+                "--metrics-port",
+                str(port),
                 env=env,
-                stdout=subprocess.DEVNULL,
+                stdout=asyncio.subprocess.DEVNULL,
                 stderr=out,
             )
         try:
@@ -217,7 +219,7 @@ class TestWorkerPort:
             deadline = time.monotonic() + 30
             async with aiohttp.ClientSession() as http:
                 while True:
-                    assert proc.poll() is None, log.read_text()
+                    assert proc.returncode is None, log.read_text()
                     try:
                         async with http.get(url, headers=AUTH) as r:
                             assert r.status == 200
@@ -230,7 +232,7 @@ class TestWorkerPort:
                     assert r.status == 401
         finally:
             proc.send_signal(signal.SIGTERM)
-            proc.wait(20)
+            await asyncio.wait_for(proc.wait(), 20)
         assert value(text, "clarion_campaigns", status="sending") == 0
         assert "process_cpu_seconds_total" in text
         lines = [json.loads(x) for x in log.read_text().splitlines() if x.startswith("{")]

@@ -81,10 +81,12 @@ class Purged:
 
 async def _purge_batch(
     session: AsyncSession, campaign_id: int, batch: int, now: datetime, done: Purged
-) -> bool:
-    """Delete one batch of the campaign's rows; True when nothing is left (campaign marked)."""
+) -> bool | None:
+    """Delete one batch of the campaign's rows; True when nothing is left (campaign marked),
+    None when it is not ours to purge (purged meanwhile, or another process is at it)."""
     if not await repo.lock_campaign_to_purge(session, campaign_id):
-        return True  # purged meanwhile, or another process is at it
+        done.rows.clear()
+        return None
     deleted: dict[str, int] = {}
     keys = await repo.messages_of(session, campaign_id, batch)
     if keys:
@@ -120,7 +122,9 @@ async def purge_campaign(
         while True:
             this = Purged()
 
-            async def work(session: AsyncSession, this: Purged = this, n: int = size) -> bool:
+            async def work(
+                session: AsyncSession, this: Purged = this, n: int = size
+            ) -> bool | None:
                 return await _purge_batch(session, campaign_id, n, now, this)
 
             started = time.perf_counter()
@@ -131,6 +135,8 @@ async def purge_campaign(
                 total.add(table, n)
                 if n:
                     metrics.retention_deleted_total.labels(table).inc(n)
+            if finished is None:
+                return total
             if finished:
                 total.campaigns.append(campaign_id)
                 log.info("retention: campaign %d purged (%s)", campaign_id, total.rows)

@@ -16,9 +16,12 @@ from pathlib import Path
 import aiohttp
 from sqlalchemy import select, update
 
+from clarion import metrics
 from clarion.db.base import utcnow
+from clarion.delivery.service import ingest_receipts
 from clarion.messages.models import Message
 from clarion.operations.server import serve_metrics
+from clarion.providers.base import Receipt
 from clarion.sending import scheduler
 from tests.operations.helpers import samples, value
 from tests.sending.conftest import campaign, seed_campaign, seed_contacts, set_rates
@@ -256,3 +259,26 @@ class TestDocumented:
                 assert "#/components/parameters/RequestId" in refs, (method, path)
                 for response in operation["responses"].values():
                     assert "X-Request-ID" in response["headers"], (method, path)
+
+
+class TestCountedOnCommit:
+    async def test_receipts_count_only_once_their_transaction_commits(self, db):
+        def parked() -> float:
+            return value(
+                metrics_text(), "clarion_receipts_total", provider="nobody", result="parked"
+            )
+
+        before = parked()
+        receipts = [Receipt("nobody", "x-1", "delivered"), Receipt("nobody", "x-2", "failed")]
+        async with db.session() as session:
+            await ingest_receipts(session, receipts)
+            await session.rollback()
+        assert parked() == before  # rolled back: nothing happened, nothing counted
+        async with db.transaction() as session:
+            await ingest_receipts(session, receipts)
+            assert parked() == before  # not committed yet
+        assert parked() == before + 2
+
+
+def metrics_text() -> str:
+    return metrics.render(None).decode()

@@ -27,7 +27,9 @@ from clarion.delivery.routes import router as delivery_router
 from clarion.events.hub import EventHub
 from clarion.events.routes import router as events_router
 from clarion.limits import BodySizeLimit, NoNulInUrl
+from clarion.logs import RequestIdMiddleware
 from clarion.openapi import install as install_openapi
+from clarion.operations.routes import router as operations_router
 from clarion.people.routes import admin_router as people_admin_router
 from clarion.people.routes import router as people_router
 from clarion.pricing.routes import router as pricing_router
@@ -113,6 +115,9 @@ def create_app(
     app.add_middleware(NoNulInUrl)
     # Outermost: a page navigation never reaches the API's middleware or size limits.
     app.add_middleware(ConsoleMiddleware, dist=settings.console_dir)
+    # Around everything: every answer carries X-Request-ID, every log line of the request its
+    # id; with JSON logs it writes the access lines (with the account id), not uvicorn.
+    app.add_middleware(RequestIdMiddleware, log_requests=settings.log_format == "json")
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -143,6 +148,7 @@ def create_app(
         events_router,
         sending_router,
         provider_webhooks_router,
+        operations_router,
     ):
         app.include_router(router)
     if settings.simulator_url:

@@ -19,10 +19,10 @@ from typing import Annotated, Literal
 from fastapi import Depends, Request
 from sqlalchemy import select
 
-from clarion import roles
+from clarion import logs, metrics, roles
 from clarion.accounts.models import ApiKey, SystemSetting
 from clarion.db.session import Database
-from clarion.errors import BadRequest, Forbidden, RoleRequired, Unauthorized
+from clarion.errors import BadRequest, Forbidden, NotFound, RoleRequired, Unauthorized
 from clarion.people import sessions
 
 API_KEY_PREFIX = "clk_"
@@ -103,6 +103,16 @@ async def _check_admin(request: Request) -> None:
         request.scope[ADMIN_SCOPE_KEY] = True
         return
     raise Unauthorized("Wrong admin token.")
+
+
+async def _check_metrics_token(request: Request) -> None:
+    """`GET /metrics` is open only to `Bearer {CLARION_METRICS_TOKEN}`; it does not exist
+    while that setting is unset."""
+    configured: str | None = request.app.state.settings.metrics_token
+    if not configured:
+        raise NotFound("Not found.")
+    if not metrics.token_ok(configured, request.headers.get("authorization")):
+        raise Unauthorized("Send 'Authorization: Bearer <CLARION_METRICS_TOKEN>'.")
 
 
 @dataclass(frozen=True)
@@ -222,6 +232,7 @@ async def _current_principal(request: Request) -> Principal:
     else:
         raise Unauthorized("Send 'Authorization: Bearer <api key>', or sign in (POST /auth/login).")
     request.scope[PRINCIPAL_SCOPE_KEY] = principal
+    logs.bind(account_id=principal.account_id)
     require_role(principal, _required_role(request))
     return principal
 
@@ -231,10 +242,12 @@ async def _current_account_id(principal: Annotated[Principal, Depends(_current_p
 
 
 AdminDep = Depends(_check_admin)
+MetricsTokenDep = Depends(_check_metrics_token)
 CurrentPrincipal = Annotated[Principal, Depends(_current_principal)]
 """The caller, authenticated and allowed by the route's role."""
 CurrentAccountId = Annotated[int, Depends(_current_account_id)]
 """The id of the caller's account (API key or session), once its role is checked."""
 CURRENT_PRINCIPAL_CALL = _current_principal
 ADMIN_CALL = _check_admin
+METRICS_CALL = _check_metrics_token
 """The callables the OpenAPI document looks for in a route's dependencies."""

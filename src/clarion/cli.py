@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import DBAPIError
 
+from clarion import logs
 from clarion.accounts.schemas import AccountCreate
 from clarion.accounts.service import create_account
 from clarion.app import create_app
@@ -115,6 +116,9 @@ def serve(
         console.print(
             f"[bold]Admin token[/bold] (shown once; set CLARION_ADMIN_TOKEN to choose one): {token}"
         )
+    json_logs = settings.log_format == "json"
+    if json_logs:
+        logs.configure("json")  # uvicorn's lines too; access lines come from the app
     uvicorn.run(
         create_app(settings),
         host=host,
@@ -124,6 +128,8 @@ def serve(
         backlog=settings.http_backlog,
         timeout_keep_alive=settings.http_keep_alive,
         log_level="info",
+        log_config=None if json_logs else uvicorn.config.LOGGING_CONFIG,
+        access_log=not json_logs,
         timeout_graceful_shutdown=10,
     )
 

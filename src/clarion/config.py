@@ -36,6 +36,18 @@ class Settings(BaseSettings):
     events_poll_seconds: float = Field(default=0.25, gt=0, le=5)
     events_keepalive_seconds: float = Field(default=15.0, gt=0)
 
+    # Operations (docs/integration.md): GET /metrics and the workers' metrics port answer
+    # only `Authorization: Bearer <metrics_token>` (404 while unset).
+    metrics_token: str | None = None
+    # The most queued-and-due messages one scrape counts (clarion_queue_depth saturates there).
+    metrics_queue_cap: int = Field(default=10_000, ge=1, le=1_000_000)
+    log_format: Literal["text", "json"] = "text"
+    # Message rows, raw receipts (and other per-message rows, operations/retention.py) of
+    # campaigns finished longer ago than this are deleted (None: kept for ever).
+    retention_days: float | None = Field(default=None, gt=0)
+    retention_batch: int = Field(default=5_000, ge=100, le=100_000)
+    retention_interval: float = Field(default=60.0, gt=0)  # seconds between retention rounds
+
     # Engine
     sender_enabled: bool = True
     worker_batch_size: int = Field(default=500, ge=1, le=10_000)

@@ -16,7 +16,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 
-from clarion import auth, roles
+from clarion import auth, logs, roles
 from clarion.people import sessions
 from clarion.problems import PROBLEM
 
@@ -75,6 +75,12 @@ SECURITY_SCHEMES = {
         f"Writes (not GET/HEAD/OPTIONS) must also send `{sessions.CSRF_HEADER}` equal to "
         f"the `{sessions.CSRF_COOKIE}` cookie (403 otherwise).",
     },
+    "metricsToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The metrics token (`CLARION_METRICS_TOKEN`); `GET /metrics` is 404 "
+        "while it is unset.",
+    },
     "adminToken": {
         "type": "http",
         "scheme": "bearer",
@@ -104,6 +110,8 @@ def _security(route: RouteContext) -> list[dict[str, list[str]]]:
     calls = _calls(route.dependant)
     if auth.ADMIN_CALL in calls:
         return [{"adminToken": []}]
+    if auth.METRICS_CALL in calls:
+        return [{"metricsToken": []}]
     if auth.CURRENT_PRINCIPAL_CALL in calls:
         return [{"apiKey": []}, {"session": []}]
     return []
@@ -116,6 +124,8 @@ def _required_role(route: RouteContext, method: str) -> str:
 
 
 def _error_codes(path: str, method: str, operation: dict[str, Any], secured: bool) -> set[str]:
+    if path == "/metrics":
+        return {"401", "404", "422"}  # the token; the URL (`%00`) as everywhere
     codes = {"422"}
     has_body = "requestBody" in operation
     if secured or has_body:
@@ -204,6 +214,34 @@ def _problem(description: str) -> dict[str, Any]:
     }
 
 
+REQUEST_ID_SCHEMA = {"type": "string", "pattern": "^" + logs.REQUEST_ID.pattern + "$"}
+REQUEST_ID_PARAMETER = {
+    "name": logs.REQUEST_ID_HEADER,
+    "in": "header",
+    "required": False,
+    "description": "Your id for this request (1 to 128 letters, digits, `.`, `_`, `:`, `-`, "
+    "starting with a letter or digit): echoed in the response and written in the server's "
+    "log lines. Absent or not of that form, the server makes one up.",
+    "schema": {"type": "string"},
+}
+REQUEST_ID_HEADER = {
+    "description": "The request's id: the caller's `X-Request-ID` when acceptable, else "
+    "one the server made; the server's log lines for this request carry it.",
+    "schema": REQUEST_ID_SCHEMA,
+}
+
+
+def _with_request_id(operation: dict[str, Any]) -> None:
+    """Every operation takes an optional X-Request-ID and every answer echoes one."""
+    parameters = operation.setdefault("parameters", [])
+    if not any(p.get("name") == logs.REQUEST_ID_HEADER for p in parameters):
+        parameters.append({"$ref": "#/components/parameters/RequestId"})
+    for response in operation["responses"].values():
+        response.setdefault("headers", {})[logs.REQUEST_ID_HEADER] = {
+            "$ref": "#/components/headers/RequestId"
+        }
+
+
 def complete(app: FastAPI) -> dict[str, Any]:
     schema = get_openapi(
         title=app.title,
@@ -223,6 +261,8 @@ def complete(app: FastAPI) -> dict[str, Any]:
     schemas = components.setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
     schemas["JsonValue"] = JSON_VALUE
+    components.setdefault("parameters", {})["RequestId"] = REQUEST_ID_PARAMETER
+    components.setdefault("headers", {})["RequestId"] = REQUEST_ID_HEADER
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             route = routes.get((path, method))
@@ -251,6 +291,7 @@ def complete(app: FastAPI) -> dict[str, Any]:
                     response["content"] = _problem("")["content"]
             operation["responses"] = dict(sorted(responses.items()))
             operation["responses"]["default"] = _problem("Any other error, as a problem document")
+            _with_request_id(operation)
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)
     for name, component in schemas.items():

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db.base import Base, BigId, JSONType, UTCDateTime, utcnow
@@ -19,6 +19,13 @@ class Campaign(Base):
         Index("ix_campaign_account_started", "account_id", "started_at"),
         # Live event streams find the campaigns that moved by this column (clarion.events).
         Index("ix_campaign_updated_at", "updated_at"),
+        # Retention's path: finished campaigns whose rows are not deleted yet, oldest first.
+        Index(
+            "ix_campaign_to_purge",
+            "completed_at",
+            postgresql_where=text("purged_at IS NULL AND completed_at IS NOT NULL"),
+            sqlite_where=text("purged_at IS NULL AND completed_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -59,5 +66,8 @@ class Campaign(Base):
     approval: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     approval_scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     expired: Mapped[int] = mapped_column(Integer, default=0)
+    # When retention deleted the campaign's messages and receipts (its counters, cost and
+    # stats stay on this row); written only by operations/retention.py.
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

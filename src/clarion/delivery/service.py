@@ -16,14 +16,16 @@ not counted in a campaign's partition.
 
 import asyncio
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlalchemy import event as orm_event
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion import metrics
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
@@ -44,6 +46,8 @@ class IngestResult:
     unchanged: int = 0  # matched, but nothing to change (duplicate, late, out of order)
     parked: int = 0  # no message recorded as sent for this provider id yet
     parked_ids: list[tuple[str, str]] = field(default_factory=list)  # (provider, id) parked
+    # (provider, applied | unchanged | parked) -> receipts: what `count` exports
+    by_provider: Counter[tuple[str, str]] = field(default_factory=Counter)
 
     def __iadd__(self, other: "IngestResult") -> "IngestResult":
         self.received += other.received
@@ -51,7 +55,13 @@ class IngestResult:
         self.unchanged += other.unchanged
         self.parked += other.parked
         self.parked_ids.extend(other.parked_ids)
+        self.by_provider.update(other.by_provider)
         return self
+
+    def count(self) -> None:
+        """Add these receipts to `clarion_receipts_total` (call once they are committed)."""
+        for (provider, result), n in self.by_provider.items():
+            metrics.receipts_total.labels(provider, result).inc(n)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -193,14 +203,19 @@ async def ingest_receipts(session: AsyncSession, receipts: Sequence[Receipt]) ->
         if not matched or message is None:
             result.parked += 1
             result.parked_ids.append((r.provider, r.provider_message_id))
+            result.by_provider[(r.provider, "parked")] += 1
         elif r.status in RECEIPT_STATUSES and plan.apply(
             message, r.status, r.occurred_at, r.error_code, r.error_message, r.refund
         ):
             result.applied += 1
+            result.by_provider[(r.provider, "applied")] += 1
         else:
             result.unchanged += 1
+            result.by_provider[(r.provider, "unchanged")] += 1
     await repository.insert_receipt_events(session, events)
     await plan.write(session)
+    # Counted once committed: a transaction rolled back (and run again) counts nothing.
+    orm_event.listen(session.sync_session, "after_commit", lambda _s: result.count(), once=True)
     return result
 
 
@@ -236,6 +251,14 @@ async def apply_parked(
             )
     await repository.mark_events_matched(session, matched)
     await plan.write(session)
+    if matched:
+        n = len(matched)
+        orm_event.listen(
+            session.sync_session,
+            "after_commit",
+            lambda _s: metrics.receipts_total.labels(provider, "unparked").inc(n),
+            once=True,
+        )
     return len(matched)
 
 

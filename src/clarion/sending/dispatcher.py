@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion import metrics
 from clarion.accounts import ledger
 from clarion.config import Settings
 from clarion.db.base import utcnow
@@ -280,9 +281,13 @@ class Dispatcher:
             if not isinstance(provider, SelfPaced):
                 for sender, k in by_sender.items():
                     await self._limiter(provider, sender).acquire(k)
+            started = time.perf_counter()
             try:
                 results = await provider.submit(chunk)
             except Exception as exc:  # a provider bug must not lose the batch: retry it
+                metrics.provider_request_seconds.labels(
+                    provider.name, metrics.provider_outcome(raised=True, throttled=False)
+                ).observe(time.perf_counter() - started)
                 log.exception("provider %s failed a whole submit", provider.name)
                 return [
                     SubmitResult(
@@ -293,6 +298,10 @@ class Dispatcher:
                     )
                     for m in chunk
                 ]
+            throttled = any(r.outcome == Wire.THROTTLED for r in results)
+            metrics.provider_request_seconds.labels(
+                provider.name, metrics.provider_outcome(raised=False, throttled=throttled)
+            ).observe(time.perf_counter() - started)
             if any(r.outcome == Wire.ACCEPTED for r in results):
                 for sender in by_sender:
                     self._limiter(provider, sender).on_success()
@@ -405,6 +414,10 @@ class Dispatcher:
         for p in pending:  # what was written (an unpaid message became `failed`)
             if p.outcome is not None and p.outcome.id in final:
                 p.outcome = final[p.outcome.id]
+        # Committed: count what was written (a message whose lease was lost is not).
+        metrics.count_messages(
+            (o.channel, o.provider, o.status) for r in recorded if (o := final.get(r.id))
+        )
         return recorded
 
     async def _skip_if_cancelled(

@@ -25,6 +25,7 @@ from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.delivery.service import DbReceiptSink
 from clarion.messages import transitions
+from clarion.operations import retention
 from clarion.providers.base import Provider
 from clarion.providers.registry import build_providers
 from clarion.sending import materialize, scheduler
@@ -33,6 +34,7 @@ from clarion.sending.dispatcher import Dispatcher
 log = logging.getLogger(__name__)
 
 FINISH_GRACE = 7.0  # seconds in-flight batches get to finish on shutdown
+RETENTION_CAMPAIGNS = 10  # campaigns purged per retention round
 
 
 def distinct(providers: dict[str, Provider]) -> list[Provider]:
@@ -95,6 +97,8 @@ class Engine:
         if self.run_scheduler:
             self._tasks.append(asyncio.create_task(self._loop(self._schedule, "scheduler")))
             self._tasks.append(asyncio.create_task(self._loop(self._materialize, "materializer")))
+            if self.settings.retention_days is not None:
+                self._tasks.append(asyncio.create_task(self._loop(self._retain, "retention")))
         if self.run_sender:
             for i in range(self.lanes):
                 self._lane_tasks.append(asyncio.create_task(self._lane(i)))
@@ -148,6 +152,19 @@ class Engine:
     async def _materialize(self) -> float:
         await materialize.materialize_pending(self.db, self.settings.materialize_chunk)
         return self.settings.engine_idle_seconds
+
+    async def _retain(self) -> float:
+        """One retention round (CLARION_RETENTION_DAYS); at once again while there is more."""
+        assert self.settings.retention_days is not None
+        done = await retention.purge_expired(
+            self.db,
+            self.settings.retention_days,
+            batch=self.settings.retention_batch,
+            campaigns=RETENTION_CAMPAIGNS,
+        )
+        return (
+            0.0 if len(done.campaigns) == RETENTION_CAMPAIGNS else self.settings.retention_interval
+        )
 
     async def _lane(self, index: int) -> None:
         assert self.dispatcher is not None

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion import logs, metrics
 from clarion.campaigns import counters, lifecycle
 from clarion.db.base import utcnow
 from clarion.db.session import Database
@@ -28,8 +29,8 @@ async def start_due(db: Database) -> list[int]:
         return await lifecycle.start_due(session, utcnow())
 
     started = await in_transaction(db, work)
-    if started:
-        log.info("campaigns started: %s", started)
+    for campaign_id in started:
+        log.info("campaign %d started", campaign_id, extra={"campaign_id": campaign_id})
     return started
 
 
@@ -43,7 +44,11 @@ async def sweep_leases(db: Database) -> int:
     async def work(session: AsyncSession) -> int:
         return await transitions.release_expired_leases(session, utcnow())
 
-    return await in_transaction(db, work)
+    released = await in_transaction(db, work)
+    if released:
+        metrics.leases_expired_total.inc(released)
+        log.warning("%d expired leases returned to the queue", released)
+    return released
 
 
 async def sweep_parked(db: Database) -> int:
@@ -100,8 +105,10 @@ async def finalize(db: Database) -> list[int]:
         async def complete(session: AsyncSession, cid: int = campaign_id) -> bool:
             return await lifecycle.complete(session, cid, utcnow())
 
-        if await in_transaction(db, complete):
-            completed.append(campaign_id)
+        with logs.context(campaign_id=campaign_id):
+            if await in_transaction(db, complete):
+                completed.append(campaign_id)
+                log.info("campaign %d completed", campaign_id)
     for campaign_id, account_id in cancelled:
 
         async def release(
@@ -110,8 +117,6 @@ async def finalize(db: Database) -> list[int]:
             await lifecycle.close_cancelled(session, cid, aid, utcnow())
 
         await in_transaction(db, release)
-    if completed:
-        log.info("campaigns completed: %s", completed)
     return completed
 
 

@@ -1,0 +1,174 @@
+"""Retention (`CLARION_RETENTION_DAYS`): the per-recipient rows of campaigns finished longer
+ago than that are deleted; the campaign row, with its counters, cost and stats, stays.
+
+Bounded batches, not partitions: each batch is one short write transaction that deletes at
+most `batch` messages of one campaign and what hangs on them, then rests (on SQLite, whose
+one writer the dispatcher needs too, batches are sized to a time budget and rest as long as
+they took: see below; docs/integration.md has the figures). The
+rows to delete are spread over campaigns and time, and partitioning the message table would
+change every queue and receipt query; batches need nothing but the indexes already there.
+
+Every table whose rows go with a finished campaign's messages is listed here, in `PER_MESSAGE`
+or `PER_CAMPAIGN`, by name (so a domain adds its table without this package importing it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion import logs, metrics
+from clarion.db.base import utcnow
+from clarion.db.session import Database
+from clarion.db.transactions import in_transaction
+from clarion.operations import repository as repo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PerMessage:
+    """A table whose rows belong to one message, found by `message_id` (the table needs an
+    index on it), or by `provider_message_id` (with `provider`, for raw receipts: indexed
+    already, and receipts that never matched a message are found too)."""
+
+    table: str
+    by: Literal["message_id", "provider_message_id"] = "message_id"
+
+
+@dataclass(frozen=True, slots=True)
+class PerCampaign:
+    """A table whose rows belong to a campaign (`id` and an indexed `campaign_id` column)."""
+
+    table: str
+
+
+# Deleted before the messages they hang on; add a table here when its domain adds it
+# (e.g. PerMessage("click"), PerCampaign("hook_delivery")).
+PER_MESSAGE: tuple[PerMessage, ...] = (PerMessage("receipt_event", by="provider_message_id"),)
+PER_CAMPAIGN: tuple[PerCampaign, ...] = ()
+
+# SQLite has one writer: there a batch's transaction aims at TARGET_SECONDS (the next batch
+# takes as many messages as fit, between MIN_BATCH and the configured batch, since rows per
+# second vary with load), and retention then rests as long as the batch took, so it never
+# holds more than about half of the writer's time. PostgreSQL's deletes lock only the rows
+# they delete, which no sender touches: there batches keep the configured size (short
+# transactions all the same) with a short rest. Figures in docs/integration.md.
+TARGET_SECONDS = 0.05
+MIN_BATCH = 100
+BATCH_PAUSE = 0.01  # the least rest between batches
+
+
+@dataclass(slots=True)
+class Purged:
+    """What one call deleted, by table; the campaigns it finished with."""
+
+    rows: dict[str, int] = field(default_factory=dict)
+    campaigns: list[int] = field(default_factory=list)
+    batches: int = 0
+
+    def add(self, table: str, n: int) -> None:
+        if n:
+            self.rows[table] = self.rows.get(table, 0) + n
+
+
+async def _purge_batch(
+    session: AsyncSession, campaign_id: int, batch: int, now: datetime, done: Purged
+) -> bool | None:
+    """Delete one batch of the campaign's rows; True when nothing is left (campaign marked),
+    None when it is not ours to purge (purged meanwhile, or another process is at it)."""
+    if not await repo.lock_campaign_to_purge(session, campaign_id):
+        done.rows.clear()
+        return None
+    deleted: dict[str, int] = {}
+    keys = await repo.messages_of(session, campaign_id, batch)
+    if keys:
+        ids = [k.id for k in keys]
+        for entry in PER_MESSAGE:
+            if entry.by == "message_id":
+                n = await repo.delete_by_message_id(session, entry.table, ids)
+            else:
+                n = await repo.delete_by_provider_id(session, entry.table, keys)
+            deleted[entry.table] = n
+        deleted["message"] = await repo.delete_messages(session, ids)
+    left = len(keys) == batch
+    for per_campaign in PER_CAMPAIGN:
+        n = await repo.delete_by_campaign_id(session, per_campaign.table, campaign_id, batch)
+        deleted[per_campaign.table] = n
+        left = left or n == batch
+    if not left:
+        await repo.mark_purged(session, campaign_id, now)
+    # Counted by the caller once committed (a retried transaction would count twice here).
+    done.rows.clear()
+    done.rows.update(deleted)
+    return not left
+
+
+async def purge_campaign(
+    db: Database, campaign_id: int, *, batch: int, now: datetime, pause: float = BATCH_PAUSE
+) -> Purged:
+    """Delete every per-recipient row of one finished campaign, a batch per transaction."""
+    total = Purged()
+    budgeted = db.is_sqlite
+    size = min(batch, max(MIN_BATCH, batch // 5)) if budgeted else batch
+    with logs.context(campaign_id=campaign_id):
+        while True:
+            this = Purged()
+
+            async def work(
+                session: AsyncSession, this: Purged = this, n: int = size
+            ) -> bool | None:
+                return await _purge_batch(session, campaign_id, n, now, this)
+
+            started = time.perf_counter()
+            finished = await in_transaction(db, work)
+            took = time.perf_counter() - started
+            total.batches += 1
+            for table, n in this.rows.items():
+                total.add(table, n)
+                if n:
+                    metrics.retention_deleted_total.labels(table).inc(n)
+            if finished is None:
+                return total
+            if finished:
+                total.campaigns.append(campaign_id)
+                log.info("retention: campaign %d purged (%s)", campaign_id, total.rows)
+                return total
+            if budgeted:
+                fit = int(size * TARGET_SECONDS / took) if took > 0 else batch
+                size = max(MIN_BATCH, min(batch, fit))
+                await asyncio.sleep(max(pause, took) if pause else 0)
+            else:
+                await asyncio.sleep(pause)
+
+
+async def purge_expired(
+    db: Database,
+    days: float,
+    *,
+    batch: int = 5_000,
+    now: datetime | None = None,
+    campaigns: int = 10,
+    pause: float = BATCH_PAUSE,
+    clock: Callable[[], datetime] = utcnow,
+) -> Purged:
+    """One retention round: purge up to `campaigns` campaigns finished more than `days`
+    ago, oldest first."""
+    now = now or clock()
+    async with db.session(write=False) as session:
+        due = await repo.campaigns_to_purge(session, now - timedelta(days=days), campaigns)
+    total = Purged()
+    for campaign_id in due:
+        done = await purge_campaign(db, campaign_id, batch=batch, now=now, pause=pause)
+        total.batches += done.batches
+        total.campaigns += done.campaigns
+        for table, n in done.rows.items():
+            total.add(table, n)
+    return total

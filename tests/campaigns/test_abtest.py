@@ -237,3 +237,25 @@ class TestArithmetic:
         assert variants.winner(["A", "B"], {"A": 1, "B": 2}, {"A": 2, "B": 4}) == "A"
         assert variants.winner(["A", "B"], {"A": 1, "B": 3}, {"A": 2, "B": 4}) == "B"
         assert variants.winner(["A", "B", "C"], {}, {"A": 2, "B": 4}) == "A"
+
+
+class TestTemplates:
+    async def test_a_template_a_variant_sends_cannot_be_deleted(
+        self, account: AccountClient, world: World
+    ) -> None:
+        lst = await world.new_list(account)
+        await world.people(account, [lst], 4)
+        first = await world.template(account, body="Hi")
+        second = await world.template(account, body="Hello")
+        body = ab_body([lst], channel="whatsapp")
+        body["variants"] = [
+            {"name": "A", "message": {"templateId": first}},
+            {"name": "B", "message": {"templateId": second}},
+        ]
+        c = await create(account, body)
+        r = await account.put(f"/campaigns/{c['id']}/confirm", json={})
+        assert r.status_code == 200, r.text
+        r = await account.delete(f"/templates/{second}")
+        assert r.status_code == 409 and r.json()["campaignId"] == c["id"]
+        unused = await world.template(account, body="Unused")
+        assert (await account.delete(f"/templates/{unused}")).status_code == 204

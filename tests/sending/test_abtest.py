@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 
 from clarion.accounts.models import CreditLedger
+from clarion.audience.models import ListMember
 from clarion.campaigns.models import Campaign
 from clarion.config import Settings
 from clarion.db.base import utcnow
@@ -141,7 +142,13 @@ class TestSplit:
         assert await materialize_pending(db, 50_000) == 0  # queued once
         ms = await messages(db, cid)
         assert Counter(m.variant for m in ms) == {"A": 10, "B": 10, "C": 10}
-        assert len({m.contact_id for m in ms}) == 30
+        picked_ids = sorted(m.contact_id for m in ms)
+        assert len(set(picked_ids)) == 30
+        async with db.session(write=False) as s:
+            members = select(ListMember.contact_id).where(ListMember.list_id == lst)
+            everyone = sorted((await s.execute(members)).scalars())
+        # Chosen by the seeded hash, not by id: neither the first nor the last 30.
+        assert picked_ids not in (everyone[:30], everyone[-30:])
         await finalize(db)
         c = await assert_partition(db, cid)
         assert (c.status, c.recipients, c.queued, c.materialized_at) == ("sending", 30, 30, None)

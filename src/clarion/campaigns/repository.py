@@ -7,7 +7,19 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Select, cast, exists, func, outerjoin, select, type_coerce, update
+from sqlalchemy import (
+    Date,
+    Select,
+    cast,
+    exists,
+    func,
+    or_,
+    outerjoin,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -440,12 +452,21 @@ async def statuses_of(session: AsyncSession, account_id: int, ids: Sequence[int]
 async def campaign_using_template(
     session: AsyncSession, account_id: int, template_id: int
 ) -> Campaign | None:
-    """A live (not deleted) campaign past `draft` whose message names the template."""
+    """A live (not deleted) campaign past `draft` whose message, or one of whose A/B
+    variants' messages, names the template."""
     if is_postgres(session):
         # JSONB containment compares typed values: no cast that could fail on odd data.
         uses = type_coerce(Campaign.message, JSONB).contains({"templateId": template_id})
+        in_variant = type_coerce(Campaign.variants, JSONB).contains(
+            [{"message": {"templateId": template_id}}]
+        )
     else:
         uses = func.json_extract(Campaign.message, "$.templateId") == template_id
+        in_variant = text(
+            "EXISTS (SELECT 1 FROM json_each(campaign.variants) AS v"
+            " WHERE json_extract(v.value, '$.message.templateId') = :variant_template)"
+        ).bindparams(variant_template=template_id)
+    uses = or_(uses, in_variant)
     row = await session.execute(
         select(Campaign)
         .where(

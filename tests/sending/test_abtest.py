@@ -293,3 +293,21 @@ class TestDecision:
             total = (await s.execute(select(func.count()).select_from(Message))).scalar_one()
         assert total == 40
         await assert_ledger_consistent(db, account.id)
+
+
+class TestDecidedBeforeTheTest:
+    async def test_the_whole_audience_gets_the_winner(
+        self, db: Database, account: AccountClient
+    ) -> None:
+        await set_rates(db, [("sms", "FR", "", PRICE)])
+        lst = await seed_contacts(db, account.id, phones(12, start=100))
+        cid = await start(account, ab_body(lst))
+        r = await account.put(f"/campaigns/{cid}/abTest/winner", json={"name": "B"})
+        assert r.status_code == 200, r.text
+        assert await materialize_pending(db, 5) == 12
+        ms = await messages(db, cid)
+        assert Counter(m.variant for m in ms) == {"B": 12}
+        read = (await account.get(f"/campaigns/{cid}")).json()
+        assert read["abTest"]["testStartedAt"] is None
+        assert [v["stats"]["queued"] for v in read["variants"]] == [0, 12]
+        await assert_ledger_consistent(db, account.id)

@@ -74,7 +74,9 @@ async def variant_stats(
     session: AsyncSession, campaigns: Sequence[Campaign]
 ) -> dict[int, dict[str, dict[str, int]]]:
     """campaign id -> variant -> its status partition, for the A/B campaigns among these."""
-    ids = [c.id for c in campaigns if is_ab(c) and c.ab_test_at is not None]
+    # Messages exist once the test share was queued, or the winner known (a decision
+    # before the start sends the whole audience the winner).
+    ids = [c.id for c in campaigns if is_ab(c) and (c.ab_test_at or c.ab_winner)]
     counts = await repository.variant_counts(session, ids)
     out: dict[int, dict[str, dict[str, int]]] = {}
     for campaign_id, by_variant in counts.items():
@@ -167,19 +169,29 @@ async def decide_now(session: AsyncSession, campaign: Campaign, name: str, now: 
         raise Conflict("The A/B test is already decided.")
 
 
+async def _due(session: AsyncSession, campaign: Campaign, now: datetime) -> bool:
+    """Undecided, sending, every test message handed over, and the wait over."""
+    if campaign.ab_winner is not None or campaign.status != states.SENDING:
+        return False
+    done, last = await repository.test_handed_over(session, campaign.id)
+    started = last or campaign.ab_test_at
+    if not done or started is None:
+        return False
+    wait = timedelta(minutes=int((campaign.ab_test or {}).get("decideAfterMinutes", 0)))
+    return now >= started + wait
+
+
 async def decide_if_due(session: AsyncSession, campaign_id: int, now: datetime) -> str | None:
     """The scheduler's decision: once every test message was handed over and
     `decideAfterMinutes` passed since the last one, the best rate wins. Returns the
     winner when this call decided."""
+    # Looked at without a lock first: a test waits for an hour or so, the scheduler looks
+    # every round, and only the round that decides needs the row.
+    campaign = await repository.campaign_by_id(session, campaign_id)
+    if campaign is None or not await _due(session, campaign, now):
+        return None
     campaign = await repository.lock_campaign(session, campaign_id)
-    if campaign is None or campaign.ab_winner is not None or campaign.status != states.SENDING:
-        return None
-    done, last = await repository.test_handed_over(session, campaign.id)
-    if not done:
-        return None
-    started = last or campaign.ab_test_at
-    wait = timedelta(minutes=int((campaign.ab_test or {}).get("decideAfterMinutes", 0)))
-    if started is None or now < started + wait:
+    if campaign is None or not await _due(session, campaign, now):
         return None
     hits, sent = await _rates(session, campaign)
     winner = variants.winner(variants.names(campaign.variants), hits, sent)

@@ -454,6 +454,7 @@ async def campaign_using_template(
 ) -> Campaign | None:
     """A live (not deleted) campaign past `draft` whose message, or one of whose A/B
     variants' messages, names the template."""
+    in_variant: Any
     if is_postgres(session):
         # JSONB containment compares typed values: no cast that could fail on odd data.
         uses = type_coerce(Campaign.message, JSONB).contains({"templateId": template_id})
@@ -514,6 +515,14 @@ async def unique_clicks_by_variant(session: AsyncSession, campaign_id: int) -> d
     return {}
 
 
+async def campaign_by_id(session: AsyncSession, campaign_id: int) -> Campaign | None:
+    """The campaign row as it is now (any account: for the engine)."""
+    stmt = (
+        select(Campaign).where(Campaign.id == campaign_id).execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
 async def lock_campaign(session: AsyncSession, campaign_id: int) -> Campaign | None:
     """The campaign row, locked (FOR UPDATE on PostgreSQL) and read fresh."""
     stmt = (
@@ -547,6 +556,7 @@ async def test_handed_over(session: AsyncSession, campaign_id: int) -> tuple[boo
         select(
             exists().where(
                 Message.campaign_id == campaign_id,
+                Message.contact_id.is_not(None),
                 Message.status.in_((MessageStatus.QUEUED, MessageStatus.SENDING)),
             )
         )

@@ -63,8 +63,9 @@ CHANNEL_FILTER = {"pattern": "^(" + CHANNEL_PATTERN.strip("^$") + ")?$"}
 DAY = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}
 
 
-def _ab_out(c: Campaign, stats: dict[str, dict[str, int]]) -> dict[str, Any]:
-    """The A/B fields of the campaign: its variants with their stats, and the test."""
+def _ab_out(c: Campaign, stats: dict[str, dict[str, int]] | None) -> dict[str, Any]:
+    """The A/B fields of the campaign: its variants with their stats (None: not read), and
+    the test."""
     if not c.variants:
         return {}
     ab = c.ab_test or {}
@@ -73,7 +74,9 @@ def _ab_out(c: Campaign, stats: dict[str, dict[str, int]]) -> dict[str, Any]:
             VariantOut(
                 name=v["name"],
                 message=v.get("message") or {},
-                stats=DeliveryCounters.model_validate(stats.get(v["name"], {})),
+                stats=None
+                if stats is None
+                else DeliveryCounters.model_validate(stats.get(v["name"], {})),
             )
             for v in c.variants
         ],
@@ -100,7 +103,7 @@ def campaign_out(
         channel=c.channel,
         status=c.status,
         message=None if c.variants else c.message or {},
-        **_ab_out(c, variant_stats or {}),
+        **_ab_out(c, variant_stats),
         list_ids=c.list_ids or [],
         exclude_list_ids=c.exclude_list_ids or [],
         sender=c.sender,
@@ -122,7 +125,7 @@ async def present(session: AsyncSession, campaigns: Sequence[Campaign]) -> list[
     """The campaigns as the API shows them, with the counters not folded yet added in."""
     unfolded = await counters.pending(session, (c.id for c in campaigns))
     by_variant = await abtest.variant_stats(session, campaigns)
-    return [campaign_out(c, unfolded.get(c.id), by_variant.get(c.id)) for c in campaigns]
+    return [campaign_out(c, unfolded.get(c.id), by_variant.get(c.id, {})) for c in campaigns]
 
 
 async def present_one(session: AsyncSession, campaign: Campaign) -> CampaignOut:

@@ -236,7 +236,10 @@ class CostOut(OutModel):
 class VariantOut(OutModel):
     name: str
     message: dict[str, Any]
-    stats: DeliveryCounters = Field(description="the status partition of its messages")
+    stats: DeliveryCounters | None = Field(
+        description="the status partition of its messages (null in live events: read the "
+        "campaign for it)"
+    )
 
 
 class AbTestOut(OutModel):
@@ -333,7 +336,10 @@ class EstimateOut(OutModel):
     encoding: str | None = Field(description="GSM-7, UCS-2 or mixed (SMS text; else null)")
     max_parts: int | None
     ab_test: AbEstimateOut | None = Field(
-        default=None, description="A/B campaigns: how the price splits (price = reservation)"
+        default=None,
+        description="A/B campaigns: how the price splits. `price` and `units` are then the "
+        "split's (what confirm reserves); recipients, exclusions, breakdown and encoding "
+        "describe the audience with the dearest variant; maxParts is the largest of any",
     )
     balance: Credits
     available: Credits

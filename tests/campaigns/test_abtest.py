@@ -215,6 +215,12 @@ class TestEarlyDecision:
         assert r.status_code == 409 and r.json()["winner"] == "A"
         assert (await account.get(f"/campaigns/{c['id']}")).json()["abTest"]["winner"] == "A"
         await assert_ledger_consistent(api.db, account.id)
+        # Audited like every change: one row for the decision that was made.
+        trail = (await account.get("/account/audit", params={"limit": 100})).json()["items"]
+        decisions = [i for i in trail if i["action"] == "campaign.abTest.winner"]
+        assert len(decisions) == 1
+        assert decisions[0]["target"] == {"type": "campaign", "id": c["id"]}
+        assert decisions[0]["detail"] == {"request": {"name": "A"}}
 
     async def test_a_campaign_without_a_test_cannot_be_decided(
         self, account: AccountClient, world: World

@@ -44,6 +44,7 @@ TABLE: dict[tuple[str, str], str] = {
     ("DELETE", "/lists/{list_id}/contacts"): E,
     ("POST", "/lists/{list_id}/imports"): E,
     ("GET", "/imports/{import_id}"): V,
+    ("GET", "/imports/{import_id}/errors"): V,
     ("GET", "/templates"): V,
     ("POST", "/templates"): E,
     ("GET", "/templates/{template_id}"): V,

@@ -67,6 +67,7 @@ TABLE: dict[tuple[str, str], str] = {
     ("PUT", "/campaigns/{campaign_id}/submit"): E,
     ("PUT", "/campaigns/{campaign_id}/approve"): M,  # and a signed-in person, not the submitter
     ("PUT", "/campaigns/{campaign_id}/reject"): M,
+    ("PUT", "/campaigns/{campaign_id}/abTest/winner"): M,
     ("GET", "/campaigns/{campaign_id}/messages"): V,
     ("POST", "/campaigns/{campaign_id}/test"): E,
     ("GET", "/events"): V,

@@ -39,6 +39,7 @@ ITEM_FIELDS = {
     "deliveredAt",
     "readAt",
     "updatedAt",
+    "variant",
 }
 
 

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts.models import Account
 from clarion.audience.models import Contact
-from clarion.campaigns import repository
+from clarion.campaigns import repository, variants
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import EstimateOut
 from clarion.money import from_units
@@ -66,6 +66,7 @@ class Pricing:
     max_parts: int | None = None
     fallback_price: int | None = None  # RCS with SMS fallback: all fell back
     worst_case: int | None = None  # RCS with SMS fallback: dearer of the two per recipient
+    ab: "AbSplit | None" = None  # an A/B campaign: its price is the split's
 
     @property
     def recipients(self) -> int:
@@ -73,15 +74,22 @@ class Pricing:
 
     @property
     def units(self) -> int:
+        if self.ab is not None:
+            return self.ab.units
         return sum(b.units for b in self.buckets.values())
 
     @property
     def price(self) -> int:
+        if self.ab is not None:
+            return self.ab.price
         return sum(b.price for b in self.buckets.values())
 
     @property
     def reserve(self) -> int:
-        """What confirming reserves: the price, or the worst case with a fallback."""
+        """What confirming reserves: the price, or the worst case with a fallback (for an
+        A/B campaign its price, which already is a worst case)."""
+        if self.ab is not None:
+            return self.ab.price
         return self.worst_case if self.worst_case is not None else self.price
 
     @property
@@ -91,16 +99,132 @@ class Pricing:
         return next(iter(self.encodings)) if len(self.encodings) == 1 else "mixed"
 
 
-def message_text(campaign: Campaign, template: Template | None) -> str:
-    """The text that is sent: the campaign's text, else its template's body."""
-    text = (campaign.message or {}).get("text")
+@dataclass
+class VariantPrice:
+    """One A/B variant: what the whole audience would cost with it (its reservation
+    figure: the worst case with an RCS fallback) and its share of the test."""
+
+    name: str
+    pricing: Pricing
+    test_recipients: int = 0
+    test_units: int = 0
+    test_price: int = 0
+
+    @property
+    def audience_price(self) -> int:
+        return self.pricing.reserve
+
+    def share(self, amount: int, part: int) -> int:
+        return variants.ceil_share(amount, part, self.pricing.recipients)
+
+
+@dataclass
+class AbSplit:
+    """The A/B price: each variant's test share at its own average price per recipient,
+    the remainder at the dearest variant's (which variant wins is not known yet)."""
+
+    test_recipients: int
+    remainder_recipients: int
+    remainder_units: int
+    remainder_price: int
+    variants: list[VariantPrice]
+
+    @property
+    def price(self) -> int:
+        return sum(v.test_price for v in self.variants) + self.remainder_price
+
+    @property
+    def units(self) -> int:
+        return sum(v.test_units for v in self.variants) + self.remainder_units
+
+    def remainder_price_of(self, name: str) -> int | None:
+        """The remainder's price had `name` been known to win (None: no such variant)."""
+        for v in self.variants:
+            if v.name == name:
+                return v.share(v.audience_price, self.remainder_recipients)
+        return None
+
+
+async def price_variants(
+    session: AsyncSession,
+    campaign: Campaign,
+    templates: list[Template | None],
+    card: Any,
+) -> Pricing:
+    """Price an A/B campaign: each variant over the whole audience, then the split (see
+    AbSplit). The result describes the audience as its dearest variant does (recipients,
+    exclusions, breakdown), with `maxParts` the largest over the variants, and carries the
+    split in `ab`: its price is what confirm reserves."""
+    ab = campaign.ab_test or {}
+    priced = [
+        VariantPrice(str(v["name"]), await price_audience(session, campaign, t, card, v["message"]))
+        for v, t in zip(campaign.variants or [], templates, strict=True)
+    ]
+    dearest = max(priced, key=lambda v: v.audience_price)
+    base = dearest.pricing
+    audience = base.recipients
+    size = variants.test_size(audience, float(ab.get("testShare", 0)), len(priced))
+    for v, n in zip(priced, variants.split(size, len(priced)), strict=True):
+        v.test_recipients = n
+        v.test_units = v.share(v.pricing.units, n)
+        v.test_price = v.share(v.audience_price, n)
+    remainder = audience - size
+    out = Pricing(
+        duplicates=base.duplicates,
+        opted_out=base.opted_out,
+        invalid=base.invalid,
+        buckets=base.buckets,
+        encodings=set().union(*(v.pricing.encodings for v in priced)),
+        max_parts=max((v.pricing.max_parts for v in priced if v.pricing.max_parts), default=None),
+        fallback_price=base.fallback_price,
+        worst_case=base.worst_case,
+    )
+    out.ab = AbSplit(
+        test_recipients=size,
+        remainder_recipients=remainder,
+        remainder_units=max(v.share(v.pricing.units, remainder) for v in priced),
+        remainder_price=max(v.share(v.audience_price, remainder) for v in priced),
+        variants=priced,
+    )
+    return out
+
+
+def _ab_out(split: AbSplit) -> dict[str, Any]:
+    return {
+        "testRecipients": split.test_recipients,
+        "remainderRecipients": split.remainder_recipients,
+        "remainderUnits": split.remainder_units,
+        "remainderPrice": from_units(split.remainder_price),
+        "variants": [
+            {
+                "name": v.name,
+                "testRecipients": v.test_recipients,
+                "testUnits": v.test_units,
+                "testPrice": from_units(v.test_price),
+                "audienceUnits": v.pricing.units,
+                "audiencePrice": from_units(v.audience_price),
+                "audienceRecipients": v.pricing.recipients,
+            }
+            for v in split.variants
+        ],
+    }
+
+
+def message_text(
+    campaign: Campaign, template: Template | None, message: dict[str, Any] | None = None
+) -> str:
+    """The text that is sent: the message's text (the campaign's, or the A/B variant's
+    `message`), else its template's body."""
+    text = (campaign.message if message is None else message or {}).get("text")
     if text:
         return str(text)
     return template.body if template is not None else ""
 
 
-def _params(campaign: Campaign) -> dict[str, str]:
-    return dict((campaign.message or {}).get("templateParams") or {})
+def _params(campaign: Campaign, message: dict[str, Any] | None = None) -> dict[str, str]:
+    return dict(
+        (campaign.message if message is None else message or {}).get("templateParams") or {}
+    )
 
 
 class _Segmenter:
@@ -198,13 +322,18 @@ def _add(p: Pricing, country: str, category: str | None, n: int, units: int, uni
 
 
 async def price_audience(
-    session: AsyncSession, campaign: Campaign, template: Template | None, card: Any
+    session: AsyncSession,
+    campaign: Campaign,
+    template: Template | None,
+    card: Any,
+    message: dict[str, Any] | None = None,
 ) -> Pricing:
-    """Resolve the campaign's audience and price it (see the module docstring)."""
+    """Resolve the campaign's audience and price it (see the module docstring) with its
+    message, or with `message` (an A/B variant's) when given."""
     p = Pricing()
     channel = campaign.channel
     prices = _Prices(card)
-    text = message_text(campaign, template) if channel != "whatsapp" else ""
+    text = message_text(campaign, template, message) if channel != "whatsapp" else ""
     personalized = channel != "whatsapp" and is_personalized(text)
     account_id, lists, excluded = campaign.account_id, campaign.list_ids, campaign.exclude_list_ids
     opted = await repository.opted_out_by_country(session, account_id, lists, excluded, channel)
@@ -230,7 +359,7 @@ async def price_audience(
                 _add(p, country, category, n, n, unit)
         return p
 
-    seg = _Segmenter(text, _params(campaign), template)
+    seg = _Segmenter(text, _params(campaign, message), template)
     sms_like = channel == "sms" or fallback
 
     def account_for(country: str, n: int, parts: int, encoding: str, category: str) -> None:
@@ -315,6 +444,7 @@ def to_out(campaign: Campaign, account: Account, p: Pricing, now: datetime) -> d
         breakdown=breakdown,  # type: ignore[arg-type]
         encoding=p.encoding,
         max_parts=p.max_parts,
+        ab_test=None if p.ab is None else _ab_out(p.ab),  # type: ignore[arg-type]
         balance=from_units(account.balance),
         available=from_units(available),
         sufficient=available_for_it >= p.reserve,
@@ -323,8 +453,18 @@ def to_out(campaign: Campaign, account: Account, p: Pricing, now: datetime) -> d
     return out.model_dump(mode="json", by_alias=True)
 
 
+def _template_state(template: Template | None) -> list[Any] | None:
+    if template is None:
+        return None
+    return [template.id, str(template.updated_at), template.status, template.category]
+
+
 async def fingerprint(
-    session: AsyncSession, campaign: Campaign, template: Template | None, card: Any
+    session: AsyncSession,
+    campaign: Campaign,
+    template: Template | None,
+    card: Any,
+    variant_templates: list[Template | None] | None = None,
 ) -> str:
     """A digest of everything the estimate depends on: the message, the lists (membership
     changes bump `updated_at`), the exclusion lists, the channel's opt-outs, the account's
@@ -342,9 +482,10 @@ async def fingerprint(
         "optOuts": await repository.opt_out_state(session, campaign.account_id, campaign.channel),
         "contacts": await repository.contacts_state(session, campaign.account_id),
         "rates": str(getattr(card, "fingerprint", "")),
-        "template": None
-        if template is None
-        else [template.id, str(template.updated_at), template.status, template.category],
+        "template": _template_state(template),
+        "variants": campaign.variants,
+        "abTest": campaign.ab_test,
+        "variantTemplates": [_template_state(t) for t in variant_templates or []],
     }
     raw = json.dumps(parts, sort_keys=True, default=str).encode()
     return hashlib.sha256(raw).hexdigest()

@@ -69,5 +69,15 @@ class Campaign(Base):
     # When retention deleted the campaign's messages and receipts (its counters, cost and
     # stats stay on this row); written only by operations/retention.py.
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # A/B test (campaigns/abtest.py): the variants ([{"name", "message"}]) replace `message`;
+    # `ab_test` is {"testShare", "metric", "decideAfterMinutes"}; `ab_seed` makes the choice
+    # of the test recipients reproducible; `ab_test_at` is when the test share was
+    # materialized; the winner and its time are set once, by one guarded UPDATE.
+    variants: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType, nullable=True)
+    ab_test: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    ab_seed: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    ab_test_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ab_winner: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    ab_decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -4,10 +4,22 @@ without nested loops (`db/plans.py`), so a missing or stale statistic cannot mak
 quadratic."""
 
 from collections.abc import AsyncIterator, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import Date, Select, cast, exists, func, outerjoin, select, type_coerce, update
+from sqlalchemy import (
+    Date,
+    Select,
+    cast,
+    exists,
+    func,
+    or_,
+    outerjoin,
+    select,
+    text,
+    type_coerce,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -440,12 +452,22 @@ async def statuses_of(session: AsyncSession, account_id: int, ids: Sequence[int]
 async def campaign_using_template(
     session: AsyncSession, account_id: int, template_id: int
 ) -> Campaign | None:
-    """A live (not deleted) campaign past `draft` whose message names the template."""
+    """A live (not deleted) campaign past `draft` whose message, or one of whose A/B
+    variants' messages, names the template."""
+    in_variant: Any
     if is_postgres(session):
         # JSONB containment compares typed values: no cast that could fail on odd data.
         uses = type_coerce(Campaign.message, JSONB).contains({"templateId": template_id})
+        in_variant = type_coerce(Campaign.variants, JSONB).contains(
+            [{"message": {"templateId": template_id}}]
+        )
     else:
         uses = func.json_extract(Campaign.message, "$.templateId") == template_id
+        in_variant = text(
+            "EXISTS (SELECT 1 FROM json_each(campaign.variants) AS v"
+            " WHERE json_extract(v.value, '$.message.templateId') = :variant_template)"
+        ).bindparams(variant_template=template_id)
+    uses = or_(uses, in_variant)
     row = await session.execute(
         select(Campaign)
         .where(
@@ -458,3 +480,112 @@ async def campaign_using_template(
         .limit(1)
     )
     return row.scalar_one_or_none()
+
+
+# --- A/B tests (campaigns/abtest.py) ----------------------------------------------------------
+
+
+async def variant_counts(
+    session: AsyncSession, campaign_ids: Sequence[int]
+) -> dict[int, dict[str, dict[str, int]]]:
+    """campaign id -> variant -> status -> messages (recipients only, not test sends). One
+    GROUP BY over the campaigns' messages, found by the (campaign_id, contact_id) key."""
+    if not campaign_ids:
+        return {}
+    rows = await session.execute(
+        select(Message.campaign_id, Message.variant, Message.status, func.count())
+        .where(
+            Message.campaign_id.in_(list(campaign_ids)),
+            Message.contact_id.is_not(None),
+            Message.variant.is_not(None),
+        )
+        .group_by(Message.campaign_id, Message.variant, Message.status)
+    )
+    out: dict[int, dict[str, dict[str, int]]] = {}
+    for campaign_id, variant, status, n in rows:
+        out.setdefault(int(campaign_id), {}).setdefault(str(variant), {})[str(status)] = int(n)
+    return out
+
+
+async def unique_clicks_by_variant(session: AsyncSession, campaign_id: int) -> dict[str, int]:
+    """variant -> recipients of the campaign who clicked at least once. Tracked links and
+    their clicks are not part of this build yet, so nobody has clicked: every variant has
+    0 (a `uniqueClicks` test then ties and the first variant wins). When clicks exist this
+    becomes one GROUP BY of the clicked messages by variant."""
+    return {}
+
+
+async def campaign_by_id(session: AsyncSession, campaign_id: int) -> Campaign | None:
+    """The campaign row as it is now (any account: for the engine)."""
+    stmt = (
+        select(Campaign).where(Campaign.id == campaign_id).execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def lock_campaign(session: AsyncSession, campaign_id: int) -> Campaign | None:
+    """The campaign row, locked (FOR UPDATE on PostgreSQL) and read fresh."""
+    stmt = (
+        select(Campaign)
+        .where(Campaign.id == campaign_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(stmt)).scalar_one_or_none()
+
+
+async def ab_tests_to_decide(session: AsyncSession) -> list[int]:
+    """Sending A/B campaigns whose test share is queued and whose winner is not known."""
+    rows = await session.execute(
+        select(Campaign.id)
+        .where(
+            Campaign.status == states.SENDING,
+            Campaign.ab_seed.is_not(None),
+            Campaign.ab_test_at.is_not(None),
+            Campaign.ab_winner.is_(None),
+        )
+        .order_by(Campaign.id)
+    )
+    return list(rows.scalars())
+
+
+async def test_handed_over(session: AsyncSession, campaign_id: int) -> tuple[bool, datetime | None]:
+    """(whether every message of the campaign left the queue, when the last one was handed
+    to the provider or failed: its `sent_at`, else its last change)."""
+    pending = await session.execute(
+        select(
+            exists().where(
+                Message.campaign_id == campaign_id,
+                Message.contact_id.is_not(None),
+                Message.status.in_((MessageStatus.QUEUED, MessageStatus.SENDING)),
+            )
+        )
+    )
+    if pending.scalar():
+        return False, None
+    last = await session.execute(
+        select(func.max(func.coalesce(Message.sent_at, Message.updated_at))).where(
+            Message.campaign_id == campaign_id, Message.contact_id.is_not(None)
+        )
+    )
+    value = last.scalar_one_or_none()
+    if isinstance(value, str):  # SQLite returns the aggregate of a text column as text
+        value = datetime.fromisoformat(value).replace(tzinfo=UTC)
+    return True, value
+
+
+async def set_winner(session: AsyncSession, campaign_id: int, name: str, now: datetime) -> bool:
+    """Guarded: record the winner unless one is recorded already (exactly one decision
+    whoever asks at the same time)."""
+    row = await session.execute(
+        update(Campaign)
+        .where(
+            Campaign.id == campaign_id,
+            Campaign.ab_seed.is_not(None),
+            Campaign.ab_winner.is_(None),
+            Campaign.status.in_((states.SENDING, states.PAUSED)),
+        )
+        .values(ab_winner=name, ab_decided_at=now, updated_at=now)
+        .returning(Campaign.id)
+    )
+    return row.scalar_one_or_none() is not None

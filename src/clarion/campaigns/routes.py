@@ -7,12 +7,21 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.auth import CurrentAccountId, CurrentPrincipal, require_role
-from clarion.campaigns import approval, counters, repository, service, states, template_use
+from clarion.auth import CurrentAccountId, CurrentPrincipal, request_now, require_role
+from clarion.campaigns import (
+    abtest,
+    approval,
+    counters,
+    repository,
+    service,
+    states,
+    template_use,
+)
 from clarion.campaigns.idempotency import idempotent
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import (
     CHANNEL_PATTERN,
+    AbTestOut,
     ApprovalOut,
     CampaignCreate,
     CampaignOut,
@@ -25,6 +34,8 @@ from clarion.campaigns.schemas import (
     RejectIn,
     StatsOut,
     SubmitIn,
+    VariantOut,
+    WinnerIn,
     normalize_channel,
 )
 from clarion.db.deps import ReadSessionDep, SessionDep
@@ -52,14 +63,47 @@ CHANNEL_FILTER = {"pattern": "^(" + CHANNEL_PATTERN.strip("^$") + ")?$"}
 DAY = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}
 
 
-def campaign_out(c: Campaign, unfolded: dict[str, int] | None = None) -> CampaignOut:
+def _ab_out(c: Campaign, stats: dict[str, dict[str, int]] | None) -> dict[str, Any]:
+    """The A/B fields of the campaign: its variants with their stats (None: not read), and
+    the test."""
+    if not c.variants:
+        return {}
+    ab = c.ab_test or {}
+    return {
+        "variants": [
+            VariantOut(
+                name=v["name"],
+                message=v.get("message") or {},
+                stats=None
+                if stats is None
+                else DeliveryCounters.model_validate(stats.get(v["name"], {})),
+            )
+            for v in c.variants
+        ],
+        "ab_test": AbTestOut(
+            test_share=ab.get("testShare", 0),
+            metric=ab.get("metric", ""),
+            decide_after_minutes=ab.get("decideAfterMinutes", 0),
+            test_started_at=c.ab_test_at,
+            winner=c.ab_winner,
+            decided_at=c.ab_decided_at,
+        ),
+    }
+
+
+def campaign_out(
+    c: Campaign,
+    unfolded: dict[str, int] | None = None,
+    variant_stats: dict[str, dict[str, int]] | None = None,
+) -> CampaignOut:
     live = counters.live(c, unfolded)
     return CampaignOut(
         id=c.id,
         name=c.name,
         channel=c.channel,
         status=c.status,
-        message=c.message or {},
+        message=None if c.variants else c.message or {},
+        **_ab_out(c, variant_stats),
         list_ids=c.list_ids or [],
         exclude_list_ids=c.exclude_list_ids or [],
         sender=c.sender,
@@ -80,7 +124,8 @@ def campaign_out(c: Campaign, unfolded: dict[str, int] | None = None) -> Campaig
 async def present(session: AsyncSession, campaigns: Sequence[Campaign]) -> list[CampaignOut]:
     """The campaigns as the API shows them, with the counters not folded yet added in."""
     unfolded = await counters.pending(session, (c.id for c in campaigns))
-    return [campaign_out(c, unfolded.get(c.id)) for c in campaigns]
+    by_variant = await abtest.variant_stats(session, campaigns)
+    return [campaign_out(c, unfolded.get(c.id), by_variant.get(c.id, {})) for c in campaigns]
 
 
 async def present_one(session: AsyncSession, campaign: Campaign) -> CampaignOut:
@@ -284,6 +329,29 @@ async def cancel_campaign(
     """scheduled, sending or paused -> cancelled. Queued messages become `skipped`; the
     reservation is released (at once, or when the last in-flight message is recorded)."""
     return await present_one(session, await service.cancel(session, account_id, campaign_id))
+
+
+@router.put(
+    "/{campaign_id}/abTest/winner", response_model=CampaignOut, openapi_extra=requires(MANAGER)
+)
+async def decide_ab_test(
+    campaign_id: PathId,
+    body: WinnerIn,
+    request: Request,
+    account_id: CurrentAccountId,
+    session: SessionDep,
+) -> CampaignOut:
+    """Decide the campaign's A/B test now, before `decideAfterMinutes` ran out: `name`
+    wins, the rest of the audience is queued with its message, and the reservation of the
+    remainder (held at the dearest variant's price) is corrected to the winner's price,
+    the difference released. Allowed while the campaign is `sending` or `paused` (a paused
+    campaign's remainder is queued once it resumes); 409 in any other status, for a
+    campaign without an A/B test, and once the test is decided (by this endpoint or by the
+    scheduler: exactly one decision is ever recorded). 422 for an unknown variant name."""
+    campaign = await service.decide_winner(
+        session, account_id, campaign_id, body.name, request_now(request)
+    )
+    return await present_one(session, campaign)
 
 
 @router.put("/{campaign_id}/submit", response_model=CampaignOut)

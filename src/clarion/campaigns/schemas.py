@@ -2,7 +2,7 @@
 
 import re
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, WithJsonSchema, field_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -81,6 +81,44 @@ class MessageIn(CamelModel):
     template_params: dict[ParamKey, ParamValue] | None = Field(default=None, max_length=100)
 
 
+# A/B tests: 2 to 5 variants; the test waits at most a week for its decision.
+MIN_VARIANTS, MAX_VARIANTS = 2, 5
+MAX_DECIDE_MINUTES = 7 * 24 * 60
+VariantName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=32),
+    Field(description="unique within the campaign (case-insensitive), 1-32 characters"),
+]
+
+
+class VariantIn(CamelModel):
+    """One A/B variant: a name and a message checked exactly as a campaign's `message`."""
+
+    name: VariantName
+    message: MessageIn
+
+
+class AbTestIn(CamelModel):
+    """How the A/B test runs: `testShare` of the audience (chosen at random, reproducibly)
+    is split evenly between the variants; `decideAfterMinutes` after the last test message
+    is handed to the provider, the variant with the best rate of `metric` wins (ties: the
+    earlier variant) and the rest of the audience gets it."""
+
+    test_share: float = Field(gt=0, lt=1, description="share of the audience in the test, 0<x<1")
+    metric: Literal["uniqueClicks", "delivered"] = Field(
+        description="delivered: (delivered + read) / test messages of the variant; "
+        "uniqueClicks: recipients who clicked / test messages of the variant"
+    )
+    decide_after_minutes: int = Field(ge=1, le=MAX_DECIDE_MINUTES)
+
+
+Variants = Annotated[list[VariantIn], Field(min_length=MIN_VARIANTS, max_length=MAX_VARIANTS)]
+
+
+class WinnerIn(CamelModel):
+    name: VariantName
+
+
 class _CampaignFields(CamelModel):
     @field_validator("channel", mode="before", check_fields=False)
     @classmethod
@@ -103,7 +141,13 @@ class CampaignCreate(_CampaignFields):
 
     name: str = Field(min_length=1, max_length=200)
     channel: Annotated[str, WithJsonSchema(CHANNEL_SCHEMA)]
-    message: MessageIn
+    message: MessageIn | None = Field(
+        default=None, description="required unless the campaign has `variants` (then absent)"
+    )
+    variants: Variants | None = Field(
+        default=None, description="A/B test: 2 to 5 variants instead of `message`; needs abTest"
+    )
+    ab_test: AbTestIn | None = Field(default=None, description="required with `variants`")
     list_ids: ListIds = Field(default_factory=list)
     exclude_list_ids: ListIds = Field(default_factory=list)
     sender: Annotated[str | None, WithJsonSchema(SENDER_SCHEMA)] = Field(
@@ -119,7 +163,13 @@ class CampaignUpdate(_CampaignFields):
     # SkipJsonSchema: these may be left out but not sent as null (422), as the schema says.
     name: Annotated[str, Field(min_length=1, max_length=200)] | SkipJsonSchema[None] = None
     channel: Annotated[str, WithJsonSchema(CHANNEL_SCHEMA)] | SkipJsonSchema[None] = None
-    message: MessageIn | SkipJsonSchema[None] = None
+    message: MessageIn | SkipJsonSchema[None] = Field(
+        default=None, description="replaces the variants of an A/B campaign (give abTest: null)"
+    )
+    variants: Variants | None = Field(
+        default=None, description="replaces `message`; null turns the A/B test off"
+    )
+    ab_test: AbTestIn | None = None
     list_ids: ListIds | SkipJsonSchema[None] = None
     exclude_list_ids: ListIds | SkipJsonSchema[None] = None
     sender: Annotated[str | None, WithJsonSchema(SENDER_SCHEMA)] = Field(
@@ -183,12 +233,34 @@ class CostOut(OutModel):
     spent: Credits
 
 
+class VariantOut(OutModel):
+    name: str
+    message: dict[str, Any]
+    stats: DeliveryCounters | None = Field(
+        description="the status partition of its messages (null in live events: read the "
+        "campaign for it)"
+    )
+
+
+class AbTestOut(OutModel):
+    test_share: float
+    metric: str
+    decide_after_minutes: int
+    test_started_at: UtcDatetime | None = Field(
+        description="when the test share was queued (null: not yet)"
+    )
+    winner: str | None = Field(description="the winning variant's name (null: not decided)")
+    decided_at: UtcDatetime | None
+
+
 class CampaignOut(OutModel):
     id: int
     name: str
     channel: str
     status: str
-    message: dict[str, Any]
+    message: dict[str, Any] | None = Field(description="null for an A/B campaign (variants)")
+    variants: list[VariantOut] | None = None
+    ab_test: AbTestOut | None = None
     list_ids: list[int]
     exclude_list_ids: list[int]
     sender: str | None
@@ -224,6 +296,27 @@ class BreakdownRow(OutModel):
     price: Credits
 
 
+class VariantEstimateOut(OutModel):
+    name: str
+    test_recipients: int
+    test_units: int
+    test_price: Credits
+    audience_units: int = Field(description="units if the whole audience got this variant")
+    audience_price: Credits = Field(description="price if the whole audience got this variant")
+    audience_recipients: int = Field(description="the audience this variant was priced for")
+
+
+class AbEstimateOut(OutModel):
+    """The A/B reservation: each variant's test share at its own average price per
+    recipient, the remainder at the dearest variant's (the worst case)."""
+
+    test_recipients: int
+    remainder_recipients: int
+    remainder_units: int
+    remainder_price: Credits
+    variants: list[VariantEstimateOut]
+
+
 class EstimateOut(OutModel):
     campaign_id: int
     channel: str
@@ -242,6 +335,12 @@ class EstimateOut(OutModel):
     breakdown: list[BreakdownRow]
     encoding: str | None = Field(description="GSM-7, UCS-2 or mixed (SMS text; else null)")
     max_parts: int | None
+    ab_test: AbEstimateOut | None = Field(
+        default=None,
+        description="A/B campaigns: how the price splits. `price` and `units` are then the "
+        "split's (what confirm reserves); recipients, exclusions, breakdown and encoding "
+        "describe the audience with the dearest variant; maxParts is the largest of any",
+    )
     balance: Credits
     available: Credits
     sufficient: bool

@@ -6,6 +6,7 @@ two requests on the same campaign apply one after the other, and the second sees
 the first left.
 """
 
+import secrets
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -14,14 +15,23 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.accounts import ledger
 from clarion.accounts import repository as accounts_repository
 from clarion.accounts.models import Account
-from clarion.campaigns import counters, repository, states, wakeups
-from clarion.campaigns.estimate import Pricing, fingerprint, message_text, price_audience, to_out
+from clarion.campaigns import abtest, counters, repository, states, wakeups
+from clarion.campaigns.estimate import (
+    Pricing,
+    fingerprint,
+    message_text,
+    price_audience,
+    price_variants,
+    to_out,
+)
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import (
+    AbTestIn,
     CampaignCreate,
     CampaignUpdate,
     MessageIn,
     StatsOut,
+    VariantIn,
     normalize_channel,
 )
 from clarion.db.base import utcnow
@@ -60,45 +70,91 @@ def _message(body: MessageIn) -> dict[str, Any]:
     return out
 
 
-async def validate(session: AsyncSession, campaign: Campaign) -> Template | None:
-    """Check the campaign's definition as a whole (after a create or a partial update):
-    message vs channel, template, variables, lists, fallback. Returns its template, if any.
-    Raises 422 listing every bad field."""
-    errors: list[dict[str, str]] = []
+def _variants(body: list[VariantIn]) -> list[dict[str, Any]]:
+    return [{"name": v.name, "message": _message(v.message)} for v in body]
 
-    def bad(field: str, message: str) -> None:
-        errors.append({"field": field, "message": message})
 
-    msg = campaign.message or {}
+def _ab_test(body: AbTestIn) -> dict[str, Any]:
+    return body.model_dump(mode="json", by_alias=True)
+
+
+def _set_ab(campaign: Campaign, variants: list[VariantIn] | None, ab: AbTestIn | None) -> None:
+    """Make the campaign an A/B campaign (or a plain one, both None). The seed picks its
+    test recipients; a new one with each definition."""
+    campaign.variants = _variants(variants) if variants is not None else None
+    campaign.ab_test = _ab_test(ab) if ab is not None else None
+    ab_on = variants is not None or ab is not None
+    campaign.ab_seed = secrets.randbelow(2**62) if ab_on else None
+
+
+async def _check_message(
+    session: AsyncSession, campaign: Campaign, msg: dict[str, Any], prefix: str, bad: Any
+) -> Template | None:
+    """Check one message (the campaign's, or a variant's at `prefix`) against the channel:
+    text or template, the template itself, the variables. Returns its template."""
     text, template_id = msg.get("text"), msg.get("templateId")
     channel = campaign.channel
     if channel == "sms":
         if template_id is not None:
-            bad("message.templateId", "SMS campaigns send message.text, not a template.")
+            bad(f"{prefix}.templateId", "SMS campaigns send message.text, not a template.")
         if text is None:
-            bad("message.text", "An SMS campaign needs message.text.")
+            bad(f"{prefix}.text", "An SMS campaign needs message.text.")
     elif channel == "whatsapp":
         if text is not None:
-            bad("message.text", "WhatsApp campaigns send a template: use message.templateId.")
+            bad(f"{prefix}.text", "WhatsApp campaigns send a template: use message.templateId.")
         if template_id is None:
-            bad("message.templateId", "A WhatsApp campaign needs message.templateId.")
+            bad(f"{prefix}.templateId", "A WhatsApp campaign needs message.templateId.")
     elif text is not None and template_id is not None:
-        bad("message", "An RCS campaign takes message.text or message.templateId, not both.")
+        bad(prefix, "An RCS campaign takes message.text or message.templateId, not both.")
     elif text is None and template_id is None:
-        bad("message.text", "An RCS campaign needs message.text or message.templateId.")
+        bad(f"{prefix}.text", "An RCS campaign needs message.text or message.templateId.")
 
     template: Template | None = None
     if template_id is not None:
         template = await repository.template_of(session, campaign.account_id, template_id)
         if template is None:
-            bad("message.templateId", f"Template {template_id} not found.")
+            bad(f"{prefix}.templateId", f"Template {template_id} not found.")
         elif template.channel != channel:
             bad(
-                "message.templateId",
+                f"{prefix}.templateId",
                 f"Template {template_id} is a {template.channel} template, not a {channel} one.",
             )
             template = None
 
+    body = text if text is not None else (template.body if template is not None else None)
+    if body is not None:
+        unknown_vars = list(unknown_variables(body, msg.get("templateParams") or {}))
+        if unknown_vars:
+            names = ", ".join("{{" + v + "}}" for v in unknown_vars)
+            bad(
+                f"{prefix}.text" if text is not None else f"{prefix}.templateParams",
+                f"Unknown variable(s) {names}: use firstName, lastName, phone, "
+                "attributes.NAME, or give a value in message.templateParams.",
+            )
+    return template
+
+
+async def validate(session: AsyncSession, campaign: Campaign) -> Template | None:
+    """Check the campaign's definition as a whole (after a create or a partial update):
+    message (or each A/B variant's, at `variants[i].message`) vs channel, template,
+    variables, lists, fallback, the A/B shape. Returns its template, if any (None for an
+    A/B campaign: see abtest.variant_templates). Raises 422 listing every bad field."""
+    errors: list[dict[str, str]] = []
+
+    def bad(field: str, message: str) -> None:
+        errors.append({"field": field, "message": message})
+
+    abtest.check_shape(campaign, bad)
+    template: Template | None = None
+    if abtest.is_ab(campaign):
+        for i, variant in enumerate(campaign.variants or []):
+            await _check_message(
+                session, campaign, variant.get("message") or {}, f"variants[{i}].message", bad
+            )
+    else:
+        template = await _check_message(session, campaign, campaign.message or {}, "message", bad)
+
+    channel = campaign.channel
     if campaign.fallback_channel is not None and channel != "rcs":
         bad("fallbackChannel", "fallbackChannel is only allowed on RCS campaigns.")
 
@@ -111,16 +167,6 @@ async def validate(session: AsyncSession, campaign: Campaign) -> Template | None
         if unknown:
             bad(field, f"Unknown list id(s): {', '.join(map(str, unknown))}.")
 
-    body = text if text is not None else (template.body if template is not None else None)
-    if body is not None:
-        unknown_vars = list(unknown_variables(body, msg.get("templateParams") or {}))
-        if unknown_vars:
-            names = ", ".join("{{" + v + "}}" for v in unknown_vars)
-            bad(
-                "message.text" if text is not None else "message.templateParams",
-                f"Unknown variable(s) {names}: use firstName, lastName, phone, "
-                "attributes.NAME, or give a value in message.templateParams.",
-            )
     if errors:
         raise Unprocessable("; ".join(e["message"] for e in errors), errors=errors)
     return template
@@ -133,7 +179,7 @@ async def create(session: AsyncSession, account_id: int, body: CampaignCreate) -
         name=body.name,
         channel=body.channel,
         status=states.DRAFT,
-        message=_message(body.message),
+        message=_message(body.message) if body.message is not None else {},
         list_ids=list(dict.fromkeys(body.list_ids)),
         exclude_list_ids=list(dict.fromkeys(body.exclude_list_ids)),
         sender=body.sender,
@@ -144,6 +190,7 @@ async def create(session: AsyncSession, account_id: int, body: CampaignCreate) -
         created_at=now,
         updated_at=now,
     )
+    _set_ab(campaign, body.variants, body.ab_test)
     await validate(session, campaign)
     session.add(campaign)
     await session.flush()
@@ -154,12 +201,26 @@ def _check_sendable(campaign: Campaign, template: Template | None) -> None:
     """What confirming needs beyond a valid draft (422)."""
     if not campaign.list_ids:
         raise Unprocessable("Give at least one list in listIds to send.", field="listIds")
-    if campaign.channel in ("sms", "rcs") and not message_text(campaign, template).strip():
-        raise Unprocessable("The message is empty.", field="message.text")
+    _check_message_sendable(campaign, campaign.message or {}, template, "message")
+
+
+def _check_message_sendable(
+    campaign: Campaign, message: dict[str, Any], template: Template | None, prefix: str
+) -> None:
+    if campaign.channel in ("sms", "rcs") and not message_text(campaign, template, message).strip():
+        raise Unprocessable("The message is empty.", field=f"{prefix}.text")
     if template is not None and template.status != "approved":
         raise Unprocessable(
             f"Template {template.id} is {template.status}: only an approved template can be sent.",
-            field="message.templateId",
+            field=f"{prefix}.templateId",
+        )
+
+
+async def _check_variants_sendable(session: AsyncSession, campaign: Campaign) -> None:
+    templates = await abtest.variant_templates(session, campaign)
+    for i, (variant, template) in enumerate(zip(campaign.variants or [], templates, strict=True)):
+        _check_message_sendable(
+            campaign, variant.get("message") or {}, template, f"variants[{i}].message"
         )
 
 
@@ -170,12 +231,19 @@ def _check_priced(campaign: Campaign, pricing: Pricing) -> None:
             "(after exclusions, opt-outs and unpriced countries).",
             field="listIds",
         )
-    if pricing.max_parts is not None and pricing.max_parts > MAX_SMS_PARTS:
-        raise Unprocessable(
-            f"The SMS text is {pricing.max_parts} parts for some recipients; "
-            f"at most {MAX_SMS_PARTS} are allowed.",
-            field="message.text",
-        )
+    too_long = [("message", pricing.max_parts)]
+    if pricing.ab is not None:
+        too_long = [
+            (f"variants[{i}].message", v.pricing.max_parts)
+            for i, v in enumerate(pricing.ab.variants)
+        ]
+    for prefix, parts in too_long:
+        if parts is not None and parts > MAX_SMS_PARTS:
+            raise Unprocessable(
+                f"The SMS text is {parts} parts for some recipients; "
+                f"at most {MAX_SMS_PARTS} are allowed.",
+                field=f"{prefix}.text",
+            )
 
 
 async def _account(session: AsyncSession, account_id: int) -> Account:
@@ -194,10 +262,23 @@ async def _price(
 ) -> tuple[Pricing, dict[str, Any], str]:
     """Price the campaign now: the pricing, the estimate JSON and the inputs' fingerprint."""
     card = await _load_card(session)
-    digest = await fingerprint(session, campaign, template, card)
-    pricing = await price_audience(session, campaign, template, card)
+    digest, pricing = await _digest_and_pricing(session, campaign, template, card, price=True)
+    assert pricing is not None
     account = await _account(session, campaign.account_id)
     return pricing, to_out(campaign, account, pricing, utcnow()), digest
+
+
+async def _digest_and_pricing(
+    session: AsyncSession, campaign: Campaign, template: Template | None, card: Any, *, price: bool
+) -> tuple[str, Pricing | None]:
+    """The inputs' fingerprint and (when `price`) the pricing: of the campaign's message, or
+    of its A/B variants (estimate.price_variants)."""
+    if not abtest.is_ab(campaign):
+        digest = await fingerprint(session, campaign, template, card)
+        return digest, (await price_audience(session, campaign, template, card) if price else None)
+    templates = await abtest.variant_templates(session, campaign)
+    digest = await fingerprint(session, campaign, None, card, templates)
+    return digest, (await price_variants(session, campaign, templates, card) if price else None)
 
 
 async def _reprice_and_reserve(
@@ -206,7 +287,12 @@ async def _reprice_and_reserve(
     """Price a campaign about to hold credits and move its reservation to the new amount:
     the old reservation is released and the new one taken in this transaction, so a 402
     (raised by ledger.reserve) rolls both back and nothing changes."""
-    _check_sendable(campaign, template)
+    if abtest.is_ab(campaign):
+        if not campaign.list_ids:
+            raise Unprocessable("Give at least one list in listIds to send.", field="listIds")
+        await _check_variants_sendable(session, campaign)
+    else:
+        _check_sendable(campaign, template)
     pricing, estimate, digest = await _price(session, campaign, template)
     _check_priced(campaign, pricing)
     if campaign.reserved:
@@ -241,6 +327,18 @@ async def update(
     if "message" in given:
         assert body.message is not None
         campaign.message = _message(body.message)
+        if "variants" not in given and "ab_test" not in given:
+            _set_ab(campaign, None, None)  # a message replaces the A/B variants
+    if "variants" in given or "ab_test" in given:
+        variants = body.variants if "variants" in given else None
+        ab = body.ab_test if "ab_test" in given else None
+        if "variants" not in given and campaign.variants:
+            variants = [VariantIn.model_validate(v) for v in campaign.variants]
+        if "ab_test" not in given and campaign.ab_test:
+            ab = AbTestIn.model_validate(campaign.ab_test)
+        _set_ab(campaign, variants, ab)
+        if "variants" in given and body.variants is not None and "message" not in given:
+            campaign.message = {}  # the variants replace the message
     if "list_ids" in given:
         campaign.list_ids = list(dict.fromkeys(body.list_ids or []))
     if "exclude_list_ids" in given:
@@ -333,9 +431,10 @@ async def price(session: AsyncSession, account_id: int, campaign_id: int) -> dic
     if campaign.status in (states.DRAFT, states.SCHEDULED):
         template = await validate(session, campaign)
         card = await _load_card(session)
-        digest = await fingerprint(session, campaign, template, card)
+        digest, _ = await _digest_and_pricing(session, campaign, template, card, price=False)
         if estimate is None or digest != campaign.estimate_fingerprint:
-            pricing = await price_audience(session, campaign, template, card)
+            _, pricing = await _digest_and_pricing(session, campaign, template, card, price=True)
+            assert pricing is not None
             account = await _account(session, account_id)
             estimate = to_out(campaign, account, pricing, utcnow())
             campaign.estimate = estimate
@@ -354,6 +453,17 @@ async def price(session: AsyncSession, account_id: int, campaign_id: int) -> dic
         "reserved": from_units(live["reserved"]),
         "spent": from_units(live["spent"]),
     }
+
+
+async def decide_winner(
+    session: AsyncSession, account_id: int, campaign_id: int, name: str, now: datetime
+) -> Campaign:
+    """Decide an A/B test now (see abtest.decide_now): 409 once decided or outside sending
+    and paused, 422 for an unknown variant."""
+    campaign = await require_campaign(session, account_id, campaign_id, for_update=True)
+    await abtest.decide_now(session, campaign, name, now)
+    await session.refresh(campaign)
+    return campaign
 
 
 async def _switch(

@@ -42,6 +42,9 @@ TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
         COMPLETED: frozenset({COMPLETED}),
         CANCELLED: frozenset({CANCELLED}),
     },
+    # PUT /campaigns/{id}/abTest/winner: an A/B decision keeps the status; it is made while
+    # the test runs (sending) or is held (paused), never before the start nor after the end.
+    "decide": {SENDING: frozenset({SENDING}), PAUSED: frozenset({PAUSED})},
     # Engine transitions: a due scheduled campaign starts; a campaign with nothing queued or
     # in flight completes.
     "start": {SCHEDULED: frozenset({SENDING})},
@@ -59,6 +62,7 @@ _VERBS = {
     "resume": "resume",
     "cancel": "cancel",
     "delete": "delete",
+    "decide": "decide the A/B test of",
     "start": "start",
     "complete": "complete",
 }

@@ -46,6 +46,7 @@ class Claimed:
     country: str
     channel: str
     attempts: int
+    variant: str | None = None  # the A/B variant whose message it gets
 
 
 _CLAIM_SQLITE = """
@@ -57,7 +58,7 @@ WHERE id IN (
     ORDER BY next_attempt_at
     LIMIT :n
 )
-RETURNING id, campaign_id, contact_id, phone, country, channel, attempts
+RETURNING id, campaign_id, contact_id, phone, country, channel, attempts, variant
 """
 
 # A materialized CTE: PostgreSQL may otherwise re-run a LIMIT subquery inside IN (...) and
@@ -73,7 +74,8 @@ WITH picked AS MATERIALIZED (
 UPDATE message AS m SET status = 'sending', lease_owner = :owner, lease_until = :until,
                         updated_at = :now
 FROM picked WHERE m.id = picked.id
-RETURNING m.id, m.campaign_id, m.contact_id, m.phone, m.country, m.channel, m.attempts
+RETURNING m.id, m.campaign_id, m.contact_id, m.phone, m.country, m.channel, m.attempts,
+          m.variant
 """
 
 

@@ -3,6 +3,9 @@
 Built once per campaign per worker (a confirmed campaign's message does not change) and
 used for every batch: the template is compiled once, the contact row is only read when the
 text has variables.
+
+An A/B campaign's context holds one context per variant: each message is rendered with its
+variant's message.
 """
 
 from __future__ import annotations
@@ -51,6 +54,15 @@ class CampaignContext:
     template_category: str | None = None
     rich_card: dict[str, Any] | None = None
     suggestions: list[Any] | None = None
+    # An A/B campaign: variant name -> its context (this one is the first variant's).
+    variants: dict[str, CampaignContext] | None = None
+
+    def for_variant(self, name: str | None) -> CampaignContext:
+        """The context of a message of `name` (a test send, with no variant, gets the
+        first variant's message)."""
+        if self.variants is None or name is None:
+            return self
+        return self.variants.get(name, self)
 
     def render(
         self,
@@ -88,23 +100,25 @@ class CampaignContext:
         return Priced(out, 1, rates.unit_price("rcs", country, category))
 
 
-async def load_context(session: AsyncSession, campaign_id: int) -> CampaignContext | None:
-    campaign = await session.get(Campaign, campaign_id)
-    if campaign is None:
+async def _template(session: AsyncSession, account_id: int, message: dict[str, Any]) -> Any:
+    if message.get("templateId") is None:
         return None
-    message = campaign.message or {}
+    return (
+        await session.execute(
+            select(Template).where(
+                Template.id == message["templateId"], Template.account_id == account_id
+            )
+        )
+    ).scalar_one_or_none()
+
+
+async def _context(
+    session: AsyncSession, campaign: Campaign, message: dict[str, Any]
+) -> CampaignContext:
+    """The context of one message of the campaign (its own, or one A/B variant's)."""
     params = dict(message.get("templateParams") or {})
     text = message.get("text")
-    template = None
-    if message.get("templateId") is not None:
-        template = (
-            await session.execute(
-                select(Template).where(
-                    Template.id == message["templateId"],
-                    Template.account_id == campaign.account_id,
-                )
-            )
-        ).scalar_one_or_none()
+    template = await _template(session, campaign.account_id, message)
     if text is None and template is not None:
         text = template.body
     text = text or ""
@@ -127,6 +141,23 @@ async def load_context(session: AsyncSession, campaign_id: int) -> CampaignConte
     ctx.rich_card = message.get("richCard", ctx.rich_card)
     ctx.suggestions = message.get("suggestions", ctx.suggestions)
     return ctx
+
+
+async def load_context(session: AsyncSession, campaign_id: int) -> CampaignContext | None:
+    """The campaign's context; an A/B campaign's carries one context per variant
+    (`for_variant`)."""
+    campaign = await session.get(Campaign, campaign_id)
+    if campaign is None:
+        return None
+    if not campaign.variants:
+        return await _context(session, campaign, campaign.message or {})
+    contexts = {
+        str(v["name"]): await _context(session, campaign, v.get("message") or {})
+        for v in campaign.variants
+    }
+    first = next(iter(contexts.values()))
+    first.variants = contexts
+    return first
 
 
 async def load_contacts(session: AsyncSession, ids: list[int]) -> dict[int, dict[str, Any]]:

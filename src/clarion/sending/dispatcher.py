@@ -157,12 +157,13 @@ class Dispatcher:
                 for m in batch
                 if m.contact_id is not None
                 and (c := self._contexts.get(m.campaign_id)) is not None
-                and c.needs_contact
+                and c.for_variant(m.variant).needs_contact
             ]
             contacts = await load_contacts(session, need) if need else {}
         pending = []
         for m in batch:
-            p = Pending(m, self._contexts.get(m.campaign_id))
+            ctx = self._contexts.get(m.campaign_id)
+            p = Pending(m, None if ctx is None else ctx.for_variant(m.variant))
             if p.ctx is None:
                 p.outcome = self._fail(p, "campaign_missing", "The campaign no longer exists.")
             else:

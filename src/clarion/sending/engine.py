@@ -140,6 +140,7 @@ class Engine:
         await scheduler.sweep_leases(self.db)
         await scheduler.sweep_parked(self.db)
         await scheduler.sweep_expired(self.db, self.settings.receipt_timeout)
+        await scheduler.decide_ab_tests(self.db)
         await scheduler.finalize(self.db)
         now = utcnow()
         upcoming = await scheduler.next_round(self.db, now)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.audience.models import ContactList
@@ -26,6 +26,7 @@ from clarion.db.plans import without_nested_loops
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.messages import tally
+from clarion.sending import abtest
 
 _UTC = UTCDateTime()
 
@@ -33,10 +34,20 @@ _UTC = UTCDateTime()
 # --- queries --------------------------------------------------------------------------------
 
 
+def _not_waiting_for_a_winner() -> Any:
+    """An A/B campaign's audience (beyond its test share, `sending/abtest.py`) waits for
+    the winner: its message is not known before."""
+    return or_(Campaign.ab_seed.is_(None), Campaign.ab_winner.is_not(None))
+
+
 async def campaigns_to_materialize(session: AsyncSession) -> list[int]:
     rows = await session.execute(
         select(Campaign.id)
-        .where(Campaign.status == "sending", Campaign.materialized_at.is_(None))
+        .where(
+            Campaign.status == "sending",
+            Campaign.materialized_at.is_(None),
+            _not_waiting_for_a_winner(),
+        )
         .order_by(Campaign.id)
     )
     return list(rows.scalars())
@@ -65,9 +76,10 @@ SELECT max(contact_id) FROM (
 # the recipients' order whatever the join.
 _MATERIALIZE = """
 INSERT INTO message (campaign_id, account_id, contact_id, phone, country, channel, status,
-                     units, price, attempts, next_attempt_at, created_at, updated_at)
+                     units, price, attempts, next_attempt_at, created_at, updated_at, variant)
 SELECT CAST(:campaign_id AS BIGINT), CAST(:account_id AS BIGINT), c.id, c.phone, c.country,
-       CAST(:channel AS VARCHAR(16)), 'queued', 0, 0, 0, :now, :now, :now
+       CAST(:channel AS VARCHAR(16)), 'queued', 0, 0, 0, :now, :now, :now,
+       CAST(:variant AS VARCHAR(32))
 FROM (
     SELECT DISTINCT lm.contact_id FROM list_member lm
     WHERE lm.list_id IN :lists AND lm.contact_id > :after AND lm.contact_id <= :upto
@@ -80,8 +92,15 @@ WHERE c.account_id = :account_id AND c.id > :after AND c.id <= :upto
   AND NOT EXISTS (SELECT 1 FROM contact_opt_out o
                   WHERE o.contact_id = c.id AND o.channel = :channel
                     AND o.contact_id > :after AND o.contact_id <= :upto)
+  {remainder}
 ORDER BY c.id
 """
+
+# An A/B campaign's remainder: the audience but its test share, already queued (found by
+# the message table's (campaign_id, contact_id) key; a hash anti-join over the chunk).
+_NOT_IN_TEST = """AND NOT EXISTS (SELECT 1 FROM message t
+                  WHERE t.campaign_id = :campaign_id AND t.contact_id = c.id
+                    AND t.contact_id > :after AND t.contact_id <= :upto)"""
 
 
 async def _owned_list_ids(session: AsyncSession, account_id: int, ids: Sequence[int]) -> list[int]:
@@ -105,6 +124,8 @@ class Chunk:
     excluded: list[int]
     after: int
     upto: int | None
+    # An A/B campaign's remainder: the winner's name, and its test share is left out.
+    variant: str | None = None
 
 
 async def plan_chunk(
@@ -119,6 +140,7 @@ async def plan_chunk(
                 Campaign.id == campaign_id,
                 Campaign.status == "sending",
                 Campaign.materialized_at.is_(None),
+                _not_waiting_for_a_winner(),
             )
         )
     ).scalar_one_or_none()
@@ -136,7 +158,16 @@ async def plan_chunk(
                 {"lists": lists, "after": after, "chunk": chunk},
             )
         ).scalar_one_or_none()
-    return Chunk(campaign.id, campaign.account_id, campaign.channel, lists, excluded, after, upto)
+    return Chunk(
+        campaign.id,
+        campaign.account_id,
+        campaign.channel,
+        lists,
+        excluded,
+        after,
+        upto,
+        campaign.ab_winner,
+    )
 
 
 async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> int:
@@ -153,7 +184,8 @@ async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> in
         # switch to a generic plan, which does not see the chunk's narrow id range: each
         # chunk is planned for its own range instead.
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    stmt = text(_MATERIALIZE).bindparams(
+    sql = _MATERIALIZE.format(remainder=_NOT_IN_TEST if chunk.variant is not None else "")
+    stmt = text(sql).bindparams(
         bindparam("lists", expanding=True),
         bindparam("excluded", expanding=True),
         bindparam("now", type_=_UTC),
@@ -167,6 +199,7 @@ async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> in
         "lists": chunk.lists,
         "excluded": chunk.excluded or [-1],
         "now": now,
+        "variant": chunk.variant,
     }
     async with without_nested_loops(session):
         result: Any = await session.execute(stmt, params)
@@ -249,9 +282,10 @@ async def materialize(db: Database, campaign_id: int, chunk: int) -> int:
 
 
 async def materialize_pending(db: Database, chunk: int) -> int:
+    """Queue what is due: A/B test shares first (`sending/abtest.py`), then audiences."""
+    total = await abtest.materialize_tests(db)
     async with db.session(write=False) as session:
         ids = await campaigns_to_materialize(session)
-    total = 0
     for campaign_id in ids:
         total += await materialize(db, campaign_id, chunk)
     return total

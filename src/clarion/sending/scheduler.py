@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion import logs, metrics
-from clarion.campaigns import counters, lifecycle
+from clarion.campaigns import abtest, counters, lifecycle
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
@@ -120,11 +120,33 @@ async def finalize(db: Database) -> list[int]:
     return completed
 
 
-async def tick(db: Database, chunk: int, receipt_timeout: float = 259_200) -> None:
-    """One round of everything above (what the scheduler loop runs every interval)."""
+async def decide_ab_tests(db: Database, now: datetime | None = None) -> list[int]:
+    """Decide the A/B tests whose time has come (`campaigns/abtest.decide_if_due`), each in
+    a transaction of its own; `now` is injectable. Returns the campaigns decided."""
+    async with db.session(write=False) as session:
+        ids = await abtest.due(session)
+    decided = []
+    for campaign_id in ids:
+
+        async def work(session: AsyncSession, cid: int = campaign_id) -> str | None:
+            return await abtest.decide_if_due(session, cid, now or utcnow())
+
+        winner = await in_transaction(db, work)
+        if winner is not None:
+            log.info("A/B test of campaign %s decided: %s", campaign_id, winner)
+            decided.append(campaign_id)
+    return decided
+
+
+async def tick(
+    db: Database, chunk: int, receipt_timeout: float = 259_200, now: datetime | None = None
+) -> None:
+    """One round of everything above (what the scheduler loop runs every interval); `now`
+    (default: the time) is when A/B tests are judged."""
     await start_due(db)
     await sweep_leases(db)
     await sweep_parked(db)
     await sweep_expired(db, receipt_timeout)
+    await decide_ab_tests(db, now)
     await materialize_pending(db, chunk)
     await finalize(db)

@@ -30,6 +30,9 @@ class MessageOut(OutModel):
     delivered_at: UtcDatetime | None
     read_at: UtcDatetime | None
     updated_at: UtcDatetime
+    variant: str | None = Field(
+        default=None, description="A/B campaigns: the variant whose message it got"
+    )
 
     @field_validator("price", mode="before")
     @classmethod

@@ -42,6 +42,7 @@ CSV_FIELDS = [
     "deliveredAt",
     "readAt",
     "updatedAt",
+    "variant",
 ]
 
 

@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from clarion import auth, roles
 from clarion.people import sessions
 from clarion.problems import PROBLEM
+from clarion.segments.schemas import FILTER_SCHEMA
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -223,6 +224,7 @@ def complete(app: FastAPI) -> dict[str, Any]:
     schemas = components.setdefault("schemas", {})
     schemas["Problem"] = PROBLEM_SCHEMA
     schemas["JsonValue"] = JSON_VALUE
+    schemas["ContactFilter"] = FILTER_SCHEMA
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             route = routes.get((path, method))

@@ -12,6 +12,9 @@ class Contact(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "phone"),
         Index("ix_contact_account_last_name", "account_id", "last_name"),
+        # Segment filters and audiences by country (the commonest condition) read only
+        # that country's contacts of the account.
+        Index("ix_contact_account_country", "account_id", "country"),
         # PostgreSQL only: segment filters test attribute equality by jsonb containment.
         Index(
             "ix_contact_attributes",

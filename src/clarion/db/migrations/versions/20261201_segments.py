@@ -46,6 +46,7 @@ def upgrade() -> None:
     with op.batch_alter_table("contact", schema=None) as batch_op:
         batch_op.add_column(sa.Column("region", sa.String(length=6), nullable=True))
         batch_op.add_column(sa.Column("timezone", sa.String(length=64), nullable=True))
+        batch_op.create_index("ix_contact_account_country", ["account_id", "country"], unique=False)
     if op.get_bind().dialect.name == "postgresql":
         # Attribute equality (eq, in) compiles to jsonb containment, which this answers.
         op.create_index(
@@ -71,6 +72,7 @@ def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
         op.drop_index("ix_contact_attributes", table_name="contact")
     with op.batch_alter_table("contact", schema=None) as batch_op:
+        batch_op.drop_index("ix_contact_account_country")
         batch_op.drop_column("timezone")
         batch_op.drop_column("region")
     with op.batch_alter_table("segment", schema=None) as batch_op:

@@ -3,6 +3,8 @@ exactly the expected contacts, on both databases."""
 
 from typing import Any
 
+from clarion.db.base import utcnow
+from clarion.sending.materialize import materialize, materialize_chunk
 from tests.conftest import AccountClient, assert_ledger_consistent
 from tests.sending.conftest import campaign, drain, set_rates
 
@@ -170,3 +172,19 @@ async def test_bad_targets_are_422(api, account):
     put = await account.put(f"/campaigns/{cid}", json={"filter": {"any": []}})
     assert put.status_code == 422 and put.json()["errors"][0]["field"] == "filter.any"
     assert (await account.get("/campaigns")).json()["total"] == 1
+
+
+async def test_an_interrupted_materialization_resumes_without_duplicates(db, account):
+    await set_rates(db, [("sms", "*", "", 700)])
+    p = await _people(account)
+    gold = await _segment(account, c("attributes.tier", "exists", True))
+    cid = (await _sms(account, segmentIds=[gold], filter=c("country", "eq", "FR"))).json()["id"]
+    assert (await account.put(f"/campaigns/{cid}/confirm", json={})).status_code == 200
+    async with db.transaction() as s:
+        first = await materialize_chunk(s, cid, 2, utcnow())
+    assert first is not None and first.inserted == 2 and not first.done
+    assert await materialize(db, cid, 2) == 2  # the rest, after the committed marker
+    assert await materialize(db, cid, 2) == 0  # complete: nothing twice
+    expected = {p[n] for n in ("ann", "hal", "gina", "dee")}
+    assert set(await _messages(account, cid)) == expected
+    assert (await campaign(db, cid)).recipients == 4

@@ -129,13 +129,16 @@ def _not_in(session: AsyncSession, column: Any, subquery: Select[Any]) -> Any:
 
 def _sources(session: AsyncSession, audience: Audience, *, probe_lists: bool) -> Any | None:
     """`contact` is in one of the lists or matches one of the segments (None: no list and no
-    segment, the filter alone decides). `probe_lists`: check the lists per contact (a few
-    contacts) rather than as a semi-join over the lists (a whole audience)."""
+    segment, the filter alone decides). The lists alone are a semi-join over their members
+    (a whole audience); beside segments, or with `probe_lists` (a few contacts), each
+    contact's membership is probed by the lists' primary key: inside an OR, PostgreSQL
+    can only hash an IN subquery that fits in work_mem, and would otherwise rescan the
+    members for every contact."""
     postgres = is_postgres(session)
     sources: list[Any] = []
     if audience.list_ids:
         lists = list(audience.list_ids)
-        if probe_lists:
+        if probe_lists or audience.segments:
             sources.append(
                 exists().where(ListMember.contact_id == Contact.id, ListMember.list_id.in_(lists))
             )

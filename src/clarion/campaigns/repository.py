@@ -139,8 +139,9 @@ def _sources(session: AsyncSession, audience: Audience, *, probe_lists: bool) ->
     if audience.list_ids:
         lists = list(audience.list_ids)
         if probe_lists or audience.segments:
+            member = aliased(ListMember)  # correlated with `contact` only
             sources.append(
-                exists().where(ListMember.contact_id == Contact.id, ListMember.list_id.in_(lists))
+                exists().where(member.contact_id == Contact.id, member.list_id.in_(lists))
             )
         else:
             members = select(ListMember.contact_id).where(ListMember.list_id.in_(lists))

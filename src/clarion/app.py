@@ -36,6 +36,7 @@ from clarion.pricing.routes import router as pricing_router
 from clarion.problems import install as install_problem_handlers
 from clarion.problems import problem_response
 from clarion.providers.webhooks import router as provider_webhooks_router
+from clarion.segments.routes import router as segments_router
 from clarion.sending import tasks as sending_tasks
 from clarion.sending.routes import router as sending_router
 from clarion.static_paths import StaticPathsFirst
@@ -141,6 +142,7 @@ def create_app(
         people_router,
         audit_router,
         audience_router,
+        segments_router,
         templates_router,
         campaign_templates_router,
         pricing_router,

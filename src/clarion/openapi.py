@@ -19,6 +19,7 @@ from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from clarion import auth, logs, roles
 from clarion.people import sessions
 from clarion.problems import PROBLEM
+from clarion.segments.schemas import FILTER_SCHEMA
 
 PROBLEM_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -263,6 +264,7 @@ def complete(app: FastAPI) -> dict[str, Any]:
     schemas["JsonValue"] = JSON_VALUE
     components.setdefault("parameters", {})["RequestId"] = REQUEST_ID_PARAMETER
     components.setdefault("headers", {})["RequestId"] = REQUEST_ID_HEADER
+    schemas["ContactFilter"] = FILTER_SCHEMA
     for path, operations in schema["paths"].items():
         for method, operation in operations.items():
             route = routes.get((path, method))

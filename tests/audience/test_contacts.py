@@ -11,6 +11,8 @@ CONTACT_KEYS = {
     "country",
     "firstName",
     "lastName",
+    "region",
+    "timezone",
     "attributes",
     "optOuts",
     "createdAt",

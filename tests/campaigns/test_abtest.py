@@ -113,6 +113,9 @@ class TestDefinition:
             cases.append((ab_body([lst], abTest=test), "abTest.decideAfterMinutes"))
         test = {"testShare": 0.2, "metric": "opens", "decideAfterMinutes": 5}
         cases.append((ab_body([lst], abTest=test), "abTest.metric"))
+        # The test share is drawn from the lists: no segments or filter beside variants.
+        by_country = {"field": "country", "op": "eq", "value": "FR"}
+        cases.append((ab_body([lst], filter=by_country), "segmentIds"))
         for body, field in cases:
             r = await account.post("/campaigns", json=body)
             assert r.status_code == 422, (field, r.text)

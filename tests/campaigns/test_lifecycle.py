@@ -12,6 +12,7 @@ CAMPAIGN_KEYS = {
     "id", "name", "channel", "status", "message", "listIds", "excludeListIds", "sender",
     "fallbackChannel", "scheduledAt", "createdAt", "updatedAt", "confirmedAt", "startedAt",
     "completedAt", "estimate", "stats", "cost", "approval", "variants", "abTest",
+    "segmentIds", "filter",
 }  # fmt: skip
 
 

@@ -12,6 +12,16 @@ class Contact(Base):
     __table_args__ = (
         UniqueConstraint("account_id", "phone"),
         Index("ix_contact_account_last_name", "account_id", "last_name"),
+        # Segment filters and audiences by country (the commonest condition) read only
+        # that country's contacts of the account.
+        Index("ix_contact_account_country", "account_id", "country"),
+        # PostgreSQL only: segment filters test attribute equality by jsonb containment.
+        Index(
+            "ix_contact_attributes",
+            "attributes",
+            postgresql_using="gin",
+            postgresql_ops={"attributes": "jsonb_path_ops"},
+        ).ddl_if(dialect="postgresql"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -21,6 +31,10 @@ class Contact(Base):
     first_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     last_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # Where the contact lives when the number does not say it: ISO 3166-2 ("US-FL") and an
+    # IANA time zone ("America/New_York"); both optional.
+    region: Mapped[str | None] = mapped_column(String(6), nullable=True)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

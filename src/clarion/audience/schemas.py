@@ -1,9 +1,12 @@
 """Request and response models of contacts, lists and imports."""
 
 import json
+import zoneinfo
+from functools import cache
 from typing import Annotated, Any, Literal
 
 import phonenumbers
+import pycountry
 from pydantic import AfterValidator, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
@@ -66,6 +69,46 @@ Attributes = Annotated[
 ]
 
 
+def _check_subdivision(value: str | None) -> str | None:
+    if value is None:
+        return None
+    code = value.strip().upper()
+    if pycountry.subdivisions.get(code=code) is None:
+        raise ValueError(f"{value!r} is not an ISO 3166-2 subdivision code (such as US-FL)")
+    return code
+
+
+@cache
+def _time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def _check_time_zone(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if value not in _time_zones():
+        raise ValueError(f"{value!r} is not an IANA time zone (such as America/New_York)")
+    return value
+
+
+Region = Annotated[
+    str,
+    AfterValidator(_check_subdivision),
+    Field(
+        min_length=4,
+        max_length=6,
+        pattern="^[A-Za-z]{2}-[A-Za-z0-9]{1,3}$",
+        description="ISO 3166-2 subdivision (any case; stored upper-case), e.g. US-FL",
+        examples=["US-FL"],
+    ),
+]
+TimeZone = Annotated[
+    str,
+    AfterValidator(_check_time_zone),
+    Field(max_length=64, description="IANA time zone, e.g. America/New_York"),
+]
+
+
 def _lower_channels(value: Any) -> Any:
     if isinstance(value, list):
         return [v.lower() if isinstance(v, str) else v for v in value]
@@ -79,6 +122,8 @@ class ContactCreate(CamelModel):
     first_name: Name | None = None
     last_name: Name | None = None
     attributes: Attributes = Field(default_factory=dict)
+    region: Region | None = None
+    timezone: TimeZone | None = None
     default_country: Country | None = None
 
     @field_validator("default_country")
@@ -96,6 +141,8 @@ class ContactUpdate(CamelModel):
     first_name: Name | None = None
     last_name: Name | None = None
     attributes: Attributes | None = None
+    region: Region | None = Field(default=None, description="null clears it")
+    timezone: TimeZone | None = Field(default=None, description="null clears it")
     opt_outs: list[Channel] | None = Field(default=None, max_length=len(CHANNELS))
     default_country: Country | None = None
 
@@ -117,6 +164,8 @@ class ContactOut(OutModel):
     first_name: str | None
     last_name: str | None
     attributes: dict[str, Any]
+    region: str | None = Field(description="ISO 3166-2 subdivision, when set")
+    timezone: str | None = Field(description="IANA time zone, when set")
     opt_outs: list[str]
     created_at: UtcDatetime
     updated_at: UtcDatetime

@@ -31,6 +31,8 @@ def contact_out(contact: Contact, opt_outs: list[str]) -> ContactOut:
         first_name=contact.first_name,
         last_name=contact.last_name,
         attributes=contact.attributes or {},
+        region=contact.region,
+        timezone=contact.timezone,
         opt_outs=opt_outs,
         created_at=contact.created_at,
         updated_at=contact.updated_at,
@@ -94,6 +96,8 @@ async def create_contact(session: AsyncSession, account_id: int, body: ContactCr
             "first_name": body.first_name,
             "last_name": body.last_name,
             "attributes": body.attributes,
+            "region": body.region,
+            "timezone": body.timezone,
         },
     )
     if contact is None:
@@ -126,6 +130,10 @@ async def update_contact(
                 "attributes must be an object (use {} to clear).", field="attributes"
             )
         contact.attributes = body.attributes
+    if "region" in given:
+        contact.region = body.region
+    if "timezone" in given:
+        contact.timezone = body.timezone
     if "opt_outs" in given:
         if body.opt_outs is None:
             raise Unprocessable("optOuts must be a list (use [] to clear).", field="optOuts")

@@ -36,6 +36,7 @@ _RESOURCES = {
     "campaigns": ("campaign", "campaign"),
     "contacts": ("contact", "contact"),
     "lists": ("list", "contact_list"),
+    "segments": ("segment", "segment"),
     "templates": ("template", "template"),
     "imports": ("import", "contact_import"),
     "users": ("user", "user_account"),

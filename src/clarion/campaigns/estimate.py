@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.accounts.models import Account
 from clarion.audience.models import Contact
 from clarion.campaigns import repository, variants
+from clarion.campaigns.audience import audience_of
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import EstimateOut
 from clarion.money import from_units
@@ -335,13 +336,13 @@ async def price_audience(
     prices = _Prices(card)
     text = message_text(campaign, template, message) if channel != "whatsapp" else ""
     personalized = channel != "whatsapp" and is_personalized(text)
-    account_id, lists, excluded = campaign.account_id, campaign.list_ids, campaign.exclude_list_ids
-    opted = await repository.opted_out_by_country(session, account_id, lists, excluded, channel)
-    memberships = await repository.memberships_of_candidates(session, lists, excluded)
+    audience = audience_of(campaign)
+    opted = await repository.opted_out_by_country(session, audience, channel)
+    memberships = await repository.memberships_of_candidates(session, audience)
     p.opted_out = sum(opted.values())
     per_country: dict[str, int] = {}
     if not personalized:  # (personalized: the recipients come from the stream below)
-        candidates = await repository.audience_by_country(session, account_id, lists, excluded)
+        candidates = await repository.audience_by_country(session, audience)
         per_country = {c: n - opted.get(c, 0) for c, n in candidates.items()}
 
     fallback = channel == "rcs" and campaign.fallback_channel == "sms"
@@ -395,7 +396,7 @@ async def price_audience(
         # too: streaming a million rows through the driver's thread costs twice the GROUP BY).
         totals: dict[tuple[str, int, str, str], int] = {}
         async for chunk in repository.stream_recipient_groups(
-            session, account_id, lists, excluded, channel, seg.columns()
+            session, audience, channel, seg.columns()
         ):
             for row in chunk:
                 key = (row[0], *seg.measure_values(tuple(row[1:-1])))
@@ -467,9 +468,10 @@ async def fingerprint(
     variant_templates: list[Template | None] | None = None,
 ) -> str:
     """A digest of everything the estimate depends on: the message, the lists (membership
-    changes bump `updated_at`), the exclusion lists, the channel's opt-outs, the account's
-    contacts (country and personalization fields), the rate card and the template. The
-    stored estimate is reused while this is unchanged."""
+    changes bump `updated_at`), the exclusion lists, the segment filters and the filter,
+    the channel's opt-outs, the account's contacts (country, personalization and filtered
+    fields), the rate card and the template. The stored estimate is reused while this is
+    unchanged."""
     ids = list(dict.fromkeys([*campaign.list_ids, *campaign.exclude_list_ids]))
     lists = await repository.lists_of(session, campaign.account_id, ids)
     parts = {
@@ -478,6 +480,8 @@ async def fingerprint(
         "fallback": campaign.fallback_channel,
         "lists": campaign.list_ids,
         "exclude": campaign.exclude_list_ids,
+        "segments": campaign.segment_filters,
+        "filter": campaign.audience_filter,
         "listState": sorted((k, str(v)) for k, v in lists.items()),
         "optOuts": await repository.opt_out_state(session, campaign.account_id, campaign.channel),
         "contacts": await repository.contacts_state(session, campaign.account_id),

@@ -36,6 +36,14 @@ class Campaign(Base):
     message: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     list_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
     exclude_list_ids: Mapped[list[int]] = mapped_column(JSONType, default=list)
+    # Segments targeted beside the lists, and their filters as they were when the campaign
+    # was created or last given `segmentIds` (a later edit or deletion of a segment does not
+    # change a campaign); `audience_filter` narrows the union (the API's `filter`).
+    segment_ids: Mapped[list[int]] = mapped_column(JSONType, default=list, server_default="[]")
+    segment_filters: Mapped[list[dict[str, Any]]] = mapped_column(
+        JSONType, default=list, server_default="[]"
+    )
+    audience_filter: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     sender: Mapped[str | None] = mapped_column(String(64), nullable=True)
     fallback_channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -10,9 +10,12 @@ from typing import Any
 from sqlalchemy import (
     Date,
     Select,
+    case,
     cast,
     exists,
+    false,
     func,
+    literal,
     or_,
     outerjoin,
     select,
@@ -27,10 +30,12 @@ from sqlalchemy.orm import aliased
 
 from clarion.audience.models import Contact, ContactList, ContactOptOut, ListMember, OptOutEvent
 from clarion.campaigns import states
+from clarion.campaigns.audience import Audience
 from clarion.campaigns.models import Campaign
 from clarion.db.dialect import is_postgres, is_sqlite
 from clarion.db.plans import without_nested_loops
 from clarion.messages.models import CampaignTally, Message, MessageStatus
+from clarion.segments.compile import to_sql
 from clarion.templates.models import Template
 
 COUNTERS = (
@@ -123,44 +128,106 @@ def _not_in(session: AsyncSession, column: Any, subquery: Select[Any]) -> Any:
     return ~exists().where(inner.c[0] == column)
 
 
-def _candidates(
-    session: AsyncSession, account_id: int, list_ids: Sequence[int], exclude_ids: Sequence[int]
+def _sources(session: AsyncSession, audience: Audience, *, probe_lists: bool) -> Any | None:
+    """`contact` is in one of the lists or matches one of the segments (None: no list and no
+    segment, the filter alone decides). The lists alone are a semi-join over their members
+    (a whole audience); beside segments, or with `probe_lists` (a few contacts), each
+    contact's membership is probed by the lists' primary key: inside an OR, PostgreSQL
+    can only hash an IN subquery that fits in work_mem, and would otherwise rescan the
+    members for every contact."""
+    postgres = is_postgres(session)
+    sources: list[Any] = []
+    if audience.list_ids:
+        lists = list(audience.list_ids)
+        if probe_lists or audience.segments:
+            member = aliased(ListMember)  # correlated with `contact` only
+            sources.append(
+                exists().where(member.contact_id == Contact.id, member.list_id.in_(lists))
+            )
+        else:
+            members = select(ListMember.contact_id).where(ListMember.list_id.in_(lists))
+            sources.append(Contact.id.in_(members))
+    sources.extend(to_sql(node, postgres=postgres) for node in audience.segments)
+    if not sources:
+        return None
+    return sources[0] if len(sources) == 1 else or_(*sources)
+
+
+def audience_where(
+    session: AsyncSession, audience: Audience, *, probe_lists: bool = False
 ) -> list[Any]:
-    """WHERE clauses for the account's contacts in any of the lists and in no exclusion list
-    (a semi-join: each contact once, however many lists hold it)."""
-    members = select(ListMember.contact_id).where(ListMember.list_id.in_(list(list_ids)))
-    where = [Contact.account_id == account_id, Contact.id.in_(members)]
-    if exclude_ids:
-        excluded = select(ListMember.contact_id).where(ListMember.list_id.in_(list(exclude_ids)))
-        where.append(_not_in(session, Contact.id, excluded))
+    """WHERE clauses over `contact` for the audience's candidates (opted out or not): the
+    account's contacts in any of the lists or segments, matching the filter, in no
+    exclusion list (a semi-join: each contact once, however many lists hold it). The one
+    definition of a campaign's audience: the estimate and the materializer both use it."""
+    where: list[Any] = [Contact.account_id == audience.account_id]
+    sources = _sources(session, audience, probe_lists=probe_lists)
+    if sources is not None:
+        where.append(sources)
+    elif audience.narrow is None:
+        where.append(false())
+    if audience.narrow is not None:
+        where.append(to_sql(audience.narrow, postgres=is_postgres(session)))
+    if audience.exclude_ids:
+        excluded_ids = list(audience.exclude_ids)
+        if probe_lists:
+            where.append(_not_excluded(Contact.id, excluded_ids))
+        else:
+            excluded = select(ListMember.contact_id).where(ListMember.list_id.in_(excluded_ids))
+            where.append(_not_in(session, Contact.id, excluded))
     return where
 
 
-async def audience_by_country(
-    session: AsyncSession, account_id: int, list_ids: Sequence[int], exclude_ids: Sequence[int]
-) -> dict[str, int]:
-    """Per country, the candidates: distinct contacts in the lists and in no exclusion list
-    (opted out or not; opt-outs are counted apart by opted_out_by_country, as probing the
-    opt-outs of a million contacts costs more than checking the lists of the few thousand
-    opted-out ones)."""
-    if not list_ids:
+async def audience_by_country(session: AsyncSession, audience: Audience) -> dict[str, int]:
+    """Per country, the candidates: distinct contacts in the audience (opted out or not;
+    opt-outs are counted apart by opted_out_by_country, as probing the opt-outs of a million
+    contacts costs more than checking the lists of the few thousand opted-out ones)."""
+    if audience.empty:
         return {}
     stmt = (
         select(Contact.country, func.count())
-        .where(*_candidates(session, account_id, list_ids, exclude_ids))
+        .where(*audience_where(session, audience))
         .group_by(Contact.country)
     )
     async with without_nested_loops(session):
         return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
 
 
-async def memberships_of_candidates(
+async def memberships_of_candidates(session: AsyncSession, audience: Audience) -> int:
+    """How many times the candidates are targeted: one per list holding them and one per
+    segment matching them (duplicates = this - candidates). The lists belong to the account
+    (checked on create, update and confirm)."""
+    if audience.empty:
+        return 0
+    if audience.lists_only:
+        return await _list_memberships(session, audience.list_ids, audience.exclude_ids)
+    where = audience_where(session, audience)
+    total = 0
+    if audience.list_ids:
+        stmt = (
+            select(func.count())
+            .select_from(ListMember)
+            .join(Contact, Contact.id == ListMember.contact_id)
+            .where(ListMember.list_id.in_(list(audience.list_ids)), *where)
+        )
+        async with without_nested_loops(session):
+            total += int((await session.execute(stmt)).scalar_one())
+    postgres = is_postgres(session)
+    matches: list[Any] = [
+        case((to_sql(node, postgres=postgres), 1), else_=0) for node in audience.segments
+    ]
+    if not audience.list_ids and not audience.segments:
+        matches = [literal(1)]  # the filter alone: each candidate once
+    if matches:
+        per_contact = sum(matches[1:], matches[0])
+        stmt = select(func.coalesce(func.sum(per_contact), 0)).where(*where)
+        total += int((await session.execute(stmt)).scalar_one())
+    return total
+
+
+async def _list_memberships(
     session: AsyncSession, list_ids: Sequence[int], exclude_ids: Sequence[int]
 ) -> int:
-    """How many list memberships the candidates have (duplicates = this - candidates). The
-    lists belong to the account (checked on create, update and confirm)."""
-    if not list_ids:
-        return 0
     stmt = select(func.count()).where(ListMember.list_id.in_(list(list_ids)))
     if exclude_ids:
         excluded = aliased(ListMember)
@@ -176,40 +243,28 @@ async def memberships_of_candidates(
 
 
 async def opted_out_by_country(
-    session: AsyncSession,
-    account_id: int,
-    list_ids: Sequence[int],
-    exclude_ids: Sequence[int],
-    channel: str,
+    session: AsyncSession, audience: Audience, channel: str
 ) -> dict[str, int]:
-    """Per country: the candidates (see audience_by_country) opted out of the channel."""
-    if not list_ids:
+    """Per country: the candidates (see audience_by_country) opted out of the channel. Driven
+    from the opt-outs, each checked against the lists and filters."""
+    if audience.empty:
         return {}
     stmt = (
         select(Contact.country, func.count())
         .select_from(ContactOptOut)
         .join(Contact, Contact.id == ContactOptOut.contact_id)
         .where(
-            ContactOptOut.channel == channel,
-            Contact.account_id == account_id,
-            exists().where(
-                ListMember.contact_id == ContactOptOut.contact_id,
-                ListMember.list_id.in_(list(list_ids)),
-            ),
+            ContactOptOut.channel == channel, *audience_where(session, audience, probe_lists=True)
         )
         .group_by(Contact.country)
     )
-    if exclude_ids:
-        stmt = stmt.where(_not_excluded(ContactOptOut.contact_id, exclude_ids))
     async with without_nested_loops(session):
         return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
 
 
 async def stream_recipient_groups(
     session: AsyncSession,
-    account_id: int,
-    list_ids: Sequence[int],
-    exclude_ids: Sequence[int],
+    audience: Audience,
     channel: str,
     values: Sequence[tuple[Any, Any]],
     chunk: int = 20_000,
@@ -219,13 +274,10 @@ async def stream_recipient_groups(
     uses. `values` pairs what to select with what to group by (e.g. a representative
     phone, grouped by its length). Streamed through a server-side cursor in chunks: memory
     stays flat however many groups there are."""
-    if not list_ids:
+    if audience.empty:
         return
     opted_out = select(ContactOptOut.contact_id).where(ContactOptOut.channel == channel)
-    where = [
-        *_candidates(session, account_id, list_ids, exclude_ids),
-        _not_in(session, Contact.id, opted_out),
-    ]
+    where = [*audience_where(session, audience), _not_in(session, Contact.id, opted_out)]
     stmt = (
         select(Contact.country, *[s for s, _ in values], func.count())
         .where(*where)

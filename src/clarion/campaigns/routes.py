@@ -106,6 +106,8 @@ def campaign_out(
         **_ab_out(c, variant_stats),
         list_ids=c.list_ids or [],
         exclude_list_ids=c.exclude_list_ids or [],
+        segment_ids=c.segment_ids or [],
+        filter=c.audience_filter,
         sender=c.sender,
         fallback_channel=c.fallback_channel,
         scheduled_at=c.scheduled_at,
@@ -174,7 +176,11 @@ async def create_campaign(
     session: SessionDep,
     idempotency_key: IdempotencyKey = None,
 ) -> JSONResponse:
-    """Create a draft. `listIds` may be empty while drafting (confirm needs one). Variables in
+    """Create a draft. The audience is the members of `listIds` and the contacts matching
+    the segments of `segmentIds` (their filters are copied onto the campaign now: a later
+    edit or deletion of a segment does not change it), narrowed by `filter`; a `filter`
+    alone selects among all the account's contacts. It may be empty while drafting (confirm
+    needs one of `listIds`, `segmentIds`, `filter`). Variables in
     the text must be contact fields (`firstName`, `lastName`, `phone`, `attributes.NAME`) or
     keys of `message.templateParams` (422 otherwise). Sender: alphanumeric (1-11 letters,
     digits or spaces, with a letter), a short code (3-8 digits) or a number (+ and 6-15
@@ -263,8 +269,11 @@ async def calculate_goal(
     campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
 ) -> dict[str, Any]:
     """Resolve the audience as it would be sent now and price it. Audience: members of any
-    of `listIds`, minus members of `excludeListIds`, minus contacts opted out of the channel,
-    each contact once. `excluded.duplicates` counts memberships beyond a contact's first,
+    of `listIds` and contacts matching any segment of `segmentIds`, narrowed by `filter`
+    (alone: all the account's contacts it matches), minus members of `excludeListIds`,
+    minus contacts opted out of the channel, each contact once. `excluded.duplicates`
+    counts memberships (a list holding the contact, a segment matching it) beyond a
+    contact's first,
     `optedOut` the opted-out contacts, `invalid` the contacts whose country has no rate (they
     cannot be sent). `breakdown` has one row per country (and per rate category for RCS and
     WhatsApp). With SMS fallback on RCS, `maxPrice` is the price if everybody fell back and

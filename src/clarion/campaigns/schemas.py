@@ -9,6 +9,7 @@ from pydantic.json_schema import SkipJsonSchema
 
 from clarion.money import Credits
 from clarion.schemas import CamelModel, Id, OutModel, RequestDatetime, UtcDatetime
+from clarion.segments.schemas import Filter
 
 CHANNELS = ("sms", "rcs", "whatsapp")
 
@@ -42,6 +43,20 @@ FALLBACK_SCHEMA = {
 
 MAX_LISTS = 100
 ListIds = Annotated[list[Id], Field(max_length=MAX_LISTS)]
+MAX_SEGMENTS = 20
+SegmentIds = Annotated[
+    list[Id],
+    Field(
+        max_length=MAX_SEGMENTS,
+        description="segments whose matching contacts join the audience (with the lists' "
+        "members); their filters are copied onto the campaign when given, so a later edit "
+        "or deletion of a segment does not change the campaign",
+    ),
+]
+AUDIENCE_FILTER = (
+    "narrows the audience (the union of listIds and segmentIds) to the contacts it matches; "
+    "with neither lists nor segments it selects among all the account's contacts"
+)
 ParamKey = Annotated[str, StringConstraints(min_length=1, max_length=100)]
 ParamValue = Annotated[str, StringConstraints(max_length=1000)]
 
@@ -137,7 +152,8 @@ class _CampaignFields(CamelModel):
 
 
 class CampaignCreate(_CampaignFields):
-    """A new draft. `listIds` may be empty in a draft; confirming needs at least one list."""
+    """A new draft. The audience may be empty in a draft; confirming needs at least one of
+    `listIds`, `segmentIds` or `filter`."""
 
     name: str = Field(min_length=1, max_length=200)
     channel: Annotated[str, WithJsonSchema(CHANNEL_SCHEMA)]
@@ -150,6 +166,8 @@ class CampaignCreate(_CampaignFields):
     ab_test: AbTestIn | None = Field(default=None, description="required with `variants`")
     list_ids: ListIds = Field(default_factory=list)
     exclude_list_ids: ListIds = Field(default_factory=list)
+    segment_ids: SegmentIds = Field(default_factory=list)
+    filter: Filter | None = Field(default=None, description=AUDIENCE_FILTER)
     sender: Annotated[str | None, WithJsonSchema(SENDER_SCHEMA)] = Field(
         default=None, max_length=15
     )
@@ -172,6 +190,8 @@ class CampaignUpdate(_CampaignFields):
     ab_test: AbTestIn | None = None
     list_ids: ListIds | SkipJsonSchema[None] = None
     exclude_list_ids: ListIds | SkipJsonSchema[None] = None
+    segment_ids: SegmentIds | SkipJsonSchema[None] = None
+    filter: Filter | None = Field(default=None, description=AUDIENCE_FILTER + "; null removes it")
     sender: Annotated[str | None, WithJsonSchema(SENDER_SCHEMA)] = Field(
         default=None, max_length=15
     )
@@ -263,6 +283,8 @@ class CampaignOut(OutModel):
     ab_test: AbTestOut | None = None
     list_ids: list[int]
     exclude_list_ids: list[int]
+    segment_ids: list[int]
+    filter: Filter | None
     sender: str | None
     fallback_channel: str | None
     scheduled_at: UtcDatetime | None

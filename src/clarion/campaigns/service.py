@@ -16,6 +16,7 @@ from clarion.accounts import ledger
 from clarion.accounts import repository as accounts_repository
 from clarion.accounts.models import Account
 from clarion.campaigns import abtest, counters, repository, states, wakeups
+from clarion.campaigns.audience import audience_of, snapshot
 from clarion.campaigns.estimate import (
     Pricing,
     fingerprint,
@@ -39,6 +40,8 @@ from clarion.errors import Conflict, NotFound, Unprocessable
 from clarion.messages import transitions
 from clarion.money import from_units
 from clarion.pricing.rates import load_rate_card
+from clarion.segments import repository as segments_repository
+from clarion.segments.service import parsed_filter
 from clarion.templates.models import Template
 from clarion.templates.render import unknown_variables
 
@@ -154,6 +157,13 @@ async def validate(session: AsyncSession, campaign: Campaign) -> Template | None
     else:
         template = await _check_message(session, campaign, campaign.message or {}, "message", bad)
 
+    if abtest.is_ab(campaign) and not audience_of(campaign).lists_only:
+        # The test share is drawn from the lists' audience (sending/abtest.py).
+        bad(
+            "segmentIds",
+            "An A/B test takes its audience from listIds only, without segments or a filter.",
+        )
+
     channel = campaign.channel
     if campaign.fallback_channel is not None and channel != "rcs":
         bad("fallbackChannel", "fallbackChannel is only allowed on RCS campaigns.")
@@ -182,6 +192,9 @@ async def create(session: AsyncSession, account_id: int, body: CampaignCreate) -
         message=_message(body.message) if body.message is not None else {},
         list_ids=list(dict.fromkeys(body.list_ids)),
         exclude_list_ids=list(dict.fromkeys(body.exclude_list_ids)),
+        segment_ids=[],
+        segment_filters=[],
+        audience_filter=None,
         sender=body.sender,
         fallback_channel=body.fallback_channel,
         reserved=0,
@@ -191,16 +204,40 @@ async def create(session: AsyncSession, account_id: int, body: CampaignCreate) -
         updated_at=now,
     )
     _set_ab(campaign, body.variants, body.ab_test)
+    await _target_segments(session, campaign, body.segment_ids)
+    campaign.audience_filter = _audience_filter(body.filter)
     await validate(session, campaign)
     session.add(campaign)
     await session.flush()
     return campaign
 
 
+async def _target_segments(session: AsyncSession, campaign: Campaign, ids: list[int]) -> None:
+    """Target these segments, copying their filters as they are now (422 for an id the
+    account does not have)."""
+    ids = list(dict.fromkeys(ids))
+    found = await segments_repository.segments_of(session, campaign.account_id, ids)
+    unknown = [i for i in ids if i not in found]
+    if unknown:
+        raise Unprocessable(
+            f"Unknown segment id(s): {', '.join(map(str, unknown))}.", field="segmentIds"
+        )
+    campaign.segment_ids = ids
+    campaign.segment_filters = [snapshot(i, found[i].filter) for i in ids]
+
+
+def _audience_filter(raw: dict[str, Any] | None) -> dict[str, Any] | None:
+    if raw is not None:
+        parsed_filter(raw)
+    return raw
+
+
 def _check_sendable(campaign: Campaign, template: Template | None) -> None:
     """What confirming needs beyond a valid draft (422)."""
-    if not campaign.list_ids:
-        raise Unprocessable("Give at least one list in listIds to send.", field="listIds")
+    if audience_of(campaign).empty:
+        raise Unprocessable(
+            "Give at least one of listIds, segmentIds or filter to send.", field="listIds"
+        )
     _check_message_sendable(campaign, campaign.message or {}, template, "message")
 
 
@@ -317,7 +354,7 @@ async def update(
     campaign = await require_campaign(session, account_id, campaign_id, for_update=True)
     states.require("update", campaign.status)
     given = body.model_fields_set
-    for name in ("name", "channel", "message", "list_ids", "exclude_list_ids"):
+    for name in ("name", "channel", "message", "list_ids", "exclude_list_ids", "segment_ids"):
         if name in given and getattr(body, name) is None:
             raise Unprocessable(f"{name} may not be null.", field=_camel(name))
     if "name" in given:
@@ -343,6 +380,10 @@ async def update(
         campaign.list_ids = list(dict.fromkeys(body.list_ids or []))
     if "exclude_list_ids" in given:
         campaign.exclude_list_ids = list(dict.fromkeys(body.exclude_list_ids or []))
+    if "segment_ids" in given:
+        await _target_segments(session, campaign, body.segment_ids or [])
+    if "filter" in given:
+        campaign.audience_filter = _audience_filter(body.filter)
     if "sender" in given:
         campaign.sender = body.sender
     if "fallback_channel" in given:

@@ -16,6 +16,7 @@ from clarion.delivery.models import ReceiptEvent
 from clarion.messages.models import CampaignTally, Message
 from clarion.people.models import LoginThrottle, User, UserSession
 from clarion.pricing.models import Rate
+from clarion.segments.models import Segment
 from clarion.templates.models import Template
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "OptOutEvent",
     "Rate",
     "ReceiptEvent",
+    "Segment",
     "SystemSetting",
     "Template",
     "User",

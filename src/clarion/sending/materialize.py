@@ -14,18 +14,34 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import bindparam, func, or_, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    String,
+    bindparam,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.audience.models import ContactList
+from clarion.audience.models import Contact, ContactList, ContactOptOut
 from clarion.campaigns import wakeups
+from clarion.campaigns.audience import Audience, audience_of
 from clarion.campaigns.models import Campaign
+from clarion.campaigns.repository import audience_where
 from clarion.db.base import UTCDateTime, utcnow
 from clarion.db.dialect import is_postgres
 from clarion.db.plans import without_nested_loops
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.messages import tally
+from clarion.messages.models import Message
 from clarion.sending import abtest
 
 _UTC = UTCDateTime()
@@ -124,8 +140,77 @@ class Chunk:
     excluded: list[int]
     after: int
     upto: int | None
+    audience: Audience
     # An A/B campaign's remainder: the winner's name, and its test share is left out.
     variant: str | None = None
+
+
+# A campaign with segments or a filter: its audience is `audience_where` (the clause the
+# estimate counts with), the chunks being ranges of the matching contacts' ids. (An A/B test
+# takes its audience from lists only: campaigns/service.py refuses the combination.)
+
+
+async def _filtered_chunk_end(
+    session: AsyncSession, audience: Audience, after: int, chunk: int
+) -> int | None:
+    ids = (
+        select(Contact.id)
+        .where(*audience_where(session, audience), Contact.id > after)
+        .order_by(Contact.id)
+        .limit(chunk)
+        .subquery()
+    )
+    return (await session.execute(select(func.max(ids.c.id)))).scalar_one_or_none()
+
+
+async def _insert_filtered_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> int:
+    assert chunk.upto is not None
+    opted_out = exists().where(
+        ContactOptOut.contact_id == Contact.id, ContactOptOut.channel == chunk.channel
+    )
+    at = literal(now, _UTC)
+    recipients = (
+        select(
+            literal(chunk.campaign_id, BigInteger),
+            literal(chunk.account_id, BigInteger),
+            Contact.id,
+            Contact.phone,
+            Contact.country,
+            literal(chunk.channel, String(16)),
+            literal("queued", String(16)),
+            literal(0, Integer),
+            literal(0, BigInteger),
+            literal(0, Integer),
+            at,
+            at,
+            at,
+        )
+        .where(
+            *audience_where(session, chunk.audience),
+            Contact.id > chunk.after,
+            Contact.id <= chunk.upto,
+            ~opted_out,
+        )
+        .order_by(Contact.id)
+    )
+    columns = [
+        Message.campaign_id,
+        Message.account_id,
+        Message.contact_id,
+        Message.phone,
+        Message.country,
+        Message.channel,
+        Message.status,
+        Message.units,
+        Message.price,
+        Message.attempts,
+        Message.next_attempt_at,
+        Message.created_at,
+        Message.updated_at,
+    ]
+    async with without_nested_loops(session):
+        result: Any = await session.execute(insert(Message).from_select(columns, recipients))
+    return max(int(result.rowcount or 0), 0)
 
 
 async def plan_chunk(
@@ -150,8 +235,11 @@ async def plan_chunk(
         after = campaign.materialized_through or 0
     lists = await _owned_list_ids(session, campaign.account_id, campaign.list_ids or [])
     excluded = await _owned_list_ids(session, campaign.account_id, campaign.exclude_list_ids or [])
+    audience = audience_of(campaign, lists, excluded)
     upto = None
-    if lists:
+    if not audience.lists_only:
+        upto = await _filtered_chunk_end(session, audience, after, chunk)
+    elif lists:
         upto = (
             await session.execute(
                 text(_CHUNK_END).bindparams(bindparam("lists", expanding=True)),
@@ -166,6 +254,7 @@ async def plan_chunk(
         excluded,
         after,
         upto,
+        audience,
         campaign.ab_winner,
     )
 
@@ -184,6 +273,8 @@ async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> in
         # switch to a generic plan, which does not see the chunk's narrow id range: each
         # chunk is planned for its own range instead.
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+    if not chunk.audience.lists_only:
+        return await _insert_filtered_chunk(session, chunk, now)
     sql = _MATERIALIZE.format(remainder=_NOT_IN_TEST if chunk.variant is not None else "")
     stmt = text(sql).bindparams(
         bindparam("lists", expanding=True),

@@ -56,14 +56,14 @@ def backoff(attempts: int, rng: Callable[[], float] = random.random) -> timedelt
 
 
 def batch_body(events: list[Any]) -> bytes:
-    return orjson.dumps(
-        {
-            "type": "batch",
-            "events": [
-                {"id": e.id, "type": e.type, "at": utc_z(e.at), "data": e.data} for e in events
-            ],
-        }
-    )
+    """`{"type": "batch", "events": [{"id", "type", "at", "data"}]}`, with each event's
+    `data` spliced in as the JSON text stored in the outbox."""
+    parts = [
+        b'{"id":%d,"type":%s,"at":%s,"data":%s}'
+        % (e.id, orjson.dumps(e.type), orjson.dumps(utc_z(e.at)), e.data.encode())
+        for e in events
+    ]
+    return b'{"type":"batch","events":[' + b",".join(parts) + b"]}"
 
 
 class HookDeliverer:
@@ -127,64 +127,81 @@ class HookDeliverer:
         )
         if not claimed:
             return self.settings.engine_idle_seconds
-        results = await asyncio.gather(*(self._serve(h) for h in claimed), return_exceptions=True)
+        results = await asyncio.gather(
+            *(self._serve(h, self._lease_until(now)) for h in claimed), return_exceptions=True
+        )
+        sent = 0
         for hook, result in zip(claimed, results, strict=True):
             if isinstance(result, BaseException) and not isinstance(result, Exception):
                 raise result
             if isinstance(result, Exception):
                 log.error("hook %d: delivery round failed: %r", hook.id, result)
-        return 0.0
+            else:
+                sent += result
+        return 0.0 if sent else self.settings.engine_idle_seconds
 
-    async def _serve(self, hook: Claimed) -> None:
+    async def _serve(self, hook: Claimed, lease_until: datetime) -> int:
         """Send the hook's due batches one after the other while they succeed, then let the
-        hook go."""
+        hook go; returns how many attempts were made. While a batch is on the wire the next
+        one is read and cut (it stays pending behind this one should this one fail), so the
+        database and the receiver work at the same time; batches still leave one at a time,
+        in order."""
         signer = Webhook(hook.secret)
+        lease = [lease_until]
+        attempts = 0
         try:
-            while not self._stopping:
-                now = self.clock()
-                found = await self._in_tx(partial(self._next, hook_id=hook.id, now=now))
-                if found is None:
-                    return
-                delivery_id, body = found
-                ok, code, error = await self._post(hook, signer, delivery_id, body)
-                done = self.clock()
+            batch = await self._in_tx(partial(self._prepare, hook=hook, lease=lease, besides=None))
+            while batch is not None and not self._stopping:
+                delivery_id, body = batch
+                posting: asyncio.Future[tuple[bool, int | None, str | None]]
+                posting = asyncio.ensure_future(self._post(hook, signer, delivery_id, body))
+                preparing: asyncio.Future[tuple[int, bytes] | None] = asyncio.ensure_future(
+                    self._in_tx(partial(self._prepare, hook=hook, lease=lease, besides=delivery_id))
+                )
+                await asyncio.wait((posting, preparing))  # type: ignore[type-var]
+                ok, code, error = posting.result()
+                attempts += 1
                 await self._in_tx(
                     partial(
                         self._record,
-                        hook_id=hook.id,
+                        hook=hook,
                         delivery_id=delivery_id,
                         ok=ok,
                         code=code,
                         error=error,
-                        now=done,
+                        now=self.clock(),
                     )
                 )
                 if not ok:
-                    return  # the hook waits for its retry: later batches stay behind it
+                    break  # the hook waits for its retry: later batches stay behind it
+                batch = preparing.result()
         finally:
             with contextlib.suppress(Exception):
                 await self._in_tx(lambda s: repository.release_leases(s, self.owner, [hook.id]))
+        return attempts
 
-    async def _next(
-        self, session: AsyncSession, hook_id: int, now: datetime
+    async def _prepare(
+        self, session: AsyncSession, *, hook: Claimed, lease: list[datetime], besides: int | None
     ) -> tuple[int, bytes] | None:
-        """The delivery to send now and its body, with the lease renewed; None: nothing due
-        (or the lease was lost)."""
-        if not await repository.renew_lease(session, hook_id, self.owner, self._lease_until(now)):
-            return None
-        pending = await repository.oldest_pending(session, hook_id)
+        """The delivery to send next (other than `besides`, in flight) and its body: the
+        oldest pending one if it is due, else a new batch; None when nothing is due or the
+        lease was lost. The lease is renewed once half of it has gone."""
+        now = self.clock()
+        half = timedelta(seconds=self.settings.hooks_lease_seconds / 2)
+        if lease[0] - now < half:
+            lease[0] = self._lease_until(now)
+            if not await repository.renew_lease(session, hook.id, self.owner, lease[0]):
+                return None
+        pending = await repository.oldest_pending(session, hook.id, besides=besides)
         if pending is not None:
             delivery_id, due = pending
             if due > now:
                 return None
-        else:
-            cut = await repository.cut_delivery(
-                session, hook_id, self.settings.hooks_batch_size, now
-            )
-            if cut is None:
-                return None
-            delivery_id = cut
-        events = await repository.events_of(session, delivery_id)
+            return delivery_id, batch_body(await repository.events_of(session, delivery_id))
+        cut = await repository.cut_delivery(session, hook.id, self.settings.hooks_batch_size, now)
+        if cut is None:
+            return None
+        delivery_id, events = cut
         return delivery_id, batch_body(events)
 
     async def _post(
@@ -220,29 +237,36 @@ class HookDeliverer:
     async def _record(
         self,
         session: AsyncSession,
-        hook_id: int,
+        *,
+        hook: Claimed,
         delivery_id: int,
         ok: bool,
         code: int | None,
         error: str | None,
         now: datetime,
     ) -> None:
+        """Write the attempt's outcome (a delivery finished meanwhile by a worker that took
+        over an expired lease is left alone)."""
+        if ok:
+            assert code is not None
+            await repository.mark_succeeded(session, delivery_id, code, now)
+            if hook.failing:
+                await repository.hook_succeeded(session, hook.id)
+                hook.failing = False
+            return
         delivery = await repository.delivery_for_attempt(session, delivery_id)
         if delivery is None:
-            return  # finished meanwhile by a worker that took over an expired lease
+            return
         delivery.attempts += 1
         delivery.last_status_code = code
         delivery.last_error = error
         delivery.updated_at = now
         if delivery.window_started_at is None:
             delivery.window_started_at = now
-        if ok:
-            delivery.status = repository.SUCCEEDED
-            await repository.hook_succeeded(session, hook_id)
-            return
         window_over = now - delivery.window_started_at >= RETRY_WINDOW
         if delivery.attempts >= MIN_ATTEMPTS and window_over:
             delivery.status = repository.FAILED
         else:
             delivery.next_attempt_at = now + backoff(delivery.attempts, self.rng)
-        await repository.hook_failed(session, hook_id, now)
+        await repository.hook_failed(session, hook.id, now)
+        hook.failing = True

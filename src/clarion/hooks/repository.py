@@ -6,8 +6,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, exists, func, select, update
+from sqlalchemy import (
+    String,
+    Text,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    select,
+    type_coerce,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from clarion.db.dialect import is_sqlite
 from clarion.db.params import id_in
@@ -87,11 +99,20 @@ class Claimed:
     id: int
     url: str
     secret: str
+    failing: bool
 
 
 def _has_work(now: datetime) -> Any:
+    """The hook's oldest pending delivery is due, or none is pending and events wait."""
     pending = HookDelivery.hook_id == Hook.id, HookDelivery.status == PENDING
-    return exists().where(*pending, HookDelivery.next_attempt_at <= now) | (
+    other = aliased(HookDelivery)
+    oldest = (
+        select(func.min(other.id))
+        .where(other.hook_id == Hook.id, other.status == PENDING)
+        .correlate(Hook)
+        .scalar_subquery()
+    )
+    return exists().where(HookDelivery.id == oldest, HookDelivery.next_attempt_at <= now) | (
         ~exists().where(*pending)
         & exists().where(HookEvent.hook_id == Hook.id, HookEvent.delivery_id.is_(None))
     )
@@ -119,7 +140,7 @@ async def claim_hooks(
         update(Hook)
         .where(Hook.id.in_(select(picked.c.id)))
         .values(lease_owner=owner, lease_until=lease_until)
-        .returning(Hook.id, Hook.url, Hook.secret)
+        .returning(Hook.id, Hook.url, Hook.secret, Hook.failing_since.is_not(None))
         .execution_options(synchronize_session=False)
     )
     return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
@@ -148,57 +169,97 @@ async def release_leases(session: AsyncSession, owner: str, ids: Sequence[int] |
     )
 
 
-async def oldest_pending(session: AsyncSession, hook_id: int) -> tuple[int, datetime] | None:
-    """The hook's oldest pending delivery (id, next attempt): it goes before anything newer."""
-    row = await session.execute(
-        select(HookDelivery.id, HookDelivery.next_attempt_at)
-        .where(HookDelivery.hook_id == hook_id, HookDelivery.status == PENDING)
-        .order_by(HookDelivery.id)
-        .limit(1)
+async def oldest_pending(
+    session: AsyncSession, hook_id: int, *, besides: int | None = None
+) -> tuple[int, datetime] | None:
+    """The hook's oldest pending delivery (id, next attempt) other than `besides` (the one
+    in flight): it goes before anything newer."""
+    stmt = select(HookDelivery.id, HookDelivery.next_attempt_at).where(
+        HookDelivery.hook_id == hook_id, HookDelivery.status == PENDING
     )
+    if besides is not None:
+        stmt = stmt.where(HookDelivery.id != besides)
+    row = await session.execute(stmt.order_by(HookDelivery.id).limit(1))
     found = row.first()
     return (int(found[0]), found[1]) if found else None
 
 
-async def cut_delivery(session: AsyncSession, hook_id: int, n: int, now: datetime) -> int | None:
-    """Put the hook's oldest `n` undelivered events into a new pending delivery (its id);
-    None when there are none. The caller holds the hook's lease, so no one else cuts."""
-    ids = list(
+async def cut_delivery(
+    session: AsyncSession, hook_id: int, n: int, now: datetime
+) -> tuple[int, list[Any]] | None:
+    """Put the hook's oldest `n` undelivered events into a new pending delivery: its id and
+    the events (id, type, at, data as JSON text); None when there are none. The caller holds
+    the hook's lease, so no one else cuts. Events are marked by id, never by range: one
+    committed late with a smaller id simply goes in the next batch."""
+    events = list(
         (
             await session.execute(
-                select(HookEvent.id)
+                select(HookEvent.id, HookEvent.type, HookEvent.at, _data_text(session))
                 .where(HookEvent.hook_id == hook_id, HookEvent.delivery_id.is_(None))
                 .order_by(HookEvent.id)
                 .limit(n)
             )
-        ).scalars()
+        ).all()
     )
-    if not ids:
+    if not events:
         return None
-    delivery = HookDelivery(
-        hook_id=hook_id,
-        status=PENDING,
-        events=len(ids),
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(delivery)
-    await session.flush()
+    delivery_id = (
+        await session.execute(
+            insert(HookDelivery)
+            .values(
+                hook_id=hook_id,
+                status=PENDING,
+                events=len(events),
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(HookDelivery.id)
+        )
+    ).scalar_one()
     await session.execute(
         update(HookEvent)
-        .where(id_in(session, HookEvent.id, ids))
-        .values(delivery_id=delivery.id)
+        .where(id_in(session, HookEvent.id, [e.id for e in events]))
+        .values(delivery_id=delivery_id)
         .execution_options(synchronize_session=False)
     )
-    return delivery.id
+    return int(delivery_id), events
+
+
+def _data_text(session: AsyncSession) -> Any:
+    """An event's `data` as the JSON text the database holds: the body of a batch is
+    spliced from it, never parsed and serialized again."""
+    if is_sqlite(session):
+        return type_coerce(HookEvent.data, String).label("data")
+    return cast(HookEvent.data, Text).label("data")
+
+
+async def mark_succeeded(
+    session: AsyncSession, delivery_id: int, status_code: int, now: datetime
+) -> bool:
+    """The attempt succeeded (guarded: False when the delivery is no longer pending)."""
+    rows = await session.execute(
+        update(HookDelivery)
+        .where(HookDelivery.id == delivery_id, HookDelivery.status == PENDING)
+        .values(
+            status=SUCCEEDED,
+            attempts=HookDelivery.attempts + 1,
+            last_status_code=status_code,
+            last_error=None,
+            window_started_at=func.coalesce(HookDelivery.window_started_at, now),
+            updated_at=now,
+        )
+        .returning(HookDelivery.id)
+        .execution_options(synchronize_session=False)
+    )
+    return rows.scalar_one_or_none() is not None
 
 
 async def events_of(session: AsyncSession, delivery_id: int) -> list[Any]:
-    """(id, type, at, data) of the delivery's events, in order of occurrence."""
+    """(id, type, at, data as JSON text) of the delivery's events, in order of occurrence."""
     rows = await session.execute(
-        select(HookEvent.id, HookEvent.type, HookEvent.at, HookEvent.data)
+        select(HookEvent.id, HookEvent.type, HookEvent.at, _data_text(session))
         .where(HookEvent.delivery_id == delivery_id)
         .order_by(HookEvent.id)
     )

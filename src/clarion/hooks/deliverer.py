@@ -117,14 +117,17 @@ class HookDeliverer:
     async def step(self) -> float:
         """One round; returns how long to rest (0 when there may be more to do)."""
         now = self.clock()
-        disabled = await self._in_tx(lambda s: repository.disable_failing(s, now, DISABLE_AFTER))
+
+        async def disable_then_claim(session: AsyncSession) -> tuple[list[int], list[Claimed]]:
+            disabled = await repository.disable_failing(session, now, DISABLE_AFTER)
+            claimed = await repository.claim_hooks(
+                session, self.owner, self.settings.hooks_concurrency, now, self._lease_until(now)
+            )
+            return disabled, claimed
+
+        disabled, claimed = await self._in_tx(disable_then_claim)
         if disabled:
             log.warning("hooks %s disabled: every delivery failed for 3 days", disabled)
-        claimed: list[Claimed] = await self._in_tx(
-            lambda s: repository.claim_hooks(
-                s, self.owner, self.settings.hooks_concurrency, now, self._lease_until(now)
-            )
-        )
         if not claimed:
             return self.settings.engine_idle_seconds
         results = await asyncio.gather(

@@ -4,7 +4,7 @@ batches (deliveries) those events leave in."""
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db.base import Base, BigId, JSONType, UTCDateTime, utcnow
@@ -39,7 +39,18 @@ class HookEvent(Base):
     the change that caused the event. `delivery_id` is set when the event is put in a batch."""
 
     __tablename__ = "hook_event"
-    __table_args__ = (Index("ix_hook_event_pending", "hook_id", "delivery_id", "id"),)
+    # Undelivered events of a hook in order: a partial index, so that events leave it once
+    # batched and the next batch is read from its head whatever the outbox's size.
+    __table_args__ = (
+        Index(
+            "ix_hook_event_pending",
+            "hook_id",
+            "id",
+            postgresql_where=text("delivery_id IS NULL"),
+            sqlite_where=text("delivery_id IS NULL"),
+        ),
+        Index("ix_hook_event_delivery", "delivery_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     hook_id: Mapped[int] = mapped_column(ForeignKey("hook.id", ondelete="CASCADE"))

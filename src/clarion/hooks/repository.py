@@ -15,6 +15,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     type_coerce,
     update,
 )
@@ -191,6 +192,12 @@ async def cut_delivery(
     the events (id, type, at, data as JSON text); None when there are none. The caller holds
     the hook's lease, so no one else cuts. Events are marked by id, never by range: one
     committed late with a smaller id simply goes in the next batch."""
+    if not is_sqlite(session):
+        # The outbox fills faster than statistics follow: without them PostgreSQL guesses a
+        # couple of rows, reads every undelivered event by bitmap and sorts them (140 ms at
+        # 40,000, growing with the backlog) instead of reading the partial index's first 500
+        # in order (0.5 ms). Local to this transaction.
+        await session.execute(text("SELECT set_config('enable_bitmapscan', 'off', true)"))
     events = list(
         (
             await session.execute(

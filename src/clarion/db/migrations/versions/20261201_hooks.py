@@ -67,8 +67,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("hook_event", schema=None) as batch_op:
         batch_op.create_index(
-            "ix_hook_event_pending", ["hook_id", "delivery_id", "id"], unique=False
+            "ix_hook_event_pending",
+            ["hook_id", "id"],
+            unique=False,
+            postgresql_where=sa.text("delivery_id IS NULL"),
+            sqlite_where=sa.text("delivery_id IS NULL"),
         )
+        batch_op.create_index("ix_hook_event_delivery", ["delivery_id"], unique=False)
 
     op.create_table(
         "hook_delivery",

@@ -276,7 +276,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     args = parser.parse_args()
     if args.quick:
-        args.events, args.messages = 20_000, 5_000
+        args.events, args.messages = 20_000, 20_000
     # The bench's receiver listens on loopback over plain http: allow it for the workers.
     os.environ["CLARION_HOOKS_ALLOW_HTTP_HOSTS"] = "127.0.0.1"
     print(f"{os.cpu_count()} CPUs; events {args.events:,}, messages {args.messages:,}")

@@ -98,6 +98,10 @@ class HookDeliverer:
             headers={"User-Agent": f"Clarion-Hooks/{__version__}"},
         )
 
+    def stop_soon(self) -> None:
+        """Send no further batch: the one on the wire is still answered and recorded."""
+        self._stopping = True
+
     async def close(self) -> None:
         """Stop, give the hooks this worker holds back (their pending deliveries are sent by
         whoever claims them next), close the HTTP session."""
@@ -129,7 +133,7 @@ class HookDeliverer:
         if disabled:
             log.warning("hooks %s disabled: every delivery failed for 3 days", disabled)
         if not claimed:
-            return self.settings.engine_idle_seconds
+            return self._idle()
         results = await asyncio.gather(
             *(self._serve(h, self._lease_until(now)) for h in claimed), return_exceptions=True
         )
@@ -141,7 +145,13 @@ class HookDeliverer:
                 log.error("hook %d: delivery round failed: %r", hook.id, result)
             else:
                 sent += result
-        return 0.0 if sent else self.settings.engine_idle_seconds
+        return 0.0 if sent else self._idle()
+
+    def _idle(self) -> float:
+        # Nothing wakes this loop when an event is written (the outbox is written inside
+        # every sending transaction; a notification each would cost more than a look), so it
+        # looks again at the pace of the scheduler.
+        return min(self.settings.scheduler_interval, self.settings.engine_idle_seconds)
 
     async def _serve(self, hook: Claimed, lease_until: datetime) -> int:
         """Send the hook's due batches one after the other while they succeed, then let the

@@ -102,7 +102,7 @@ class Engine:
             for i in range(self.lanes):
                 self._lane_tasks.append(asyncio.create_task(self._lane(i)))
             await self.hooks.start()
-            self._tasks.append(asyncio.create_task(self._loop(self.hooks.step, "hooks")))
+            self._lane_tasks.append(asyncio.create_task(self._loop(self.hooks.step, "hooks")))
         log.info("engine %s started (%d lanes)", self.owner, self.lanes if self.run_sender else 0)
 
     def wake(self) -> None:
@@ -201,6 +201,7 @@ class Engine:
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; let in-flight batches finish briefly; release what is left."""
         self._stopping.set()
+        self.hooks.stop_soon()  # a batch on the wire is answered and recorded, then it stops
         self.wake()
         if self._lane_tasks:
             _done, pending = await asyncio.wait(

@@ -26,6 +26,7 @@ from clarion.db.session import Database
 from clarion.delivery.routes import router as delivery_router
 from clarion.events.hub import EventHub
 from clarion.events.routes import router as events_router
+from clarion.hooks.routes import router as hooks_router
 from clarion.limits import BodySizeLimit, NoNulInUrl
 from clarion.logs import RequestIdMiddleware
 from clarion.openapi import install as install_openapi
@@ -148,6 +149,7 @@ def create_app(
         pricing_router,
         campaigns_router,
         events_router,
+        hooks_router,
         sending_router,
         provider_webhooks_router,
         operations_router,

@@ -2,10 +2,10 @@
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -119,6 +119,22 @@ class Settings(BaseSettings):
     rbm_agent_id: str | None = None
     rbm_service_account_file: str | None = None
     rbm_client_token: str | None = None
+
+    # Event hooks (the customer's webhooks). Hosts (names or IP addresses, comma-separated)
+    # that a hook may reach over plain http://, and that may be internal addresses (loopback,
+    # private): by default a hook must be https:// to a public address.
+    hooks_allow_http_hosts: Annotated[list[str], NoDecode] = []
+    hooks_batch_size: int = Field(default=500, ge=1, le=500)  # events per POST
+    hooks_timeout: float = Field(default=10.0, gt=0)  # seconds a receiver has to answer
+    hooks_lease_seconds: float = Field(default=30.0, ge=1)  # a killed worker's hooks come back
+    hooks_concurrency: int = Field(default=16, ge=1, le=1000)  # hooks delivered at once
+
+    @field_validator("hooks_allow_http_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [h.strip().lower() for h in value.split(",") if h.strip()]
+        return value
 
     opt_out_keywords: list[str] = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"]
     opt_in_keywords: list[str] = ["START", "UNSTOP"]

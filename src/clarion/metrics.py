@@ -52,7 +52,7 @@ receipts_total = Counter(
 )
 hook_deliveries_total = Counter(
     "clarion_hook_deliveries_total",
-    "Event hook deliveries attempted, by result (the hook deliverer increments it).",
+    "Event hook delivery attempts, by result: succeeded (a 2xx) or failed (retried later).",
     ["result"],
 )
 retention_deleted_total = Counter(

@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.exc import IntegrityError
 
-from clarion.audience import repository
+from clarion.audience import hook_events, repository
 from clarion.audience.phones import InvalidPhone, normalize_fast
 from clarion.audience.repository import UpsertRow, merge_rows
 from clarion.audience.schemas import MAX_ATTRIBUTES, attributes_problem
@@ -342,7 +342,9 @@ async def _keep_analyzed(db: Database, progress: Progress, list_id: int | None) 
 
 async def _finish(db: Database, import_id: int, status: str, reason: str | None) -> None:
     async with db.transaction() as session:
-        await repository.finish_import(session, import_id, status, reason)
+        finished = await repository.finish_import(session, import_id, status, reason)
+        if finished is not None:
+            await hook_events.import_completed(session, finished)
 
 
 async def _import(

@@ -4,7 +4,8 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.audience import repository
+from clarion.audience import hook_events, repository
+from clarion.db.base import utcnow
 
 CHANNELS = ("sms", "rcs", "whatsapp")
 
@@ -23,6 +24,7 @@ async def opt_out(
     new = [cid for cid in dict.fromkeys(contact_ids) if cid not in existing]
     await repository.add_opt_outs(session, new, channel, source)
     await repository.add_opt_out_events(session, new, channel, "out", source, detail)
+    await hook_events.opt_changed(session, new, channel, "contact.opted_out", utcnow())
     return len(new)
 
 
@@ -38,6 +40,7 @@ async def opt_in(
         return 0
     removed = await repository.remove_opt_outs(session, contact_ids, channel)
     await repository.add_opt_out_events(session, removed, channel, "in", source, detail)
+    await hook_events.opt_changed(session, removed, channel, "contact.opted_in", utcnow())
     return len(removed)
 
 

@@ -454,12 +454,16 @@ async def import_errors_after(
 
 async def finish_import(
     session: AsyncSession, import_id: int, status: str, failure_reason: str | None = None
-) -> None:
-    await session.execute(
+) -> ContactImport | None:
+    """Guarded: the import as it now is when this call finished it, else None."""
+    row = await session.execute(
         update(ContactImport)
         .where(ContactImport.id == import_id, ContactImport.status == "running")
         .values(status=status, failure_reason=failure_reason, finished_at=utcnow())
+        .returning(ContactImport)
+        .execution_options(populate_existing=True)
     )
+    return row.scalar_one_or_none()
 
 
 async def fail_abandoned_imports(

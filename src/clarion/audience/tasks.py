@@ -25,7 +25,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
-from clarion.audience import repository
+from clarion.audience import hook_events, repository
 from clarion.audience.imports import run_import
 from clarion.db.session import Database
 from clarion.procs import worker_pool
@@ -96,7 +96,9 @@ async def on_shutdown(app: FastAPI) -> None:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
         async with app.state.db.transaction() as session:
-            await repository.finish_import(session, import_id, "failed", SHUTDOWN_REASON)
+            finished = await repository.finish_import(session, import_id, "failed", SHUTDOWN_REASON)
+            if finished is not None:
+                await hook_events.import_completed(session, finished)
     tasks.clear()
 
 

@@ -8,13 +8,14 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts import ledger
-from clarion.campaigns import counters, repository, wakeups
+from clarion.campaigns import counters, hook_events, repository, wakeups
 from clarion.messages import transitions
 
 
 async def start_due(session: AsyncSession, now: datetime) -> list[int]:
     """Start the scheduled campaigns whose time has come; returns their ids."""
     started = await repository.start_due(session, now)
+    await hook_events.record_ids(session, started, "campaign.started", now)
     if started:
         await wakeups.engine_has_work(session)
     return started
@@ -41,6 +42,7 @@ async def complete(session: AsyncSession, campaign_id: int, now: datetime) -> bo
     if account_id is None:
         return False
     await ledger.settle(session, account_id, campaign_id, note="campaign completed")
+    await hook_events.record_ids(session, [campaign_id], "campaign.completed", now)
     return True
 
 

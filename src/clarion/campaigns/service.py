@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.accounts import ledger
 from clarion.accounts import repository as accounts_repository
 from clarion.accounts.models import Account
-from clarion.campaigns import abtest, counters, repository, states, wakeups
+from clarion.campaigns import abtest, counters, hook_events, repository, states, wakeups
 from clarion.campaigns.audience import audience_of, snapshot
 from clarion.campaigns.estimate import (
     Pricing,
@@ -443,6 +443,8 @@ async def confirm_locked(
     else:
         campaign.started_at = now
     await session.flush()
+    if target == states.SENDING:
+        await hook_events.record(session, [campaign], "campaign.started", now)
     await wakeups.engine_has_work(session)  # to start it, or to time its start
     return campaign
 
@@ -515,6 +517,8 @@ async def _switch(
     campaign.status = to
     campaign.updated_at = utcnow()
     await session.flush()
+    if to == states.PAUSED:
+        await hook_events.record(session, [campaign], "campaign.paused", campaign.updated_at)
     return campaign
 
 
@@ -551,6 +555,7 @@ async def _cancel(session: AsyncSession, campaign: Campaign) -> None:
         campaign.completed_at = now  # else the engine sets it once nothing is in flight
     await session.flush()
     await session.refresh(campaign)
+    await hook_events.record(session, [campaign], "campaign.cancelled", now)
 
 
 async def cancel(session: AsyncSession, account_id: int, campaign_id: int) -> Campaign:

@@ -13,6 +13,7 @@ from clarion.audit.models import AuditEvent
 from clarion.campaigns.models import Campaign
 from clarion.db.base import Base
 from clarion.delivery.models import ReceiptEvent
+from clarion.hooks.models import Hook, HookDelivery, HookEvent
 from clarion.messages.models import CampaignTally, Message
 from clarion.people.models import LoginThrottle, User, UserSession
 from clarion.pricing.models import Rate
@@ -31,6 +32,9 @@ __all__ = [
     "ContactList",
     "ContactOptOut",
     "CreditLedger",
+    "Hook",
+    "HookDelivery",
+    "HookEvent",
     "IdempotencyRecord",
     "ListMember",
     "LoginThrottle",

@@ -4,7 +4,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import String, any_, bindparam, func, select
+from sqlalchemy import BigInteger, String, any_, bindparam, func, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -28,3 +28,11 @@ def one_of(session: AsyncSession, column: Any, values: Sequence[str]) -> ColumnE
         table = func.json_each(bindparam("one_of", orjson.dumps(list(values)).decode()))
         return column.in_(select(table.table_valued("value").c.value))
     return column == any_(bindparam("one_of", list(values), type_=ARRAY(String)))
+
+
+def id_in(session: AsyncSession, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
+    """`column IN ids` for integer ids, bound as ONE parameter as in `one_of`."""
+    if is_sqlite(session):
+        table = func.json_each(bindparam("id_in", orjson.dumps(list(ids)).decode()))
+        return column.in_(select(table.table_valued("value").c.value))
+    return column == any_(bindparam("id_in", list(ids), type_=ARRAY(BigInteger)))

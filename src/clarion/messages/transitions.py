@@ -31,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.db.base import UTCDateTime
 from clarion.db.dialect import is_postgres, is_sqlite
 from clarion.db.params import LOOKUP_CHUNK, chunks, one_of
-from clarion.messages import tally
+from clarion.messages import events, tally
 from clarion.messages.models import Message, MessageStatus
 
 _UTC = UTCDateTime()
@@ -205,7 +205,9 @@ async def record_outcomes(
                 "msgs": [o.error_message for o in outcomes],
             },
         )
-        return [Recorded(*row) for row in rows]
+        recorded = [Recorded(*row) for row in rows]
+        await events.record(session, [r.id for r in recorded], now)
+        return recorded
     # SQLite: the write lock is ours (BEGIN IMMEDIATE), so guard with a read, then executemany.
     ids = [o.id for o in outcomes]
     held: list[Recorded] = []
@@ -261,6 +263,7 @@ async def record_outcomes(
     if params:
         conn = await session.connection()
         await conn.execute(stmt, params)
+    await events.record(session, [r.id for r in held], now)
     return held
 
 
@@ -281,6 +284,7 @@ async def fail_unpaid(
                 updated_at=now,
             )
         )
+        await events.record(session, ids, now)
 
 
 def group_by_campaign(rows: Sequence[Recorded]) -> dict[int, list[Recorded]]:
@@ -400,6 +404,9 @@ async def apply_receipts(
     for part in chunks(rows):
         await session.execute(_UPDATE_MESSAGE, list(part))
     await tally.record(session, moved)
+    if rows:
+        now = max(row["b_updated_at"] for row in rows)
+        await events.record(session, [row["b_id"] for row in rows], now)
 
 
 # --- no final receipt in time; refunds ----------------------------------------------
@@ -433,10 +440,12 @@ async def expire_overdue(
         update(Message)
         .where(Message.id.in_(select(picked.c.id)), Message.status == MessageStatus.SENT)
         .values(status=MessageStatus.EXPIRED, updated_at=now)
-        .returning(Message.campaign_id, Message.contact_id)
+        .returning(Message.id, Message.campaign_id, Message.contact_id)
         .execution_options(synchronize_session=False)
     )
-    expired = [(int(campaign_id), contact_id) for campaign_id, contact_id in rows]
+    returned = rows.all()
+    expired = [(int(campaign_id), contact_id) for _id, campaign_id, contact_id in returned]
+    await events.record(session, [int(row[0]) for row in returned], now)
     per_campaign = Counter(cid for cid, contact_id in expired if contact_id is not None)
     for campaign_id in sorted(per_campaign):
         k = per_campaign[campaign_id]

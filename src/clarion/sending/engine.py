@@ -24,6 +24,7 @@ from clarion.db.notify import Listener
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.delivery.service import DbReceiptSink
+from clarion.hooks.deliverer import HookDeliverer
 from clarion.messages import transitions
 from clarion.operations import retention
 from clarion.providers.base import Provider
@@ -76,6 +77,8 @@ class Engine:
         self.run_scheduler = scheduler
         self.run_sender = sender
         self.dispatcher: Dispatcher | None = None
+        # Event hooks are delivered by every engine that sends (the outbox is shared).
+        self.hooks = HookDeliverer(settings, db, self.owner)
         self._stopping = asyncio.Event()
         self._wakes: list[asyncio.Event] = []
         self._listener = Listener(db)
@@ -102,6 +105,8 @@ class Engine:
         if self.run_sender:
             for i in range(self.lanes):
                 self._lane_tasks.append(asyncio.create_task(self._lane(i)))
+            await self.hooks.start()
+            self._lane_tasks.append(asyncio.create_task(self._loop(self.hooks.step, "hooks")))
         log.info("engine %s started (%d lanes)", self.owner, self.lanes if self.run_sender else 0)
 
     def wake(self) -> None:
@@ -214,6 +219,7 @@ class Engine:
     async def stop(self, timeout: float = 10.0) -> None:
         """Stop claiming; let in-flight batches finish briefly; release what is left."""
         self._stopping.set()
+        self.hooks.stop_soon()  # a batch on the wire is answered and recorded, then it stops
         self.wake()
         if self._lane_tasks:
             _done, pending = await asyncio.wait(
@@ -225,6 +231,7 @@ class Engine:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.hooks.close()
         await self._listener.stop()
         released = await self._release(None)
         if released:

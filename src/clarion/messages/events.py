@@ -1,0 +1,45 @@
+"""Message events (`message.sent`, `.delivered`, `.read`, `.failed`, `.expired`) into the
+hooks' outbox: one INSERT … SELECT per batch of messages a transition just moved, in its
+transaction, joined with the hooks that want each event (none: nothing written)."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import String, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.db.dialect import is_sqlite
+from clarion.db.params import LOOKUP_CHUNK, chunks, id_in
+from clarion.hooks import outbox
+from clarion.hooks.models import Hook
+from clarion.messages.models import Message
+from clarion.schemas import utc_z
+
+
+async def record(session: AsyncSession, message_ids: Sequence[int], now: datetime) -> None:
+    """One event per message of `message_ids` whose status is an event, typed by the status
+    it has now (call it after the transition's UPDATE)."""
+    if not message_ids:
+        return
+    build = func.json_object if is_sqlite(session) else func.jsonb_build_object
+    event_type = literal("message.") + Message.status
+    at = utc_z(now)
+    for part in chunks(sorted(set(message_ids)), LOOKUP_CHUNK):
+        among = id_in(session, Message.id, part)
+        data = build(
+            "messageId", Message.id,
+            "campaignId", Message.campaign_id,
+            "contactId", Message.contact_id,
+            "phone", Message.phone,
+            "channel", Message.channel,
+            "status", Message.status,
+            "errorCode", Message.error_code,
+            "at", literal(at, String),
+        )  # fmt: skip
+        rows = (
+            select(Hook.id, Message.account_id, event_type, data, literal(now, outbox.TIME))
+            .select_from(Message)
+            .join(Hook, outbox.subscribed(Message.account_id, event_type))
+            .where(among, Message.status.in_(outbox.MESSAGE_EVENT_STATUSES))
+        )
+        await outbox.insert_events(session, rows)

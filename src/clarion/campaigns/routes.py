@@ -1,6 +1,5 @@
 """Campaign endpoints (HTTP only; the rules are in service.py)."""
 
-from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
@@ -9,9 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.auth import CurrentAccountId, CurrentPrincipal, request_now, require_role
 from clarion.campaigns import (
-    abtest,
     approval,
-    counters,
     repository,
     service,
     states,
@@ -19,28 +16,23 @@ from clarion.campaigns import (
 )
 from clarion.campaigns.idempotency import idempotent
 from clarion.campaigns.models import Campaign
+from clarion.campaigns.presenter import present, present_one
 from clarion.campaigns.schemas import (
     CHANNEL_PATTERN,
-    AbTestOut,
-    ApprovalOut,
     CampaignCreate,
     CampaignOut,
     CampaignUpdate,
     ConfirmIn,
-    CostOut,
-    DeliveryCounters,
     EstimateOut,
     PriceOut,
     RejectIn,
     StatsOut,
     SubmitIn,
-    VariantOut,
     WinnerIn,
     normalize_channel,
 )
 from clarion.db.deps import ReadSessionDep, SessionDep
 from clarion.errors import Unprocessable
-from clarion.money import from_units
 from clarion.roles import MANAGER, requires
 from clarion.schemas import Page, PageParams, PathId, page_params
 
@@ -61,77 +53,6 @@ IdempotencyKey = Annotated[
 STATUS_FILTER = {"enum": ["", *states.STATUSES]}
 CHANNEL_FILTER = {"pattern": "^(" + CHANNEL_PATTERN.strip("^$") + ")?$"}
 DAY = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}
-
-
-def _ab_out(c: Campaign, stats: dict[str, dict[str, int]] | None) -> dict[str, Any]:
-    """The A/B fields of the campaign: its variants with their stats (None: not read), and
-    the test."""
-    if not c.variants:
-        return {}
-    ab = c.ab_test or {}
-    return {
-        "variants": [
-            VariantOut(
-                name=v["name"],
-                message=v.get("message") or {},
-                stats=None
-                if stats is None
-                else DeliveryCounters.model_validate(stats.get(v["name"], {})),
-            )
-            for v in c.variants
-        ],
-        "ab_test": AbTestOut(
-            test_share=ab.get("testShare", 0),
-            metric=ab.get("metric", ""),
-            decide_after_minutes=ab.get("decideAfterMinutes", 0),
-            test_started_at=c.ab_test_at,
-            winner=c.ab_winner,
-            decided_at=c.ab_decided_at,
-        ),
-    }
-
-
-def campaign_out(
-    c: Campaign,
-    unfolded: dict[str, int] | None = None,
-    variant_stats: dict[str, dict[str, int]] | None = None,
-) -> CampaignOut:
-    live = counters.live(c, unfolded)
-    return CampaignOut(
-        id=c.id,
-        name=c.name,
-        channel=c.channel,
-        status=c.status,
-        message=None if c.variants else c.message or {},
-        **_ab_out(c, variant_stats),
-        list_ids=c.list_ids or [],
-        exclude_list_ids=c.exclude_list_ids or [],
-        segment_ids=c.segment_ids or [],
-        filter=c.audience_filter,
-        sender=c.sender,
-        fallback_channel=c.fallback_channel,
-        scheduled_at=c.scheduled_at,
-        created_at=c.created_at,
-        updated_at=c.updated_at,
-        confirmed_at=c.confirmed_at,
-        started_at=c.started_at,
-        completed_at=c.completed_at,
-        estimate=c.estimate,
-        stats=DeliveryCounters.model_validate(live),
-        cost=CostOut(reserved=from_units(live["reserved"]), spent=from_units(live["spent"])),
-        approval=ApprovalOut.model_validate(c.approval) if c.approval else None,
-    )
-
-
-async def present(session: AsyncSession, campaigns: Sequence[Campaign]) -> list[CampaignOut]:
-    """The campaigns as the API shows them, with the counters not folded yet added in."""
-    unfolded = await counters.pending(session, (c.id for c in campaigns))
-    by_variant = await abtest.variant_stats(session, campaigns)
-    return [campaign_out(c, unfolded.get(c.id), by_variant.get(c.id, {})) for c in campaigns]
-
-
-async def present_one(session: AsyncSession, campaign: Campaign) -> CampaignOut:
-    return (await present(session, [campaign]))[0]
 
 
 async def _json(session: AsyncSession, c: Campaign) -> dict[str, Any]:

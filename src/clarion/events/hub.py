@@ -28,7 +28,7 @@ from clarion.audience.models import ContactImport
 from clarion.audience.schemas import ImportOut
 from clarion.campaigns import counters
 from clarion.campaigns.models import Campaign
-from clarion.campaigns.routes import campaign_out
+from clarion.campaigns.presenter import campaign_out
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.messages.models import CampaignTally

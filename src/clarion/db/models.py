@@ -11,6 +11,7 @@ from clarion.audience.models import (
 )
 from clarion.audit.models import AuditEvent
 from clarion.campaigns.models import Campaign
+from clarion.compliance.models import ComplianceSettingsRow
 from clarion.db.base import Base
 from clarion.delivery.models import ReceiptEvent
 from clarion.messages.models import CampaignTally, Message
@@ -25,6 +26,7 @@ __all__ = [
     "Base",
     "Campaign",
     "CampaignTally",
+    "ComplianceSettingsRow",
     "Contact",
     "ContactImport",
     "ContactList",

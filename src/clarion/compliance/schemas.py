@@ -45,47 +45,14 @@ def keyword_key(word: str) -> str:
     return plain.rstrip(".!?,;: ").upper()
 
 
-class SendingHoursRow(CamelModel):
-    country: str = Field(
-        max_length=2,
-        description='ISO 3166-1 alpha-2 country code, or "*" for every country no row names',
-    )
-    region: str | None = Field(
-        default=None,
-        max_length=6,
-        description="ISO 3166-2 subdivision of that country (US-FL); the row then applies "
-        "to recipients in that region only",
-    )
+class WindowIn(CamelModel):
+    """Days and hours of the recipient's local time when sending is allowed."""
+
     days: list[Day] = Field(
         min_length=1, max_length=7, description="days sending is allowed, in local time"
     )
     start: str = Field(description='"HH:MM", the first minute sending is allowed (included)')
     end: str = Field(description='"HH:MM", after start, excluded; "24:00" is the end of the day')
-    holidays: bool = Field(
-        default=True,
-        description="false: no sending on the country's public holidays (default true)",
-    )
-
-    @field_validator("country")
-    @classmethod
-    def _valid_country(cls, value: str) -> str:
-        return _country(value)
-
-    @field_validator("region")
-    @classmethod
-    def _valid_region(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is None:
-            return None
-        value = value.strip().upper()
-        country = info.data.get("country")
-        if country == "*":
-            raise ValueError('a region needs a country (not "*")')
-        subdivision = pycountry.subdivisions.get(code=value)
-        if subdivision is None or (country and subdivision.country_code != country):
-            raise ValueError(
-                f"must be an ISO 3166-2 subdivision code of {country or 'the country'}"
-            )
-        return value
 
     @field_validator("days", mode="before")
     @classmethod
@@ -113,6 +80,44 @@ class SendingHoursRow(CamelModel):
         start = info.data.get("start")
         if start is not None and minutes_of(value) <= minutes_of(start):
             raise ValueError("must be after start (a window never spans midnight: use two rows)")
+        return value
+
+
+class SendingHoursRow(WindowIn):
+    country: str = Field(
+        max_length=2,
+        description='ISO 3166-1 alpha-2 country code, or "*" for every country no row names',
+    )
+    region: str | None = Field(
+        default=None,
+        max_length=6,
+        description="ISO 3166-2 subdivision of that country (US-FL); the row then applies "
+        "to recipients in that region only",
+    )
+    holidays: bool = Field(
+        default=True,
+        description="false: no sending on the country's public holidays (default true)",
+    )
+
+    @field_validator("country")
+    @classmethod
+    def _valid_country(cls, value: str) -> str:
+        return _country(value)
+
+    @field_validator("region")
+    @classmethod
+    def _valid_region(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is None:
+            return None
+        value = value.strip().upper()
+        country = info.data.get("country")
+        if country == "*":
+            raise ValueError('a region needs a country (not "*")')
+        subdivision = pycountry.subdivisions.get(code=value)
+        if subdivision is None or (country and subdivision.country_code != country):
+            raise ValueError(
+                f"must be an ISO 3166-2 subdivision code of {country or 'the country'}"
+            )
         return value
 
 

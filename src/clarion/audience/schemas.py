@@ -2,8 +2,10 @@
 
 import json
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+import pycountry
 from pydantic import AfterValidator, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
@@ -66,6 +68,34 @@ Attributes = Annotated[
 ]
 
 
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone such as Europe/Paris") from None
+    return value
+
+
+def _check_subdivision(value: str) -> str:
+    value = value.strip().upper()
+    if pycountry.subdivisions.get(code=value) is None:
+        raise ValueError("must be an ISO 3166-2 subdivision code such as US-FL")
+    return value
+
+
+TimeZoneName = Annotated[
+    str,
+    Field(min_length=1, max_length=64, description="IANA time zone (sending hours)"),
+    AfterValidator(_check_zone),
+]
+Subdivision = Annotated[
+    str,
+    Field(min_length=4, max_length=6, description="ISO 3166-2 region (sending hours)"),
+    AfterValidator(_check_subdivision),
+]
+PLACE_NOTE = "; null: derived from the phone number"
+
+
 def _lower_channels(value: Any) -> Any:
     if isinstance(value, list):
         return [v.lower() if isinstance(v, str) else v for v in value]
@@ -80,6 +110,8 @@ class ContactCreate(CamelModel):
     last_name: Name | None = None
     attributes: Attributes = Field(default_factory=dict)
     default_country: Country | None = None
+    timezone: TimeZoneName | None = None
+    region: Subdivision | None = None
 
     @field_validator("default_country")
     @classmethod
@@ -98,6 +130,8 @@ class ContactUpdate(CamelModel):
     attributes: Attributes | None = None
     opt_outs: list[Channel] | None = Field(default=None, max_length=len(CHANNELS))
     default_country: Country | None = None
+    timezone: TimeZoneName | None = None
+    region: Subdivision | None = None
 
     @field_validator("default_country")
     @classmethod
@@ -118,6 +152,8 @@ class ContactOut(OutModel):
     last_name: str | None
     attributes: dict[str, Any]
     opt_outs: list[str]
+    timezone: str | None = Field(description="IANA time zone" + PLACE_NOTE)
+    region: str | None = Field(description="ISO 3166-2 region" + PLACE_NOTE)
     created_at: UtcDatetime
     updated_at: UtcDatetime
 

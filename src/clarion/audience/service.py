@@ -32,6 +32,8 @@ def contact_out(contact: Contact, opt_outs: list[str]) -> ContactOut:
         last_name=contact.last_name,
         attributes=contact.attributes or {},
         opt_outs=opt_outs,
+        timezone=contact.timezone,
+        region=contact.region,
         created_at=contact.created_at,
         updated_at=contact.updated_at,
     )
@@ -94,6 +96,8 @@ async def create_contact(session: AsyncSession, account_id: int, body: ContactCr
             "first_name": body.first_name,
             "last_name": body.last_name,
             "attributes": body.attributes,
+            "timezone": body.timezone,
+            "region": body.region,
         },
     )
     if contact is None:
@@ -118,6 +122,10 @@ async def update_contact(
             contact.phone, contact.country = phone, country
     if "first_name" in given:
         contact.first_name = body.first_name
+    if "timezone" in given:
+        contact.timezone = body.timezone
+    if "region" in given:
+        contact.region = body.region
     if "last_name" in given:
         contact.last_name = body.last_name
     if "attributes" in given:

@@ -9,7 +9,7 @@ turns on the campaign row's lock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -231,7 +231,9 @@ async def materialize_chunk(
 FIRST_CHUNK = 1_000
 
 
-async def materialize(db: Database, campaign_id: int, chunk: int) -> int:
+async def materialize(
+    db: Database, campaign_id: int, chunk: int, clock: Callable[[], datetime] = utcnow
+) -> int:
     """Materialize a campaign's audience, one committed chunk after the other, each in a
     write transaction of its own. Returns the messages created by this call."""
     total = 0
@@ -239,7 +241,7 @@ async def materialize(db: Database, campaign_id: int, chunk: int) -> int:
     while True:
 
         async def work(session: AsyncSession, size: int = size) -> ChunkResult | None:
-            return await materialize_chunk(session, campaign_id, size, utcnow())
+            return await materialize_chunk(session, campaign_id, size, clock())
 
         result = await in_transaction(db, work)
         if result is None or result.done:
@@ -248,10 +250,12 @@ async def materialize(db: Database, campaign_id: int, chunk: int) -> int:
         size = min(chunk, size * 2)
 
 
-async def materialize_pending(db: Database, chunk: int) -> int:
+async def materialize_pending(
+    db: Database, chunk: int, clock: Callable[[], datetime] = utcnow
+) -> int:
     async with db.session(write=False) as session:
         ids = await campaigns_to_materialize(session)
     total = 0
     for campaign_id in ids:
-        total += await materialize(db, campaign_id, chunk)
+        total += await materialize(db, campaign_id, chunk, clock)
     return total

@@ -60,6 +60,7 @@ class Pricing:
 
     duplicates: int = 0
     opted_out: int = 0
+    frequency_capped: int = 0
     invalid: int = 0
     buckets: dict[tuple[str, str | None], Bucket] = field(default_factory=dict)
     encodings: set[str] = field(default_factory=set)
@@ -198,9 +199,14 @@ def _add(p: Pricing, country: str, category: str | None, n: int, units: int, uni
 
 
 async def price_audience(
-    session: AsyncSession, campaign: Campaign, template: Template | None, card: Any
+    session: AsyncSession,
+    campaign: Campaign,
+    template: Template | None,
+    card: Any,
+    cap: repository.CapFilter | None = None,
 ) -> Pricing:
-    """Resolve the campaign's audience and price it (see the module docstring)."""
+    """Resolve the campaign's audience and price it (see the module docstring). With a
+    `cap`, contacts who reached the frequency cap are left out like the opted out."""
     p = Pricing()
     channel = campaign.channel
     prices = _Prices(card)
@@ -210,10 +216,16 @@ async def price_audience(
     opted = await repository.opted_out_by_country(session, account_id, lists, excluded, channel)
     memberships = await repository.memberships_of_candidates(session, lists, excluded)
     p.opted_out = sum(opted.values())
+    capped = (
+        await repository.capped_by_country(session, account_id, lists, excluded, channel, cap)
+        if cap is not None
+        else {}
+    )
+    p.frequency_capped = sum(capped.values())
     per_country: dict[str, int] = {}
     if not personalized:  # (personalized: the recipients come from the stream below)
         candidates = await repository.audience_by_country(session, account_id, lists, excluded)
-        per_country = {c: n - opted.get(c, 0) for c, n in candidates.items()}
+        per_country = {c: n - opted.get(c, 0) - capped.get(c, 0) for c, n in candidates.items()}
 
     fallback = channel == "rcs" and campaign.fallback_channel == "sms"
     if fallback:
@@ -266,7 +278,7 @@ async def price_audience(
         # too: streaming a million rows through the driver's thread costs twice the GROUP BY).
         totals: dict[tuple[str, int, str, str], int] = {}
         async for chunk in repository.stream_recipient_groups(
-            session, account_id, lists, excluded, channel, seg.columns()
+            session, account_id, lists, excluded, channel, seg.columns(), cap=cap
         ):
             for row in chunk:
                 key = (row[0], *seg.measure_values(tuple(row[1:-1])))
@@ -275,8 +287,9 @@ async def price_audience(
             account_for(country, int(n), parts, encoding, category)
             per_country[country] = per_country.get(country, 0) + int(n)
 
-    # Candidates = recipients (priced or invalid) + opted out; the rest are duplicates.
-    p.duplicates = memberships - sum(per_country.values()) - p.opted_out
+    # Candidates = recipients (priced or invalid) + opted out + capped; the rest are
+    # duplicates.
+    p.duplicates = memberships - sum(per_country.values()) - p.opted_out - p.frequency_capped
 
     if sms_like and p.max_parts is None:
         # Nobody to send to: describe the text itself.
@@ -285,7 +298,13 @@ async def price_audience(
     return p
 
 
-def to_out(campaign: Campaign, account: Account, p: Pricing, now: datetime) -> dict[str, Any]:
+def to_out(
+    campaign: Campaign,
+    account: Account,
+    p: Pricing,
+    now: datetime,
+    schedule: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The estimate in the contract's JSON shape (what is stored on the campaign)."""
     available = account.balance - account.reserved
     # A scheduled campaign already holds its reservation: it counts as available for itself.
@@ -307,7 +326,13 @@ def to_out(campaign: Campaign, account: Account, p: Pricing, now: datetime) -> d
         campaign_id=campaign.id,
         channel=campaign.channel,
         recipients=p.recipients,
-        excluded={"duplicates": p.duplicates, "optedOut": p.opted_out, "invalid": p.invalid},  # type: ignore[arg-type]
+        excluded={  # type: ignore[arg-type]
+            "duplicates": p.duplicates,
+            "optedOut": p.opted_out,
+            "frequencyCapped": p.frequency_capped,
+            "invalid": p.invalid,
+        },
+        schedule=schedule,
         units=p.units,
         price=from_units(p.price),
         max_price=None if p.fallback_price is None else from_units(p.fallback_price),

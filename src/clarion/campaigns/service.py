@@ -6,6 +6,8 @@ two requests on the same campaign apply one after the other, and the second sees
 the first left.
 """
 
+import hashlib
+import json
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -14,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.accounts import ledger
 from clarion.accounts import repository as accounts_repository
 from clarion.accounts.models import Account
-from clarion.campaigns import counters, repository, states, wakeups
+from clarion.campaigns import counters, repository, schedule, states, wakeups
 from clarion.campaigns.estimate import Pricing, fingerprint, message_text, price_audience, to_out
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import (
@@ -194,14 +196,42 @@ async def _load_card(session: AsyncSession) -> Any:
 
 
 async def _price(
-    session: AsyncSession, campaign: Campaign, template: Template | None
+    session: AsyncSession,
+    campaign: Campaign,
+    template: Template | None,
+    now: datetime | None = None,
 ) -> tuple[Pricing, dict[str, Any], str]:
     """Price the campaign now: the pricing, the estimate JSON and the inputs' fingerprint."""
     card = await _load_card(session)
-    digest = await fingerprint(session, campaign, template, card)
-    pricing = await price_audience(session, campaign, template, card)
+    now = now or utcnow()
+    digest = await _fingerprint(session, campaign, template, card, now)
+    pricing, estimate = await _estimate(session, campaign, template, card, now)
+    return pricing, estimate, digest
+
+
+async def _fingerprint(
+    session: AsyncSession, campaign: Campaign, template: Template | None, card: Any, now: datetime
+) -> str:
+    """The estimate's inputs, compliance rules included (and the minute, when the sending
+    hours or the cap make the figures depend on time)."""
+    settings = await schedule.settings_of(session, campaign)
+    base = await fingerprint(session, campaign, template, card)
+    extra = json.dumps(schedule.state(campaign, settings, now), default=str)
+    return hashlib.sha256(f"{base}:{extra}".encode()).hexdigest()
+
+
+async def _estimate(
+    session: AsyncSession, campaign: Campaign, template: Template | None, card: Any, now: datetime
+) -> tuple[Pricing, dict[str, Any]]:
+    """Price the audience (contacts over the frequency cap left out) and say when it may be
+    sent (the sending hours)."""
+    settings = await schedule.settings_of(session, campaign)
+    cap = schedule.cap_filter(campaign, settings, now)
+    pricing = await price_audience(session, campaign, template, card, cap)
+    countries = {country for country, _ in pricing.buckets}
+    when = await schedule.schedule(session, campaign, settings, countries, cap, now)
     account = await _account(session, campaign.account_id)
-    return pricing, to_out(campaign, account, pricing, utcnow()), digest
+    return pricing, to_out(campaign, account, pricing, now, when)
 
 
 async def _reprice_and_reserve(
@@ -334,14 +364,14 @@ async def confirm_locked(
 
 
 async def calculate_goal(
-    session: AsyncSession, account_id: int, campaign_id: int
+    session: AsyncSession, account_id: int, campaign_id: int, now: datetime | None = None
 ) -> dict[str, Any]:
     """Price the audience as it would be sent now. The estimate is stored on a draft or
     scheduled campaign; once a campaign is sending (or done) its stored estimate is the one
     its reservation was based on and is kept, and the fresh one is only returned."""
     campaign = await require_campaign(session, account_id, campaign_id, for_update=True)
     template = await validate(session, campaign)
-    _, estimate, digest = await _price(session, campaign, template)
+    _, estimate, digest = await _price(session, campaign, template, now)
     if campaign.status in (states.DRAFT, states.SCHEDULED):
         campaign.estimate = estimate
         campaign.estimate_fingerprint = digest
@@ -358,11 +388,10 @@ async def price(session: AsyncSession, account_id: int, campaign_id: int) -> dic
     if campaign.status in (states.DRAFT, states.SCHEDULED):
         template = await validate(session, campaign)
         card = await _load_card(session)
-        digest = await fingerprint(session, campaign, template, card)
+        now = utcnow()
+        digest = await _fingerprint(session, campaign, template, card, now)
         if estimate is None or digest != campaign.estimate_fingerprint:
-            pricing = await price_audience(session, campaign, template, card)
-            account = await _account(session, account_id)
-            estimate = to_out(campaign, account, pricing, utcnow())
+            _, estimate = await _estimate(session, campaign, template, card, now)
             campaign.estimate = estimate
             campaign.estimate_fingerprint = digest
             await session.flush()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import bindparam, func, select, text, update
@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.audience.models import ContactList
 from clarion.campaigns import wakeups
 from clarion.campaigns.models import Campaign
+from clarion.compliance import service as compliance
+from clarion.compliance.settings import FrequencyCap
 from clarion.db.base import UTCDateTime, utcnow
 from clarion.db.dialect import is_postgres
 from clarion.db.plans import without_nested_loops
@@ -80,7 +82,18 @@ WHERE c.account_id = :account_id AND c.id > :after AND c.id <= :upto
   AND NOT EXISTS (SELECT 1 FROM contact_opt_out o
                   WHERE o.contact_id = c.id AND o.channel = :channel
                     AND o.contact_id > :after AND o.contact_id <= :upto)
+{capped}
 ORDER BY c.id
+"""
+
+# A marketing campaign of an account with a frequency cap leaves out the contacts who
+# reached it (one probe per recipient of the recent sends' index: account, contact,
+# sent_at). Those who reach it later are skipped at the moment of sending.
+_NOT_CAPPED = """
+  AND (SELECT count(*) FROM message r JOIN campaign k ON k.id = r.campaign_id
+       WHERE r.account_id = :account_id AND r.contact_id = c.id
+         AND r.sent_at IS NOT NULL AND r.sent_at >= :cap_since
+         AND k.purpose = 'marketing') < :cap_messages
 """
 
 
@@ -105,6 +118,7 @@ class Chunk:
     excluded: list[int]
     after: int
     upto: int | None
+    cap: FrequencyCap | None = None  # marketing campaigns of an account with a cap
 
 
 async def plan_chunk(
@@ -136,7 +150,12 @@ async def plan_chunk(
                 {"lists": lists, "after": after, "chunk": chunk},
             )
         ).scalar_one_or_none()
-    return Chunk(campaign.id, campaign.account_id, campaign.channel, lists, excluded, after, upto)
+    cap = None
+    if campaign.purpose == "marketing":
+        cap = (await compliance.settings_for(session, campaign.account_id)).frequency_cap
+    return Chunk(
+        campaign.id, campaign.account_id, campaign.channel, lists, excluded, after, upto, cap
+    )
 
 
 async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> int:
@@ -153,11 +172,14 @@ async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> in
         # switch to a generic plan, which does not see the chunk's narrow id range: each
         # chunk is planned for its own range instead.
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    stmt = text(_MATERIALIZE).bindparams(
+    sql = _MATERIALIZE.format(capped=_NOT_CAPPED if chunk.cap is not None else "")
+    stmt = text(sql).bindparams(
         bindparam("lists", expanding=True),
         bindparam("excluded", expanding=True),
         bindparam("now", type_=_UTC),
     )
+    if chunk.cap is not None:
+        stmt = stmt.bindparams(bindparam("cap_since", type_=_UTC))
     params = {
         "campaign_id": chunk.campaign_id,
         "account_id": chunk.account_id,
@@ -168,6 +190,9 @@ async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> in
         "excluded": chunk.excluded or [-1],
         "now": now,
     }
+    if chunk.cap is not None:
+        params["cap_since"] = now - timedelta(hours=chunk.cap.period_hours)
+        params["cap_messages"] = chunk.cap.messages
     async with without_nested_loops(session):
         result: Any = await session.execute(stmt, params)
     return max(int(result.rowcount or 0), 0)

@@ -17,10 +17,8 @@ from clarion.campaigns import repository
 from clarion.campaigns.models import Campaign
 from clarion.compliance import service as compliance
 from clarion.compliance.hours import Window, constraints_for, next_allowed
-from clarion.compliance.places import place_of
+from clarion.compliance.places import NUMBER_PREFIX, place_of
 from clarion.compliance.settings import ComplianceSettings
-
-PREFIX = 7  # "+1305" and two more digits: enough for the zone and region of a number
 
 
 def applies(campaign: Campaign) -> bool:
@@ -72,7 +70,7 @@ async def schedule(
         [
             (Contact.timezone, Contact.timezone),
             (Contact.region, Contact.region),
-            (func.min(Contact.phone), func.substr(Contact.phone, 1, PREFIX)),
+            (func.min(Contact.phone), func.substr(Contact.phone, 1, NUMBER_PREFIX)),
         ]
         if hours
         else []

@@ -28,6 +28,7 @@ from clarion.db.plans import without_nested_loops
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.messages import tally
+from clarion.sending.gate import hold_chunk
 
 _UTC = UTCDateTime()
 
@@ -242,6 +243,8 @@ async def materialize_chunk(
     if planned is None:
         return None
     inserted = 0 if planned.upto is None else await insert_chunk(session, planned, now)
+    if inserted and planned.upto is not None:  # outside their sending hours: due later
+        await hold_chunk(session, campaign_id, planned.after, planned.upto, now)
     if not await advance_chunk(session, planned, inserted, now):  # pragma: no cover - locked
         raise RuntimeError("the campaign moved under its lock")
     return ChunkResult(inserted, planned.upto is None)

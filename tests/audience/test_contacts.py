@@ -13,6 +13,8 @@ CONTACT_KEYS = {
     "lastName",
     "attributes",
     "optOuts",
+    "timezone",
+    "region",
     "createdAt",
     "updatedAt",
 }

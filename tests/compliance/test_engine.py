@@ -182,13 +182,17 @@ class TestExpiry:
         assert body["cost"] == {"reserved": 0, "spent": 0}
         await assert_ledger_consistent(db, account.id)
 
-    async def test_a_window_opening_after_expiry_skips_at_once(self, make_api, db):
+    async def test_a_window_opening_after_expiry_is_never_sent(self, make_api, db):
         clock = MovingClock(local(PARIS, 2026, 12, 4, 20, 30))
         _api, account = await start(make_api, clock, [FR_ROW])
         list_id, _ = await audience(account, [{"phone": PARIS_PHONE}])
-        cid = await campaign(account, list_id, expiresAt=z(local(PARIS, 2026, 12, 4, 23, 0)))
+        expires = local(PARIS, 2026, 12, 4, 23, 0)  # before Saturday 08:00
+        cid = await campaign(account, list_id, expiresAt=z(expires))
+        await wait_for(account, cid, queued_with_not_before)
+        clock.jump(expires + timedelta(seconds=1))
         items, body = await wait_for(account, cid, all_final)
         assert (items[0]["status"], items[0]["errorCode"]) == ("skipped", "EXPIRED")
+        assert items[0]["sentAt"] is None
         assert body["cost"] == {"reserved": 0, "spent": 0}
         await assert_ledger_consistent(db, account.id)
 

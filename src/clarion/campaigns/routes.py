@@ -266,7 +266,9 @@ async def confirm_campaign(
     `.../approval-required` when the account requires approval (`PUT /account/settings`)."""
 
     async def action() -> tuple[int, Any]:
-        campaign = await service.confirm(session, account_id, campaign_id, body.scheduled_at)
+        campaign = await service.confirm(
+            session, account_id, campaign_id, body.scheduled_at, request_now(request)
+        )
         return 200, await _json(session, campaign)
 
     return await idempotent(session, account_id, request, idempotency_key, action)

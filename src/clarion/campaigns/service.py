@@ -235,13 +235,16 @@ async def _estimate(
 
 
 async def _reprice_and_reserve(
-    session: AsyncSession, campaign: Campaign, template: Template | None
+    session: AsyncSession,
+    campaign: Campaign,
+    template: Template | None,
+    now: datetime | None = None,
 ) -> None:
     """Price a campaign about to hold credits and move its reservation to the new amount:
     the old reservation is released and the new one taken in this transaction, so a 402
     (raised by ledger.reserve) rolls both back and nothing changes."""
     _check_sendable(campaign, template)
-    pricing, estimate, digest = await _price(session, campaign, template)
+    pricing, estimate, digest = await _price(session, campaign, template, now)
     _check_priced(campaign, pricing)
     if campaign.reserved:
         await ledger.release(
@@ -325,7 +328,11 @@ def _camel(name: str) -> str:
 
 
 async def confirm(
-    session: AsyncSession, account_id: int, campaign_id: int, scheduled_at: datetime | None
+    session: AsyncSession,
+    account_id: int,
+    campaign_id: int,
+    scheduled_at: datetime | None,
+    priced_at: datetime | None = None,
 ) -> Campaign:
     """Price, reserve and move to `sending` (now) or `scheduled` (future `scheduledAt`).
     409 `approval-required` when the account has campaigns approved instead."""
@@ -335,14 +342,23 @@ async def confirm(
             "This account requires approval: submit the campaign "
             "(PUT /campaigns/{id}/submit) and have another person approve it."
         )
-    return await confirm_locked(session, campaign, scheduled_at, action="confirm")
+    return await confirm_locked(
+        session, campaign, scheduled_at, action="confirm", priced_at=priced_at
+    )
 
 
 async def confirm_locked(
-    session: AsyncSession, campaign: Campaign, scheduled_at: datetime | None, *, action: str
+    session: AsyncSession,
+    campaign: Campaign,
+    scheduled_at: datetime | None,
+    *,
+    action: str,
+    priced_at: datetime | None = None,
 ) -> Campaign:
     """Confirm a campaign whose row the caller locked, by `action` (confirm, or approve of a
-    submitted campaign): the same pricing, reservation and status change either way."""
+    submitted campaign): the same pricing, reservation and status change either way.
+    `priced_at`: the instant the compliance rules of the price are read at (the app's
+    clock; default now)."""
     target = states.SCHEDULED if scheduled_at is not None else states.SENDING
     states.require(action, campaign.status, target)
     now = utcnow()
@@ -350,7 +366,7 @@ async def confirm_locked(
         raise Unprocessable("scheduledAt must be in the future.", field="scheduledAt")
     _check_expiry(campaign, scheduled_at or now)
     template = await validate(session, campaign)
-    await _reprice_and_reserve(session, campaign, template)
+    await _reprice_and_reserve(session, campaign, template, priced_at)
     campaign.status = target
     campaign.confirmed_at = now
     campaign.updated_at = now

@@ -15,7 +15,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test lint console test-console bench bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events bench-console bench-scale bench-latency clean
+.PHONY: run test lint console test-console bench bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events bench-console bench-scale bench-latency bench-compliance clean
 
 $(BIN)/clarion: pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "$(PY) not found; set PY=python3"; exit 1; }
@@ -52,7 +52,7 @@ lint: $(BIN)/clarion $(CONSOLE_DEPS)
 	$(BIN)/lint-imports
 	cd console && npm run lint
 
-bench: bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events bench-console bench-scale bench-latency
+bench: bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events bench-console bench-scale bench-latency bench-compliance
 
 bench-import: $(BIN)/clarion
 	$(BIN)/python bench/import.py
@@ -83,6 +83,9 @@ bench-scale: $(BIN)/clarion
 
 bench-latency: $(BIN)/clarion
 	$(BIN)/python bench/latency.py
+
+bench-compliance: $(BIN)/clarion
+	$(BIN)/python bench/compliance.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

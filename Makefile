@@ -15,7 +15,7 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: run test lint console test-console bench bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events bench-console bench-scale bench-latency bench-metrics bench-retention clean
+.PHONY: run test lint console test-console bench bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events bench-console bench-scale bench-latency bench-metrics bench-retention bench-compliance clean
 
 $(BIN)/clarion: pyproject.toml
 	@command -v $(PY) >/dev/null 2>&1 || { echo "$(PY) not found; set PY=python3"; exit 1; }
@@ -52,7 +52,7 @@ lint: $(BIN)/clarion $(CONSOLE_DEPS)
 	$(BIN)/lint-imports
 	cd console && npm run lint
 
-bench: bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events bench-console bench-scale bench-latency bench-metrics bench-retention
+bench: bench-import bench-estimate bench-dispatch bench-providers bench-receipts bench-journey bench-events bench-console bench-scale bench-latency bench-metrics bench-retention bench-compliance
 
 bench-import: $(BIN)/clarion
 	$(BIN)/python bench/import.py
@@ -89,6 +89,8 @@ bench-metrics: $(BIN)/clarion
 
 bench-retention: $(BIN)/clarion
 	$(BIN)/python bench/retention.py
+bench-compliance: $(BIN)/clarion
+	$(BIN)/python bench/compliance.py
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -12,7 +12,7 @@ CAMPAIGN_KEYS = {
     "id", "name", "channel", "status", "message", "listIds", "excludeListIds", "sender",
     "fallbackChannel", "scheduledAt", "createdAt", "updatedAt", "confirmedAt", "startedAt",
     "completedAt", "estimate", "stats", "cost", "approval", "variants", "abTest",
-    "segmentIds", "filter",
+    "segmentIds", "filter", "purpose", "sendWindow", "expiresAt",
 }  # fmt: skip
 
 

@@ -122,6 +122,10 @@ async def update_contact(
             contact.phone, contact.country = phone, country
     if "first_name" in given:
         contact.first_name = body.first_name
+    if "timezone" in given:
+        contact.timezone = body.timezone
+    if "region" in given:
+        contact.region = body.region
     if "last_name" in given:
         contact.last_name = body.last_name
     if "attributes" in given:

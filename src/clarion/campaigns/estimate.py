@@ -61,6 +61,7 @@ class Pricing:
 
     duplicates: int = 0
     opted_out: int = 0
+    frequency_capped: int = 0
     invalid: int = 0
     buckets: dict[tuple[str, str | None], Bucket] = field(default_factory=dict)
     encodings: set[str] = field(default_factory=set)
@@ -151,6 +152,7 @@ async def price_variants(
     campaign: Campaign,
     templates: list[Template | None],
     card: Any,
+    cap: repository.CapFilter | None = None,
 ) -> Pricing:
     """Price an A/B campaign: each variant over the whole audience, then the split (see
     AbSplit). The result describes the audience as its dearest variant does (recipients,
@@ -158,7 +160,9 @@ async def price_variants(
     split in `ab`: its price is what confirm reserves."""
     ab = campaign.ab_test or {}
     priced = [
-        VariantPrice(str(v["name"]), await price_audience(session, campaign, t, card, v["message"]))
+        VariantPrice(
+            str(v["name"]), await price_audience(session, campaign, t, card, v["message"], cap)
+        )
         for v, t in zip(campaign.variants or [], templates, strict=True)
     ]
     dearest = max(priced, key=lambda v: v.audience_price)
@@ -173,6 +177,7 @@ async def price_variants(
     out = Pricing(
         duplicates=base.duplicates,
         opted_out=base.opted_out,
+        frequency_capped=base.frequency_capped,
         invalid=base.invalid,
         buckets=base.buckets,
         encodings=set().union(*(v.pricing.encodings for v in priced)),
@@ -328,9 +333,11 @@ async def price_audience(
     template: Template | None,
     card: Any,
     message: dict[str, Any] | None = None,
+    cap: repository.CapFilter | None = None,
 ) -> Pricing:
     """Resolve the campaign's audience and price it (see the module docstring) with its
-    message, or with `message` (an A/B variant's) when given."""
+    message, or with `message` (an A/B variant's) when given. With a `cap`, contacts who
+    reached the frequency cap are left out like the opted out."""
     p = Pricing()
     channel = campaign.channel
     prices = _Prices(card)
@@ -340,10 +347,16 @@ async def price_audience(
     opted = await repository.opted_out_by_country(session, audience, channel)
     memberships = await repository.memberships_of_candidates(session, audience)
     p.opted_out = sum(opted.values())
+    capped = (
+        await repository.capped_by_country(session, audience, channel, cap)
+        if cap is not None
+        else {}
+    )
+    p.frequency_capped = sum(capped.values())
     per_country: dict[str, int] = {}
     if not personalized:  # (personalized: the recipients come from the stream below)
         candidates = await repository.audience_by_country(session, audience)
-        per_country = {c: n - opted.get(c, 0) for c, n in candidates.items()}
+        per_country = {c: n - opted.get(c, 0) - capped.get(c, 0) for c, n in candidates.items()}
 
     fallback = channel == "rcs" and campaign.fallback_channel == "sms"
     if fallback:
@@ -396,7 +409,7 @@ async def price_audience(
         # too: streaming a million rows through the driver's thread costs twice the GROUP BY).
         totals: dict[tuple[str, int, str, str], int] = {}
         async for chunk in repository.stream_recipient_groups(
-            session, audience, channel, seg.columns()
+            session, audience, channel, seg.columns(), cap=cap
         ):
             for row in chunk:
                 key = (row[0], *seg.measure_values(tuple(row[1:-1])))
@@ -405,8 +418,9 @@ async def price_audience(
             account_for(country, int(n), parts, encoding, category)
             per_country[country] = per_country.get(country, 0) + int(n)
 
-    # Candidates = recipients (priced or invalid) + opted out; the rest are duplicates.
-    p.duplicates = memberships - sum(per_country.values()) - p.opted_out
+    # Candidates = recipients (priced or invalid) + opted out + capped; the rest are
+    # duplicates.
+    p.duplicates = memberships - sum(per_country.values()) - p.opted_out - p.frequency_capped
 
     if sms_like and p.max_parts is None:
         # Nobody to send to: describe the text itself.
@@ -415,7 +429,13 @@ async def price_audience(
     return p
 
 
-def to_out(campaign: Campaign, account: Account, p: Pricing, now: datetime) -> dict[str, Any]:
+def to_out(
+    campaign: Campaign,
+    account: Account,
+    p: Pricing,
+    now: datetime,
+    schedule: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The estimate in the contract's JSON shape (what is stored on the campaign)."""
     available = account.balance - account.reserved
     # A scheduled campaign already holds its reservation: it counts as available for itself.
@@ -437,7 +457,13 @@ def to_out(campaign: Campaign, account: Account, p: Pricing, now: datetime) -> d
         campaign_id=campaign.id,
         channel=campaign.channel,
         recipients=p.recipients,
-        excluded={"duplicates": p.duplicates, "optedOut": p.opted_out, "invalid": p.invalid},  # type: ignore[arg-type]
+        excluded={  # type: ignore[arg-type]
+            "duplicates": p.duplicates,
+            "optedOut": p.opted_out,
+            "frequencyCapped": p.frequency_capped,
+            "invalid": p.invalid,
+        },
+        schedule=schedule,
         units=p.units,
         price=from_units(p.price),
         max_price=None if p.fallback_price is None else from_units(p.fallback_price),

@@ -2,7 +2,7 @@
 added in: one shape for the routes, the live event feed and the hooks' campaign events."""
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,8 +14,10 @@ from clarion.campaigns.schemas import (
     CampaignOut,
     CostOut,
     DeliveryCounters,
+    Purpose,
     VariantOut,
 )
+from clarion.compliance.schemas import WindowIn
 from clarion.money import from_units
 
 
@@ -66,6 +68,9 @@ def campaign_out(
         filter=c.audience_filter,
         sender=c.sender,
         fallback_channel=c.fallback_channel,
+        purpose=cast(Purpose, c.purpose),
+        send_window=WindowIn.model_construct(**c.send_window) if c.send_window else None,
+        expires_at=c.expires_at,
         scheduled_at=c.scheduled_at,
         created_at=c.created_at,
         updated_at=c.updated_at,

@@ -4,6 +4,7 @@ without nested loops (`db/plans.py`), so a missing or stale statistic cannot mak
 quadratic."""
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -262,12 +263,64 @@ async def opted_out_by_country(
         return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
 
 
+@dataclass(frozen=True)
+class CapFilter:
+    """Contacts who received `messages` marketing messages of the account since `since`."""
+
+    since: datetime
+    messages: int
+
+
+def _capped_ids(account_id: int, cap: CapFilter) -> Select[Any]:
+    # Driven by the recent sends of the account (index on account, contact, sent_at): the
+    # few contacts messaged in the period, whatever the size of the audience.
+    return (
+        select(Message.contact_id)
+        .join(Campaign, Campaign.id == Message.campaign_id)
+        .where(
+            Message.account_id == account_id,
+            Message.sent_at.is_not(None),
+            Message.sent_at >= cap.since,
+            Message.contact_id.is_not(None),
+            Campaign.purpose == "marketing",
+        )
+        .group_by(Message.contact_id)
+        .having(func.count() >= cap.messages)
+    )
+
+
+def capped_contact_ids(account_id: int, cap: CapFilter) -> Select[Any]:
+    """The account's contacts who reached the cap (for the materializer's filtered path)."""
+    return _capped_ids(account_id, cap)
+
+
+async def capped_by_country(
+    session: AsyncSession, audience: Audience, channel: str, cap: CapFilter
+) -> dict[str, int]:
+    """Per country: the candidates not opted out of the channel who reached the cap."""
+    if audience.empty:
+        return {}
+    opted_out = select(ContactOptOut.contact_id).where(ContactOptOut.channel == channel)
+    stmt = (
+        select(Contact.country, func.count())
+        .where(
+            *audience_where(session, audience),
+            _not_in(session, Contact.id, opted_out),
+            Contact.id.in_(_capped_ids(audience.account_id, cap)),
+        )
+        .group_by(Contact.country)
+    )
+    async with without_nested_loops(session):
+        return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
+
+
 async def stream_recipient_groups(
     session: AsyncSession,
     audience: Audience,
     channel: str,
     values: Sequence[tuple[Any, Any]],
     chunk: int = 20_000,
+    cap: CapFilter | None = None,
 ) -> AsyncIterator[Sequence[Row[Any]]]:
     """The recipients (candidates not opted out of the channel) as rows of
     (country, *values, count), grouped by country and by the values a personalized text
@@ -278,6 +331,8 @@ async def stream_recipient_groups(
         return
     opted_out = select(ContactOptOut.contact_id).where(ContactOptOut.channel == channel)
     where = [*audience_where(session, audience), _not_in(session, Contact.id, opted_out)]
+    if cap is not None:  # left out like the opted out (the frequency cap)
+        where.append(_not_in(session, Contact.id, _capped_ids(audience.account_id, cap)))
     stmt = (
         select(Contact.country, *[s for s, _ in values], func.count())
         .where(*where)

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, WithJsonSchema, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from clarion.compliance.schemas import WindowIn
 from clarion.money import Credits
 from clarion.schemas import CamelModel, Id, OutModel, RequestDatetime, UtcDatetime
 from clarion.segments.schemas import Filter
@@ -40,6 +41,19 @@ FALLBACK_SCHEMA = {
     "anyOf": [{"type": "string", "pattern": "^[sS][mM][sS]$"}, {"type": "null"}],
     "description": '"sms" on RCS campaigns only: RCS-less phones get the SMS',
 }
+
+Purpose = Literal["marketing", "transactional"]
+PURPOSE_DESCRIPTION = (
+    "marketing (default): the account's sending hours and frequency cap apply; "
+    "transactional: neither applies"
+)
+SEND_WINDOW_DESCRIPTION = (
+    "narrows sending to these days and hours of the recipient's local time, with or "
+    "without the account's sending hours (null: no narrowing)"
+)
+EXPIRES_DESCRIPTION = (
+    "a message not handed to a provider by then is skipped (EXPIRED) and costs nothing"
+)
 
 MAX_LISTS = 100
 ListIds = Annotated[list[Id], Field(max_length=MAX_LISTS)]
@@ -172,6 +186,9 @@ class CampaignCreate(_CampaignFields):
         default=None, max_length=15
     )
     fallback_channel: Annotated[str | None, WithJsonSchema(FALLBACK_SCHEMA)] = None
+    purpose: Purpose = Field(default="marketing", description=PURPOSE_DESCRIPTION)
+    send_window: WindowIn | None = Field(default=None, description=SEND_WINDOW_DESCRIPTION)
+    expires_at: RequestDatetime | None = Field(default=None, description=EXPIRES_DESCRIPTION)
 
 
 class CampaignUpdate(_CampaignFields):
@@ -197,6 +214,9 @@ class CampaignUpdate(_CampaignFields):
     )
     fallback_channel: Annotated[str | None, WithJsonSchema(FALLBACK_SCHEMA)] = None
     scheduled_at: RequestDatetime | None = None
+    purpose: Purpose | SkipJsonSchema[None] = Field(default=None, description=PURPOSE_DESCRIPTION)
+    send_window: WindowIn | None = Field(default=None, description=SEND_WINDOW_DESCRIPTION)
+    expires_at: RequestDatetime | None = Field(default=None, description=EXPIRES_DESCRIPTION)
 
 
 class ConfirmIn(CamelModel):
@@ -287,6 +307,9 @@ class CampaignOut(OutModel):
     filter: Filter | None
     sender: str | None
     fallback_channel: str | None
+    purpose: Purpose = Field(description=PURPOSE_DESCRIPTION)
+    send_window: WindowIn | None = Field(description=SEND_WINDOW_DESCRIPTION)
+    expires_at: UtcDatetime | None = Field(description=EXPIRES_DESCRIPTION)
     scheduled_at: UtcDatetime | None
     created_at: UtcDatetime
     updated_at: UtcDatetime
@@ -304,7 +327,28 @@ class CampaignOut(OutModel):
 class Excluded(OutModel):
     duplicates: int = Field(description="memberships beyond the first of a contact")
     opted_out: int = Field(description="contacts opted out of the channel")
+    frequency_capped: int = Field(
+        default=0,
+        description="contacts who already received the account's frequency cap of "
+        "marketing messages in its period (marketing campaigns)",
+    )
     invalid: int = Field(description="contacts with no applicable rate for their country")
+
+
+class ScheduleOut(OutModel):
+    """When the recipients may be sent to, given their sending hours and the campaign's
+    `sendWindow` (recipient local time)."""
+
+    sendable_now: int = Field(description="recipients inside their window now")
+    held: int = Field(description="recipients who wait for their window to open")
+    first_send_at: UtcDatetime | None = Field(
+        description="the time of the estimate when some may go now, else when the first "
+        "window opens (null: no recipients)"
+    )
+    last_window_opens_at: UtcDatetime | None = Field(
+        description="when the last recipient's window opens (null: no recipients; the time "
+        "of the estimate when none is held)"
+    )
 
 
 class BreakdownRow(OutModel):
@@ -344,6 +388,7 @@ class EstimateOut(OutModel):
     channel: str
     recipients: int
     excluded: Excluded
+    schedule: ScheduleOut | None = None
     units: int
     price: Credits
     max_price: Credits | None = Field(

@@ -6,6 +6,8 @@ two requests on the same campaign apply one after the other, and the second sees
 the first left.
 """
 
+import hashlib
+import json
 import secrets
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -15,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.accounts import ledger
 from clarion.accounts import repository as accounts_repository
 from clarion.accounts.models import Account
-from clarion.campaigns import abtest, counters, hook_events, repository, states, wakeups
+from clarion.campaigns import abtest, counters, hook_events, repository, schedule, states, wakeups
 from clarion.campaigns.audience import audience_of, snapshot
 from clarion.campaigns.estimate import (
     Pricing,
@@ -35,6 +37,7 @@ from clarion.campaigns.schemas import (
     VariantIn,
     normalize_channel,
 )
+from clarion.compliance.schemas import WindowIn
 from clarion.db.base import utcnow
 from clarion.errors import Conflict, NotFound, Unprocessable
 from clarion.messages import transitions
@@ -197,6 +200,9 @@ async def create(session: AsyncSession, account_id: int, body: CampaignCreate) -
         audience_filter=None,
         sender=body.sender,
         fallback_channel=body.fallback_channel,
+        purpose=body.purpose,
+        send_window=_window(body.send_window),
+        expires_at=body.expires_at.astimezone(UTC) if body.expires_at else None,
         reserved=0,
         spent=0,
         **{c: 0 for c in repository.COUNTERS},
@@ -295,31 +301,60 @@ async def _load_card(session: AsyncSession) -> Any:
 
 
 async def _price(
-    session: AsyncSession, campaign: Campaign, template: Template | None
+    session: AsyncSession,
+    campaign: Campaign,
+    template: Template | None,
+    now: datetime | None = None,
 ) -> tuple[Pricing, dict[str, Any], str]:
     """Price the campaign now: the pricing, the estimate JSON and the inputs' fingerprint."""
     card = await _load_card(session)
-    digest, pricing = await _digest_and_pricing(session, campaign, template, card, price=True)
-    assert pricing is not None
+    now = now or utcnow()
+    digest, priced = await _digest_and_pricing(session, campaign, template, card, now, price=True)
+    assert priced is not None
+    pricing, when = priced
     account = await _account(session, campaign.account_id)
-    return pricing, to_out(campaign, account, pricing, utcnow()), digest
+    return pricing, to_out(campaign, account, pricing, now, when), digest
 
 
 async def _digest_and_pricing(
-    session: AsyncSession, campaign: Campaign, template: Template | None, card: Any, *, price: bool
-) -> tuple[str, Pricing | None]:
-    """The inputs' fingerprint and (when `price`) the pricing: of the campaign's message, or
-    of its A/B variants (estimate.price_variants)."""
-    if not abtest.is_ab(campaign):
-        digest = await fingerprint(session, campaign, template, card)
-        return digest, (await price_audience(session, campaign, template, card) if price else None)
-    templates = await abtest.variant_templates(session, campaign)
-    digest = await fingerprint(session, campaign, None, card, templates)
-    return digest, (await price_variants(session, campaign, templates, card) if price else None)
+    session: AsyncSession,
+    campaign: Campaign,
+    template: Template | None,
+    card: Any,
+    now: datetime,
+    *,
+    price: bool,
+) -> tuple[str, tuple[Pricing, dict[str, Any]] | None]:
+    """The fingerprint of the estimate's inputs (compliance rules included, and the minute
+    when the sending hours or the cap make the figures depend on time) and, when `price`,
+    the pricing with its schedule: of the campaign's message, or of its A/B variants
+    (estimate.price_variants). Contacts over the frequency cap are left out like the opted
+    out; the schedule says when the rest may be sent (the sending hours)."""
+    settings = await schedule.settings_of(session, campaign)
+    extra = json.dumps(schedule.state(campaign, settings, now), default=str)
+    templates = await abtest.variant_templates(session, campaign) if abtest.is_ab(campaign) else []
+    if abtest.is_ab(campaign):
+        base = await fingerprint(session, campaign, None, card, templates)
+    else:
+        base = await fingerprint(session, campaign, template, card)
+    digest = hashlib.sha256(f"{base}:{extra}".encode()).hexdigest()
+    if not price:
+        return digest, None
+    cap = schedule.cap_filter(campaign, settings, now)
+    if abtest.is_ab(campaign):
+        pricing = await price_variants(session, campaign, templates, card, cap=cap)
+    else:
+        pricing = await price_audience(session, campaign, template, card, cap=cap)
+    countries = {country for country, _ in pricing.buckets}
+    when = await schedule.schedule(session, campaign, settings, countries, cap, now)
+    return digest, (pricing, when)
 
 
 async def _reprice_and_reserve(
-    session: AsyncSession, campaign: Campaign, template: Template | None
+    session: AsyncSession,
+    campaign: Campaign,
+    template: Template | None,
+    now: datetime | None = None,
 ) -> None:
     """Price a campaign about to hold credits and move its reservation to the new amount:
     the old reservation is released and the new one taken in this transaction, so a 402
@@ -330,7 +365,7 @@ async def _reprice_and_reserve(
         await _check_variants_sendable(session, campaign)
     else:
         _check_sendable(campaign, template)
-    pricing, estimate, digest = await _price(session, campaign, template)
+    pricing, estimate, digest = await _price(session, campaign, template, now)
     _check_priced(campaign, pricing)
     if campaign.reserved:
         await ledger.release(
@@ -388,6 +423,14 @@ async def update(
         campaign.sender = body.sender
     if "fallback_channel" in given:
         campaign.fallback_channel = body.fallback_channel
+    if "purpose" in given:
+        if body.purpose is None:
+            raise Unprocessable("purpose may not be null.", field="purpose")
+        campaign.purpose = body.purpose
+    if "send_window" in given:
+        campaign.send_window = _window(body.send_window)
+    if "expires_at" in given:
+        campaign.expires_at = body.expires_at.astimezone(UTC) if body.expires_at else None
     if "scheduled_at" in given:
         if campaign.status != states.SCHEDULED:
             raise Unprocessable(
@@ -404,13 +447,29 @@ async def update(
     return campaign
 
 
+def _window(window: WindowIn | None) -> dict[str, Any] | None:
+    return None if window is None else window.model_dump(mode="json")
+
+
+def _check_expiry(campaign: Campaign, starts: datetime) -> None:
+    """A campaign that would expire before it may send anything is refused at confirm."""
+    if campaign.expires_at is not None and campaign.expires_at <= starts:
+        raise Unprocessable(
+            "expiresAt must be after the time the campaign starts sending.", field="expiresAt"
+        )
+
+
 def _camel(name: str) -> str:
     head, *rest = name.split("_")
     return head + "".join(p.title() for p in rest)
 
 
 async def confirm(
-    session: AsyncSession, account_id: int, campaign_id: int, scheduled_at: datetime | None
+    session: AsyncSession,
+    account_id: int,
+    campaign_id: int,
+    scheduled_at: datetime | None,
+    priced_at: datetime | None = None,
 ) -> Campaign:
     """Price, reserve and move to `sending` (now) or `scheduled` (future `scheduledAt`).
     409 `approval-required` when the account has campaigns approved instead."""
@@ -420,21 +479,31 @@ async def confirm(
             "This account requires approval: submit the campaign "
             "(PUT /campaigns/{id}/submit) and have another person approve it."
         )
-    return await confirm_locked(session, campaign, scheduled_at, action="confirm")
+    return await confirm_locked(
+        session, campaign, scheduled_at, action="confirm", priced_at=priced_at
+    )
 
 
 async def confirm_locked(
-    session: AsyncSession, campaign: Campaign, scheduled_at: datetime | None, *, action: str
+    session: AsyncSession,
+    campaign: Campaign,
+    scheduled_at: datetime | None,
+    *,
+    action: str,
+    priced_at: datetime | None = None,
 ) -> Campaign:
     """Confirm a campaign whose row the caller locked, by `action` (confirm, or approve of a
-    submitted campaign): the same pricing, reservation and status change either way."""
+    submitted campaign): the same pricing, reservation and status change either way.
+    `priced_at`: the instant the compliance rules of the price are read at (the app's
+    clock; default now)."""
     target = states.SCHEDULED if scheduled_at is not None else states.SENDING
     states.require(action, campaign.status, target)
     now = utcnow()
     if scheduled_at is not None and scheduled_at <= now:
         raise Unprocessable("scheduledAt must be in the future.", field="scheduledAt")
+    _check_expiry(campaign, scheduled_at or now)
     template = await validate(session, campaign)
-    await _reprice_and_reserve(session, campaign, template)
+    await _reprice_and_reserve(session, campaign, template, priced_at)
     campaign.status = target
     campaign.confirmed_at = now
     campaign.updated_at = now
@@ -450,14 +519,14 @@ async def confirm_locked(
 
 
 async def calculate_goal(
-    session: AsyncSession, account_id: int, campaign_id: int
+    session: AsyncSession, account_id: int, campaign_id: int, now: datetime | None = None
 ) -> dict[str, Any]:
     """Price the audience as it would be sent now. The estimate is stored on a draft or
     scheduled campaign; once a campaign is sending (or done) its stored estimate is the one
     its reservation was based on and is kept, and the fresh one is only returned."""
     campaign = await require_campaign(session, account_id, campaign_id, for_update=True)
     template = await validate(session, campaign)
-    _, estimate, digest = await _price(session, campaign, template)
+    _, estimate, digest = await _price(session, campaign, template, now)
     if campaign.status in (states.DRAFT, states.SCHEDULED):
         campaign.estimate = estimate
         campaign.estimate_fingerprint = digest
@@ -474,12 +543,10 @@ async def price(session: AsyncSession, account_id: int, campaign_id: int) -> dic
     if campaign.status in (states.DRAFT, states.SCHEDULED):
         template = await validate(session, campaign)
         card = await _load_card(session)
-        digest, _ = await _digest_and_pricing(session, campaign, template, card, price=False)
+        now = utcnow()
+        digest, _ = await _digest_and_pricing(session, campaign, template, card, now, price=False)
         if estimate is None or digest != campaign.estimate_fingerprint:
-            _, pricing = await _digest_and_pricing(session, campaign, template, card, price=True)
-            assert pricing is not None
-            account = await _account(session, account_id)
-            estimate = to_out(campaign, account, pricing, utcnow())
+            _, estimate, _ = await _price(session, campaign, template, now)
             campaign.estimate = estimate
             campaign.estimate_fingerprint = digest
             await session.flush()

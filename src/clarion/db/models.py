@@ -11,6 +11,7 @@ from clarion.audience.models import (
 )
 from clarion.audit.models import AuditEvent
 from clarion.campaigns.models import Campaign
+from clarion.compliance.models import ComplianceSettingsRow
 from clarion.db.base import Base
 from clarion.delivery.models import ReceiptEvent
 from clarion.hooks.models import Hook, HookDelivery, HookEvent
@@ -27,6 +28,7 @@ __all__ = [
     "Base",
     "Campaign",
     "CampaignTally",
+    "ComplianceSettingsRow",
     "Contact",
     "ContactImport",
     "ContactList",

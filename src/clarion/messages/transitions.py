@@ -7,6 +7,10 @@ counters itself (`tally.py`) in the caller's transaction.
     fail_unpaid                            sent -> failed (no credits to pay for it)
     release_expired_leases, release_leases_of    sending -> queued
     skip_queued                            queued -> skipped (campaign cancelled)
+    hold_claimed                           sending -> queued until not_before (sending hours)
+    skip_claimed                           sending -> skipped (EXPIRED, FREQUENCY_CAP)
+    expire_queued                          queued -> skipped (EXPIRED: past expiresAt)
+    hold_materialized                      queued, due at not_before (outside its hours)
     apply_receipts                         sent -> delivered | read | failed (states.py)
     expire_overdue                         sent -> expired (no final receipt in time)
     take_back_charges                      price -> 0 (refunded: the provider did not bill)
@@ -28,6 +32,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.audience.models import Contact
 from clarion.db.base import UTCDateTime
 from clarion.db.dialect import is_postgres, is_sqlite
 from clarion.db.params import LOOKUP_CHUNK, chunks, one_of
@@ -488,3 +493,160 @@ async def take_back_charges(
             )
         out.extend(found)
     return out
+
+
+# --- compliance: held outside sending hours, skipped at the moment of sending -----------
+
+
+@dataclass(slots=True)
+class Held:
+    id: int
+    campaign_id: int
+    contact_id: int | None
+    not_before: datetime
+
+
+async def hold_claimed(
+    session: AsyncSession, owner: str, held: Sequence[Held], now: datetime
+) -> int:
+    """`sending` -> `queued` until `not_before` (outside its sending hours): the message
+    is given back without an attempt counted, due again at that instant (its
+    `next_attempt_at`, so the claim's index passes over it until then)."""
+    if not held:
+        return 0
+    table = cast(Table, Message.__table__)
+    stmt = (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.status == MessageStatus.SENDING,
+            table.c.lease_owner == owner,
+        )
+        .values(
+            status=MessageStatus.QUEUED,
+            not_before=bindparam("b_not_before"),
+            next_attempt_at=bindparam("b_not_before"),
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    conn = await session.connection()
+    await conn.execute(stmt, [{"b_id": h.id, "b_not_before": h.not_before} for h in held])
+    per_campaign = Counter(h.campaign_id for h in held if h.contact_id is not None)
+    for campaign_id in sorted(per_campaign):
+        k = per_campaign[campaign_id]
+        await tally.move(session, campaign_id, {"sending": -k, "queued": k})
+    return len(held)
+
+
+@dataclass(slots=True)
+class Skip:
+    id: int
+    campaign_id: int
+    contact_id: int | None
+    code: str  # EXPIRED, FREQUENCY_CAP
+    message: str
+
+
+async def skip_claimed(
+    session: AsyncSession, owner: str, skips: Sequence[Skip], now: datetime
+) -> int:
+    """`sending` -> `skipped` with the reason (`EXPIRED`, `FREQUENCY_CAP`): never handed to a
+    provider, so never charged; what the campaign reserved for it is released with the
+    rest of its reservation when it completes."""
+    if not skips:
+        return 0
+    table = cast(Table, Message.__table__)
+    stmt = (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.status == MessageStatus.SENDING,
+            table.c.lease_owner == owner,
+        )
+        .values(
+            status=MessageStatus.SKIPPED,
+            error_code=bindparam("b_code"),
+            error_message=bindparam("b_msg"),
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    conn = await session.connection()
+    await conn.execute(stmt, [{"b_id": s.id, "b_code": s.code, "b_msg": s.message} for s in skips])
+    per_campaign = Counter(s.campaign_id for s in skips if s.contact_id is not None)
+    for campaign_id in sorted(per_campaign):
+        k = per_campaign[campaign_id]
+        await tally.move(session, campaign_id, {"sending": -k, "skipped": k})
+    return len(skips)
+
+
+EXPIRED_MESSAGE = "The campaign expired before this was handed to a provider."
+
+
+async def expire_queued(session: AsyncSession, campaign_id: int, now: datetime) -> int:
+    """`queued` -> `skipped` (`EXPIRED`) for every message of a campaign past its
+    `expiresAt`, held ones included, in one UPDATE. Never charged."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.campaign_id == campaign_id, Message.status == MessageStatus.QUEUED)
+        .values(
+            status=MessageStatus.SKIPPED,
+            error_code="EXPIRED",
+            error_message=EXPIRED_MESSAGE,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    skipped = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if skipped:
+        await tally.move(session, campaign_id, {"queued": -skipped, "skipped": skipped})
+    return skipped
+
+
+@dataclass(slots=True)
+class PlaceGroup:
+    """Recipients that share what decides their sending hours: country, the contact's own
+    zone and region (empty: none), and the first characters of the number."""
+
+    country: str
+    timezone: str
+    region: str
+    prefix: str
+
+
+async def hold_materialized(
+    session: AsyncSession,
+    campaign_id: int,
+    after: int,
+    upto: int,
+    group: PlaceGroup,
+    prefix_length: int,
+    not_before: datetime,
+) -> int:
+    """Messages just materialized (contact ids in (after, upto]) of one place group that
+    are outside their window stay `queued` but become due only at `not_before` (no status
+    change, no counter change)."""
+    members = select(Contact.id).where(
+        Contact.id > after,
+        Contact.id <= upto,
+        Contact.country == group.country,
+        func.coalesce(Contact.timezone, "") == group.timezone,
+        func.coalesce(Contact.region, "") == group.region,
+        func.substr(Contact.phone, 1, prefix_length) == group.prefix,
+    )
+    result = await session.execute(
+        update(Message)
+        .where(
+            Message.campaign_id == campaign_id,
+            Message.status == MessageStatus.QUEUED,
+            Message.contact_id > after,
+            Message.contact_id <= upto,
+            Message.contact_id.in_(members),
+        )
+        .values(not_before=not_before, next_attempt_at=not_before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -14,7 +14,7 @@ import math
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -35,11 +35,13 @@ from clarion.providers.base import OutboundMessage, Provider, SelfPaced, SubmitR
 from clarion.providers.base import Outcome as Wire
 from clarion.sending import repository as repo
 from clarion.sending.context import CampaignContext, Priced, load_contacts, load_context
+from clarion.sending.gate import ComplianceGate
 from clarion.sending.ratelimit import LimiterPacer, RateLimiter, build_rate_limiter
 
 log = logging.getLogger(__name__)
 
 RATE_CARD_TTL = 2.0  # load_rate_card is itself cached; this saves its query
+CLAIM_ROUNDS = 20  # claims in a row that may come back all held before a lane rests
 
 
 @dataclass(slots=True)
@@ -60,8 +62,11 @@ class Dispatcher:
         db: Database,
         providers: dict[str, Provider],
         owner: str,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
+        self.clock = clock
+        self.gate = ComplianceGate()
         self.db = db
         self.providers = providers
         self.owner = owner
@@ -75,6 +80,7 @@ class Dispatcher:
         # Whether the last claim found campaigns sending (an empty claim then means "nothing
         # due yet", not "nothing to do").
         self.saw_active = False
+        self.active_ids: list[int] = []
         self._share_limiters()
 
     def _share_limiters(self) -> None:
@@ -87,21 +93,33 @@ class Dispatcher:
     # --- claim ----------------------------------------------------------------------------
 
     async def claim(self, n: int | None = None) -> list[transitions.Claimed]:
+        """Claim up to `n` messages that may go now. A claim whose every message was held
+        or skipped by the compliance gate is tried again at once (a campaign's first pass
+        over recipients outside their hours), a bounded number of times."""
+        for _ in range(CLAIM_ROUNDS):
+            passing, claimed = await self._claim_once(n)
+            if passing or not claimed:
+                return passing
+        return []
+
+    async def _claim_once(self, n: int | None) -> tuple[list[transitions.Claimed], int]:
         """Claim up to `n` messages, shared fairly: first between accounts, then between each
-        account's campaigns, starting from a different campaign each time."""
+        account's campaigns, starting from a different campaign each time. Returns those
+        that passed the compliance gate and how many were claimed."""
         n = n or self.settings.worker_batch_size
-        now = utcnow()
+        now = self.clock()
         until = now + timedelta(seconds=self.settings.lease_seconds)
         self._turn += 1
         turn = self._turn
 
-        async def work(session: AsyncSession) -> list[transitions.Claimed]:
+        async def work(session: AsyncSession) -> tuple[list[transitions.Claimed], int]:
             active = [
                 c for c in await repo.active_campaigns(session) if c.channel in self.providers
             ]
             self.saw_active = bool(active)
+            self.active_ids = [c.id for c in active]
             if not active:
-                return []
+                return [], 0
             by_account: dict[int, list[repo.ActiveCampaign]] = defaultdict(list)
             for c in active:
                 by_account[c.account_id].append(c)
@@ -130,9 +148,20 @@ class Dispatcher:
                 claimed.extend(
                     await transitions.claim_batch(session, self.owner, c.id, want, now, until)
                 )
-            return claimed
+            # Held (outside sending hours) and skipped (expired, capped) messages leave the
+            # batch here, in the claim's transaction: no provider ever sees them.
+            passing = await self.gate.screen(session, self.owner, claimed, now)
+            return passing, len(claimed)
 
         return await in_transaction(self.db, work)
+
+    async def next_due(self) -> datetime | None:
+        """When the next queued message of the campaigns last seen sending becomes due (a
+        retry's time, or the opening of a held message's window)."""
+        if not self.active_ids:
+            return None
+        async with self.db.session(write=False) as session:
+            return await repo.next_due(session, self.active_ids)
 
     # --- prepare --------------------------------------------------------------------------
 
@@ -254,7 +283,7 @@ class Dispatcher:
             status="queued",
             channel=channel,
             attempts=attempts,
-            next_attempt_at=utcnow() + timedelta(seconds=delay),
+            next_attempt_at=self.clock() + timedelta(seconds=delay),
             error_code=result.error_code,
             error_message=result.error_message,
         )
@@ -392,7 +421,7 @@ class Dispatcher:
             # Work on copies: if the transaction is run again, it starts from the outcomes
             # as the providers gave them.
             by_id = {o.id: replace(o) for o in outcomes}
-            now = utcnow()
+            now = self.clock()
             await self._skip_if_cancelled(session, pending, by_id)
             recorded = await transitions.record_outcomes(
                 session, self.owner, list(by_id.values()), now

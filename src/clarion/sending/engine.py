@@ -14,6 +14,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -67,8 +68,10 @@ class Engine:
         lanes: int = 3,
         scheduler: bool = True,
         sender: bool = True,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.db = db
         self._given_providers = providers
         self.providers: dict[str, Provider] = {}
@@ -95,7 +98,9 @@ class Engine:
         else:
             self.providers = await start_providers(self.settings, self.db)
             self._started_providers = distinct(self.providers)
-        self.dispatcher = Dispatcher(self.settings, self.db, self.providers, self.owner)
+        self.dispatcher = Dispatcher(
+            self.settings, self.db, self.providers, self.owner, clock=self.clock
+        )
         await self._listener.start()
         if self.run_scheduler:
             self._tasks.append(asyncio.create_task(self._loop(self._schedule, "scheduler")))
@@ -141,13 +146,15 @@ class Engine:
             await self._rest(wake, pause)
 
     async def _schedule(self) -> float:
-        await scheduler.start_due(self.db)
-        await scheduler.sweep_leases(self.db)
+        clock = self.clock
+        await scheduler.start_due(self.db, clock)
+        await scheduler.sweep_leases(self.db, clock)
         await scheduler.sweep_parked(self.db)
-        await scheduler.sweep_expired(self.db, self.settings.receipt_timeout)
-        await scheduler.decide_ab_tests(self.db)
-        await scheduler.finalize(self.db)
-        now = utcnow()
+        await scheduler.sweep_expired(self.db, self.settings.receipt_timeout, clock())
+        await scheduler.sweep_expiring(self.db, clock)
+        await scheduler.decide_ab_tests(self.db, clock())
+        await scheduler.finalize(self.db, clock)
+        now = clock()
         upcoming = await scheduler.next_round(self.db, now)
         if upcoming is None:
             return self.settings.engine_idle_seconds
@@ -156,7 +163,7 @@ class Engine:
         return min(self.settings.engine_idle_seconds, (upcoming - now).total_seconds())
 
     async def _materialize(self) -> float:
-        await materialize.materialize_pending(self.db, self.settings.materialize_chunk)
+        await materialize.materialize_pending(self.db, self.settings.materialize_chunk, self.clock)
         return self.settings.engine_idle_seconds
 
     async def _retain(self) -> float:
@@ -184,6 +191,15 @@ class Engine:
                 log.exception("claim failed")
                 await self._rest(wake, 1.0)
                 continue
+            if not batch and self.dispatcher.saw_active:
+                # Queued messages wait for their time (a retry, a sending window): sleep
+                # until the first is due, so it leaves on time without polling meanwhile.
+                due = await self.dispatcher.next_due()
+                wait = (due - self.clock()).total_seconds() if due is not None else 0.0
+                if wait > 0:
+                    await self._rest(wake, min(wait, self.settings.engine_idle_seconds))
+                    idle = 0.01
+                    continue
             if not batch:
                 # Nothing due. With campaigns sending, messages waiting for a retry become
                 # due on their own: look again soon. With none, only a wake-up brings work.

@@ -9,9 +9,9 @@ turns on the campaign row's lock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -34,7 +34,9 @@ from clarion.audience.models import Contact, ContactList, ContactOptOut
 from clarion.campaigns import wakeups
 from clarion.campaigns.audience import Audience, audience_of
 from clarion.campaigns.models import Campaign
-from clarion.campaigns.repository import audience_where
+from clarion.campaigns.repository import CapFilter, audience_where, capped_contact_ids
+from clarion.compliance import service as compliance
+from clarion.compliance.settings import FrequencyCap
 from clarion.db.base import UTCDateTime, utcnow
 from clarion.db.dialect import is_postgres
 from clarion.db.plans import without_nested_loops
@@ -43,6 +45,7 @@ from clarion.db.transactions import in_transaction
 from clarion.messages import tally
 from clarion.messages.models import Message
 from clarion.sending import abtest
+from clarion.sending.gate import hold_chunk
 
 _UTC = UTCDateTime()
 
@@ -108,7 +111,8 @@ WHERE c.account_id = :account_id AND c.id > :after AND c.id <= :upto
   AND NOT EXISTS (SELECT 1 FROM contact_opt_out o
                   WHERE o.contact_id = c.id AND o.channel = :channel
                     AND o.contact_id > :after AND o.contact_id <= :upto)
-  {remainder}
+{remainder}
+{capped}
 ORDER BY c.id
 """
 
@@ -117,6 +121,16 @@ ORDER BY c.id
 _NOT_IN_TEST = """AND NOT EXISTS (SELECT 1 FROM message t
                   WHERE t.campaign_id = :campaign_id AND t.contact_id = c.id
                     AND t.contact_id > :after AND t.contact_id <= :upto)"""
+
+# A marketing campaign of an account with a frequency cap leaves out the contacts who
+# reached it (one probe per recipient of the recent sends' index: account, contact,
+# sent_at). Those who reach it later are skipped at the moment of sending.
+_NOT_CAPPED = """
+  AND (SELECT count(*) FROM message r JOIN campaign k ON k.id = r.campaign_id
+       WHERE r.account_id = :account_id AND r.contact_id = c.id
+         AND r.sent_at IS NOT NULL AND r.sent_at >= :cap_since
+         AND k.purpose = 'marketing') < :cap_messages
+"""
 
 
 async def _owned_list_ids(session: AsyncSession, account_id: int, ids: Sequence[int]) -> list[int]:
@@ -143,6 +157,7 @@ class Chunk:
     audience: Audience
     # An A/B campaign's remainder: the winner's name, and its test share is left out.
     variant: str | None = None
+    cap: FrequencyCap | None = None  # marketing campaigns of an account with a cap
 
 
 # A campaign with segments or a filter: its audience is `audience_where` (the clause the
@@ -190,6 +205,7 @@ async def _insert_filtered_chunk(session: AsyncSession, chunk: Chunk, now: datet
             Contact.id > chunk.after,
             Contact.id <= chunk.upto,
             ~opted_out,
+            *_not_capped(chunk, now),
         )
         .order_by(Contact.id)
     )
@@ -211,6 +227,13 @@ async def _insert_filtered_chunk(session: AsyncSession, chunk: Chunk, now: datet
     async with without_nested_loops(session):
         result: Any = await session.execute(insert(Message).from_select(columns, recipients))
     return max(int(result.rowcount or 0), 0)
+
+
+def _not_capped(chunk: Chunk, now: datetime) -> list[Any]:
+    if chunk.cap is None:
+        return []
+    cap = CapFilter(now - timedelta(hours=chunk.cap.period_hours), chunk.cap.messages)
+    return [~Contact.id.in_(capped_contact_ids(chunk.account_id, cap))]
 
 
 async def plan_chunk(
@@ -246,6 +269,9 @@ async def plan_chunk(
                 {"lists": lists, "after": after, "chunk": chunk},
             )
         ).scalar_one_or_none()
+    cap = None
+    if campaign.purpose == "marketing":
+        cap = (await compliance.settings_for(session, campaign.account_id)).frequency_cap
     return Chunk(
         campaign.id,
         campaign.account_id,
@@ -256,6 +282,7 @@ async def plan_chunk(
         upto,
         audience,
         campaign.ab_winner,
+        cap,
     )
 
 
@@ -275,12 +302,17 @@ async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> in
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     if not chunk.audience.lists_only:
         return await _insert_filtered_chunk(session, chunk, now)
-    sql = _MATERIALIZE.format(remainder=_NOT_IN_TEST if chunk.variant is not None else "")
+    sql = _MATERIALIZE.format(
+        remainder=_NOT_IN_TEST if chunk.variant is not None else "",
+        capped=_NOT_CAPPED if chunk.cap is not None else "",
+    )
     stmt = text(sql).bindparams(
         bindparam("lists", expanding=True),
         bindparam("excluded", expanding=True),
         bindparam("now", type_=_UTC),
     )
+    if chunk.cap is not None:
+        stmt = stmt.bindparams(bindparam("cap_since", type_=_UTC))
     params = {
         "campaign_id": chunk.campaign_id,
         "account_id": chunk.account_id,
@@ -292,6 +324,9 @@ async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> in
         "now": now,
         "variant": chunk.variant,
     }
+    if chunk.cap is not None:
+        params["cap_since"] = now - timedelta(hours=chunk.cap.period_hours)
+        params["cap_messages"] = chunk.cap.messages
     async with without_nested_loops(session):
         result: Any = await session.execute(stmt, params)
     return max(int(result.rowcount or 0), 0)
@@ -341,6 +376,8 @@ async def materialize_chunk(
     if planned is None:
         return None
     inserted = 0 if planned.upto is None else await insert_chunk(session, planned, now)
+    if inserted and planned.upto is not None:  # outside their sending hours: due later
+        await hold_chunk(session, campaign_id, planned.after, planned.upto, now)
     if not await advance_chunk(session, planned, inserted, now):  # pragma: no cover - locked
         raise RuntimeError("the campaign moved under its lock")
     return ChunkResult(inserted, planned.upto is None)
@@ -355,7 +392,9 @@ async def materialize_chunk(
 FIRST_CHUNK = 1_000
 
 
-async def materialize(db: Database, campaign_id: int, chunk: int) -> int:
+async def materialize(
+    db: Database, campaign_id: int, chunk: int, clock: Callable[[], datetime] = utcnow
+) -> int:
     """Materialize a campaign's audience, one committed chunk after the other, each in a
     write transaction of its own. Returns the messages created by this call."""
     total = 0
@@ -363,7 +402,7 @@ async def materialize(db: Database, campaign_id: int, chunk: int) -> int:
     while True:
 
         async def work(session: AsyncSession, size: int = size) -> ChunkResult | None:
-            return await materialize_chunk(session, campaign_id, size, utcnow())
+            return await materialize_chunk(session, campaign_id, size, clock())
 
         result = await in_transaction(db, work)
         if result is None or result.done:
@@ -372,11 +411,13 @@ async def materialize(db: Database, campaign_id: int, chunk: int) -> int:
         size = min(chunk, size * 2)
 
 
-async def materialize_pending(db: Database, chunk: int) -> int:
+async def materialize_pending(
+    db: Database, chunk: int, clock: Callable[[], datetime] = utcnow
+) -> int:
     """Queue what is due: A/B test shares first (`sending/abtest.py`), then audiences."""
     total = await abtest.materialize_tests(db)
     async with db.session(write=False) as session:
         ids = await campaigns_to_materialize(session)
     for campaign_id in ids:
-        total += await materialize(db, campaign_id, chunk)
+        total += await materialize(db, campaign_id, chunk, clock)
     return total

@@ -65,9 +65,10 @@ class TestHandleInbound:
         assert (event.action, event.channel, event.source, event.detail) == (
             "out",
             "whatsapp",
-            "cloud",
+            "inbound",
             " Stop ",
         )
+        assert (event.actor_type, event.actor_name) == ("provider", "cloud")
         assert event.created_at is not None
 
     async def test_stop_then_start_in_one_batch_ends_opted_in(

@@ -26,6 +26,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from clarion.audience import repository
+from clarion.audience.history import Cause
 from clarion.audience.imports import run_import
 from clarion.db.session import Database
 from clarion.procs import worker_pool
@@ -108,6 +109,7 @@ def start_import(
     list_id: int,
     path: Path,
     default_country: str | None,
+    cause: Cause,
 ) -> None:
     """Run the import in the background; the spooled file is deleted when it ends."""
     tasks = _tasks(app)
@@ -121,6 +123,7 @@ def start_import(
                 list_id=list_id,
                 path=path,
                 default_country=default_country,
+                cause=cause,
                 executor=parse_pool(app.state.settings.import_workers),
                 utf8_checked=True,  # checked while spooling the upload
             )

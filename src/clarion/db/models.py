@@ -3,6 +3,7 @@
 from clarion.accounts.models import Account, ApiKey, CreditLedger, IdempotencyRecord, SystemSetting
 from clarion.audience.models import (
     Contact,
+    ContactConsent,
     ContactImport,
     ContactList,
     ContactOptOut,
@@ -26,6 +27,7 @@ __all__ = [
     "Campaign",
     "CampaignTally",
     "Contact",
+    "ContactConsent",
     "ContactImport",
     "ContactList",
     "ContactOptOut",

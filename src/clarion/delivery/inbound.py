@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.audience.history import Cause
 from clarion.audience.optouts import contacts_with_phone, opt_in, opt_out
 from clarion.config import Settings, get_settings
 from clarion.providers.base import InboundMessage
@@ -52,12 +53,9 @@ async def handle_inbound(
         if not contact_ids:
             continue
         detail = (item.text or "")[:500]
+        cause = Cause.provider(item.provider, inbound=True)
         if action == "out":
-            counts["optedOut"] += await opt_out(
-                session, contact_ids, item.channel, item.provider, detail
-            )
+            counts["optedOut"] += await opt_out(session, contact_ids, item.channel, cause, detail)
         else:
-            counts["optedIn"] += await opt_in(
-                session, contact_ids, item.channel, item.provider, detail
-            )
+            counts["optedIn"] += await opt_in(session, contact_ids, item.channel, cause, detail)
     return counts

@@ -18,6 +18,7 @@ from clarion.audit.service import AuditHook
 from clarion.auth import KEY_REVOKED_CHANNEL, Clock, forget_key
 from clarion.campaigns.routes import router as campaigns_router
 from clarion.campaigns.routes import templates_router as campaign_templates_router
+from clarion.compliance.routes import router as compliance_router
 from clarion.config import Settings, get_settings
 from clarion.console import ConsoleMiddleware
 from clarion.db.base import utcnow
@@ -132,6 +133,7 @@ def create_app(
     for router in (
         accounts_admin_router,
         account_router,
+        compliance_router,
         people_admin_router,
         people_router,
         audit_router,

@@ -59,5 +59,14 @@ class Campaign(Base):
     approval: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     approval_scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     expired: Mapped[int] = mapped_column(Integer, default=0)
+    # Compliance: `marketing` campaigns keep the account's sending hours and frequency cap,
+    # `transactional` ones ignore both. `send_window` ({"days", "start", "end"}, recipient
+    # local time) narrows the hours further; a message not handed over by `expires_at` is
+    # skipped (EXPIRED).
+    purpose: Mapped[str] = mapped_column(
+        String(16), default="marketing", server_default="marketing"
+    )
+    send_window: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -1,7 +1,7 @@
 """Campaign endpoints (HTTP only; the rules are in service.py)."""
 
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -22,11 +22,13 @@ from clarion.campaigns.schemas import (
     DeliveryCounters,
     EstimateOut,
     PriceOut,
+    Purpose,
     RejectIn,
     StatsOut,
     SubmitIn,
     normalize_channel,
 )
+from clarion.compliance.schemas import WindowIn
 from clarion.db.deps import ReadSessionDep, SessionDep
 from clarion.errors import Unprocessable
 from clarion.money import from_units
@@ -64,6 +66,9 @@ def campaign_out(c: Campaign, unfolded: dict[str, int] | None = None) -> Campaig
         exclude_list_ids=c.exclude_list_ids or [],
         sender=c.sender,
         fallback_channel=c.fallback_channel,
+        purpose=cast(Purpose, c.purpose),
+        send_window=WindowIn.model_construct(**c.send_window) if c.send_window else None,
+        expires_at=c.expires_at,
         scheduled_at=c.scheduled_at,
         created_at=c.created_at,
         updated_at=c.updated_at,

@@ -2,11 +2,12 @@
 
 import re
 from datetime import date
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, WithJsonSchema, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
+from clarion.compliance.schemas import WindowIn
 from clarion.money import Credits
 from clarion.schemas import CamelModel, Id, OutModel, RequestDatetime, UtcDatetime
 
@@ -39,6 +40,19 @@ FALLBACK_SCHEMA = {
     "anyOf": [{"type": "string", "pattern": "^[sS][mM][sS]$"}, {"type": "null"}],
     "description": '"sms" on RCS campaigns only: RCS-less phones get the SMS',
 }
+
+Purpose = Literal["marketing", "transactional"]
+PURPOSE_DESCRIPTION = (
+    "marketing (default): the account's sending hours and frequency cap apply; "
+    "transactional: neither applies"
+)
+SEND_WINDOW_DESCRIPTION = (
+    "narrows sending to these days and hours of the recipient's local time, with or "
+    "without the account's sending hours (null: no narrowing)"
+)
+EXPIRES_DESCRIPTION = (
+    "a message not handed to a provider by then is skipped (EXPIRED) and costs nothing"
+)
 
 MAX_LISTS = 100
 ListIds = Annotated[list[Id], Field(max_length=MAX_LISTS)]
@@ -110,6 +124,9 @@ class CampaignCreate(_CampaignFields):
         default=None, max_length=15
     )
     fallback_channel: Annotated[str | None, WithJsonSchema(FALLBACK_SCHEMA)] = None
+    purpose: Purpose = Field(default="marketing", description=PURPOSE_DESCRIPTION)
+    send_window: WindowIn | None = Field(default=None, description=SEND_WINDOW_DESCRIPTION)
+    expires_at: RequestDatetime | None = Field(default=None, description=EXPIRES_DESCRIPTION)
 
 
 class CampaignUpdate(_CampaignFields):
@@ -127,6 +144,9 @@ class CampaignUpdate(_CampaignFields):
     )
     fallback_channel: Annotated[str | None, WithJsonSchema(FALLBACK_SCHEMA)] = None
     scheduled_at: RequestDatetime | None = None
+    purpose: Purpose | SkipJsonSchema[None] = Field(default=None, description=PURPOSE_DESCRIPTION)
+    send_window: WindowIn | None = Field(default=None, description=SEND_WINDOW_DESCRIPTION)
+    expires_at: RequestDatetime | None = Field(default=None, description=EXPIRES_DESCRIPTION)
 
 
 class ConfirmIn(CamelModel):
@@ -193,6 +213,9 @@ class CampaignOut(OutModel):
     exclude_list_ids: list[int]
     sender: str | None
     fallback_channel: str | None
+    purpose: Purpose = Field(description=PURPOSE_DESCRIPTION)
+    send_window: WindowIn | None = Field(description=SEND_WINDOW_DESCRIPTION)
+    expires_at: UtcDatetime | None = Field(description=EXPIRES_DESCRIPTION)
     scheduled_at: UtcDatetime | None
     created_at: UtcDatetime
     updated_at: UtcDatetime

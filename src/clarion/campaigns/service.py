@@ -24,6 +24,7 @@ from clarion.campaigns.schemas import (
     StatsOut,
     normalize_channel,
 )
+from clarion.compliance.schemas import WindowIn
 from clarion.db.base import utcnow
 from clarion.errors import Conflict, NotFound, Unprocessable
 from clarion.messages import transitions
@@ -138,6 +139,9 @@ async def create(session: AsyncSession, account_id: int, body: CampaignCreate) -
         exclude_list_ids=list(dict.fromkeys(body.exclude_list_ids)),
         sender=body.sender,
         fallback_channel=body.fallback_channel,
+        purpose=body.purpose,
+        send_window=_window(body.send_window),
+        expires_at=body.expires_at.astimezone(UTC) if body.expires_at else None,
         reserved=0,
         spent=0,
         **{c: 0 for c in repository.COUNTERS},
@@ -249,6 +253,14 @@ async def update(
         campaign.sender = body.sender
     if "fallback_channel" in given:
         campaign.fallback_channel = body.fallback_channel
+    if "purpose" in given:
+        if body.purpose is None:
+            raise Unprocessable("purpose may not be null.", field="purpose")
+        campaign.purpose = body.purpose
+    if "send_window" in given:
+        campaign.send_window = _window(body.send_window)
+    if "expires_at" in given:
+        campaign.expires_at = body.expires_at.astimezone(UTC) if body.expires_at else None
     if "scheduled_at" in given:
         if campaign.status != states.SCHEDULED:
             raise Unprocessable(
@@ -263,6 +275,18 @@ async def update(
     campaign.updated_at = utcnow()
     await session.flush()
     return campaign
+
+
+def _window(window: WindowIn | None) -> dict[str, Any] | None:
+    return None if window is None else window.model_dump(mode="json")
+
+
+def _check_expiry(campaign: Campaign, starts: datetime) -> None:
+    """A campaign that would expire before it may send anything is refused at confirm."""
+    if campaign.expires_at is not None and campaign.expires_at <= starts:
+        raise Unprocessable(
+            "expiresAt must be after the time the campaign starts sending.", field="expiresAt"
+        )
 
 
 def _camel(name: str) -> str:
@@ -294,6 +318,7 @@ async def confirm_locked(
     now = utcnow()
     if scheduled_at is not None and scheduled_at <= now:
         raise Unprocessable("scheduledAt must be in the future.", field="scheduledAt")
+    _check_expiry(campaign, scheduled_at or now)
     template = await validate(session, campaign)
     await _reprice_and_reserve(session, campaign, template)
     campaign.status = target

@@ -12,6 +12,7 @@ from clarion.audience.models import (
 )
 from clarion.audit.models import AuditEvent
 from clarion.campaigns.models import Campaign
+from clarion.compliance.models import ComplianceSettingsRow
 from clarion.db.base import Base
 from clarion.delivery.models import ReceiptEvent
 from clarion.messages.models import CampaignTally, Message
@@ -26,6 +27,7 @@ __all__ = [
     "Base",
     "Campaign",
     "CampaignTally",
+    "ComplianceSettingsRow",
     "Contact",
     "ContactConsent",
     "ContactImport",

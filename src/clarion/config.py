@@ -108,9 +108,6 @@ class Settings(BaseSettings):
     rbm_service_account_file: str | None = None
     rbm_client_token: str | None = None
 
-    opt_out_keywords: list[str] = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"]
-    opt_in_keywords: list[str] = ["START", "UNSTOP"]
-
 
 @lru_cache
 def get_settings() -> Settings:

@@ -42,7 +42,12 @@ class TestAudience:
         assert set(e) == ESTIMATE_KEYS
         assert e["campaignId"] == c["id"] and e["channel"] == "sms"
         assert e["recipients"] == 6
-        assert e["excluded"] == {"duplicates": 2, "optedOut": 1, "invalid": 1}
+        assert e["excluded"] == {
+            "duplicates": 2,
+            "optedOut": 1,
+            "noConsent": 0,
+            "invalid": 1,
+        }
         assert e["units"] == 6
         assert e["price"] == 0.44  # 5 x 0.07 + 1 x 0.09
         assert by_country(e) == {
@@ -149,7 +154,16 @@ class TestPersonalizedSms:
         plain = await create(account, sms_body([a, b], excludeListIds=[x]))
         personal = await create(account, sms_body([a, b], "Hi {{firstName}}", excludeListIds=[x]))
         e1, e2 = await goal(account, plain["id"]), await goal(account, personal["id"])
-        assert e1["excluded"] == e2["excluded"] == {"duplicates": 3, "optedOut": 2, "invalid": 1}
+        assert (
+            e1["excluded"]
+            == e2["excluded"]
+            == {
+                "duplicates": 3,
+                "optedOut": 2,
+                "noConsent": 0,
+                "invalid": 1,
+            }
+        )
         assert e1["recipients"] == e2["recipients"] == 3
         assert e1["breakdown"] == e2["breakdown"]
 

@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.accounts.models import Account
 from clarion.audience.models import Contact
 from clarion.campaigns import repository
+from clarion.campaigns.consent import consent_required
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import EstimateOut
 from clarion.money import from_units
@@ -60,6 +61,7 @@ class Pricing:
 
     duplicates: int = 0
     opted_out: int = 0
+    no_consent: int = 0  # requireConsent: candidates without granted consent
     invalid: int = 0
     buckets: dict[tuple[str, str | None], Bucket] = field(default_factory=dict)
     encodings: set[str] = field(default_factory=set)
@@ -200,7 +202,9 @@ def _add(p: Pricing, country: str, category: str | None, n: int, units: int, uni
 async def price_audience(
     session: AsyncSession, campaign: Campaign, template: Template | None, card: Any
 ) -> Pricing:
-    """Resolve the campaign's audience and price it (see the module docstring)."""
+    """Resolve the campaign's audience and price it (see the module docstring). Under
+    `requireConsent`, a marketing campaign leaves out the candidates without granted consent
+    for its channel (`excluded.noConsent`), as the materializer does."""
     p = Pricing()
     channel = campaign.channel
     prices = _Prices(card)
@@ -210,10 +214,17 @@ async def price_audience(
     opted = await repository.opted_out_by_country(session, account_id, lists, excluded, channel)
     memberships = await repository.memberships_of_candidates(session, lists, excluded)
     p.opted_out = sum(opted.values())
+    need_consent = await consent_required(session, account_id, campaign.purpose)
+    no_consent: dict[str, int] = {}
+    if need_consent:
+        no_consent = await repository.no_consent_by_country(
+            session, account_id, lists, excluded, channel
+        )
+        p.no_consent = sum(no_consent.values())
     per_country: dict[str, int] = {}
     if not personalized:  # (personalized: the recipients come from the stream below)
         candidates = await repository.audience_by_country(session, account_id, lists, excluded)
-        per_country = {c: n - opted.get(c, 0) for c, n in candidates.items()}
+        per_country = {c: n - opted.get(c, 0) - no_consent.get(c, 0) for c, n in candidates.items()}
 
     fallback = channel == "rcs" and campaign.fallback_channel == "sms"
     if fallback:
@@ -266,7 +277,7 @@ async def price_audience(
         # too: streaming a million rows through the driver's thread costs twice the GROUP BY).
         totals: dict[tuple[str, int, str, str], int] = {}
         async for chunk in repository.stream_recipient_groups(
-            session, account_id, lists, excluded, channel, seg.columns()
+            session, account_id, lists, excluded, channel, seg.columns(), need_consent=need_consent
         ):
             for row in chunk:
                 key = (row[0], *seg.measure_values(tuple(row[1:-1])))
@@ -275,8 +286,9 @@ async def price_audience(
             account_for(country, int(n), parts, encoding, category)
             per_country[country] = per_country.get(country, 0) + int(n)
 
-    # Candidates = recipients (priced or invalid) + opted out; the rest are duplicates.
-    p.duplicates = memberships - sum(per_country.values()) - p.opted_out
+    # Candidates = recipients (priced or invalid) + opted out + without consent; the rest
+    # are duplicates.
+    p.duplicates = memberships - sum(per_country.values()) - p.opted_out - p.no_consent
 
     if sms_like and p.max_parts is None:
         # Nobody to send to: describe the text itself.
@@ -307,7 +319,12 @@ def to_out(campaign: Campaign, account: Account, p: Pricing, now: datetime) -> d
         campaign_id=campaign.id,
         channel=campaign.channel,
         recipients=p.recipients,
-        excluded={"duplicates": p.duplicates, "optedOut": p.opted_out, "invalid": p.invalid},  # type: ignore[arg-type]
+        excluded={  # type: ignore[arg-type]
+            "duplicates": p.duplicates,
+            "optedOut": p.opted_out,
+            "noConsent": p.no_consent,
+            "invalid": p.invalid,
+        },
         units=p.units,
         price=from_units(p.price),
         max_price=None if p.fallback_price is None else from_units(p.fallback_price),
@@ -339,7 +356,9 @@ async def fingerprint(
         "lists": campaign.list_ids,
         "exclude": campaign.exclude_list_ids,
         "listState": sorted((k, str(v)) for k, v in lists.items()),
+        # Opt-outs and consent changes both write the contacts' history, which this watches.
         "optOuts": await repository.opt_out_state(session, campaign.account_id, campaign.channel),
+        "consent": await consent_required(session, campaign.account_id, campaign.purpose),
         "contacts": await repository.contacts_state(session, campaign.account_id),
         "rates": str(getattr(card, "fingerprint", "")),
         "template": None

@@ -13,7 +13,14 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from clarion.audience.models import Contact, ContactList, ContactOptOut, ListMember, OptOutEvent
+from clarion.audience.models import (
+    Contact,
+    ContactConsent,
+    ContactList,
+    ContactOptOut,
+    ListMember,
+    OptOutEvent,
+)
 from clarion.campaigns import states
 from clarion.campaigns.models import Campaign
 from clarion.db.dialect import is_postgres, is_sqlite
@@ -193,6 +200,38 @@ async def opted_out_by_country(
         return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
 
 
+def granted(channel: str) -> Select[Any]:
+    """The contacts that granted consent for the channel."""
+    return select(ContactConsent.contact_id).where(
+        ContactConsent.channel == channel, ContactConsent.status == "granted"
+    )
+
+
+async def no_consent_by_country(
+    session: AsyncSession,
+    account_id: int,
+    list_ids: Sequence[int],
+    exclude_ids: Sequence[int],
+    channel: str,
+) -> dict[str, int]:
+    """Per country: the candidates not opted out of the channel and without granted consent
+    for it (counted apart from the opted out, so that each excluded contact counts once)."""
+    if not list_ids:
+        return {}
+    opted_out = select(ContactOptOut.contact_id).where(ContactOptOut.channel == channel)
+    stmt = (
+        select(Contact.country, func.count())
+        .where(
+            *_candidates(session, account_id, list_ids, exclude_ids),
+            _not_in(session, Contact.id, opted_out),
+            _not_in(session, Contact.id, granted(channel)),
+        )
+        .group_by(Contact.country)
+    )
+    async with without_nested_loops(session):
+        return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
+
+
 async def stream_recipient_groups(
     session: AsyncSession,
     account_id: int,
@@ -201,12 +240,15 @@ async def stream_recipient_groups(
     channel: str,
     values: Sequence[tuple[Any, Any]],
     chunk: int = 20_000,
+    *,
+    need_consent: bool = False,
 ) -> AsyncIterator[Sequence[Row[Any]]]:
     """The recipients (candidates not opted out of the channel) as rows of
     (country, *values, count), grouped by country and by the values a personalized text
     uses. `values` pairs what to select with what to group by (e.g. a representative
     phone, grouped by its length). Streamed through a server-side cursor in chunks: memory
-    stays flat however many groups there are."""
+    stays flat however many groups there are. `need_consent`: only contacts that granted
+    consent for the channel."""
     if not list_ids:
         return
     opted_out = select(ContactOptOut.contact_id).where(ContactOptOut.channel == channel)
@@ -214,6 +256,8 @@ async def stream_recipient_groups(
         *_candidates(session, account_id, list_ids, exclude_ids),
         _not_in(session, Contact.id, opted_out),
     ]
+    if need_consent:
+        where.append(Contact.id.in_(granted(channel)))
     stmt = (
         select(Contact.country, *[s for s, _ in values], func.count())
         .where(*where)

@@ -14,7 +14,7 @@ from clarion.audit.models import AuditEvent
 from clarion.campaigns.models import Campaign
 from clarion.compliance.models import ComplianceSettingsRow
 from clarion.db.base import Base
-from clarion.delivery.models import ReceiptEvent
+from clarion.delivery.models import InboundEvent, ReceiptEvent
 from clarion.messages.models import CampaignTally, Message
 from clarion.people.models import LoginThrottle, User, UserSession
 from clarion.pricing.models import Rate
@@ -35,6 +35,7 @@ __all__ = [
     "ContactOptOut",
     "CreditLedger",
     "IdempotencyRecord",
+    "InboundEvent",
     "ListMember",
     "LoginThrottle",
     "Message",

@@ -2,11 +2,13 @@
 counters itself (`tally.py`) in the caller's transaction.
 
     materialize (sending/materialize.py)   -> queued
+    queue_reply                            -> queued (a message of no campaign)
     claim_batch                            queued -> sending (leased)
     record_outcomes                        sending -> sent | failed | queued (retry)
     fail_unpaid                            sent -> failed (no credits to pay for it)
     release_expired_leases, release_leases_of    sending -> queued
     skip_queued                            queued -> skipped (campaign cancelled)
+    skip_without_consent                   sending -> skipped (NO_CONSENT: consent withdrawn)
     apply_receipts                         sent -> delivered | read | failed (states.py)
     expire_overdue                         sent -> expired (no final receipt in time)
     take_back_charges                      price -> 0 (refunded: the provider did not bill)
@@ -40,7 +42,7 @@ _UTC = UTCDateTime()
 @dataclass(slots=True)
 class Claimed:
     id: int
-    campaign_id: int
+    campaign_id: int | None  # None: a message of no campaign (a reply)
     contact_id: int | None
     phone: str
     country: str
@@ -75,6 +77,79 @@ UPDATE message AS m SET status = 'sending', lease_owner = :owner, lease_until = 
 FROM picked WHERE m.id = picked.id
 RETURNING m.id, m.campaign_id, m.contact_id, m.phone, m.country, m.channel, m.attempts
 """
+
+
+async def queue_reply(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    phone: str,
+    country: str,
+    channel: str,
+    sender: str | None,
+    text: str,
+    now: datetime,
+) -> int:
+    """A message of no campaign (a keyword's reply), queued for the engine. It belongs to no
+    campaign's counters: no tally moves for it, now or later (`contact_id` is NULL, as for
+    test sends, which every counter change leaves out)."""
+    message = Message(
+        campaign_id=None,
+        account_id=account_id,
+        contact_id=None,
+        phone=phone,
+        country=country,
+        channel=channel,
+        status=MessageStatus.QUEUED,
+        units=0,
+        price=0,
+        attempts=0,
+        next_attempt_at=now,
+        text=text,
+        sender=sender,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    return message.id
+
+
+_CLAIM_REPLIES = """
+UPDATE message SET status = 'sending', lease_owner = :owner, lease_until = :until,
+                   updated_at = :now
+WHERE id IN (
+    SELECT id FROM message
+    WHERE campaign_id IS NULL AND status = 'queued' AND next_attempt_at <= :now
+    ORDER BY next_attempt_at
+    LIMIT :n
+)
+RETURNING id, campaign_id, contact_id, phone, country, channel, attempts
+"""
+
+_CLAIM_REPLIES_PG = """
+WITH picked AS MATERIALIZED (
+    SELECT id FROM message
+    WHERE campaign_id IS NULL AND status = 'queued' AND next_attempt_at <= :now
+    ORDER BY next_attempt_at
+    LIMIT :n
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE message AS m SET status = 'sending', lease_owner = :owner, lease_until = :until,
+                        updated_at = :now
+FROM picked WHERE m.id = picked.id
+RETURNING m.id, m.campaign_id, m.contact_id, m.phone, m.country, m.channel, m.attempts
+"""
+
+
+async def claim_replies(
+    session: AsyncSession, owner: str, n: int, now: datetime, lease_until: datetime
+) -> list[Claimed]:
+    """Lease up to `n` due messages of no campaign to `owner` (no counters to move)."""
+    sql = _CLAIM_REPLIES_PG if is_postgres(session) else _CLAIM_REPLIES
+    stmt = text(sql).bindparams(bindparam("now", type_=_UTC), bindparam("until", type_=_UTC))
+    rows = await session.execute(stmt, {"owner": owner, "until": lease_until, "now": now, "n": n})
+    return [Claimed(*row) for row in rows]
 
 
 async def claim_batch(
@@ -153,7 +228,7 @@ class Outcome:
 @dataclass(slots=True)
 class Recorded:
     id: int
-    campaign_id: int
+    campaign_id: int | None
     account_id: int
     contact_id: int | None
 
@@ -281,8 +356,8 @@ async def fail_unpaid(
         )
 
 
-def group_by_campaign(rows: Sequence[Recorded]) -> dict[int, list[Recorded]]:
-    out: dict[int, list[Recorded]] = defaultdict(list)
+def group_by_campaign(rows: Sequence[Recorded]) -> dict[int | None, list[Recorded]]:
+    out: dict[int | None, list[Recorded]] = defaultdict(list)
     for row in rows:
         out[row.campaign_id].append(row)
     return out
@@ -304,6 +379,52 @@ async def skip_queued(session: AsyncSession, campaign_id: int) -> int:
     if skipped:
         await tally.move(session, campaign_id, {"queued": -skipped, "skipped": skipped})
     return skipped
+
+
+NO_CONSENT = "NO_CONSENT"
+
+
+async def skip_without_consent(
+    session: AsyncSession, owner: str, ids: Sequence[int], now: datetime
+) -> list[Recorded]:
+    """Claimed messages (still leased to `owner`) whose contact no longer grants consent for
+    the channel become `skipped` (`NO_CONSENT`), never handed to a provider and charged
+    nothing; counters moved. Returns the rows skipped (the caller releases what their
+    campaigns held for them)."""
+    skipped: list[Recorded] = []
+    for part in chunks(sorted(set(ids))):
+        rows = await session.execute(
+            update(Message)
+            .where(
+                Message.id.in_(part),
+                Message.status == MessageStatus.SENDING,
+                Message.lease_owner == owner,
+            )
+            .values(
+                status=MessageStatus.SKIPPED,
+                error_code=NO_CONSENT,
+                error_message="The contact no longer consents to marketing on this channel.",
+                price=0,
+                lease_owner=None,
+                lease_until=None,
+                updated_at=now,
+            )
+            .returning(Message.id, Message.campaign_id, Message.account_id, Message.contact_id)
+            .execution_options(synchronize_session=False)
+        )
+        skipped.extend(Recorded(*row) for row in rows)
+    per_campaign = Counter(_counted(r.campaign_id, r.contact_id) for r in skipped)
+    per_campaign.pop(None, None)
+    for campaign_id in sorted(c for c in per_campaign if c is not None):
+        k = per_campaign[campaign_id]
+        await tally.move(session, campaign_id, {"sending": -k, "skipped": k})
+    return skipped
+
+
+def _counted(campaign_id: int | None, contact_id: int | None) -> int | None:
+    """The campaign whose counters a message is part of: None for a test send (no contact)
+    and for a message of no campaign."""
+    return campaign_id if contact_id is not None else None
 
 
 async def in_flight(session: AsyncSession, campaign_id: int) -> int:
@@ -434,8 +555,8 @@ async def expire_overdue(
         .returning(Message.campaign_id, Message.contact_id)
         .execution_options(synchronize_session=False)
     )
-    expired = [(int(campaign_id), contact_id) for campaign_id, contact_id in rows]
-    per_campaign = Counter(cid for cid, contact_id in expired if contact_id is not None)
+    expired = [_counted(campaign_id, contact_id) for campaign_id, contact_id in rows]
+    per_campaign = Counter(cid for cid in expired if cid is not None)
     for campaign_id in sorted(per_campaign):
         k = per_campaign[campaign_id]
         await tally.move(session, campaign_id, {"sent": -k, "expired": k})
@@ -446,7 +567,7 @@ async def expire_overdue(
 class Charged:
     id: int
     account_id: int
-    campaign_id: int
+    campaign_id: int | None
     contact_id: int | None
     price: int
 

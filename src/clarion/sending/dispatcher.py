@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts import ledger
+from clarion.campaigns.consent import consent_required
 from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
@@ -30,6 +31,7 @@ from clarion.db.transactions import in_transaction
 from clarion.delivery.service import apply_parked
 from clarion.messages import tally, transitions
 from clarion.pricing.rates import RateCard, load_rate_card
+from clarion.pricing.replies import price_reply
 from clarion.providers.base import OutboundMessage, Provider, SelfPaced, SubmitResult
 from clarion.providers.base import Outcome as Wire
 from clarion.sending import repository as repo
@@ -86,8 +88,10 @@ class Dispatcher:
     # --- claim ----------------------------------------------------------------------------
 
     async def claim(self, n: int | None = None) -> list[transitions.Claimed]:
-        """Claim up to `n` messages, shared fairly: first between accounts, then between each
-        account's campaigns, starting from a different campaign each time."""
+        """Claim up to `n` messages: the due messages of no campaign (keyword replies, few
+        and awaited) first, then campaign messages shared fairly: first between accounts,
+        then between each account's campaigns, starting from a different campaign each
+        time."""
         n = n or self.settings.worker_batch_size
         now = utcnow()
         until = now + timedelta(seconds=self.settings.lease_seconds)
@@ -95,43 +99,59 @@ class Dispatcher:
         turn = self._turn
 
         async def work(session: AsyncSession) -> list[transitions.Claimed]:
+            replies = await transitions.claim_replies(session, self.owner, n, now, until)
             active = [
                 c for c in await repo.active_campaigns(session) if c.channel in self.providers
             ]
             self.saw_active = bool(active)
-            if not active:
-                return []
-            by_account: dict[int, list[repo.ActiveCampaign]] = defaultdict(list)
-            for c in active:
-                by_account[c.account_id].append(c)
-            account_share = math.ceil(n / len(by_account))
-            quota = {
-                c.id: max(1, math.ceil(account_share / len(camps)))
-                for camps in by_account.values()
-                for c in camps
-            }
-            start = turn % len(active)
-            order = active[start:] + active[:start]
-            claimed: list[transitions.Claimed] = []
-            full: list[repo.ActiveCampaign] = []  # gave all we asked: may have more
-            for c in order:
-                want = min(quota[c.id], n - len(claimed))
-                if want <= 0:
-                    break
-                got = await transitions.claim_batch(session, self.owner, c.id, want, now, until)
-                claimed.extend(got)
-                if len(got) == want:
-                    full.append(c)
-            for c in full:  # campaigns that ran dry leave room for the others
-                want = n - len(claimed)
-                if want <= 0:
-                    break
-                claimed.extend(
-                    await transitions.claim_batch(session, self.owner, c.id, want, now, until)
-                )
-            return claimed
+            if not active or len(replies) >= n:
+                return replies
+            claimed = await self._claim_campaigns(
+                session, active, n - len(replies), turn, now, until
+            )
+            return replies + claimed
 
         return await in_transaction(self.db, work)
+
+    async def _claim_campaigns(
+        self,
+        session: AsyncSession,
+        active: list[repo.ActiveCampaign],
+        n: int,
+        turn: int,
+        now: datetime,
+        until: datetime,
+    ) -> list[transitions.Claimed]:
+        """Up to `n` messages of the sending campaigns, shared fairly (see `claim`)."""
+        by_account: dict[int, list[repo.ActiveCampaign]] = defaultdict(list)
+        for c in active:
+            by_account[c.account_id].append(c)
+        account_share = math.ceil(n / len(by_account))
+        quota = {
+            c.id: max(1, math.ceil(account_share / len(camps)))
+            for camps in by_account.values()
+            for c in camps
+        }
+        start = turn % len(active)
+        order = active[start:] + active[:start]
+        claimed: list[transitions.Claimed] = []
+        full: list[repo.ActiveCampaign] = []  # gave all we asked: may have more
+        for c in order:
+            want = min(quota[c.id], n - len(claimed))
+            if want <= 0:
+                break
+            got = await transitions.claim_batch(session, self.owner, c.id, want, now, until)
+            claimed.extend(got)
+            if len(got) == want:
+                full.append(c)
+        for c in full:  # campaigns that ran dry leave room for the others
+            want = n - len(claimed)
+            if want <= 0:
+                break
+            claimed.extend(
+                await transitions.claim_batch(session, self.owner, c.id, want, now, until)
+            )
+        return claimed
 
     # --- prepare --------------------------------------------------------------------------
 
@@ -146,7 +166,8 @@ class Dispatcher:
         if len(self._contexts) > 1000:  # finished campaigns' contexts are not needed
             self._contexts.clear()
         async with self.db.session(write=False) as session:
-            for cid in {m.campaign_id for m in batch} - self._contexts.keys():
+            campaign_ids = {m.campaign_id for m in batch if m.campaign_id is not None}
+            for cid in campaign_ids - self._contexts.keys():
                 ctx = await load_context(session, cid)
                 if ctx is not None:
                     self._contexts[cid] = ctx
@@ -155,15 +176,32 @@ class Dispatcher:
                 m.contact_id
                 for m in batch
                 if m.contact_id is not None
-                and (c := self._contexts.get(m.campaign_id)) is not None
+                and (c := self._context_of(m)) is not None
                 and c.needs_contact
             ]
             contacts = await load_contacts(session, need) if need else {}
+            unconsented = await self._unconsented(session, batch)
+            replies = [m.id for m in batch if m.campaign_id is None]
+            written = await repo.reply_contents(session, replies) if replies else {}
         pending = []
         for m in batch:
-            p = Pending(m, self._contexts.get(m.campaign_id))
-            if p.ctx is None:
+            p = Pending(m, self._context_of(m))
+            if m.campaign_id is None:
+                p.priced = self._price_reply(m, written.get(m.id), rates)
+                if p.priced.unit_price is None:
+                    p.outcome = self._fail(
+                        p, "no_rate", f"No {m.channel} rate for country {m.country}: not sent."
+                    )
+            elif p.ctx is None:
                 p.outcome = self._fail(p, "campaign_missing", "The campaign no longer exists.")
+            elif m.id in unconsented:
+                p.outcome = transitions.Outcome(
+                    id=m.id,
+                    status="skipped",
+                    channel=m.channel,
+                    attempts=m.attempts,
+                    error_code=transitions.NO_CONSENT,
+                )
             else:
                 p.contact = contacts.get(m.contact_id) if m.contact_id is not None else None
                 p.priced = p.ctx.render(m.id, m.channel, m.phone, m.country, p.contact, rates)
@@ -176,6 +214,46 @@ class Dispatcher:
                     )
             pending.append(p)
         return pending
+
+    def _context_of(self, m: transitions.Claimed) -> CampaignContext | None:
+        return None if m.campaign_id is None else self._contexts.get(m.campaign_id)
+
+    @staticmethod
+    def _price_reply(
+        m: transitions.Claimed, written: repo.ReplyContent | None, rates: RateCard
+    ) -> Priced:
+        """A message of no campaign goes out as written, priced at the channel's rate."""
+        text = written.text if written is not None else ""
+        sender = written.sender if written is not None else None
+        out = OutboundMessage(id=m.id, channel=m.channel, to=m.phone, sender=sender, text=text)
+        units, unit_price = price_reply(rates, m.channel, m.country, text)
+        return Priced(out, units, unit_price)
+
+    async def _unconsented(
+        self, session: AsyncSession, batch: Sequence[transitions.Claimed]
+    ) -> set[int]:
+        """Ids of the batch's recipients of marketing campaigns whose account requires
+        consent and whose contact does not grant it for the channel now (withdrawn after
+        the audience was materialized): they are skipped, not sent."""
+        required: dict[int, bool] = {}
+        by_channel: dict[str, list[transitions.Claimed]] = defaultdict(list)
+        for m in batch:
+            ctx = self._context_of(m)
+            if ctx is None or m.contact_id is None:
+                continue
+            if ctx.account_id not in required:
+                required[ctx.account_id] = await consent_required(
+                    session, ctx.account_id, "marketing"
+                )
+            if ctx.purpose == "marketing" and required[ctx.account_id]:
+                by_channel[m.channel].append(m)
+        out: set[int] = set()
+        for channel, items in by_channel.items():
+            lacking = await repo.without_consent(
+                session, [m.contact_id for m in items if m.contact_id is not None], channel
+            )
+            out.update(m.id for m in items if m.contact_id in lacking)
+        return out
 
     # --- outcomes -------------------------------------------------------------------------
 
@@ -377,6 +455,9 @@ class Dispatcher:
     async def record(self, pending: Sequence[Pending]) -> list[transitions.Recorded]:
         outcomes = [p.outcome for p in pending if p.outcome is not None]
         final: dict[int, transitions.Outcome] = {}
+        # What each message would have cost: a recipient skipped for want of consent gives
+        # that much of its campaign's reservation back.
+        held_for = {p.claimed.id: p.priced.price for p in pending if p.priced is not None}
 
         async def work(session: AsyncSession) -> list[transitions.Recorded]:
             # Work on copies: if the transaction is run again, it starts from the outcomes
@@ -384,10 +465,19 @@ class Dispatcher:
             by_id = {o.id: replace(o) for o in outcomes}
             now = utcnow()
             await self._skip_if_cancelled(session, pending, by_id)
+            unconsented = [
+                o.id
+                for o in by_id.values()
+                if o.status == "skipped" and o.error_code == transitions.NO_CONSENT
+            ]
+            skipped = await transitions.skip_without_consent(session, self.owner, unconsented, now)
             recorded = await transitions.record_outcomes(
-                session, self.owner, list(by_id.values()), now
+                session,
+                self.owner,
+                [o for o in by_id.values() if o.id not in set(unconsented)],
+                now,
             )
-            await self._settle(session, recorded, by_id, now)
+            await self._settle(session, recorded, by_id, now, skipped, held_for)
             # Receipts that arrived before this transaction (parked) apply now; a message
             # that could not be paid is `failed`, and a receipt does not revive it.
             sent_ids: dict[str, list[str]] = defaultdict(list)
@@ -421,7 +511,9 @@ class Dispatcher:
         requeued = [o for o in by_id.values() if o.status == "queued"]
         if not requeued:
             return
-        cancelled = await repo.cancelled_ids(session, [campaign_of[o.id] for o in requeued])
+        cancelled = await repo.cancelled_ids(
+            session, [cid for o in requeued if (cid := campaign_of[o.id]) is not None]
+        )
         for o in requeued:
             if campaign_of[o.id] in cancelled:
                 o.status, o.next_attempt_at = "skipped", None
@@ -434,26 +526,36 @@ class Dispatcher:
         recorded: list[transitions.Recorded],
         by_id: dict[int, transitions.Outcome],
         now: datetime,
+        skipped: Sequence[transitions.Recorded] = (),
+        held_for: dict[int, int] | None = None,
     ) -> None:
-        """Charge the accepted messages and append the counters' changes.
+        """Charge the accepted messages, release what the skipped ones held, and append the
+        counters' changes.
 
         Lock order: the batch's account rows, ascending; no campaign row at all (what a
         campaign still holds in reserve is read from the ledger under its account's lock).
-        Test sends (no contact) are paid from the account's available credits, not a
-        reservation, and are outside the campaign's stats."""
-        by_account: dict[int, dict[int, list[transitions.Recorded]]] = defaultdict(
+        Test sends (no contact) and messages of no campaign (replies) are paid from the
+        account's available credits, not a reservation, and are outside any campaign's
+        stats."""
+        by_account: dict[int, dict[int | None, list[transitions.Recorded]]] = defaultdict(
             lambda: defaultdict(list)
         )
         for r in recorded:
             by_account[r.account_id][r.campaign_id].append(r)
-        await ledger.lock_accounts(session, by_account)
+        released: dict[tuple[int, int], int] = defaultdict(int)
+        for r in skipped:
+            if r.contact_id is not None and r.campaign_id is not None:
+                released[(r.account_id, r.campaign_id)] += (held_for or {}).get(r.id, 0)
+        await ledger.lock_accounts(session, {*by_account, *(a for a, _ in released)})
         changes: dict[int, tally.Change] = defaultdict(tally.Change)
         unpaid: list[int] = []
         for account_id in sorted(by_account):
-            for campaign_id, rows in sorted(by_account[account_id].items()):
+            for campaign_id, rows in sorted(
+                by_account[account_id].items(), key=lambda kv: kv[0] or 0
+            ):
                 counted = [r for r in rows if r.contact_id is not None]
                 tests = [r for r in rows if r.contact_id is None]
-                if counted:
+                if counted and campaign_id is not None:
                     hold = await ledger.campaign_reserved(session, campaign_id)
                     paid, held, lost = await self._charge(
                         session, account_id, campaign_id, counted, by_id, hold
@@ -466,6 +568,12 @@ class Dispatcher:
                         session, account_id, campaign_id, tests, by_id, 0
                     )
                     unpaid += lost
+        for (account_id, campaign_id), amount in sorted(released.items()):
+            give_back = min(amount, await ledger.campaign_reserved(session, campaign_id))
+            if give_back > 0:
+                note = "recipients skipped: no consent"
+                await ledger.release(session, account_id, campaign_id, give_back, note)
+                changes[campaign_id].add("reserved", -give_back)
         if unpaid:
             message = "Not enough credits to pay for this message."
             await transitions.fail_unpaid(session, unpaid, now, "insufficient_credits", message)
@@ -478,7 +586,7 @@ class Dispatcher:
                     message,
                 )
         for r in recorded:
-            if r.contact_id is not None:
+            if r.contact_id is not None and r.campaign_id is not None:
                 changes[r.campaign_id].move("sending", by_id[r.id].status)
         await tally.record(session, changes)
 
@@ -486,7 +594,7 @@ class Dispatcher:
         self,
         session: AsyncSession,
         account_id: int,
-        campaign_id: int,
+        campaign_id: int | None,
         rows: list[transitions.Recorded],
         by_id: dict[int, transitions.Outcome],
         hold: int,

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.audience.models import ContactList
 from clarion.campaigns import wakeups
+from clarion.campaigns.consent import consent_required
 from clarion.campaigns.models import Campaign
 from clarion.db.base import UTCDateTime, utcnow
 from clarion.db.dialect import is_postgres
@@ -80,8 +81,13 @@ WHERE c.account_id = :account_id AND c.id > :after AND c.id <= :upto
   AND NOT EXISTS (SELECT 1 FROM contact_opt_out o
                   WHERE o.contact_id = c.id AND o.channel = :channel
                     AND o.contact_id > :after AND o.contact_id <= :upto)
+  {consent}
 ORDER BY c.id
 """
+# Marketing campaigns of an account that requires consent: only contacts that granted it.
+_GRANTED = """AND EXISTS (SELECT 1 FROM contact_consent g
+                  WHERE g.contact_id = c.id AND g.channel = :channel AND g.status = 'granted'
+                    AND g.contact_id > :after AND g.contact_id <= :upto)"""
 
 
 async def _owned_list_ids(session: AsyncSession, account_id: int, ids: Sequence[int]) -> list[int]:
@@ -105,6 +111,7 @@ class Chunk:
     excluded: list[int]
     after: int
     upto: int | None
+    need_consent: bool = False
 
 
 async def plan_chunk(
@@ -136,7 +143,17 @@ async def plan_chunk(
                 {"lists": lists, "after": after, "chunk": chunk},
             )
         ).scalar_one_or_none()
-    return Chunk(campaign.id, campaign.account_id, campaign.channel, lists, excluded, after, upto)
+    need_consent = await consent_required(session, campaign.account_id, campaign.purpose)
+    return Chunk(
+        campaign.id,
+        campaign.account_id,
+        campaign.channel,
+        lists,
+        excluded,
+        after,
+        upto,
+        need_consent,
+    )
 
 
 async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> int:
@@ -153,7 +170,8 @@ async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> in
         # switch to a generic plan, which does not see the chunk's narrow id range: each
         # chunk is planned for its own range instead.
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    stmt = text(_MATERIALIZE).bindparams(
+    sql = _MATERIALIZE.format(consent=_GRANTED if chunk.need_consent else "")
+    stmt = text(sql).bindparams(
         bindparam("lists", expanding=True),
         bindparam("excluded", expanding=True),
         bindparam("now", type_=_UTC),

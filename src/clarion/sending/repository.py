@@ -10,9 +10,10 @@ from sqlalchemy import exists, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts.models import Account
+from clarion.audience.models import ContactConsent
 from clarion.campaigns.models import Campaign
 from clarion.db.base import UTCDateTime
-from clarion.messages.models import CampaignTally
+from clarion.messages.models import CampaignTally, Message
 
 _UTC = UTCDateTime()
 
@@ -62,3 +63,35 @@ async def cancelled_ids(session: AsyncSession, campaign_ids: Sequence[int]) -> s
         )
     )
     return set(rows.scalars())
+
+
+@dataclass(slots=True)
+class ReplyContent:
+    text: str
+    sender: str | None
+
+
+async def reply_contents(session: AsyncSession, ids: Sequence[int]) -> dict[int, ReplyContent]:
+    """What messages of no campaign say, and who they are from."""
+    rows = await session.execute(
+        select(Message.id, Message.text, Message.sender).where(Message.id.in_(list(ids)))
+    )
+    return {int(i): ReplyContent(text or "", sender) for i, text, sender in rows}
+
+
+async def without_consent(
+    session: AsyncSession, contact_ids: Sequence[int], channel: str
+) -> set[int]:
+    """Those of the contacts that do not grant consent for the channel (now)."""
+    ids = sorted(set(contact_ids))
+    granted: set[int] = set()
+    for start in range(0, len(ids), 900):
+        rows = await session.execute(
+            select(ContactConsent.contact_id).where(
+                ContactConsent.contact_id.in_(ids[start : start + 900]),
+                ContactConsent.channel == channel,
+                ContactConsent.status == "granted",
+            )
+        )
+        granted.update(rows.scalars())
+    return set(ids) - granted

@@ -14,6 +14,8 @@ CONTACT_KEYS = {
     "attributes",
     "optOuts",
     "consent",
+    "timezone",
+    "region",
     "createdAt",
     "updatedAt",
 }

@@ -2,8 +2,10 @@
 
 import json
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
+import pycountry
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
@@ -64,6 +66,34 @@ Attributes = Annotated[
         f"{MAX_ATTRIBUTES_BYTES:,} bytes as JSON",
     ),
 ]
+
+
+def _check_zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be an IANA time zone such as Europe/Paris") from None
+    return value
+
+
+def _check_subdivision(value: str) -> str:
+    value = value.strip().upper()
+    if pycountry.subdivisions.get(code=value) is None:
+        raise ValueError("must be an ISO 3166-2 subdivision code such as US-FL")
+    return value
+
+
+TimeZoneName = Annotated[
+    str,
+    Field(min_length=1, max_length=64, description="IANA time zone (sending hours)"),
+    AfterValidator(_check_zone),
+]
+Subdivision = Annotated[
+    str,
+    Field(min_length=4, max_length=6, description="ISO 3166-2 region (sending hours)"),
+    AfterValidator(_check_subdivision),
+]
+PLACE_NOTE = "; null: derived from the phone number"
 
 
 def _lower_channels(value: Any) -> Any:
@@ -149,6 +179,8 @@ class ContactCreate(CamelModel):
     attributes: Attributes = Field(default_factory=dict)
     default_country: Country | None = None
     consent: ConsentMap = Field(default_factory=dict)
+    timezone: TimeZoneName | None = None
+    region: Subdivision | None = None
 
     @field_validator("default_country")
     @classmethod
@@ -168,6 +200,8 @@ class ContactUpdate(CamelModel):
     opt_outs: list[Channel] | None = Field(default=None, max_length=len(CHANNELS))
     consent: ConsentMap = Field(default_factory=dict)
     default_country: Country | None = None
+    timezone: TimeZoneName | None = None
+    region: Subdivision | None = None
 
     @field_validator("default_country")
     @classmethod
@@ -191,6 +225,8 @@ class ContactOut(OutModel):
     consent: dict[str, ConsentOut] = Field(
         description="consent per channel; a channel never asked is absent"
     )
+    timezone: str | None = Field(description="IANA time zone" + PLACE_NOTE)
+    region: str | None = Field(description="ISO 3166-2 region" + PLACE_NOTE)
     created_at: UtcDatetime
     updated_at: UtcDatetime
 

@@ -39,6 +39,8 @@ def contact_out(
         attributes=contact.attributes or {},
         opt_outs=opt_outs,
         consent=consents,
+        timezone=contact.timezone,
+        region=contact.region,
         created_at=contact.created_at,
         updated_at=contact.updated_at,
     )
@@ -105,6 +107,8 @@ async def create_contact(
             "first_name": body.first_name,
             "last_name": body.last_name,
             "attributes": body.attributes,
+            "timezone": body.timezone,
+            "region": body.region,
         },
     )
     if contact is None:
@@ -135,6 +139,10 @@ async def update_contact(
             contact.phone, contact.country = phone, country
     if "first_name" in given:
         contact.first_name = body.first_name
+    if "timezone" in given:
+        contact.timezone = body.timezone
+    if "region" in given:
+        contact.region = body.region
     if "last_name" in given:
         contact.last_name = body.last_name
     if "attributes" in given:

@@ -55,6 +55,15 @@ class Message(Base):
             postgresql_where=text("status = 'sent'"),
             sqlite_where=text("status = 'sent'"),
         ),
+        # The frequency cap's path: what a contact was handed to a provider lately. Rows
+        # are added to it only when sent, never when materialized.
+        Index(
+            "ix_message_contact_sent",
+            "contact_id",
+            "sent_at",
+            postgresql_where=text("sent_at IS NOT NULL"),
+            sqlite_where=text("sent_at IS NOT NULL"),
+        ),
         Index(
             "ix_message_provider_id",
             "provider_message_id",
@@ -86,6 +95,9 @@ class Message(Base):
     price: Mapped[int] = mapped_column(BigInteger, default=0)  # 1/10,000 credit, charged
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Held outside its sending hours: the next allowed instant (also its next_attempt_at,
+    # so the claim's index skips it until then). Null when not held.
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     lease_owner: Mapped[str | None] = mapped_column(String(64), nullable=True)
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     provider: Mapped[str | None] = mapped_column(String(32), nullable=True)

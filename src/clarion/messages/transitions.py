@@ -8,7 +8,10 @@ counters itself (`tally.py`) in the caller's transaction.
     fail_unpaid                            sent -> failed (no credits to pay for it)
     release_expired_leases, release_leases_of    sending -> queued
     skip_queued                            queued -> skipped (campaign cancelled)
-    skip_without_consent                   sending -> skipped (NO_CONSENT: consent withdrawn)
+    hold_claimed                           sending -> queued until not_before (sending hours)
+    skip_claimed                           sending -> skipped (EXPIRED, FREQUENCY_CAP,
+                                           NO_CONSENT)
+    expire_queued                          queued -> skipped (EXPIRED: past expiresAt)
     apply_receipts                         sent -> delivered | read | failed (states.py)
     expire_overdue                         sent -> expired (no final receipt in time)
     take_back_charges                      price -> 0 (refunded: the provider did not bill)
@@ -384,43 +387,6 @@ async def skip_queued(session: AsyncSession, campaign_id: int) -> int:
 NO_CONSENT = "NO_CONSENT"
 
 
-async def skip_without_consent(
-    session: AsyncSession, owner: str, ids: Sequence[int], now: datetime
-) -> list[Recorded]:
-    """Claimed messages (still leased to `owner`) whose contact no longer grants consent for
-    the channel become `skipped` (`NO_CONSENT`), never handed to a provider and charged
-    nothing; counters moved. Returns the rows skipped (the caller releases what their
-    campaigns held for them)."""
-    skipped: list[Recorded] = []
-    for part in chunks(sorted(set(ids))):
-        rows = await session.execute(
-            update(Message)
-            .where(
-                Message.id.in_(part),
-                Message.status == MessageStatus.SENDING,
-                Message.lease_owner == owner,
-            )
-            .values(
-                status=MessageStatus.SKIPPED,
-                error_code=NO_CONSENT,
-                error_message="The contact no longer consents to marketing on this channel.",
-                price=0,
-                lease_owner=None,
-                lease_until=None,
-                updated_at=now,
-            )
-            .returning(Message.id, Message.campaign_id, Message.account_id, Message.contact_id)
-            .execution_options(synchronize_session=False)
-        )
-        skipped.extend(Recorded(*row) for row in rows)
-    per_campaign = Counter(_counted(r.campaign_id, r.contact_id) for r in skipped)
-    per_campaign.pop(None, None)
-    for campaign_id in sorted(c for c in per_campaign if c is not None):
-        k = per_campaign[campaign_id]
-        await tally.move(session, campaign_id, {"sending": -k, "skipped": k})
-    return skipped
-
-
 def _counted(campaign_id: int | None, contact_id: int | None) -> int | None:
     """The campaign whose counters a message is part of: None for a test send (no contact)
     and for a message of no campaign."""
@@ -598,3 +564,114 @@ async def take_back_charges(
             )
         out.extend(found)
     return out
+
+
+# --- compliance: held outside sending hours, skipped at the moment of sending -----------
+
+
+@dataclass(slots=True)
+class Held:
+    id: int
+    campaign_id: int
+    contact_id: int | None
+    not_before: datetime
+
+
+async def hold_claimed(
+    session: AsyncSession, owner: str, held: Sequence[Held], now: datetime
+) -> int:
+    """`sending` -> `queued` until `not_before` (outside its sending hours): the message
+    is given back without an attempt counted, due again at that instant (its
+    `next_attempt_at`, so the claim's index passes over it until then)."""
+    if not held:
+        return 0
+    table = cast(Table, Message.__table__)
+    stmt = (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.status == MessageStatus.SENDING,
+            table.c.lease_owner == owner,
+        )
+        .values(
+            status=MessageStatus.QUEUED,
+            not_before=bindparam("b_not_before"),
+            next_attempt_at=bindparam("b_not_before"),
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    conn = await session.connection()
+    await conn.execute(stmt, [{"b_id": h.id, "b_not_before": h.not_before} for h in held])
+    per_campaign = Counter(h.campaign_id for h in held if h.contact_id is not None)
+    for campaign_id in sorted(per_campaign):
+        k = per_campaign[campaign_id]
+        await tally.move(session, campaign_id, {"sending": -k, "queued": k})
+    return len(held)
+
+
+@dataclass(slots=True)
+class Skip:
+    id: int
+    campaign_id: int
+    contact_id: int | None
+    code: str  # EXPIRED, FREQUENCY_CAP, NO_CONSENT
+    message: str
+
+
+async def skip_claimed(
+    session: AsyncSession, owner: str, skips: Sequence[Skip], now: datetime
+) -> int:
+    """`sending` -> `skipped` with the reason (`EXPIRED`, `FREQUENCY_CAP`, `NO_CONSENT`):
+    never handed to a provider, so never charged; what the campaign reserved for it is
+    released with the rest of its reservation when it completes."""
+    if not skips:
+        return 0
+    table = cast(Table, Message.__table__)
+    stmt = (
+        update(table)
+        .where(
+            table.c.id == bindparam("b_id"),
+            table.c.status == MessageStatus.SENDING,
+            table.c.lease_owner == owner,
+        )
+        .values(
+            status=MessageStatus.SKIPPED,
+            error_code=bindparam("b_code"),
+            error_message=bindparam("b_msg"),
+            lease_owner=None,
+            lease_until=None,
+            updated_at=now,
+        )
+    )
+    conn = await session.connection()
+    await conn.execute(stmt, [{"b_id": s.id, "b_code": s.code, "b_msg": s.message} for s in skips])
+    per_campaign = Counter(s.campaign_id for s in skips if s.contact_id is not None)
+    for campaign_id in sorted(per_campaign):
+        k = per_campaign[campaign_id]
+        await tally.move(session, campaign_id, {"sending": -k, "skipped": k})
+    return len(skips)
+
+
+EXPIRED_MESSAGE = "The campaign expired before this was handed to a provider."
+
+
+async def expire_queued(session: AsyncSession, campaign_id: int, now: datetime) -> int:
+    """`queued` -> `skipped` (`EXPIRED`) for every message of a campaign past its
+    `expiresAt`, held ones included, in one UPDATE. Never charged."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.campaign_id == campaign_id, Message.status == MessageStatus.QUEUED)
+        .values(
+            status=MessageStatus.SKIPPED,
+            error_code="EXPIRED",
+            error_message=EXPIRED_MESSAGE,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    skipped = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if skipped:
+        await tally.move(session, campaign_id, {"queued": -skipped, "skipped": skipped})
+    return skipped

@@ -46,7 +46,6 @@ class CampaignContext:
     renderer: Renderer
     params: dict[str, Any]
     needs_contact: bool
-    purpose: str = "marketing"
     template_name: str | None = None
     template_language: str = "en"
     template_category: str | None = None
@@ -118,7 +117,6 @@ async def load_context(session: AsyncSession, campaign_id: int) -> CampaignConte
         renderer=compile_template(text),
         params=params,
         needs_contact=is_personalized(text),
-        purpose=campaign.purpose,
     )
     if template is not None:
         ctx.template_name = template.name

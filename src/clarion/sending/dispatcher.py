@@ -14,7 +14,7 @@ import math
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -23,7 +23,6 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts import ledger
-from clarion.campaigns.consent import consent_required
 from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
@@ -36,11 +35,13 @@ from clarion.providers.base import OutboundMessage, Provider, SelfPaced, SubmitR
 from clarion.providers.base import Outcome as Wire
 from clarion.sending import repository as repo
 from clarion.sending.context import CampaignContext, Priced, load_contacts, load_context
+from clarion.sending.gate import ComplianceGate
 from clarion.sending.ratelimit import LimiterPacer, RateLimiter, build_rate_limiter
 
 log = logging.getLogger(__name__)
 
 RATE_CARD_TTL = 2.0  # load_rate_card is itself cached; this saves its query
+CLAIM_ROUNDS = 20  # claims in a row that may come back all held before a lane rests
 
 
 @dataclass(slots=True)
@@ -61,8 +62,11 @@ class Dispatcher:
         db: Database,
         providers: dict[str, Provider],
         owner: str,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
+        self.clock = clock
+        self.gate = ComplianceGate()
         self.db = db
         self.providers = providers
         self.owner = owner
@@ -76,6 +80,7 @@ class Dispatcher:
         # Whether the last claim found campaigns sending (an empty claim then means "nothing
         # due yet", not "nothing to do").
         self.saw_active = False
+        self.active_ids: list[int] = []
         self._share_limiters()
 
     def _share_limiters(self) -> None:
@@ -88,70 +93,78 @@ class Dispatcher:
     # --- claim ----------------------------------------------------------------------------
 
     async def claim(self, n: int | None = None) -> list[transitions.Claimed]:
+        """Claim up to `n` messages that may go now. A claim whose every message was held
+        or skipped by the compliance gate is tried again at once (a campaign's first pass
+        over recipients outside their hours), a bounded number of times."""
+        for _ in range(CLAIM_ROUNDS):
+            passing, claimed = await self._claim_once(n)
+            if passing or not claimed:
+                return passing
+        return []
+
+    async def _claim_once(self, n: int | None) -> tuple[list[transitions.Claimed], int]:
         """Claim up to `n` messages: the due messages of no campaign (keyword replies, few
         and awaited) first, then campaign messages shared fairly: first between accounts,
         then between each account's campaigns, starting from a different campaign each
-        time."""
-        n = n or self.settings.worker_batch_size
-        now = utcnow()
+        time. Returns those that passed the compliance gate and how many were claimed."""
+        want_all = n or self.settings.worker_batch_size
+        now = self.clock()
         until = now + timedelta(seconds=self.settings.lease_seconds)
         self._turn += 1
         turn = self._turn
 
-        async def work(session: AsyncSession) -> list[transitions.Claimed]:
-            replies = await transitions.claim_replies(session, self.owner, n, now, until)
+        async def work(session: AsyncSession) -> tuple[list[transitions.Claimed], int]:
+            replies = await transitions.claim_replies(session, self.owner, want_all, now, until)
             active = [
                 c for c in await repo.active_campaigns(session) if c.channel in self.providers
             ]
             self.saw_active = bool(active)
-            if not active or len(replies) >= n:
-                return replies
-            claimed = await self._claim_campaigns(
-                session, active, n - len(replies), turn, now, until
-            )
-            return replies + claimed
+            self.active_ids = [c.id for c in active]
+            n = want_all - len(replies)
+            if not active or n <= 0:
+                return replies, len(replies)
+            by_account: dict[int, list[repo.ActiveCampaign]] = defaultdict(list)
+            for c in active:
+                by_account[c.account_id].append(c)
+            account_share = math.ceil(n / len(by_account))
+            quota = {
+                c.id: max(1, math.ceil(account_share / len(camps)))
+                for camps in by_account.values()
+                for c in camps
+            }
+            start = turn % len(active)
+            order = active[start:] + active[:start]
+            claimed: list[transitions.Claimed] = []
+            full: list[repo.ActiveCampaign] = []  # gave all we asked: may have more
+            for c in order:
+                want = min(quota[c.id], n - len(claimed))
+                if want <= 0:
+                    break
+                got = await transitions.claim_batch(session, self.owner, c.id, want, now, until)
+                claimed.extend(got)
+                if len(got) == want:
+                    full.append(c)
+            for c in full:  # campaigns that ran dry leave room for the others
+                want = n - len(claimed)
+                if want <= 0:
+                    break
+                claimed.extend(
+                    await transitions.claim_batch(session, self.owner, c.id, want, now, until)
+                )
+            # Held (outside sending hours) and skipped (expired, capped) messages leave the
+            # batch here, in the claim's transaction: no provider ever sees them.
+            passing = await self.gate.screen(session, self.owner, claimed, now)
+            return replies + passing, len(replies) + len(claimed)
 
         return await in_transaction(self.db, work)
 
-    async def _claim_campaigns(
-        self,
-        session: AsyncSession,
-        active: list[repo.ActiveCampaign],
-        n: int,
-        turn: int,
-        now: datetime,
-        until: datetime,
-    ) -> list[transitions.Claimed]:
-        """Up to `n` messages of the sending campaigns, shared fairly (see `claim`)."""
-        by_account: dict[int, list[repo.ActiveCampaign]] = defaultdict(list)
-        for c in active:
-            by_account[c.account_id].append(c)
-        account_share = math.ceil(n / len(by_account))
-        quota = {
-            c.id: max(1, math.ceil(account_share / len(camps)))
-            for camps in by_account.values()
-            for c in camps
-        }
-        start = turn % len(active)
-        order = active[start:] + active[:start]
-        claimed: list[transitions.Claimed] = []
-        full: list[repo.ActiveCampaign] = []  # gave all we asked: may have more
-        for c in order:
-            want = min(quota[c.id], n - len(claimed))
-            if want <= 0:
-                break
-            got = await transitions.claim_batch(session, self.owner, c.id, want, now, until)
-            claimed.extend(got)
-            if len(got) == want:
-                full.append(c)
-        for c in full:  # campaigns that ran dry leave room for the others
-            want = n - len(claimed)
-            if want <= 0:
-                break
-            claimed.extend(
-                await transitions.claim_batch(session, self.owner, c.id, want, now, until)
-            )
-        return claimed
+    async def next_due(self) -> datetime | None:
+        """When the next queued message of the campaigns last seen sending becomes due (a
+        retry's time, or the opening of a held message's window)."""
+        if not self.active_ids:
+            return None
+        async with self.db.session(write=False) as session:
+            return await repo.next_due(session, self.active_ids)
 
     # --- prepare --------------------------------------------------------------------------
 
@@ -180,7 +193,6 @@ class Dispatcher:
                 and c.needs_contact
             ]
             contacts = await load_contacts(session, need) if need else {}
-            unconsented = await self._unconsented(session, batch)
             replies = [m.id for m in batch if m.campaign_id is None]
             written = await repo.reply_contents(session, replies) if replies else {}
         pending = []
@@ -194,14 +206,6 @@ class Dispatcher:
                     )
             elif p.ctx is None:
                 p.outcome = self._fail(p, "campaign_missing", "The campaign no longer exists.")
-            elif m.id in unconsented:
-                p.outcome = transitions.Outcome(
-                    id=m.id,
-                    status="skipped",
-                    channel=m.channel,
-                    attempts=m.attempts,
-                    error_code=transitions.NO_CONSENT,
-                )
             else:
                 p.contact = contacts.get(m.contact_id) if m.contact_id is not None else None
                 p.priced = p.ctx.render(m.id, m.channel, m.phone, m.country, p.contact, rates)
@@ -228,32 +232,6 @@ class Dispatcher:
         out = OutboundMessage(id=m.id, channel=m.channel, to=m.phone, sender=sender, text=text)
         units, unit_price = price_reply(rates, m.channel, m.country, text)
         return Priced(out, units, unit_price)
-
-    async def _unconsented(
-        self, session: AsyncSession, batch: Sequence[transitions.Claimed]
-    ) -> set[int]:
-        """Ids of the batch's recipients of marketing campaigns whose account requires
-        consent and whose contact does not grant it for the channel now (withdrawn after
-        the audience was materialized): they are skipped, not sent."""
-        required: dict[int, bool] = {}
-        by_channel: dict[str, list[transitions.Claimed]] = defaultdict(list)
-        for m in batch:
-            ctx = self._context_of(m)
-            if ctx is None or m.contact_id is None:
-                continue
-            if ctx.account_id not in required:
-                required[ctx.account_id] = await consent_required(
-                    session, ctx.account_id, "marketing"
-                )
-            if ctx.purpose == "marketing" and required[ctx.account_id]:
-                by_channel[m.channel].append(m)
-        out: set[int] = set()
-        for channel, items in by_channel.items():
-            lacking = await repo.without_consent(
-                session, [m.contact_id for m in items if m.contact_id is not None], channel
-            )
-            out.update(m.id for m in items if m.contact_id in lacking)
-        return out
 
     # --- outcomes -------------------------------------------------------------------------
 
@@ -330,7 +308,7 @@ class Dispatcher:
             status="queued",
             channel=channel,
             attempts=attempts,
-            next_attempt_at=utcnow() + timedelta(seconds=delay),
+            next_attempt_at=self.clock() + timedelta(seconds=delay),
             error_code=result.error_code,
             error_message=result.error_message,
         )
@@ -455,29 +433,17 @@ class Dispatcher:
     async def record(self, pending: Sequence[Pending]) -> list[transitions.Recorded]:
         outcomes = [p.outcome for p in pending if p.outcome is not None]
         final: dict[int, transitions.Outcome] = {}
-        # What each message would have cost: a recipient skipped for want of consent gives
-        # that much of its campaign's reservation back.
-        held_for = {p.claimed.id: p.priced.price for p in pending if p.priced is not None}
 
         async def work(session: AsyncSession) -> list[transitions.Recorded]:
             # Work on copies: if the transaction is run again, it starts from the outcomes
             # as the providers gave them.
             by_id = {o.id: replace(o) for o in outcomes}
-            now = utcnow()
+            now = self.clock()
             await self._skip_if_cancelled(session, pending, by_id)
-            unconsented = [
-                o.id
-                for o in by_id.values()
-                if o.status == "skipped" and o.error_code == transitions.NO_CONSENT
-            ]
-            skipped = await transitions.skip_without_consent(session, self.owner, unconsented, now)
             recorded = await transitions.record_outcomes(
-                session,
-                self.owner,
-                [o for o in by_id.values() if o.id not in set(unconsented)],
-                now,
+                session, self.owner, list(by_id.values()), now
             )
-            await self._settle(session, recorded, by_id, now, skipped, held_for)
+            await self._settle(session, recorded, by_id, now)
             # Receipts that arrived before this transaction (parked) apply now; a message
             # that could not be paid is `failed`, and a receipt does not revive it.
             sent_ids: dict[str, list[str]] = defaultdict(list)
@@ -526,11 +492,8 @@ class Dispatcher:
         recorded: list[transitions.Recorded],
         by_id: dict[int, transitions.Outcome],
         now: datetime,
-        skipped: Sequence[transitions.Recorded] = (),
-        held_for: dict[int, int] | None = None,
     ) -> None:
-        """Charge the accepted messages, release what the skipped ones held, and append the
-        counters' changes.
+        """Charge the accepted messages and append the counters' changes.
 
         Lock order: the batch's account rows, ascending; no campaign row at all (what a
         campaign still holds in reserve is read from the ledger under its account's lock).
@@ -542,11 +505,7 @@ class Dispatcher:
         )
         for r in recorded:
             by_account[r.account_id][r.campaign_id].append(r)
-        released: dict[tuple[int, int], int] = defaultdict(int)
-        for r in skipped:
-            if r.contact_id is not None and r.campaign_id is not None:
-                released[(r.account_id, r.campaign_id)] += (held_for or {}).get(r.id, 0)
-        await ledger.lock_accounts(session, {*by_account, *(a for a, _ in released)})
+        await ledger.lock_accounts(session, by_account)
         changes: dict[int, tally.Change] = defaultdict(tally.Change)
         unpaid: list[int] = []
         for account_id in sorted(by_account):
@@ -568,12 +527,6 @@ class Dispatcher:
                         session, account_id, campaign_id, tests, by_id, 0
                     )
                     unpaid += lost
-        for (account_id, campaign_id), amount in sorted(released.items()):
-            give_back = min(amount, await ledger.campaign_reserved(session, campaign_id))
-            if give_back > 0:
-                note = "recipients skipped: no consent"
-                await ledger.release(session, account_id, campaign_id, give_back, note)
-                changes[campaign_id].add("reserved", -give_back)
         if unpaid:
             message = "Not enough credits to pay for this message."
             await transitions.fail_unpaid(session, unpaid, now, "insufficient_credits", message)

@@ -14,6 +14,7 @@ import os
 import socket
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -64,8 +65,10 @@ class Engine:
         lanes: int = 3,
         scheduler: bool = True,
         sender: bool = True,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.settings = settings
+        self.clock = clock
         self.db = db
         self._given_providers = providers
         self.providers: dict[str, Provider] = {}
@@ -90,7 +93,9 @@ class Engine:
         else:
             self.providers = await start_providers(self.settings, self.db)
             self._started_providers = distinct(self.providers)
-        self.dispatcher = Dispatcher(self.settings, self.db, self.providers, self.owner)
+        self.dispatcher = Dispatcher(
+            self.settings, self.db, self.providers, self.owner, clock=self.clock
+        )
         await self._listener.start()
         if self.run_scheduler:
             self._tasks.append(asyncio.create_task(self._loop(self._schedule, "scheduler")))
@@ -132,12 +137,14 @@ class Engine:
             await self._rest(wake, pause)
 
     async def _schedule(self) -> float:
-        await scheduler.start_due(self.db)
-        await scheduler.sweep_leases(self.db)
+        clock = self.clock
+        await scheduler.start_due(self.db, clock)
+        await scheduler.sweep_leases(self.db, clock)
         await scheduler.sweep_parked(self.db)
-        await scheduler.sweep_expired(self.db, self.settings.receipt_timeout)
-        await scheduler.finalize(self.db)
-        now = utcnow()
+        await scheduler.sweep_expired(self.db, self.settings.receipt_timeout, clock())
+        await scheduler.sweep_expiring(self.db, clock)
+        await scheduler.finalize(self.db, clock)
+        now = clock()
         upcoming = await scheduler.next_round(self.db, now)
         if upcoming is None:
             return self.settings.engine_idle_seconds
@@ -161,6 +168,15 @@ class Engine:
                 log.exception("claim failed")
                 await self._rest(wake, 1.0)
                 continue
+            if not batch and self.dispatcher.saw_active:
+                # Queued messages wait for their time (a retry, a sending window): sleep
+                # until the first is due, so it leaves on time without polling meanwhile.
+                due = await self.dispatcher.next_due()
+                wait = (due - self.clock()).total_seconds() if due is not None else 0.0
+                if wait > 0:
+                    await self._rest(wake, min(wait, self.settings.engine_idle_seconds))
+                    idle = 0.01
+                    continue
             if not batch:
                 # Nothing due. With campaigns sending, messages waiting for a retry become
                 # due on their own: look again soon. With none, only a wake-up brings work.

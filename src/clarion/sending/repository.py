@@ -3,16 +3,21 @@ can still spend. (Message changes are the named transitions of `messages/transit
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts.models import Account
-from clarion.audience.models import ContactConsent
+from clarion.audience.models import Contact, ContactConsent
 from clarion.campaigns.models import Campaign
 from clarion.db.base import UTCDateTime
+from clarion.db.dialect import is_sqlite
+from clarion.db.params import chunks
 from clarion.messages.models import CampaignTally, Message
 
 _UTC = UTCDateTime()
@@ -95,3 +100,131 @@ async def without_consent(
         )
         granted.update(rows.scalars())
     return set(ids) - granted
+
+
+# --- compliance at the moment of sending ---------------------------------------------------
+
+
+@dataclass(slots=True)
+class CampaignRules:
+    account_id: int
+    purpose: str
+    send_window: dict[str, Any] | None
+    expires_at: datetime | None
+
+
+async def campaign_rules(session: AsyncSession, ids: Sequence[int]) -> dict[int, CampaignRules]:
+    rows = await session.execute(
+        select(
+            Campaign.id,
+            Campaign.account_id,
+            Campaign.purpose,
+            Campaign.send_window,
+            Campaign.expires_at,
+        ).where(Campaign.id.in_(sorted(set(ids))))
+    )
+    return {row[0]: CampaignRules(*row[1:]) for row in rows}
+
+
+async def contact_places(
+    session: AsyncSession, contact_ids: Sequence[int]
+) -> dict[int, tuple[str | None, str | None]]:
+    """contact id -> (timezone, region) as the contact says (None: from the number)."""
+    out: dict[int, tuple[str | None, str | None]] = {}
+    for part in chunks(sorted(set(contact_ids))):
+        rows = await session.execute(
+            select(Contact.id, Contact.timezone, Contact.region).where(Contact.id.in_(part))
+        )
+        out.update({cid: (tz, region) for cid, tz, region in rows})
+    return out
+
+
+async def lock_contacts_for_cap(session: AsyncSession, contact_ids: Sequence[int]) -> None:
+    """Serialize frequency-cap decisions per contact until this transaction ends
+    (PostgreSQL; SQLite's writers are serialized already). Ascending order: no deadlock."""
+    if is_sqlite(session):
+        return
+    for contact_id in sorted(set(contact_ids)):
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :key)"),
+            {"space": _CAP_LOCK_SPACE, "key": contact_id % 2**31},
+        )
+
+
+_CAP_LOCK_SPACE = 0x436170  # any constant: the frequency cap's advisory lock space
+
+
+async def marketing_sent_since(
+    session: AsyncSession, account_id: int, contact_ids: Sequence[int], since: datetime
+) -> Counter[int]:
+    """Marketing messages of the account handed to a provider since `since`, per contact."""
+    counts: Counter[int] = Counter()
+    for part in chunks(sorted(set(contact_ids))):
+        rows = await session.execute(
+            select(Message.contact_id, func.count())
+            .join(Campaign, Campaign.id == Message.campaign_id)
+            .where(
+                Message.contact_id.in_(part),
+                Message.sent_at.is_not(None),
+                Message.sent_at >= since,
+                Message.account_id == account_id,
+                Campaign.purpose == "marketing",
+            )
+            .group_by(Message.contact_id)
+        )
+        counts.update({cid: int(n) for cid, n in rows if cid is not None})
+    return counts
+
+
+async def marketing_in_flight(
+    session: AsyncSession, account_id: int, contact_ids: Sequence[int], besides: Sequence[int]
+) -> Counter[int]:
+    """Marketing messages of the account claimed by a worker (`sending`, not yet recorded),
+    per contact, leaving out the messages `besides` (the batch being decided)."""
+    counts: Counter[int] = Counter()
+    skip = set(besides)
+    for part in chunks(sorted(set(contact_ids))):
+        rows = await session.execute(
+            select(Message.id, Message.contact_id)
+            .join(Campaign, Campaign.id == Message.campaign_id)
+            .where(
+                Message.status == "sending",
+                Message.contact_id.in_(part),
+                Message.account_id == account_id,
+                Campaign.purpose == "marketing",
+            )
+        )
+        counts.update(cid for mid, cid in rows if cid is not None and mid not in skip)
+    return counts
+
+
+async def next_due(session: AsyncSession, campaign_ids: Sequence[int]) -> datetime | None:
+    """The earliest time a queued message of these campaigns becomes due (one index probe
+    per campaign: the claim's own index)."""
+    soonest: datetime | None = None
+    for campaign_id in campaign_ids:
+        row = await session.execute(
+            select(Message.next_attempt_at)
+            .where(Message.campaign_id == campaign_id, Message.status == "queued")
+            .order_by(Message.next_attempt_at)
+            .limit(1)
+        )
+        value = row.scalar_one_or_none()
+        if value is not None and (soonest is None or value < soonest):
+            soonest = value
+    return soonest
+
+
+async def expiring_campaigns(session: AsyncSession, now: datetime) -> list[int]:
+    """Campaigns past their `expiresAt` that still have queued messages."""
+    rows = await session.execute(
+        select(Campaign.id)
+        .where(
+            Campaign.status.in_(("sending", "paused")),
+            Campaign.expires_at.is_not(None),
+            Campaign.expires_at <= now,
+            exists().where(Message.campaign_id == Campaign.id, Message.status == "queued"),
+        )
+        .order_by(Campaign.id)
+    )
+    return list(rows.scalars())

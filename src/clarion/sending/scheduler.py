@@ -8,6 +8,7 @@ database, so a restarted process simply carries on.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -18,14 +19,18 @@ from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.delivery import service as delivery
 from clarion.messages import transitions
+from clarion.sending import repository as repo
 from clarion.sending.materialize import materialize_pending
 
 log = logging.getLogger(__name__)
 
 
-async def start_due(db: Database) -> list[int]:
+Clock = Callable[[], datetime]
+
+
+async def start_due(db: Database, clock: Clock = utcnow) -> list[int]:
     async def work(session: AsyncSession) -> list[int]:
-        return await lifecycle.start_due(session, utcnow())
+        return await lifecycle.start_due(session, clock())
 
     started = await in_transaction(db, work)
     if started:
@@ -39,9 +44,9 @@ async def next_round(db: Database, now: datetime) -> datetime | None:
         return await lifecycle.next_round(session, now)
 
 
-async def sweep_leases(db: Database) -> int:
+async def sweep_leases(db: Database, clock: Clock = utcnow) -> int:
     async def work(session: AsyncSession) -> int:
-        return await transitions.release_expired_leases(session, utcnow())
+        return await transitions.release_expired_leases(session, clock())
 
     return await in_transaction(db, work)
 
@@ -70,6 +75,22 @@ async def sweep_expired(db: Database, timeout: float, now: datetime | None = Non
             return total
 
 
+async def sweep_expiring(db: Database, clock: Clock = utcnow) -> int:
+    """Skip (`EXPIRED`) what is still queued, held messages included, of campaigns past
+    their `expiresAt`; each campaign completes once nothing of it is in flight."""
+    now = clock()
+    async with db.session(write=False) as session:
+        ids = await repo.expiring_campaigns(session, now)
+    total = 0
+    for campaign_id in ids:
+
+        async def work(session: AsyncSession, cid: int = campaign_id) -> int:
+            return await transitions.expire_queued(session, cid, now)
+
+        total += await in_transaction(db, work)
+    return total
+
+
 async def fold_counters(db: Database) -> int:
     """Fold the campaigns' appended counter changes into their rows (each in a short
     transaction of its own). Returns how many campaigns were folded."""
@@ -85,7 +106,7 @@ async def fold_counters(db: Database) -> int:
     return folded
 
 
-async def finalize(db: Database) -> list[int]:
+async def finalize(db: Database, clock: Clock = utcnow) -> list[int]:
     """Complete campaigns with nothing left to send and release what they did not spend;
     close cancelled campaigns once nothing of theirs is in flight (release what they still
     hold, skip what came back to the queue, set `completed_at`). Both
@@ -98,7 +119,7 @@ async def finalize(db: Database) -> list[int]:
     for campaign_id in done:
 
         async def complete(session: AsyncSession, cid: int = campaign_id) -> bool:
-            return await lifecycle.complete(session, cid, utcnow())
+            return await lifecycle.complete(session, cid, clock())
 
         if await in_transaction(db, complete):
             completed.append(campaign_id)
@@ -107,7 +128,7 @@ async def finalize(db: Database) -> list[int]:
         async def release(
             session: AsyncSession, cid: int = campaign_id, aid: int = account_id
         ) -> None:
-            await lifecycle.close_cancelled(session, cid, aid, utcnow())
+            await lifecycle.close_cancelled(session, cid, aid, clock())
 
         await in_transaction(db, release)
     if completed:
@@ -121,5 +142,6 @@ async def tick(db: Database, chunk: int, receipt_timeout: float = 259_200) -> No
     await sweep_leases(db)
     await sweep_parked(db)
     await sweep_expired(db, receipt_timeout)
+    await sweep_expiring(db)
     await materialize_pending(db, chunk)
     await finalize(db)

@@ -8,7 +8,7 @@ from clarion.sending.engine import Engine, distinct
 
 async def start(app: FastAPI) -> None:
     """Start the scheduler and the sender in this process."""
-    engine = Engine(app.state.settings, app.state.db)
+    engine = Engine(app.state.settings, app.state.db, clock=app.state.clock)
     await engine.start()
     app.state.engine = engine
 

@@ -46,7 +46,43 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("account_id", name=op.f("pk_compliance_settings")),
     )
+    with op.batch_alter_table("campaign", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("purpose", sa.String(length=16), server_default="marketing", nullable=False)
+        )
+        batch_op.add_column(sa.Column("send_window", JSON, nullable=True))
+        batch_op.add_column(
+            sa.Column("expires_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True)
+        )
+    with op.batch_alter_table("contact", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("timezone", sa.String(length=64), nullable=True))
+        batch_op.add_column(sa.Column("region", sa.String(length=6), nullable=True))
+    with op.batch_alter_table("message", schema=None) as batch_op:
+        batch_op.add_column(
+            sa.Column("not_before", clarion.db.base.UTCDateTime(timezone=True), nullable=True)
+        )
+        batch_op.create_index(
+            "ix_message_contact_sent",
+            ["contact_id", "sent_at"],
+            unique=False,
+            postgresql_where=sa.text("sent_at IS NOT NULL"),
+            sqlite_where=sa.text("sent_at IS NOT NULL"),
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("message", schema=None) as batch_op:
+        batch_op.drop_index(
+            "ix_message_contact_sent",
+            postgresql_where=sa.text("sent_at IS NOT NULL"),
+            sqlite_where=sa.text("sent_at IS NOT NULL"),
+        )
+        batch_op.drop_column("not_before")
+    with op.batch_alter_table("contact", schema=None) as batch_op:
+        batch_op.drop_column("region")
+        batch_op.drop_column("timezone")
+    with op.batch_alter_table("campaign", schema=None) as batch_op:
+        batch_op.drop_column("expires_at")
+        batch_op.drop_column("send_window")
+        batch_op.drop_column("purpose")
     op.drop_table("compliance_settings")

@@ -228,3 +228,43 @@ async def expiring_campaigns(session: AsyncSession, now: datetime) -> list[int]:
         .order_by(Campaign.id)
     )
     return list(rows.scalars())
+
+
+# --- GET /messages --------------------------------------------------------------------------
+
+NO_CAMPAIGN = "none"
+
+
+async def account_messages_page(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    campaign: int | str | None,
+    status: str | None,
+    phone: str | None,
+    channel: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Message], int]:
+    """A page of the account's messages, newest first: campaign recipients and messages of
+    no campaign (`campaign` NO_CAMPAIGN: only those; an id: that campaign's). Test sends
+    are not listed (they are answered by POST /campaigns/{id}/test)."""
+    where = [
+        Message.account_id == account_id,
+        or_(Message.campaign_id.is_(None), Message.contact_id.is_not(None)),
+    ]
+    if campaign == NO_CAMPAIGN:
+        where.append(Message.campaign_id.is_(None))
+    elif isinstance(campaign, int):
+        where.append(Message.campaign_id == campaign)
+    if status is not None:
+        where.append(Message.status == status)
+    if phone is not None:
+        where.append(Message.phone == phone)
+    if channel is not None:
+        where.append(Message.channel == channel)
+    total = (await session.execute(select(func.count()).where(*where))).scalar_one()
+    rows = await session.execute(
+        select(Message).where(*where).order_by(Message.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows.scalars()), int(total)

@@ -43,8 +43,3 @@ async def opt_in(
     removed = await repository.remove_opt_outs(session, contact_ids, channel)
     await history.record(session, removed, "in", channel, cause, detail=detail, at=at)
     return len(removed)
-
-
-async def contacts_with_phone(session: AsyncSession, phone: str) -> list[int]:
-    """Every contact, in any account, with this E.164 phone (for inbound STOP/START)."""
-    return await repository.contact_ids_with_phone(session, phone)

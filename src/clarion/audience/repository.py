@@ -540,12 +540,6 @@ async def history_page(
     return list(rows.scalars()), total
 
 
-async def contact_ids_with_phone(session: AsyncSession, phone: str) -> list[int]:
-    """Every contact, in any account, with this E.164 phone."""
-    rows = await session.execute(select(Contact.id).where(Contact.phone == phone))
-    return list(rows.scalars())
-
-
 async def opt_outs_of(session: AsyncSession, contact_ids: Sequence[int]) -> dict[int, list[str]]:
     """contact id -> sorted list of channels it opted out of."""
     result: dict[int, list[str]] = {cid: [] for cid in contact_ids}

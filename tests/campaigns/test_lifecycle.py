@@ -11,7 +11,8 @@ from tests.conftest import AccountClient, Api, assert_ledger_consistent
 CAMPAIGN_KEYS = {
     "id", "name", "channel", "status", "message", "listIds", "excludeListIds", "sender",
     "fallbackChannel", "scheduledAt", "createdAt", "updatedAt", "confirmedAt", "startedAt",
-    "completedAt", "estimate", "stats", "cost", "approval",
+    "completedAt", "estimate", "stats", "cost", "approval", "purpose", "sendWindow",
+    "expiresAt",
 }  # fmt: skip
 
 

@@ -68,7 +68,13 @@ class TestEstimate:
         await require_consent(account)
         e = await estimate(account, list_id, text, "marketing")
         assert e["recipients"] == 1
-        assert e["excluded"] == {"duplicates": 0, "optedOut": 1, "noConsent": 3, "invalid": 0}
+        assert e["excluded"] == {
+            "duplicates": 0,
+            "optedOut": 1,
+            "noConsent": 3,
+            "frequencyCapped": 0,
+            "invalid": 0,
+        }
         assert e["price"] == pytest.approx(0.07)
         transactional = await estimate(account, list_id, text, "transactional")
         assert transactional["recipients"] == 4

@@ -168,3 +168,17 @@ class TestRoles:
         items = (await account.get("/account/audit")).json()["items"]
         assert items[0]["action"] == "account.compliance.update"
         assert items[0]["detail"] == {"requireConsent": True}
+
+
+class TestContactPlace:
+    async def test_timezone_and_region_are_validated_and_kept(self, account: AccountClient) -> None:
+        bad = {"phone": "+33612345003", "timezone": "Mars/Base", "region": "XX-99"}
+        assert set(_fields(await account.post("/contacts", json=bad))) == {"timezone", "region"}
+        good = {"phone": "+33612345003", "timezone": "America/Chicago", "region": "us-tx"}
+        r = await account.post("/contacts", json=good)
+        assert r.status_code == 201, r.text
+        assert (r.json()["timezone"], r.json()["region"]) == ("America/Chicago", "US-TX")
+        cid = r.json()["id"]
+        r = await account.put(f"/contacts/{cid}", json={"timezone": None, "region": "FR-75C"})
+        assert r.status_code == 200, r.text
+        assert (r.json()["timezone"], r.json()["region"]) == (None, "FR-75C")

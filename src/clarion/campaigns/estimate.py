@@ -62,6 +62,7 @@ class Pricing:
     duplicates: int = 0
     opted_out: int = 0
     no_consent: int = 0  # requireConsent: candidates without granted consent
+    frequency_capped: int = 0
     invalid: int = 0
     buckets: dict[tuple[str, str | None], Bucket] = field(default_factory=dict)
     encodings: set[str] = field(default_factory=set)
@@ -200,11 +201,17 @@ def _add(p: Pricing, country: str, category: str | None, n: int, units: int, uni
 
 
 async def price_audience(
-    session: AsyncSession, campaign: Campaign, template: Template | None, card: Any
+    session: AsyncSession,
+    campaign: Campaign,
+    template: Template | None,
+    card: Any,
+    cap: repository.CapFilter | None = None,
 ) -> Pricing:
     """Resolve the campaign's audience and price it (see the module docstring). Under
     `requireConsent`, a marketing campaign leaves out the candidates without granted consent
-    for its channel (`excluded.noConsent`), as the materializer does."""
+    for its channel (`excluded.noConsent`), as the materializer does. With a `cap`, contacts
+    who reached the frequency cap are left out like the opted out (each excluded contact
+    counts once: opted out, else without consent, else capped)."""
     p = Pricing()
     channel = campaign.channel
     prices = _Prices(card)
@@ -221,10 +228,21 @@ async def price_audience(
             session, account_id, lists, excluded, channel
         )
         p.no_consent = sum(no_consent.values())
+    capped = (
+        await repository.capped_by_country(
+            session, account_id, lists, excluded, channel, cap, need_consent=need_consent
+        )
+        if cap is not None
+        else {}
+    )
+    p.frequency_capped = sum(capped.values())
     per_country: dict[str, int] = {}
     if not personalized:  # (personalized: the recipients come from the stream below)
         candidates = await repository.audience_by_country(session, account_id, lists, excluded)
-        per_country = {c: n - opted.get(c, 0) - no_consent.get(c, 0) for c, n in candidates.items()}
+        per_country = {
+            c: n - opted.get(c, 0) - no_consent.get(c, 0) - capped.get(c, 0)
+            for c, n in candidates.items()
+        }
 
     fallback = channel == "rcs" and campaign.fallback_channel == "sms"
     if fallback:
@@ -277,7 +295,14 @@ async def price_audience(
         # too: streaming a million rows through the driver's thread costs twice the GROUP BY).
         totals: dict[tuple[str, int, str, str], int] = {}
         async for chunk in repository.stream_recipient_groups(
-            session, account_id, lists, excluded, channel, seg.columns(), need_consent=need_consent
+            session,
+            account_id,
+            lists,
+            excluded,
+            channel,
+            seg.columns(),
+            cap=cap,
+            need_consent=need_consent,
         ):
             for row in chunk:
                 key = (row[0], *seg.measure_values(tuple(row[1:-1])))
@@ -286,9 +311,11 @@ async def price_audience(
             account_for(country, int(n), parts, encoding, category)
             per_country[country] = per_country.get(country, 0) + int(n)
 
-    # Candidates = recipients (priced or invalid) + opted out + without consent; the rest
-    # are duplicates.
-    p.duplicates = memberships - sum(per_country.values()) - p.opted_out - p.no_consent
+    # Candidates = recipients (priced or invalid) + opted out + without consent + capped;
+    # the rest are duplicates.
+    p.duplicates = (
+        memberships - sum(per_country.values()) - p.opted_out - p.no_consent - p.frequency_capped
+    )
 
     if sms_like and p.max_parts is None:
         # Nobody to send to: describe the text itself.
@@ -297,7 +324,13 @@ async def price_audience(
     return p
 
 
-def to_out(campaign: Campaign, account: Account, p: Pricing, now: datetime) -> dict[str, Any]:
+def to_out(
+    campaign: Campaign,
+    account: Account,
+    p: Pricing,
+    now: datetime,
+    schedule: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """The estimate in the contract's JSON shape (what is stored on the campaign)."""
     available = account.balance - account.reserved
     # A scheduled campaign already holds its reservation: it counts as available for itself.
@@ -323,8 +356,10 @@ def to_out(campaign: Campaign, account: Account, p: Pricing, now: datetime) -> d
             "duplicates": p.duplicates,
             "optedOut": p.opted_out,
             "noConsent": p.no_consent,
+            "frequencyCapped": p.frequency_capped,
             "invalid": p.invalid,
         },
+        schedule=schedule,
         units=p.units,
         price=from_units(p.price),
         max_price=None if p.fallback_price is None else from_units(p.fallback_price),

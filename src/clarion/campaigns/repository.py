@@ -4,6 +4,7 @@ without nested loops (`db/plans.py`), so a missing or stale statistic cannot mak
 quadratic."""
 
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -207,6 +208,32 @@ def granted(channel: str) -> Select[Any]:
     )
 
 
+@dataclass(frozen=True)
+class CapFilter:
+    """Contacts who received `messages` marketing messages of the account since `since`."""
+
+    since: datetime
+    messages: int
+
+
+def _capped_ids(account_id: int, cap: CapFilter) -> Select[Any]:
+    # Driven by the recent sends of the account (index on account, contact, sent_at): the
+    # few contacts messaged in the period, whatever the size of the audience.
+    return (
+        select(Message.contact_id)
+        .join(Campaign, Campaign.id == Message.campaign_id)
+        .where(
+            Message.account_id == account_id,
+            Message.sent_at.is_not(None),
+            Message.sent_at >= cap.since,
+            Message.contact_id.is_not(None),
+            Campaign.purpose == "marketing",
+        )
+        .group_by(Message.contact_id)
+        .having(func.count() >= cap.messages)
+    )
+
+
 async def no_consent_by_country(
     session: AsyncSession,
     account_id: int,
@@ -232,6 +259,33 @@ async def no_consent_by_country(
         return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
 
 
+async def capped_by_country(
+    session: AsyncSession,
+    account_id: int,
+    list_ids: Sequence[int],
+    exclude_ids: Sequence[int],
+    channel: str,
+    cap: CapFilter,
+    *,
+    need_consent: bool = False,
+) -> dict[str, int]:
+    """Per country: the candidates not opted out of the channel who reached the cap (with
+    `need_consent`, only those who granted consent: the others count as without consent)."""
+    if not list_ids:
+        return {}
+    opted_out = select(ContactOptOut.contact_id).where(ContactOptOut.channel == channel)
+    where = [
+        *_candidates(session, account_id, list_ids, exclude_ids),
+        _not_in(session, Contact.id, opted_out),
+        Contact.id.in_(_capped_ids(account_id, cap)),
+    ]
+    if need_consent:
+        where.append(Contact.id.in_(granted(channel)))
+    stmt = select(Contact.country, func.count()).where(*where).group_by(Contact.country)
+    async with without_nested_loops(session):
+        return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
+
+
 async def stream_recipient_groups(
     session: AsyncSession,
     account_id: int,
@@ -240,6 +294,7 @@ async def stream_recipient_groups(
     channel: str,
     values: Sequence[tuple[Any, Any]],
     chunk: int = 20_000,
+    cap: CapFilter | None = None,
     *,
     need_consent: bool = False,
 ) -> AsyncIterator[Sequence[Row[Any]]]:
@@ -258,6 +313,8 @@ async def stream_recipient_groups(
     ]
     if need_consent:
         where.append(Contact.id.in_(granted(channel)))
+    if cap is not None:  # left out like the opted out (the frequency cap)
+        where.append(_not_in(session, Contact.id, _capped_ids(account_id, cap)))
     stmt = (
         select(Contact.country, *[s for s, _ in values], func.count())
         .where(*where)

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.auth import CurrentAccountId, CurrentPrincipal, require_role
+from clarion.auth import CurrentAccountId, CurrentPrincipal, request_now, require_role
 from clarion.campaigns import approval, counters, repository, service, states, template_use
 from clarion.campaigns.idempotency import idempotent
 from clarion.campaigns.models import Campaign
@@ -220,7 +220,7 @@ async def delete_campaign(
 
 @router.post("/{campaign_id}/calculateGoal", response_model=EstimateOut)
 async def calculate_goal(
-    campaign_id: PathId, account_id: CurrentAccountId, session: SessionDep
+    campaign_id: PathId, request: Request, account_id: CurrentAccountId, session: SessionDep
 ) -> dict[str, Any]:
     """Resolve the audience as it would be sent now and price it. Audience: members of any
     of `listIds`, minus members of `excludeListIds`, minus contacts opted out of the channel,
@@ -229,8 +229,14 @@ async def calculate_goal(
     cannot be sent). `breakdown` has one row per country (and per rate category for RCS and
     WhatsApp). With SMS fallback on RCS, `maxPrice` is the price if everybody fell back and
     `worstCase` (each recipient at the dearer of the two) is what confirm reserves. Stored
-    on draft and scheduled campaigns."""
-    return await service.calculate_goal(session, account_id, campaign_id)
+    on draft and scheduled campaigns.
+
+    Marketing campaigns (compliance settings): `excluded.frequencyCapped` counts contacts
+    who already reached the account's frequency cap (left out, not priced); `schedule` says
+    how many recipients are inside their sending hours now (`sendableNow`) and how many wait
+    (`held`), when the first may go (`firstSendAt`: now when some may) and when the last
+    window opens (`lastWindowOpensAt`)."""
+    return await service.calculate_goal(session, account_id, campaign_id, request_now(request))
 
 
 @router.get("/{campaign_id}/price", response_model=PriceOut)
@@ -260,7 +266,9 @@ async def confirm_campaign(
     `.../approval-required` when the account requires approval (`PUT /account/settings`)."""
 
     async def action() -> tuple[int, Any]:
-        campaign = await service.confirm(session, account_id, campaign_id, body.scheduled_at)
+        campaign = await service.confirm(
+            session, account_id, campaign_id, body.scheduled_at, request_now(request)
+        )
         return 200, await _json(session, campaign)
 
     return await idempotent(session, account_id, request, idempotency_key, action)

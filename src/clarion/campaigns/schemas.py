@@ -238,7 +238,28 @@ class Excluded(OutModel):
         description="contacts left out for want of granted consent for the channel "
         "(marketing campaigns when the account requires consent)",
     )
+    frequency_capped: int = Field(
+        default=0,
+        description="contacts who already received the account's frequency cap of "
+        "marketing messages in its period (marketing campaigns)",
+    )
     invalid: int = Field(description="contacts with no applicable rate for their country")
+
+
+class ScheduleOut(OutModel):
+    """When the recipients may be sent to, given their sending hours and the campaign's
+    `sendWindow` (recipient local time)."""
+
+    sendable_now: int = Field(description="recipients inside their window now")
+    held: int = Field(description="recipients who wait for their window to open")
+    first_send_at: UtcDatetime | None = Field(
+        description="the time of the estimate when some may go now, else when the first "
+        "window opens (null: no recipients)"
+    )
+    last_window_opens_at: UtcDatetime | None = Field(
+        description="when the last recipient's window opens (null: no recipients; the time "
+        "of the estimate when none is held)"
+    )
 
 
 class BreakdownRow(OutModel):
@@ -257,6 +278,7 @@ class EstimateOut(OutModel):
     channel: str
     recipients: int
     excluded: Excluded
+    schedule: ScheduleOut | None = None
     units: int
     price: Credits
     max_price: Credits | None = Field(

@@ -6,6 +6,8 @@ two requests on the same campaign apply one after the other, and the second sees
 the first left.
 """
 
+import hashlib
+import json
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -14,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.accounts import ledger
 from clarion.accounts import repository as accounts_repository
 from clarion.accounts.models import Account
-from clarion.campaigns import counters, repository, states, wakeups
+from clarion.campaigns import counters, repository, schedule, states, wakeups
 from clarion.campaigns.estimate import Pricing, fingerprint, message_text, price_audience, to_out
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import (
@@ -194,24 +196,55 @@ async def _load_card(session: AsyncSession) -> Any:
 
 
 async def _price(
-    session: AsyncSession, campaign: Campaign, template: Template | None
+    session: AsyncSession,
+    campaign: Campaign,
+    template: Template | None,
+    now: datetime | None = None,
 ) -> tuple[Pricing, dict[str, Any], str]:
     """Price the campaign now: the pricing, the estimate JSON and the inputs' fingerprint."""
     card = await _load_card(session)
-    digest = await fingerprint(session, campaign, template, card)
-    pricing = await price_audience(session, campaign, template, card)
+    now = now or utcnow()
+    digest = await _fingerprint(session, campaign, template, card, now)
+    pricing, estimate = await _estimate(session, campaign, template, card, now)
+    return pricing, estimate, digest
+
+
+async def _fingerprint(
+    session: AsyncSession, campaign: Campaign, template: Template | None, card: Any, now: datetime
+) -> str:
+    """The estimate's inputs, compliance rules included (and the minute, when the sending
+    hours or the cap make the figures depend on time)."""
+    settings = await schedule.settings_of(session, campaign)
+    base = await fingerprint(session, campaign, template, card)
+    extra = json.dumps(schedule.state(campaign, settings, now), default=str)
+    return hashlib.sha256(f"{base}:{extra}".encode()).hexdigest()
+
+
+async def _estimate(
+    session: AsyncSession, campaign: Campaign, template: Template | None, card: Any, now: datetime
+) -> tuple[Pricing, dict[str, Any]]:
+    """Price the audience (contacts over the frequency cap left out) and say when it may be
+    sent (the sending hours)."""
+    settings = await schedule.settings_of(session, campaign)
+    cap = schedule.cap_filter(campaign, settings, now)
+    pricing = await price_audience(session, campaign, template, card, cap)
+    countries = {country for country, _ in pricing.buckets}
+    when = await schedule.schedule(session, campaign, settings, countries, cap, now)
     account = await _account(session, campaign.account_id)
-    return pricing, to_out(campaign, account, pricing, utcnow()), digest
+    return pricing, to_out(campaign, account, pricing, now, when)
 
 
 async def _reprice_and_reserve(
-    session: AsyncSession, campaign: Campaign, template: Template | None
+    session: AsyncSession,
+    campaign: Campaign,
+    template: Template | None,
+    now: datetime | None = None,
 ) -> None:
     """Price a campaign about to hold credits and move its reservation to the new amount:
     the old reservation is released and the new one taken in this transaction, so a 402
     (raised by ledger.reserve) rolls both back and nothing changes."""
     _check_sendable(campaign, template)
-    pricing, estimate, digest = await _price(session, campaign, template)
+    pricing, estimate, digest = await _price(session, campaign, template, now)
     _check_priced(campaign, pricing)
     if campaign.reserved:
         await ledger.release(
@@ -295,7 +328,11 @@ def _camel(name: str) -> str:
 
 
 async def confirm(
-    session: AsyncSession, account_id: int, campaign_id: int, scheduled_at: datetime | None
+    session: AsyncSession,
+    account_id: int,
+    campaign_id: int,
+    scheduled_at: datetime | None,
+    priced_at: datetime | None = None,
 ) -> Campaign:
     """Price, reserve and move to `sending` (now) or `scheduled` (future `scheduledAt`).
     409 `approval-required` when the account has campaigns approved instead."""
@@ -305,14 +342,23 @@ async def confirm(
             "This account requires approval: submit the campaign "
             "(PUT /campaigns/{id}/submit) and have another person approve it."
         )
-    return await confirm_locked(session, campaign, scheduled_at, action="confirm")
+    return await confirm_locked(
+        session, campaign, scheduled_at, action="confirm", priced_at=priced_at
+    )
 
 
 async def confirm_locked(
-    session: AsyncSession, campaign: Campaign, scheduled_at: datetime | None, *, action: str
+    session: AsyncSession,
+    campaign: Campaign,
+    scheduled_at: datetime | None,
+    *,
+    action: str,
+    priced_at: datetime | None = None,
 ) -> Campaign:
     """Confirm a campaign whose row the caller locked, by `action` (confirm, or approve of a
-    submitted campaign): the same pricing, reservation and status change either way."""
+    submitted campaign): the same pricing, reservation and status change either way.
+    `priced_at`: the instant the compliance rules of the price are read at (the app's
+    clock; default now)."""
     target = states.SCHEDULED if scheduled_at is not None else states.SENDING
     states.require(action, campaign.status, target)
     now = utcnow()
@@ -320,7 +366,7 @@ async def confirm_locked(
         raise Unprocessable("scheduledAt must be in the future.", field="scheduledAt")
     _check_expiry(campaign, scheduled_at or now)
     template = await validate(session, campaign)
-    await _reprice_and_reserve(session, campaign, template)
+    await _reprice_and_reserve(session, campaign, template, priced_at)
     campaign.status = target
     campaign.confirmed_at = now
     campaign.updated_at = now
@@ -334,14 +380,14 @@ async def confirm_locked(
 
 
 async def calculate_goal(
-    session: AsyncSession, account_id: int, campaign_id: int
+    session: AsyncSession, account_id: int, campaign_id: int, now: datetime | None = None
 ) -> dict[str, Any]:
     """Price the audience as it would be sent now. The estimate is stored on a draft or
     scheduled campaign; once a campaign is sending (or done) its stored estimate is the one
     its reservation was based on and is kept, and the fresh one is only returned."""
     campaign = await require_campaign(session, account_id, campaign_id, for_update=True)
     template = await validate(session, campaign)
-    _, estimate, digest = await _price(session, campaign, template)
+    _, estimate, digest = await _price(session, campaign, template, now)
     if campaign.status in (states.DRAFT, states.SCHEDULED):
         campaign.estimate = estimate
         campaign.estimate_fingerprint = digest
@@ -358,11 +404,10 @@ async def price(session: AsyncSession, account_id: int, campaign_id: int) -> dic
     if campaign.status in (states.DRAFT, states.SCHEDULED):
         template = await validate(session, campaign)
         card = await _load_card(session)
-        digest = await fingerprint(session, campaign, template, card)
+        now = utcnow()
+        digest = await _fingerprint(session, campaign, template, card, now)
         if estimate is None or digest != campaign.estimate_fingerprint:
-            pricing = await price_audience(session, campaign, template, card)
-            account = await _account(session, account_id)
-            estimate = to_out(campaign, account, pricing, utcnow())
+            _, estimate = await _estimate(session, campaign, template, card, now)
             campaign.estimate = estimate
             campaign.estimate_fingerprint = digest
             await session.flush()

@@ -13,6 +13,10 @@ from phonenumbers import geocoder
 from phonenumbers import timezone as number_zones
 
 UNKNOWN_ZONE = "Etc/Unknown"
+# Numbers sharing their first characters ("+1305" and two more digits) share the zone and
+# region derived from them: bulk paths group recipients by this prefix and decide each
+# group once.
+NUMBER_PREFIX = 7
 FALLBACK_ZONE = "UTC"
 
 

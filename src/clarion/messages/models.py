@@ -55,10 +55,11 @@ class Message(Base):
             postgresql_where=text("status = 'sent'"),
             sqlite_where=text("status = 'sent'"),
         ),
-        # The frequency cap's path: what a contact was handed to a provider lately. Rows
+        # The frequency cap's path: what the account's contacts were handed lately. Rows
         # are added to it only when sent, never when materialized.
         Index(
             "ix_message_contact_sent",
+            "account_id",
             "contact_id",
             "sent_at",
             postgresql_where=text("sent_at IS NOT NULL"),

@@ -12,6 +12,7 @@ counters itself (`tally.py`) in the caller's transaction.
     skip_claimed                           sending -> skipped (EXPIRED, FREQUENCY_CAP,
                                            NO_CONSENT)
     expire_queued                          queued -> skipped (EXPIRED: past expiresAt)
+    hold_materialized                      queued, due at not_before (outside its hours)
     apply_receipts                         sent -> delivered | read | failed (states.py)
     expire_overdue                         sent -> expired (no final receipt in time)
     take_back_charges                      price -> 0 (refunded: the provider did not bill)
@@ -33,6 +34,7 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.audience.models import Contact
 from clarion.db.base import UTCDateTime
 from clarion.db.dialect import is_postgres, is_sqlite
 from clarion.db.params import LOOKUP_CHUNK, chunks, one_of
@@ -675,3 +677,49 @@ async def expire_queued(session: AsyncSession, campaign_id: int, now: datetime) 
     if skipped:
         await tally.move(session, campaign_id, {"queued": -skipped, "skipped": skipped})
     return skipped
+
+
+@dataclass(slots=True)
+class PlaceGroup:
+    """Recipients that share what decides their sending hours: country, the contact's own
+    zone and region (empty: none), and the first characters of the number."""
+
+    country: str
+    timezone: str
+    region: str
+    prefix: str
+
+
+async def hold_materialized(
+    session: AsyncSession,
+    campaign_id: int,
+    after: int,
+    upto: int,
+    group: PlaceGroup,
+    prefix_length: int,
+    not_before: datetime,
+) -> int:
+    """Messages just materialized (contact ids in (after, upto]) of one place group that
+    are outside their window stay `queued` but become due only at `not_before` (no status
+    change, no counter change)."""
+    members = select(Contact.id).where(
+        Contact.id > after,
+        Contact.id <= upto,
+        Contact.country == group.country,
+        func.coalesce(Contact.timezone, "") == group.timezone,
+        func.coalesce(Contact.region, "") == group.region,
+        func.substr(Contact.phone, 1, prefix_length) == group.prefix,
+    )
+    result = await session.execute(
+        update(Message)
+        .where(
+            Message.campaign_id == campaign_id,
+            Message.status == MessageStatus.QUEUED,
+            Message.contact_id > after,
+            Message.contact_id <= upto,
+            Message.contact_id.in_(members),
+        )
+        .values(not_before=not_before, next_attempt_at=not_before)
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

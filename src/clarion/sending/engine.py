@@ -153,7 +153,7 @@ class Engine:
         return min(self.settings.engine_idle_seconds, (upcoming - now).total_seconds())
 
     async def _materialize(self) -> float:
-        await materialize.materialize_pending(self.db, self.settings.materialize_chunk)
+        await materialize.materialize_pending(self.db, self.settings.materialize_chunk, self.clock)
         return self.settings.engine_idle_seconds
 
     async def _lane(self, index: int) -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.compliance import service as compliance
 from clarion.compliance.hours import HORIZON_DAYS, Window, constraints_for, next_allowed
-from clarion.compliance.places import Place, place_of
+from clarion.compliance.places import NUMBER_PREFIX, Place, place_of
 from clarion.compliance.settings import ComplianceSettings
 from clarion.messages import transitions
 from clarion.messages.transitions import EXPIRED_MESSAGE, NO_CONSENT, Claimed, Held, Skip
@@ -177,3 +177,30 @@ class ComplianceGate:
         await transitions.hold_claimed(session, owner, held, now)
         await transitions.skip_claimed(session, owner, skips, now)
         return [c for c in claimed if c.id in passing]
+
+
+async def hold_chunk(
+    session: AsyncSession, campaign_id: int, after: int, upto: int, now: datetime
+) -> int:
+    """Give the messages of a chunk just materialized their `not_before` when they are
+    outside their sending hours, group by group (country, contact zone and region, number
+    prefix), so that the claim never takes them before their window opens."""
+    rules = (await repo.campaign_rules(session, [campaign_id])).get(campaign_id)
+    if rules is None or rules.purpose != "marketing":
+        return 0
+    settings = await compliance.settings_for(session, rules.account_id)
+    if not (settings.sending_hours or rules.send_window):
+        return 0
+    window = Window.of(**rules.send_window) if rules.send_window else None
+    held = 0
+    groups = await repo.materialized_place_groups(session, campaign_id, after, upto, NUMBER_PREFIX)
+    for country, timezone, region, prefix, phone in groups:
+        place = place_of(phone, country, timezone or None, region or None)
+        opens = next_allowed(constraints_for(settings.sending_hours, window, place), place, now)
+        opens = opens or now + timedelta(days=HORIZON_DAYS)
+        if opens > now:
+            group = transitions.PlaceGroup(country, timezone, region, prefix)
+            held += await transitions.hold_materialized(
+                session, campaign_id, after, upto, group, NUMBER_PREFIX, opens
+            )
+    return held

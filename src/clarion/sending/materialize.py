@@ -9,9 +9,9 @@ turns on the campaign row's lock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import bindparam, func, select, text, update
@@ -21,12 +21,15 @@ from clarion.audience.models import ContactList
 from clarion.campaigns import wakeups
 from clarion.campaigns.consent import consent_required
 from clarion.campaigns.models import Campaign
+from clarion.compliance import service as compliance
+from clarion.compliance.settings import FrequencyCap
 from clarion.db.base import UTCDateTime, utcnow
 from clarion.db.dialect import is_postgres
 from clarion.db.plans import without_nested_loops
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.messages import tally
+from clarion.sending.gate import hold_chunk
 
 _UTC = UTCDateTime()
 
@@ -82,12 +85,23 @@ WHERE c.account_id = :account_id AND c.id > :after AND c.id <= :upto
                   WHERE o.contact_id = c.id AND o.channel = :channel
                     AND o.contact_id > :after AND o.contact_id <= :upto)
   {consent}
+{capped}
 ORDER BY c.id
 """
 # Marketing campaigns of an account that requires consent: only contacts that granted it.
 _GRANTED = """AND EXISTS (SELECT 1 FROM contact_consent g
                   WHERE g.contact_id = c.id AND g.channel = :channel AND g.status = 'granted'
                     AND g.contact_id > :after AND g.contact_id <= :upto)"""
+
+# A marketing campaign of an account with a frequency cap leaves out the contacts who
+# reached it (one probe per recipient of the recent sends' index: account, contact,
+# sent_at). Those who reach it later are skipped at the moment of sending.
+_NOT_CAPPED = """
+  AND (SELECT count(*) FROM message r JOIN campaign k ON k.id = r.campaign_id
+       WHERE r.account_id = :account_id AND r.contact_id = c.id
+         AND r.sent_at IS NOT NULL AND r.sent_at >= :cap_since
+         AND k.purpose = 'marketing') < :cap_messages
+"""
 
 
 async def _owned_list_ids(session: AsyncSession, account_id: int, ids: Sequence[int]) -> list[int]:
@@ -112,6 +126,7 @@ class Chunk:
     after: int
     upto: int | None
     need_consent: bool = False
+    cap: FrequencyCap | None = None  # marketing campaigns of an account with a cap
 
 
 async def plan_chunk(
@@ -144,6 +159,9 @@ async def plan_chunk(
             )
         ).scalar_one_or_none()
     need_consent = await consent_required(session, campaign.account_id, campaign.purpose)
+    cap = None
+    if campaign.purpose == "marketing":
+        cap = (await compliance.settings_for(session, campaign.account_id)).frequency_cap
     return Chunk(
         campaign.id,
         campaign.account_id,
@@ -153,6 +171,7 @@ async def plan_chunk(
         after,
         upto,
         need_consent,
+        cap,
     )
 
 
@@ -170,12 +189,17 @@ async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> in
         # switch to a generic plan, which does not see the chunk's narrow id range: each
         # chunk is planned for its own range instead.
         await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    sql = _MATERIALIZE.format(consent=_GRANTED if chunk.need_consent else "")
+    sql = _MATERIALIZE.format(
+        consent=_GRANTED if chunk.need_consent else "",
+        capped=_NOT_CAPPED if chunk.cap is not None else "",
+    )
     stmt = text(sql).bindparams(
         bindparam("lists", expanding=True),
         bindparam("excluded", expanding=True),
         bindparam("now", type_=_UTC),
     )
+    if chunk.cap is not None:
+        stmt = stmt.bindparams(bindparam("cap_since", type_=_UTC))
     params = {
         "campaign_id": chunk.campaign_id,
         "account_id": chunk.account_id,
@@ -186,6 +210,9 @@ async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> in
         "excluded": chunk.excluded or [-1],
         "now": now,
     }
+    if chunk.cap is not None:
+        params["cap_since"] = now - timedelta(hours=chunk.cap.period_hours)
+        params["cap_messages"] = chunk.cap.messages
     async with without_nested_loops(session):
         result: Any = await session.execute(stmt, params)
     return max(int(result.rowcount or 0), 0)
@@ -235,6 +262,8 @@ async def materialize_chunk(
     if planned is None:
         return None
     inserted = 0 if planned.upto is None else await insert_chunk(session, planned, now)
+    if inserted and planned.upto is not None:  # outside their sending hours: due later
+        await hold_chunk(session, campaign_id, planned.after, planned.upto, now)
     if not await advance_chunk(session, planned, inserted, now):  # pragma: no cover - locked
         raise RuntimeError("the campaign moved under its lock")
     return ChunkResult(inserted, planned.upto is None)
@@ -249,7 +278,9 @@ async def materialize_chunk(
 FIRST_CHUNK = 1_000
 
 
-async def materialize(db: Database, campaign_id: int, chunk: int) -> int:
+async def materialize(
+    db: Database, campaign_id: int, chunk: int, clock: Callable[[], datetime] = utcnow
+) -> int:
     """Materialize a campaign's audience, one committed chunk after the other, each in a
     write transaction of its own. Returns the messages created by this call."""
     total = 0
@@ -257,7 +288,7 @@ async def materialize(db: Database, campaign_id: int, chunk: int) -> int:
     while True:
 
         async def work(session: AsyncSession, size: int = size) -> ChunkResult | None:
-            return await materialize_chunk(session, campaign_id, size, utcnow())
+            return await materialize_chunk(session, campaign_id, size, clock())
 
         result = await in_transaction(db, work)
         if result is None or result.done:
@@ -266,10 +297,12 @@ async def materialize(db: Database, campaign_id: int, chunk: int) -> int:
         size = min(chunk, size * 2)
 
 
-async def materialize_pending(db: Database, chunk: int) -> int:
+async def materialize_pending(
+    db: Database, chunk: int, clock: Callable[[], datetime] = utcnow
+) -> int:
     async with db.session(write=False) as session:
         ids = await campaigns_to_materialize(session)
     total = 0
     for campaign_id in ids:
-        total += await materialize(db, campaign_id, chunk)
+        total += await materialize(db, campaign_id, chunk, clock)
     return total

@@ -268,3 +268,24 @@ async def account_messages_page(
         select(Message).where(*where).order_by(Message.id.desc()).limit(limit).offset(offset)
     )
     return list(rows.scalars()), int(total)
+
+
+async def materialized_place_groups(
+    session: AsyncSession, campaign_id: int, after: int, upto: int, prefix_length: int
+) -> list[tuple[str, str, str, str, str]]:
+    """The place groups of a chunk just materialized: (country, timezone or "", region or
+    "", number prefix, a phone of the group). Few rows whatever the chunk's size."""
+    prefix = func.substr(Contact.phone, 1, prefix_length)
+    zone, region = func.coalesce(Contact.timezone, ""), func.coalesce(Contact.region, "")
+    rows = await session.execute(
+        select(Contact.country, zone, region, prefix, func.min(Contact.phone))
+        .join(Message, Message.contact_id == Contact.id)
+        .where(
+            Message.campaign_id == campaign_id,
+            Message.status == "queued",
+            Message.contact_id > after,
+            Message.contact_id <= upto,
+        )
+        .group_by(Contact.country, zone, region, prefix)
+    )
+    return [(str(a), str(b), str(c), str(d), str(e)) for a, b, c, d, e in rows]

@@ -26,6 +26,10 @@ class MessageOut(OutModel):
     provider_message_id: str | None
     error_code: str | None
     error_message: str | None
+    not_before: UtcDatetime | None = Field(
+        description="held outside its sending hours: the next allowed instant (UTC); "
+        "the message stays queued until then"
+    )
     sent_at: UtcDatetime | None
     delivered_at: UtcDatetime | None
     read_at: UtcDatetime | None

@@ -63,7 +63,7 @@ def upgrade() -> None:
         )
         batch_op.create_index(
             "ix_message_contact_sent",
-            ["contact_id", "sent_at"],
+            ["account_id", "contact_id", "sent_at"],
             unique=False,
             postgresql_where=sa.text("sent_at IS NOT NULL"),
             sqlite_where=sa.text("sent_at IS NOT NULL"),

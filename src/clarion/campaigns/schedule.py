@@ -1,0 +1,111 @@
+"""What the account's compliance rules change in an estimate: contacts left out by the
+frequency cap, and when the recipients may be sent to (`schedule`).
+
+The schedule groups the recipients in SQL by what decides their sending hours: country,
+the contact's own time zone and region, and the first seven characters of the number (the
+country code and area code that the zone and region of a number are derived from). The
+number of groups is small whatever the audience; each is decided once in Python."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.audience.models import Contact
+from clarion.campaigns import repository
+from clarion.campaigns.models import Campaign
+from clarion.compliance import service as compliance
+from clarion.compliance.hours import Window, constraints_for, next_allowed
+from clarion.compliance.places import NUMBER_PREFIX, place_of
+from clarion.compliance.settings import ComplianceSettings
+
+
+def applies(campaign: Campaign) -> bool:
+    return campaign.purpose == "marketing"
+
+
+async def settings_of(session: AsyncSession, campaign: Campaign) -> ComplianceSettings:
+    return await compliance.settings_for(session, campaign.account_id)
+
+
+def cap_filter(
+    campaign: Campaign, settings: ComplianceSettings, now: datetime
+) -> repository.CapFilter | None:
+    cap = settings.frequency_cap
+    if not applies(campaign) or cap is None:
+        return None
+    return repository.CapFilter(now - timedelta(hours=cap.period_hours), cap.messages)
+
+
+def state(campaign: Campaign, settings: ComplianceSettings, now: datetime) -> list[Any]:
+    """What the estimate's compliance figures depend on, for the estimate's fingerprint:
+    the rules, and the minute when a rule depends on time."""
+    window = campaign.send_window
+    timed = applies(campaign) and bool(settings.sending_hours or window or settings.frequency_cap)
+    return [
+        campaign.purpose,
+        window,
+        repr(settings.sending_hours),
+        repr(settings.frequency_cap),
+        now.strftime("%Y-%m-%dT%H:%M") if timed else None,
+    ]
+
+
+async def schedule(
+    session: AsyncSession,
+    campaign: Campaign,
+    settings: ComplianceSettings,
+    priced_countries: set[str],
+    cap: repository.CapFilter | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """`{sendableNow, held, firstSendAt, lastWindowOpensAt}` over the priced recipients."""
+    window = Window.of(**campaign.send_window) if campaign.send_window else None
+    sendable, held = 0, 0
+    first: datetime | None = None
+    last: datetime | None = None
+    hours = applies(campaign) and bool(settings.sending_hours or window)
+    values = (
+        [
+            (Contact.timezone, Contact.timezone),
+            (Contact.region, Contact.region),
+            (func.min(Contact.phone), func.substr(Contact.phone, 1, NUMBER_PREFIX)),
+        ]
+        if hours
+        else []
+    )
+    async for chunk in repository.stream_recipient_groups(
+        session,
+        campaign.account_id,
+        campaign.list_ids,
+        campaign.exclude_list_ids,
+        campaign.channel,
+        values,
+        cap=cap,
+    ):
+        for row in chunk:
+            fields = list(row)
+            country, n = str(fields[0]), int(fields[-1])
+            if country not in priced_countries:
+                continue
+            opens: datetime | None = now
+            if hours:
+                timezone, region, phone = fields[1], fields[2], str(fields[3])
+                place = place_of(phone, country, timezone, region)
+                opens = next_allowed(
+                    constraints_for(settings.sending_hours, window, place), place, now
+                )
+            if opens is not None and opens <= now:
+                sendable += n
+            else:
+                held += n
+            if opens is not None:
+                first = opens if first is None else min(first, opens)
+                last = opens if last is None else max(last, opens)
+    return {
+        "sendableNow": sendable,
+        "held": held,
+        "firstSendAt": first,
+        "lastWindowOpensAt": last,
+    }

@@ -212,25 +212,28 @@ class TestExpiry:
 
 
 class TestFrequencyCap:
-    @pytest.mark.parametrize("cap", [1])
-    async def test_two_campaigns_racing_for_a_contact_send_once(self, make_api, db, cap):
-        clock = MovingClock(local(PARIS, 2026, 12, 2, 10, 0))
+    @pytest.mark.parametrize("cap", [1, 2])
+    async def test_two_campaigns_racing_for_contacts_when_a_window_opens(self, make_api, db, cap):
+        # Both campaigns are materialized while the window is closed (nobody is capped yet),
+        # then race for the same contacts the moment it opens.
+        clock = MovingClock(local(PARIS, 2026, 12, 4, 20, 30))
         _api, account = await start(
-            make_api, clock, [], frequencyCap={"messages": cap, "periodHours": 24}
+            make_api, clock, [FR_ROW], frequencyCap={"messages": cap, "periodHours": 24}
         )
         phones = [f"+336123450{i:02d}" for i in range(10, 30)]
         list_id, _ = await audience(account, [{"phone": p} for p in phones])
-        first = await campaign(account, list_id)
-        second = await campaign(account, list_id)
+        campaigns = [await campaign(account, list_id) for _ in range(3)]
+        for cid in campaigns:
+            await wait_for(account, cid, queued_with_not_before)
+        clock.jump(local(PARIS, 2026, 12, 5, 8, 0))
         done = {}
-        for cid in (first, second):
+        for cid in campaigns:
             done[cid], _ = await wait_for(account, cid, all_final)
         for phone in phones:
             outcomes = sorted(
-                next(m for m in done[cid] if m["phone"] == phone)["status"]
-                for cid in (first, second)
+                next(m for m in done[cid] if m["phone"] == phone)["status"] for cid in campaigns
             )
-            assert outcomes == ["delivered", "skipped"], phone
+            assert outcomes == sorted(["delivered"] * cap + ["skipped"] * (3 - cap)), phone
         skipped = [m for cid in done for m in done[cid] if m["status"] == "skipped"]
         assert {m["errorCode"] for m in skipped} == {"FREQUENCY_CAP"}
         assert all(m["price"] == 0 for m in skipped)

@@ -141,14 +141,18 @@ async def contact_places(
 
 async def lock_contacts_for_cap(session: AsyncSession, contact_ids: Sequence[int]) -> None:
     """Serialize frequency-cap decisions per contact until this transaction ends
-    (PostgreSQL; SQLite's writers are serialized already). Ascending order: no deadlock."""
-    if is_sqlite(session):
+    (PostgreSQL; SQLite's writers are serialized already). One statement, the locks taken
+    in ascending order: no deadlock."""
+    if is_sqlite(session) or not contact_ids:
         return
-    for contact_id in sorted(set(contact_ids)):
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(:space, :key)"),
-            {"space": _CAP_LOCK_SPACE, "key": contact_id % 2**31},
-        )
+    keys = sorted({contact_id % 2**31 for contact_id in contact_ids})
+    await session.execute(
+        text(
+            "SELECT count(pg_advisory_xact_lock(:space, k)) "
+            "FROM (SELECT unnest(CAST(:keys AS INTEGER[])) AS k ORDER BY 1) AS ordered"
+        ),
+        {"space": _CAP_LOCK_SPACE, "keys": keys},
+    )
 
 
 _CAP_LOCK_SPACE = 0x436170  # any constant: the frequency cap's advisory lock space

@@ -27,6 +27,7 @@ ITEM_KEYS = {
     "deliveredAt",
     "readAt",
     "updatedAt",
+    "notBefore",
 }
 
 

@@ -3,6 +3,7 @@
     python bench/estimate.py                 # issue sizes, SQLite and PostgreSQL
     python bench/estimate.py --quick         # small smoke run
     python bench/estimate.py --backend sqlite --recipients 200000
+    python bench/estimate.py --consent 0.5    # requireConsent, half the contacts granted
 
 calculateGoal is timed by calling the service function (clarion.campaigns.service.
 calculate_goal: validation, fingerprint, audience GROUP BY, personalized streaming, storing
@@ -36,6 +37,8 @@ from clarion.accounts.service import create_account
 from clarion.app import create_app
 from clarion.campaigns import service
 from clarion.campaigns.models import Campaign
+from clarion.compliance.schemas import ComplianceIn
+from clarion.compliance.service import update_settings
 from clarion.config import Settings
 from clarion.db.migrate import upgrade
 from clarion.db.plans import analyze_if_changed
@@ -54,9 +57,12 @@ def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def generate_audience(db: Database, n: int, overlap: float, optout: float) -> int:
+async def generate_audience(
+    db: Database, n: int, overlap: float, optout: float, consent: float | None = None
+) -> int:
     """One account; n contacts in 20 countries; 3 lists splitting them, with `overlap` of the
-    contacts also in a second list; `optout` of them opted out of SMS. All set-based SQL."""
+    contacts also in a second list; `optout` of them opted out of SMS; with `consent`, the
+    account requires consent and that share of the contacts granted it. All set-based SQL."""
     async with db.transaction() as s:
         account, _ = await create_account(s, "bench", 0)
         account_id = account.id
@@ -150,9 +156,30 @@ async def generate_audience(db: Database, n: int, overlap: float, optout: float)
                 {"c": country, "p": 300 + 17 * i},
             )
         assert first and last
+    if consent is not None:
+        await require_consent(db, account_id, consent)
     # What the product does after an import this size (no more: no VACUUM, no CHECKPOINT).
     await analyze_if_changed(db, {"contact": n, "list_member": n})
     return account_id
+
+
+async def require_consent(db: Database, account_id: int, share: float) -> None:
+    """The account requires consent; `share` of its contacts granted it for SMS, some of the
+    others denied it (the rest were never asked)."""
+    every = max(1, round(1 / share)) if share else 0
+    async with db.writer.begin() as conn:
+        if every:
+            await conn.execute(
+                text(
+                    "INSERT INTO contact_consent (contact_id, channel, status, at, source) "
+                    "SELECT id, 'sms', CASE WHEN id % :e = 0 THEN 'granted' ELSE 'denied' END, "
+                    "CURRENT_TIMESTAMP, 'import' FROM contact "
+                    "WHERE account_id = :a AND (id % :e = 0 OR id % 7 = 1)"
+                ),
+                {"a": account_id, "e": every},
+            )
+    async with db.transaction() as s:
+        await update_settings(s, account_id, ComplianceIn(require_consent=True))
 
 
 async def timed(fn: Any, repeat: int) -> tuple[list[float], Any]:
@@ -170,7 +197,9 @@ def fmt(times: list[float]) -> str:
 
 async def bench_estimate(db: Database, args: argparse.Namespace, label: str) -> None:
     t0 = time.perf_counter()
-    account_id = await generate_audience(db, args.recipients, args.overlap, args.optout)
+    account_id = await generate_audience(
+        db, args.recipients, args.overlap, args.optout, args.consent
+    )
     print(f"[{label}] generated {args.recipients:,} contacts in {time.perf_counter() - t0:.1f} s")
     async with db.transaction() as s:
         list_ids = list(
@@ -351,6 +380,12 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--skip-stats", action="store_true")
+    parser.add_argument(
+        "--consent",
+        type=float,
+        default=None,
+        help="require consent, granted by this share of the contacts (e.g. 0.5)",
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     args = parser.parse_args()
     if args.quick:

@@ -136,9 +136,6 @@ class Settings(BaseSettings):
             return [h.strip().lower() for h in value.split(",") if h.strip()]
         return value
 
-    opt_out_keywords: list[str] = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"]
-    opt_in_keywords: list[str] = ["START", "UNSTOP"]
-
 
 @lru_cache
 def get_settings() -> Settings:

@@ -15,6 +15,7 @@ CONTACT_KEYS = {
     "timezone",
     "attributes",
     "optOuts",
+    "consent",
     "createdAt",
     "updatedAt",
 }
@@ -38,6 +39,7 @@ class TestCreateContact:
         assert body["firstName"] == "Léa" and body["lastName"] is None
         assert body["attributes"] == {"plan": "gold", "age": 31}
         assert body["optOuts"] == []
+        assert body["consent"] == {}
         assert body["createdAt"].endswith("Z")
         got = await account.get(f"/contacts/{body['id']}")
         assert got.json() == body

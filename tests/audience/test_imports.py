@@ -11,6 +11,7 @@ from sqlalchemy import update
 
 from clarion.app import create_app
 from clarion.audience import imports, tasks
+from clarion.audience.history import Cause
 from clarion.audience.imports import run_import
 from clarion.audience.models import ContactImport
 from clarion.config import Settings
@@ -316,6 +317,7 @@ class TestListDeletedDuringImport:
             list_id=list_id,
             path=path,
             default_country=None,
+            cause=Cause.system("import", "test"),
         )
         status = (await account.get(f"/imports/{import_id}")).json()
         assert status["status"] == "failed"

@@ -43,7 +43,7 @@ class TestAudience:
         assert e["campaignId"] == c["id"] and e["channel"] == "sms"
         assert e["recipients"] == 6
         assert e["excluded"] == {
-            "duplicates": 2, "optedOut": 1, "frequencyCapped": 0, "invalid": 1,
+            "duplicates": 2, "optedOut": 1, "noConsent": 0, "frequencyCapped": 0, "invalid": 1,
         }  # fmt: skip
         assert e["units"] == 6
         assert e["price"] == 0.44  # 5 x 0.07 + 1 x 0.09
@@ -152,7 +152,7 @@ class TestPersonalizedSms:
         personal = await create(account, sms_body([a, b], "Hi {{firstName}}", excludeListIds=[x]))
         e1, e2 = await goal(account, plain["id"]), await goal(account, personal["id"])
         assert e1["excluded"] == e2["excluded"] == {
-            "duplicates": 3, "optedOut": 2, "frequencyCapped": 0, "invalid": 1,
+            "duplicates": 3, "optedOut": 2, "noConsent": 0, "frequencyCapped": 0, "invalid": 1,
         }  # fmt: skip
         assert e1["recipients"] == e2["recipients"] == 3
         assert e1["breakdown"] == e2["breakdown"]

@@ -2,11 +2,13 @@
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
 
 from clarion.audience.models import OptOutEvent
+from clarion.compliance.settings import DEFAULTS
 from clarion.config import Settings
 from clarion.db.session import Database
 from clarion.delivery.inbound import action_of, handle_inbound
@@ -28,25 +30,25 @@ class TestKeywords:
         ["STOP", "stop", "  Stop\n", "STOPALL", "unsubscribe", "Cancel", "END", "quit", "STOP."],
     )
     def test_opt_out_words(self, text: str) -> None:
-        assert action_of(msg(text), Settings()) == "out"
+        assert action_of(msg(text), DEFAULTS) == "out"
 
     @pytest.mark.parametrize("text", ["START", " unstop "])
     def test_opt_in_words(self, text: str) -> None:
-        assert action_of(msg(text), Settings()) == "in"
+        assert action_of(msg(text), DEFAULTS) == "in"
 
     @pytest.mark.parametrize("text", ["please stop", "STOPP", "", "stop it", "STARTED"])
     def test_other_texts_are_not_keywords(self, text: str) -> None:
-        assert action_of(msg(text), Settings()) is None
+        assert action_of(msg(text), DEFAULTS) is None
 
     def test_the_list_is_configurable(self) -> None:
-        settings = Settings(opt_out_keywords=["ARRET"], opt_in_keywords=["REPRISE"])
+        settings = replace(DEFAULTS, opt_out_keywords=("ARRET",), opt_in_keywords=("REPRISE",))
         assert action_of(msg("arret"), settings) == "out"
         assert action_of(msg("stop"), settings) is None
         assert action_of(msg("Reprise"), settings) == "in"
 
     def test_rbm_unsubscribe_event_whatever_the_list(self) -> None:
         event = RbmUnsubscribe(provider="rbm", channel="rcs", from_phone="+1", text="UNSUBSCRIBE")
-        assert action_of(event, Settings(opt_out_keywords=["ARRET"])) == "out"
+        assert action_of(event, replace(DEFAULTS, opt_out_keywords=("ARRET",))) == "out"
 
 
 class TestHandleInbound:
@@ -58,16 +60,17 @@ class TestHandleInbound:
             counts = await handle_inbound(
                 session, [msg(" Stop ", channel="whatsapp", provider="cloud")]
             )
-        assert counts == {"optedOut": 1, "optedIn": 0}
+        assert counts == {"optedOut": 1, "optedIn": 0, "replies": 0, "duplicates": 0}
         assert await opt_outs(api.db, contact) == ["whatsapp"]
         async with api.db.session(write=False) as session:
             [event] = (await session.execute(select(OptOutEvent))).scalars()
         assert (event.action, event.channel, event.source, event.detail) == (
             "out",
             "whatsapp",
-            "cloud",
+            "inbound",
             " Stop ",
         )
+        assert (event.actor_type, event.actor_name) == ("provider", "cloud")
         assert event.created_at is not None
 
     async def test_stop_then_start_in_one_batch_ends_opted_in(
@@ -87,7 +90,8 @@ class TestHandleInbound:
             unknown = InboundMessage(
                 provider="twilio", channel="sms", from_phone="+1999", text="STOP"
             )
-            assert await handle_inbound(session, [unknown]) == {"optedOut": 0, "optedIn": 0}
+            counts = await handle_inbound(session, [unknown])
+            assert counts == {"optedOut": 0, "optedIn": 0, "replies": 0, "duplicates": 0}
         assert await opt_outs(api.db, contact) == ["rcs"]
 
 

@@ -306,7 +306,7 @@ class TestCallbacks:
         assert await opt_outs(tw_api.db, mine) == ["sms"]
         assert await opt_outs(tw_api.db, theirs) == ["sms"]
         assert await opt_outs(tw_api.db, bystander) == []
-        start = {**stop, "Body": "unstop"}
+        start = {**stop, "Body": "unstop", "MessageSid": "SM10"}  # each inbound has its own id
         response = await tw_api.client.post("/webhooks/twilio", data=start, headers=signed(start))
         assert response.status_code == 200
         assert await opt_outs(tw_api.db, mine) == []

@@ -343,7 +343,7 @@ class TestWebhookEvents:
                     "messages": [
                         {
                             "from": "33611111111",
-                            "id": "wamid.in",
+                            "id": f"wamid.in.{text.strip()}",  # each inbound has its own id
                             "timestamp": "1764226800",
                             "type": "text",
                             "text": {"body": text},

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from clarion.accounts.models import Account
+from clarion.audience.history import Cause
 from clarion.audience.optouts import opt_out
 from clarion.campaigns import service as campaigns_service
 from clarion.campaigns.models import Campaign
@@ -61,7 +62,7 @@ class TestMaterialize:
             opted = (
                 await s.execute(select(Contact.id).where(Contact.phone == phones(1, start=0)[0]))
             ).scalar_one()
-            await opt_out(s, [opted], "sms", "api")
+            await opt_out(s, [opted], "sms", Cause.system("api", "test"))
         cid = await seed_campaign(db, account.id, [a, b], exclude_list_ids=[x])
         assert await materialize(db, cid, chunk=2) == 9 - 1 - 1
         c = await assert_partition(db, cid)

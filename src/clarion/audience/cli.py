@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
+from clarion.audience.history import Cause
 from clarion.audience.imports import Progress as ImportProgress
 from clarion.audience.imports import run_import
 from clarion.audience.phones import check_region
@@ -104,6 +105,7 @@ async def _run(database_url: str, path: Path, list_id: int, region: str | None) 
                 list_id=list_id,
                 path=path,
                 default_country=region,
+                cause=Cause.system("import", "clarion import"),
                 on_progress=on_progress,
             )
             bar.update(task, completed=size, rows=result.rows)

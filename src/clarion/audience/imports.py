@@ -13,7 +13,9 @@ File rules:
 - Header row required. The phone column is found by name, case- and punctuation-insensitive
   (`phone`, `Phone Number`, `mobile`, `msisdn`, `tel`, ...); `firstName` / `first_name` /
   `First Name` and `lastName` / `last_name` / `surname` give the names; every other column
-  becomes an attribute (named as in the header). Empty cells are no value: they never erase
+  becomes an attribute (named as in the header), except `consent_sms`, `consent_whatsapp`
+  and `consent_rcs`, which hold the contact's consent (`granted` or `denied`, any case; any
+  other value makes the row invalid). Empty cells are no value: they never erase
   what a contact already has; attributes are merged into the existing ones.
 - `row` in errors is the record's number in the file counting the header as row 1 (as a
   spreadsheet shows it). Blank lines are skipped and not counted.
@@ -43,9 +45,12 @@ from typing import Any, NamedTuple
 from sqlalchemy.exc import IntegrityError
 
 from clarion.audience import hook_events, repository
+from clarion.audience.consent import Wanted, set_consents
+from clarion.audience.history import Cause
 from clarion.audience.phones import InvalidPhone, normalize_fast
 from clarion.audience.repository import UpsertRow, merge_rows
-from clarion.audience.schemas import MAX_ATTRIBUTES, attributes_problem
+from clarion.audience.schemas import CONSENT_STATUSES, MAX_ATTRIBUTES, attributes_problem
+from clarion.db.base import utcnow
 from clarion.db.plans import analyze_if_changed
 from clarion.db.session import Database
 
@@ -75,6 +80,7 @@ _PHONE_NAMES = {
 }
 _FIRST_NAMES = {"firstname", "first", "givenname", "forename", "prenom"}
 _LAST_NAMES = {"lastname", "last", "surname", "familyname", "nom"}
+_CONSENT_COLUMNS = {"consentsms": "sms", "consentwhatsapp": "whatsapp", "consentrcs": "rcs"}
 _KEY_NOISE = re.compile(r"[\s_\-.]+")
 
 csv.field_size_limit(MAX_CELL)
@@ -90,6 +96,7 @@ class Columns(NamedTuple):
     last_name: int | None
     attributes: tuple[tuple[int, str], ...]
     width: int
+    consents: tuple[tuple[int, str, str], ...] = ()  # (index, channel, header as written)
 
 
 @dataclass
@@ -108,6 +115,7 @@ class ParsedChunk(NamedTuple):
     valid: int  # valid records, repeated phones included
     invalid: int
     errors: list[tuple[int, str | None, str]]  # (row, phone, reason), at most room_for_errors
+    consents: dict[str, dict[str, str]]  # phone -> channel -> granted|denied (the later row's)
 
 
 def _key(name: str) -> str:
@@ -117,9 +125,12 @@ def _key(name: str) -> str:
 def map_columns(header: list[str]) -> Columns:
     phone = first = last = None
     attributes: list[tuple[int, str]] = []
+    consents: list[tuple[int, str, str]] = []
     for index, name in enumerate(header):
         key = _key(name)
-        if phone is None and key in _PHONE_NAMES:
+        if key in _CONSENT_COLUMNS:
+            consents.append((index, _CONSENT_COLUMNS[key], name.strip()))
+        elif phone is None and key in _PHONE_NAMES:
             phone = index
         elif first is None and key in _FIRST_NAMES:
             first = index
@@ -137,7 +148,7 @@ def map_columns(header: list[str]) -> Columns:
             f"{len(attributes)} attribute columns: a contact holds at most {MAX_ATTRIBUTES} "
             "attributes (columns other than the phone and the names)"
         )
-    return Columns(phone, first, last, tuple(attributes), len(header))
+    return Columns(phone, first, last, tuple(attributes), len(header), tuple(consents))
 
 
 class TextCheck:
@@ -200,6 +211,7 @@ def parse_chunk(
 ) -> ParsedChunk:
     """Normalize one chunk of records (a pure function: it could run in another process)."""
     rows: dict[str, UpsertRow] = {}
+    consents: dict[str, dict[str, str]] = {}
     errors: list[tuple[int, str | None, str]] = []
     invalid = blank = 0
     phone_at, first_at, last_at = columns.phone, columns.first_name, columns.last_name
@@ -237,6 +249,9 @@ def parse_chunk(
                 name: record[i] for i, name in attribute_cols if i < len(record) and record[i] != ""
             } or None
             reason = attributes_problem(attributes) if attributes else None
+        given: dict[str, str] = {}
+        if reason is None and columns.consents:
+            given, reason = _consents(record, columns.consents)
         if reason is not None:
             invalid += 1
             if len(errors) < room_for_errors:
@@ -246,7 +261,27 @@ def parse_chunk(
         row = UpsertRow(phone, country, first, last, attributes)
         earlier = rows.get(phone)
         rows[phone] = row if earlier is None else merge_rows(earlier, row)
-    return ParsedChunk(list(rows.values()), len(records) - invalid - blank, invalid, errors)
+        if given:
+            consents[phone] = {**consents.get(phone, {}), **given}
+    return ParsedChunk(
+        list(rows.values()), len(records) - invalid - blank, invalid, errors, consents
+    )
+
+
+def _consents(
+    record: list[str], columns: tuple[tuple[int, str, str], ...]
+) -> tuple[dict[str, str], str | None]:
+    """The row's consent per channel (empty cells say nothing), or why it is invalid."""
+    given: dict[str, str] = {}
+    for index, channel, name in columns:
+        cell = record[index].strip().lower() if index < len(record) else ""
+        if not cell:
+            continue
+        if cell not in CONSENT_STATUSES:
+            shown = record[index].strip()[:40]
+            return {}, f"{name}: {shown!r} is not granted or denied"
+        given[channel] = cell
+    return given, None
 
 
 class CsvSource:
@@ -288,6 +323,7 @@ async def run_import(
     list_id: int | None,
     path: Path,
     default_country: str | None,
+    cause: Cause,
     on_progress: ProgressCallback | None = None,
     chunk_rows: int | None = None,
     executor: Executor | None = None,
@@ -300,6 +336,7 @@ async def run_import(
     With an `executor` (a process pool), chunk N+1 is parsed in another process while chunk
     N is written: phone parsing and the database then use both cores, and the event loop
     stays free for other requests. Without one, chunks are parsed here, one after the other.
+    Consent columns are written to the contacts' history as caused by `cause`.
     """
     progress = Progress(bytes_total=os.stat(path).st_size)
     try:
@@ -310,6 +347,7 @@ async def run_import(
             list_id,
             path,
             default_country,
+            cause,
             progress,
             on_progress,
             chunk_rows or CHUNK_ROWS,
@@ -354,6 +392,7 @@ async def _import(
     list_id: int | None,
     path: Path,
     default_country: str | None,
+    cause: Cause,
     progress: Progress,
     on_progress: ProgressCallback | None,
     chunk_rows: int,
@@ -401,7 +440,9 @@ async def _import(
             parsed = await pending
             # parsed elsewhere while this chunk is written
             pending = parse_next() if unreadable is None else None
-            still_running = await _write_chunk(db, import_id, account_id, list_id, parsed, progress)
+            still_running = await _write_chunk(
+                db, import_id, account_id, list_id, parsed, progress, cause
+            )
             progress.bytes_read = source.bytes_read
             if on_progress is not None:
                 on_progress(progress)
@@ -422,9 +463,10 @@ async def _write_chunk(
     list_id: int | None,
     parsed: ParsedChunk,
     progress: Progress,
+    cause: Cause,
 ) -> bool:
     try:
-        return await _write_chunk_once(db, import_id, account_id, list_id, parsed, progress)
+        return await _write_chunk_once(db, import_id, account_id, list_id, parsed, progress, cause)
     except IntegrityError:
         if list_id is not None and not await _list_exists(db, list_id):
             raise ImportFailed("the list was deleted during the import") from None
@@ -443,9 +485,18 @@ async def _write_chunk_once(
     list_id: int | None,
     parsed: ParsedChunk,
     progress: Progress,
+    cause: Cause,
 ) -> bool:
     async with db.transaction() as session:
         result = await repository.upsert_contacts(session, account_id, parsed.rows, list_id)
+        if parsed.consents:
+            ids = await repository.contact_ids_by_phone(session, account_id, list(parsed.consents))
+            wanted = [
+                Wanted(ids[phone], channel, status)
+                for phone, given in parsed.consents.items()
+                for channel, status in sorted(given.items())
+            ]
+            await set_consents(session, wanted, cause, utcnow())
         if list_id is not None and result.added:
             await repository.touch_lists(session, [list_id])
         progress.rows += parsed.valid + parsed.invalid

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db.base import Base, BigId, JSONType, UTCDateTime, utcnow
@@ -52,8 +52,28 @@ class ContactOptOut(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ContactConsent(Base):
+    """The contact's consent to marketing on one channel (none: never asked). A row per
+    (contact, channel), so that audience resolution filters on it in SQL."""
+
+    __tablename__ = "contact_consent"
+
+    contact_id: Mapped[int] = mapped_column(
+        ForeignKey("contact.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    status: Mapped[str] = mapped_column(String(8))  # "granted" | "denied"
+    at: Mapped[datetime] = mapped_column(UTCDateTime)  # when it was given or withdrawn
+    source: Mapped[str] = mapped_column(String(16))  # api | console | import | inbound | ...
+    proof: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
 class OptOutEvent(Base):
-    """History of opt-out and opt-in changes, with their source (api, twilio, smpp, ...)."""
+    """The contact's history: every opt-out ("out"), opt-in ("in") and consent change
+    ("consent", with the new `status`), with its source (api, console, import, inbound,
+    provider) and the actor (key, user, provider, system) that caused it. Written only
+    through `audience.history.record`. (Campaign estimates watch its highest id per account
+    and channel to tell that an audience's exclusions changed.)"""
 
     __tablename__ = "opt_out_event"
 
@@ -62,10 +82,14 @@ class OptOutEvent(Base):
         ForeignKey("contact.id", ondelete="CASCADE"), index=True
     )
     channel: Mapped[str] = mapped_column(String(16))
-    action: Mapped[str] = mapped_column(String(8))  # "out" | "in"
+    action: Mapped[str] = mapped_column(String(8))  # "out" | "in" | "consent"
     source: Mapped[str] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    status: Mapped[str | None] = mapped_column(String(8), nullable=True)  # consent events
+    actor_type: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    actor_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    actor_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
 
 class ContactList(Base):

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.audience.models import (
     Contact,
+    ContactConsent,
     ContactImport,
     ContactImportError,
     ContactList,
@@ -26,6 +27,7 @@ from clarion.audience.models import (
 )
 from clarion.db.base import utcnow
 from clarion.db.dialect import is_sqlite
+from clarion.db.params import chunks
 
 
 def _sqlite_ts(value: datetime) -> str:
@@ -518,35 +520,28 @@ async def remove_opt_outs(
     return list(rows.scalars())
 
 
-async def add_opt_out_events(
-    session: AsyncSession,
-    contact_ids: Sequence[int],
-    channel: str,
-    action: str,
-    source: str,
-    detail: str | None,
+async def add_history(
+    session: AsyncSession, contact_ids: Sequence[int], values: dict[str, Any]
 ) -> None:
-    """One event per contact whose opt-out changed (one multi-row INSERT)."""
+    """One history row per contact with the same `values` (one multi-row INSERT)."""
     if contact_ids:
         await session.execute(
-            insert(OptOutEvent),
-            [
-                {
-                    "contact_id": cid,
-                    "channel": channel,
-                    "action": action,
-                    "source": source,
-                    "detail": detail,
-                }
-                for cid in contact_ids
-            ],
+            insert(OptOutEvent), [{"contact_id": cid, **values} for cid in contact_ids]
         )
 
 
-async def contact_ids_with_phone(session: AsyncSession, phone: str) -> list[int]:
-    """Every contact, in any account, with this E.164 phone."""
-    rows = await session.execute(select(Contact.id).where(Contact.phone == phone))
-    return list(rows.scalars())
+async def history_page(
+    session: AsyncSession, contact_id: int, limit: int, offset: int
+) -> tuple[list[OptOutEvent], int]:
+    """The contact's history, newest first."""
+    where = OptOutEvent.contact_id == contact_id
+    total = (
+        await session.execute(select(func.count()).select_from(OptOutEvent).where(where))
+    ).scalar_one()
+    rows = await session.execute(
+        select(OptOutEvent).where(where).order_by(OptOutEvent.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows.scalars()), total
 
 
 async def opt_outs_of(session: AsyncSession, contact_ids: Sequence[int]) -> dict[int, list[str]]:
@@ -562,6 +557,54 @@ async def opt_outs_of(session: AsyncSession, contact_ids: Sequence[int]) -> dict
     for cid, channel in rows:
         result[cid].append(channel)
     return result
+
+
+# -- consent -------------------------------------------------------------------------------
+
+
+async def consents_of(
+    session: AsyncSession, contact_ids: Sequence[int]
+) -> dict[int, dict[str, ContactConsent]]:
+    """contact id -> channel -> its consent row (contacts without any are absent)."""
+    found: dict[int, dict[str, ContactConsent]] = {}
+    for part in chunks(list(dict.fromkeys(contact_ids))):
+        rows = await session.execute(
+            select(ContactConsent).where(ContactConsent.contact_id.in_(part))
+        )
+        for row in rows.scalars():
+            found.setdefault(row.contact_id, {})[row.channel] = row
+    return found
+
+
+async def replace_consents(session: AsyncSession, rows: Sequence[dict[str, Any]]) -> None:
+    """Store these consents (at most one per contact and channel), replacing what was there."""
+    by_channel: dict[str, list[int]] = {}
+    for row in rows:
+        by_channel.setdefault(row["channel"], []).append(row["contact_id"])
+    for channel, ids in sorted(by_channel.items()):
+        for part in chunks(sorted(ids)):
+            await session.execute(
+                delete(ContactConsent)
+                .where(ContactConsent.channel == channel, ContactConsent.contact_id.in_(part))
+                .execution_options(synchronize_session=False)
+            )
+    if rows:
+        await session.execute(insert(ContactConsent), list(rows))
+
+
+async def contact_ids_by_phone(
+    session: AsyncSession, account_id: int, phones: Sequence[str]
+) -> dict[str, int]:
+    """phone -> contact id, for those of these phones the account has."""
+    found: dict[str, int] = {}
+    for part in chunks(list(dict.fromkeys(phones))):
+        rows = await session.execute(
+            select(Contact.phone, Contact.id).where(
+                Contact.account_id == account_id, Contact.phone.in_(part)
+            )
+        )
+        found.update({phone: cid for phone, cid in rows.all()})
+    return found
 
 
 # -- lookups by id (imports check their list; the CLI reports on its import) ---------------

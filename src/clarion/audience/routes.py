@@ -22,7 +22,8 @@ from fastapi import (
 from fastapi.responses import StreamingResponse
 
 from clarion import csvsafe
-from clarion.audience import repository, service, tasks
+from clarion.audience import history, repository, service, tasks
+from clarion.audience.history import Cause
 from clarion.audience.imports import ImportFailed, TextCheck
 from clarion.audience.models import ContactImport, ContactList
 from clarion.audience.phones import check_region, digits_only
@@ -31,6 +32,8 @@ from clarion.audience.schemas import (
     ContactCreate,
     ContactOut,
     ContactUpdate,
+    HistoryActor,
+    HistoryItem,
     ImportOut,
     ImportStarted,
     ListCreate,
@@ -42,7 +45,7 @@ from clarion.audience.schemas import (
     MembersRemoved,
 )
 from clarion.audit import service as audit
-from clarion.auth import CurrentAccountId
+from clarion.auth import CurrentAccountId, CurrentPrincipal, request_now
 from clarion.db.deps import ReadSessionDep, SessionDep
 from clarion.db.plans import analyze_if_changed
 from clarion.db.session import Database
@@ -58,13 +61,16 @@ PageDep = Annotated[PageParams, Depends(page_params)]
 
 @router.post("/contacts", status_code=201, response_model=ContactOut)
 async def create_contact(
-    body: ContactCreate, account_id: CurrentAccountId, session: SessionDep
+    body: ContactCreate, principal: CurrentPrincipal, session: SessionDep, request: Request
 ) -> ContactOut:
     """Create a contact. The phone is stored in E.164; a national number needs
     `defaultCountry`. An invalid number is 422 (field `phone`); a phone the account already
-    has is 409 with the existing contact's `id` in the problem document."""
-    contact = await service.create_contact(session, account_id, body)
-    return service.contact_out(contact, [])
+    has is 409 with the existing contact's `id` in the problem document. `consent` may
+    record the contact's consent per channel (written to its history)."""
+    contact = await service.create_contact(
+        session, principal.account_id, body, Cause.of(principal), request_now(request)
+    )
+    return (await service.contacts_out(session, [contact]))[0]
 
 
 @router.get("/contacts", response_model=Page[ContactOut])
@@ -112,13 +118,56 @@ async def get_contact(
 
 @router.put("/contacts/{contact_id}", response_model=ContactOut)
 async def update_contact(
-    contact_id: PathId, body: ContactUpdate, account_id: CurrentAccountId, session: SessionDep
+    contact_id: PathId,
+    body: ContactUpdate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    request: Request,
 ) -> ContactOut:
     """Partial update: only the fields sent change. `attributes` replaces the object;
-    `optOuts` sets the exact list of opted-out channels (changes are recorded with source
-    "api"). A phone another contact has is 409 with that contact's `id`."""
-    contact, opted = await service.update_contact(session, account_id, contact_id, body)
-    return service.contact_out(contact, opted)
+    `optOuts` sets the exact list of opted-out channels; `consent` sets the consent of the
+    channels it names (`{"sms": {"status": "granted", "proof": "..."}}` or just
+    `{"sms": "granted"}`; other channels keep theirs). Every opt-out, opt-in and consent
+    change goes to the contact's history with source `api` (an API key) or `console` (a
+    signed-in user). A phone another contact has is 409 with that contact's `id`."""
+    contact = await service.update_contact(
+        session,
+        principal.account_id,
+        contact_id,
+        body,
+        Cause.of(principal),
+        request_now(request),
+    )
+    return (await service.contacts_out(session, [contact]))[0]
+
+
+@router.get("/contacts/{contact_id}/history", response_model=Page[HistoryItem])
+async def contact_history(
+    contact_id: PathId, account_id: CurrentAccountId, session: ReadSessionDep, page: PageDep
+) -> Page[HistoryItem]:
+    """Every opt-out, opt-in and consent change of the contact, newest first. `source` says
+    where it came from (`api`, `console`, `import`, `inbound`: a keyword or event the person
+    sent, `provider`: what a provider reported) and `actor` who caused it (`type` key, user,
+    provider or system)."""
+    await service.require_contact(session, account_id, contact_id)
+    rows, total = await repository.history_page(session, contact_id, page.limit, page.offset)
+    items = [
+        HistoryItem(
+            at=r.created_at,
+            kind=history.KINDS[r.action],  # type: ignore[arg-type]
+            channel=r.channel,
+            source=r.source,
+            actor=(
+                HistoryActor(type=r.actor_type, id=r.actor_id, name=r.actor_name)
+                if r.actor_type
+                else None
+            ),
+            status=r.status,  # type: ignore[arg-type]
+            detail=r.detail,
+        )
+        for r in rows
+    ]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.delete("/contacts/{contact_id}", status_code=204)
@@ -191,7 +240,7 @@ async def delete_list(list_id: PathId, account_id: CurrentAccountId, session: Se
 async def add_members(
     list_id: PathId,
     body: MembersAdd,
-    account_id: CurrentAccountId,
+    principal: CurrentPrincipal,
     session: SessionDep,
     request: Request,
     background: BackgroundTasks,
@@ -213,8 +262,13 @@ async def add_members(
 
     On PostgreSQL, once answered, the statistics of contacts and memberships are refreshed
     when this (with the writes before it) changed a good share of them, so that a campaign
-    confirmed next is planned on them."""
-    added = await service.add_members(session, account_id, list_id, body)
+    confirmed next is planned on them.
+
+    A row's `consent` (`{"sms": "granted"}` or `{"sms": {"status", "at"?, "proof"?}}`)
+    sets the contact's consent for those channels; a bad one makes the row invalid."""
+    added = await service.add_members(
+        session, principal.account_id, list_id, body, Cause.of(principal), request_now(request)
+    )
     if added.added or body.contacts:
         written = {"contact": len(body.contacts), "list_member": added.added}
         background.add_task(_keep_analyzed, request.app.state.db, written)
@@ -284,7 +338,7 @@ def _remove(path: Path) -> None:
 @router.post("/lists/{list_id}/imports", status_code=202, response_model=ImportStarted)
 async def start_import(
     list_id: PathId,
-    account_id: CurrentAccountId,
+    principal: CurrentPrincipal,
     request: Request,
     file: Annotated[UploadFile, File(description="the CSV file (UTF-8, header row)")],
     default_country: Annotated[
@@ -304,12 +358,16 @@ async def start_import(
     column becomes an attribute. The delimiter (`,` `;` tab `|`) is detected. The file must
     be UTF-8 (a byte order mark is fine): other encodings are refused (422, field `file`)
     rather than guessed. Contacts are upserted by phone; empty cells never erase a value.
+    Columns `consent_sms`, `consent_whatsapp` and `consent_rcs` hold `granted` or `denied`
+    (any other value makes the row invalid) and go to the contacts' history (source
+    `import`).
     The import lives in this server process: a restart marks it `failed`."""
     try:
         # An HTML form sends an empty field for "no value".
         region = check_region(default_country or None)
     except ValueError as exc:
         raise Unprocessable(str(exc), field="defaultCountry") from None
+    account_id = principal.account_id
     db: Database = request.app.state.db
     async with db.session(write=False) as session:
         await service.require_list(session, account_id, list_id)
@@ -336,6 +394,7 @@ async def start_import(
         list_id=list_id,
         path=path,
         default_country=region,
+        cause=Cause.of(principal, source="import"),
     )
     return ImportStarted(id=import_id, status="running")
 

@@ -7,12 +7,12 @@ from typing import Annotated, Any, Literal
 
 import phonenumbers
 import pycountry
-from pydantic import AfterValidator, Field, field_validator
+from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
 from clarion.audience.optouts import CHANNELS
 from clarion.audience.phones import check_region
-from clarion.schemas import CamelModel, Id, OutModel, UtcDatetime
+from clarion.schemas import CamelModel, Id, OutModel, RequestDatetime, UtcDatetime
 
 MAX_BULK_ROWS = 10_000
 
@@ -115,6 +115,74 @@ def _lower_channels(value: Any) -> Any:
     return value
 
 
+ConsentStatus = Literal["granted", "denied"]
+CONSENT_STATUSES = ("granted", "denied")
+
+
+class ConsentIn(CamelModel):
+    """Consent to marketing on one channel. A bare string (`"granted"`) is short for
+    `{"status": "granted"}`."""
+
+    status: ConsentStatus
+    at: RequestDatetime | None = Field(
+        default=None, description="when it was given or withdrawn (default: now)"
+    )
+    proof: Annotated[str, Field(max_length=2000)] | None = Field(
+        default=None, description="what shows it (a form id, a recording, a signed page...)"
+    )
+
+    @field_validator("status", mode="before")
+    @classmethod
+    def _status(cls, value: Any) -> Any:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
+def _consent_shorthand(value: Any) -> Any:
+    """Channel keys in any case; `"granted"` for `{"status": "granted"}`."""
+    if not isinstance(value, dict):
+        return value
+    return {
+        (k.lower() if isinstance(k, str) else k): ({"status": v} if isinstance(v, str) else v)
+        for k, v in value.items()
+    }
+
+
+ConsentMap = Annotated[
+    dict[Channel, ConsentIn],
+    BeforeValidator(_consent_shorthand),
+    Field(
+        description="consent per channel (sms, rcs, whatsapp); a channel left out keeps "
+        "what it had",
+        examples=[{"sms": {"status": "granted", "proof": "signup form 2026-11-02"}}],
+    ),
+]
+
+
+class ConsentOut(OutModel):
+    status: ConsentStatus
+    at: UtcDatetime
+    source: str = Field(description="api, console, import, inbound or provider")
+    proof: str | None = None
+
+
+class HistoryActor(OutModel):
+    type: str = Field(description="key, user, provider or system")
+    id: int | None
+    name: str | None
+
+
+class HistoryItem(OutModel):
+    at: UtcDatetime
+    kind: Literal["opt_out", "opt_in", "consent"]
+    channel: str
+    source: str = Field(description="inbound, api, import, console or provider")
+    actor: HistoryActor | None = Field(description="who caused it (null for older entries)")
+    status: ConsentStatus | None = Field(description="the new consent (consent entries)")
+    detail: str | None = Field(
+        description="the inbound text, the provider's reason or the consent's proof"
+    )
+
+
 class ContactCreate(CamelModel):
     phone: str = Field(
         min_length=1, max_length=64, description="E.164, or national with defaultCountry"
@@ -125,6 +193,7 @@ class ContactCreate(CamelModel):
     region: Region | None = None
     timezone: TimeZone | None = None
     default_country: Country | None = None
+    consent: ConsentMap = Field(default_factory=dict)
 
     @field_validator("default_country")
     @classmethod
@@ -144,6 +213,7 @@ class ContactUpdate(CamelModel):
     region: Region | None = Field(default=None, description="null clears it")
     timezone: TimeZone | None = Field(default=None, description="null clears it")
     opt_outs: list[Channel] | None = Field(default=None, max_length=len(CHANNELS))
+    consent: ConsentMap = Field(default_factory=dict)
     default_country: Country | None = None
 
     @field_validator("default_country")
@@ -167,6 +237,9 @@ class ContactOut(OutModel):
     region: str | None = Field(description="ISO 3166-2 subdivision, when set")
     timezone: str | None = Field(description="IANA time zone, when set")
     opt_outs: list[str]
+    consent: dict[str, ConsentOut] = Field(
+        description="consent per channel; a channel never asked is absent"
+    )
     created_at: UtcDatetime
     updated_at: UtcDatetime
 
@@ -198,6 +271,7 @@ class BulkContactRow(CamelModel):
     last_name: Name | None = None
     attributes: Attributes | None = None
     default_country: Country | None = None
+    consent: ConsentMap = Field(default_factory=dict)
 
     @field_validator("default_country")
     @classmethod
@@ -213,8 +287,8 @@ class MembersAdd(CamelModel):
         default_factory=list,
         max_length=MAX_BULK_ROWS,
         description="contacts upserted by phone: objects with `phone` and optional "
-        "`firstName`, `lastName`, `attributes`, `defaultCountry`. Each row is validated on "
-        "its own: a bad row is reported in `invalid` and never rejects the others.",
+        "`firstName`, `lastName`, `attributes`, `defaultCountry`, `consent`. Each row is "
+        "validated on its own: a bad row is reported in `invalid` and never rejects the others.",
     )
 
 

@@ -1,16 +1,20 @@
 """The rules of contacts and lists."""
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.audience import optouts, repository
+from clarion.audience import consent, optouts, repository
+from clarion.audience.consent import Wanted
+from clarion.audience.history import Cause
 from clarion.audience.models import Contact, ContactList
 from clarion.audience.phones import InvalidPhone, normalize_fast
 from clarion.audience.repository import UpsertRow
 from clarion.audience.schemas import (
     BulkContactRow,
+    ConsentOut,
     ContactCreate,
     ContactOut,
     ContactUpdate,
@@ -23,7 +27,9 @@ from clarion.db.base import utcnow
 from clarion.errors import Conflict, NotFound, Unprocessable
 
 
-def contact_out(contact: Contact, opt_outs: list[str]) -> ContactOut:
+def contact_out(
+    contact: Contact, opt_outs: list[str], consents: dict[str, ConsentOut]
+) -> ContactOut:
     return ContactOut(
         id=contact.id,
         phone=contact.phone,
@@ -31,6 +37,7 @@ def contact_out(contact: Contact, opt_outs: list[str]) -> ContactOut:
         first_name=contact.first_name,
         last_name=contact.last_name,
         attributes=contact.attributes or {},
+        consent=consents,
         region=contact.region,
         timezone=contact.timezone,
         opt_outs=opt_outs,
@@ -40,8 +47,10 @@ def contact_out(contact: Contact, opt_outs: list[str]) -> ContactOut:
 
 
 async def contacts_out(session: AsyncSession, contacts: Sequence[Contact]) -> list[ContactOut]:
-    opted = await repository.opt_outs_of(session, [c.id for c in contacts])
-    return [contact_out(c, opted[c.id]) for c in contacts]
+    ids = [c.id for c in contacts]
+    opted = await repository.opt_outs_of(session, ids)
+    consents = await consent.consents_out(session, ids)
+    return [contact_out(c, opted[c.id], consents[c.id]) for c in contacts]
 
 
 def list_out(row: ContactList, count: int) -> ListOut:
@@ -85,7 +94,9 @@ async def delete_list(session: AsyncSession, account_id: int, list_id: int) -> N
     await repository.delete_list(session, await require_list(session, account_id, list_id))
 
 
-async def create_contact(session: AsyncSession, account_id: int, body: ContactCreate) -> Contact:
+async def create_contact(
+    session: AsyncSession, account_id: int, body: ContactCreate, cause: Cause, now: datetime
+) -> Contact:
     phone, country = _phone(body.phone, body.default_country)
     contact = await repository.insert_contact_unless_phone_exists(
         session,
@@ -103,12 +114,18 @@ async def create_contact(session: AsyncSession, account_id: int, body: ContactCr
     if contact is None:
         existing = await repository.contact_id_with_phone(session, account_id, phone)
         raise _duplicate(existing or 0, phone)
+    await consent.set_consents(session, consent.wanted_of(contact.id, body.consent), cause, now)
     return contact
 
 
 async def update_contact(
-    session: AsyncSession, account_id: int, contact_id: int, body: ContactUpdate
-) -> tuple[Contact, list[str]]:
+    session: AsyncSession,
+    account_id: int,
+    contact_id: int,
+    body: ContactUpdate,
+    cause: Cause,
+    now: datetime,
+) -> Contact:
     contact = await require_contact(session, account_id, contact_id)
     given = body.model_fields_set
     if "phone" in given:
@@ -144,12 +161,14 @@ async def update_contact(
         wanted: set[str] = set(body.opt_outs)
         current = set((await repository.opt_outs_of(session, [contact.id]))[contact.id])
         for new_channel in sorted(wanted - current):
-            await optouts.opt_out(session, [contact.id], new_channel, source="api")
+            await optouts.opt_out(session, [contact.id], new_channel, cause, at=now)
         for old_channel in sorted(current - wanted):
-            await optouts.opt_in(session, [contact.id], old_channel, source="api")
+            await optouts.opt_in(session, [contact.id], old_channel, cause, at=now)
+    if "consent" in given:
+        await consent.set_consents(session, consent.wanted_of(contact.id, body.consent), cause, now)
     contact.updated_at = utcnow()
     await session.flush()
-    return contact, (await repository.opt_outs_of(session, [contact.id]))[contact.id]
+    return contact
 
 
 async def delete_contact(session: AsyncSession, account_id: int, contact_id: int) -> None:
@@ -166,7 +185,12 @@ def _row_reason(exc: ValidationError) -> str:
 
 
 async def add_members(
-    session: AsyncSession, account_id: int, list_id: int, body: MembersAdd
+    session: AsyncSession,
+    account_id: int,
+    list_id: int,
+    body: MembersAdd,
+    cause: Cause,
+    now: datetime,
 ) -> MembersAdded:
     """See the route. Rows of `contacts` are upserted first, then `contactIds` are added."""
     if len(body.contact_ids) + len(body.contacts) > 10_000:
@@ -176,6 +200,7 @@ async def add_members(
     await require_list(session, account_id, list_id)
     invalid: list[InvalidRow] = []
     rows: dict[str, UpsertRow] = {}
+    consents: list[tuple[str, Wanted]] = []  # by phone: the contact may not exist yet
     valid = 0
     for index, raw in enumerate(body.contacts):
         phone_sent = raw.get("phone") if isinstance(raw, dict) else None
@@ -197,10 +222,15 @@ async def add_members(
         # A phone repeated in the request: the later row wins (see merge_rows).
         new = UpsertRow(phone, country, row.first_name, row.last_name, row.attributes)
         rows[phone] = repository.merge_rows(rows.get(phone), new)
+        consents.extend((phone, w) for w in consent.wanted_of(0, row.consent))
     added = 0
     if rows:
         result = await repository.upsert_contacts(session, account_id, list(rows.values()), list_id)
         added += result.added
+    if consents:
+        ids = await repository.contact_ids_by_phone(session, account_id, [p for p, _ in consents])
+        wanted = [Wanted(ids[phone], w.channel, w.status, w.at, w.proof) for phone, w in consents]
+        await consent.set_consents(session, wanted, cause, now)
     known = await repository.contact_ids_of_account(session, account_id, body.contact_ids)
     good_ids: list[int] = []
     for index, contact_id in enumerate(body.contact_ids):

@@ -26,6 +26,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from clarion.audience import hook_events, repository
+from clarion.audience.history import Cause
 from clarion.audience.imports import run_import
 from clarion.db.session import Database
 from clarion.procs import worker_pool
@@ -110,6 +111,7 @@ def start_import(
     list_id: int,
     path: Path,
     default_country: str | None,
+    cause: Cause,
 ) -> None:
     """Run the import in the background; the spooled file is deleted when it ends."""
     tasks = _tasks(app)
@@ -123,6 +125,7 @@ def start_import(
                 list_id=list_id,
                 path=path,
                 default_country=default_country,
+                cause=cause,
                 executor=parse_pool(app.state.settings.import_workers),
                 utf8_checked=True,  # checked while spooling the upload
             )

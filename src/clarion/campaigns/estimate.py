@@ -31,6 +31,7 @@ from clarion.accounts.models import Account
 from clarion.audience.models import Contact
 from clarion.campaigns import repository, variants
 from clarion.campaigns.audience import audience_of
+from clarion.campaigns.consent import consent_required
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import EstimateOut
 from clarion.money import from_units
@@ -61,6 +62,7 @@ class Pricing:
 
     duplicates: int = 0
     opted_out: int = 0
+    no_consent: int = 0  # requireConsent: candidates without granted consent
     frequency_capped: int = 0
     invalid: int = 0
     buckets: dict[tuple[str, str | None], Bucket] = field(default_factory=dict)
@@ -336,8 +338,11 @@ async def price_audience(
     cap: repository.CapFilter | None = None,
 ) -> Pricing:
     """Resolve the campaign's audience and price it (see the module docstring) with its
-    message, or with `message` (an A/B variant's) when given. With a `cap`, contacts who
-    reached the frequency cap are left out like the opted out."""
+    message, or with `message` (an A/B variant's) when given. Under `requireConsent`, a
+    marketing campaign leaves out the candidates without granted consent for its channel
+    (`excluded.noConsent`), as the materializer does. With a `cap`, contacts who reached the
+    frequency cap are left out like the opted out (each excluded contact counts once: opted
+    out, else without consent, else capped)."""
     p = Pricing()
     channel = campaign.channel
     prices = _Prices(card)
@@ -347,8 +352,15 @@ async def price_audience(
     opted = await repository.opted_out_by_country(session, audience, channel)
     memberships = await repository.memberships_of_candidates(session, audience)
     p.opted_out = sum(opted.values())
+    need_consent = await consent_required(session, campaign.account_id, campaign.purpose)
+    no_consent: dict[str, int] = {}
+    if need_consent:
+        no_consent = await repository.no_consent_by_country(session, audience, channel)
+        p.no_consent = sum(no_consent.values())
     capped = (
-        await repository.capped_by_country(session, audience, channel, cap)
+        await repository.capped_by_country(
+            session, audience, channel, cap, need_consent=need_consent
+        )
         if cap is not None
         else {}
     )
@@ -356,7 +368,10 @@ async def price_audience(
     per_country: dict[str, int] = {}
     if not personalized:  # (personalized: the recipients come from the stream below)
         candidates = await repository.audience_by_country(session, audience)
-        per_country = {c: n - opted.get(c, 0) - capped.get(c, 0) for c, n in candidates.items()}
+        per_country = {
+            c: n - opted.get(c, 0) - no_consent.get(c, 0) - capped.get(c, 0)
+            for c, n in candidates.items()
+        }
 
     fallback = channel == "rcs" and campaign.fallback_channel == "sms"
     if fallback:
@@ -409,7 +424,7 @@ async def price_audience(
         # too: streaming a million rows through the driver's thread costs twice the GROUP BY).
         totals: dict[tuple[str, int, str, str], int] = {}
         async for chunk in repository.stream_recipient_groups(
-            session, audience, channel, seg.columns(), cap=cap
+            session, audience, channel, seg.columns(), cap=cap, need_consent=need_consent
         ):
             for row in chunk:
                 key = (row[0], *seg.measure_values(tuple(row[1:-1])))
@@ -418,9 +433,11 @@ async def price_audience(
             account_for(country, int(n), parts, encoding, category)
             per_country[country] = per_country.get(country, 0) + int(n)
 
-    # Candidates = recipients (priced or invalid) + opted out + capped; the rest are
-    # duplicates.
-    p.duplicates = memberships - sum(per_country.values()) - p.opted_out - p.frequency_capped
+    # Candidates = recipients (priced or invalid) + opted out + without consent + capped;
+    # the rest are duplicates.
+    p.duplicates = (
+        memberships - sum(per_country.values()) - p.opted_out - p.no_consent - p.frequency_capped
+    )
 
     if sms_like and p.max_parts is None:
         # Nobody to send to: describe the text itself.
@@ -460,6 +477,7 @@ def to_out(
         excluded={  # type: ignore[arg-type]
             "duplicates": p.duplicates,
             "optedOut": p.opted_out,
+            "noConsent": p.no_consent,
             "frequencyCapped": p.frequency_capped,
             "invalid": p.invalid,
         },
@@ -509,7 +527,9 @@ async def fingerprint(
         "segments": campaign.segment_filters,
         "filter": campaign.audience_filter,
         "listState": sorted((k, str(v)) for k, v in lists.items()),
+        # Opt-outs and consent changes both write the contacts' history, which this watches.
         "optOuts": await repository.opt_out_state(session, campaign.account_id, campaign.channel),
+        "consent": await consent_required(session, campaign.account_id, campaign.purpose),
         "contacts": await repository.contacts_state(session, campaign.account_id),
         "rates": str(getattr(card, "fingerprint", "")),
         "template": _template_state(template),

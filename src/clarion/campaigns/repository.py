@@ -29,7 +29,14 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from clarion.audience.models import Contact, ContactList, ContactOptOut, ListMember, OptOutEvent
+from clarion.audience.models import (
+    Contact,
+    ContactConsent,
+    ContactList,
+    ContactOptOut,
+    ListMember,
+    OptOutEvent,
+)
 from clarion.campaigns import states
 from clarion.campaigns.audience import Audience
 from clarion.campaigns.models import Campaign
@@ -263,6 +270,13 @@ async def opted_out_by_country(
         return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
 
 
+def granted(channel: str) -> Select[Any]:
+    """The contacts that granted consent for the channel."""
+    return select(ContactConsent.contact_id).where(
+        ContactConsent.channel == channel, ContactConsent.status == "granted"
+    )
+
+
 @dataclass(frozen=True)
 class CapFilter:
     """Contacts who received `messages` marketing messages of the account since `since`."""
@@ -294,10 +308,11 @@ def capped_contact_ids(account_id: int, cap: CapFilter) -> Select[Any]:
     return _capped_ids(account_id, cap)
 
 
-async def capped_by_country(
-    session: AsyncSession, audience: Audience, channel: str, cap: CapFilter
+async def no_consent_by_country(
+    session: AsyncSession, audience: Audience, channel: str
 ) -> dict[str, int]:
-    """Per country: the candidates not opted out of the channel who reached the cap."""
+    """Per country: the candidates not opted out of the channel and without granted consent
+    for it (counted apart from the opted out, so that each excluded contact counts once)."""
     if audience.empty:
         return {}
     opted_out = select(ContactOptOut.contact_id).where(ContactOptOut.channel == channel)
@@ -306,10 +321,35 @@ async def capped_by_country(
         .where(
             *audience_where(session, audience),
             _not_in(session, Contact.id, opted_out),
-            Contact.id.in_(_capped_ids(audience.account_id, cap)),
+            _not_in(session, Contact.id, granted(channel)),
         )
         .group_by(Contact.country)
     )
+    async with without_nested_loops(session):
+        return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
+
+
+async def capped_by_country(
+    session: AsyncSession,
+    audience: Audience,
+    channel: str,
+    cap: CapFilter,
+    *,
+    need_consent: bool = False,
+) -> dict[str, int]:
+    """Per country: the candidates not opted out of the channel who reached the cap (with
+    `need_consent`, only those who granted consent: the others count as without consent)."""
+    if audience.empty:
+        return {}
+    opted_out = select(ContactOptOut.contact_id).where(ContactOptOut.channel == channel)
+    where = [
+        *audience_where(session, audience),
+        _not_in(session, Contact.id, opted_out),
+        Contact.id.in_(_capped_ids(audience.account_id, cap)),
+    ]
+    if need_consent:
+        where.append(Contact.id.in_(granted(channel)))
+    stmt = select(Contact.country, func.count()).where(*where).group_by(Contact.country)
     async with without_nested_loops(session):
         return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
 
@@ -321,16 +361,21 @@ async def stream_recipient_groups(
     values: Sequence[tuple[Any, Any]],
     chunk: int = 20_000,
     cap: CapFilter | None = None,
+    *,
+    need_consent: bool = False,
 ) -> AsyncIterator[Sequence[Row[Any]]]:
     """The recipients (candidates not opted out of the channel) as rows of
     (country, *values, count), grouped by country and by the values a personalized text
     uses. `values` pairs what to select with what to group by (e.g. a representative
     phone, grouped by its length). Streamed through a server-side cursor in chunks: memory
-    stays flat however many groups there are."""
+    stays flat however many groups there are. `need_consent`: only contacts that granted
+    consent for the channel."""
     if audience.empty:
         return
     opted_out = select(ContactOptOut.contact_id).where(ContactOptOut.channel == channel)
     where = [*audience_where(session, audience), _not_in(session, Contact.id, opted_out)]
+    if need_consent:
+        where.append(Contact.id.in_(granted(channel)))
     if cap is not None:  # left out like the opted out (the frequency cap)
         where.append(_not_in(session, Contact.id, _capped_ids(audience.account_id, cap)))
     stmt = (
@@ -609,8 +654,8 @@ async def variant_counts(
         .group_by(Message.campaign_id, Message.variant, Message.status)
     )
     out: dict[int, dict[str, dict[str, int]]] = {}
-    for campaign_id, variant, status, n in rows:
-        out.setdefault(int(campaign_id), {}).setdefault(str(variant), {})[str(status)] = int(n)
+    for campaign_id, variant, status, n in rows:  # (campaign_id IN ...: never None here)
+        out.setdefault(int(campaign_id or 0), {}).setdefault(str(variant), {})[str(status)] = int(n)
     return out
 
 

@@ -327,6 +327,11 @@ class CampaignOut(OutModel):
 class Excluded(OutModel):
     duplicates: int = Field(description="memberships beyond the first of a contact")
     opted_out: int = Field(description="contacts opted out of the channel")
+    no_consent: int = Field(
+        default=0,
+        description="contacts left out for want of granted consent for the channel "
+        "(marketing campaigns when the account requires consent)",
+    )
     frequency_capped: int = Field(
         default=0,
         description="contacts who already received the account's frequency cap of "

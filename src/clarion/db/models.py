@@ -3,6 +3,7 @@
 from clarion.accounts.models import Account, ApiKey, CreditLedger, IdempotencyRecord, SystemSetting
 from clarion.audience.models import (
     Contact,
+    ContactConsent,
     ContactImport,
     ContactList,
     ContactOptOut,
@@ -13,7 +14,7 @@ from clarion.audit.models import AuditEvent
 from clarion.campaigns.models import Campaign
 from clarion.compliance.models import ComplianceSettingsRow
 from clarion.db.base import Base
-from clarion.delivery.models import ReceiptEvent
+from clarion.delivery.models import InboundEvent, ReceiptEvent
 from clarion.hooks.models import Hook, HookDelivery, HookEvent
 from clarion.messages.models import CampaignTally, Message
 from clarion.people.models import LoginThrottle, User, UserSession
@@ -30,6 +31,7 @@ __all__ = [
     "CampaignTally",
     "ComplianceSettingsRow",
     "Contact",
+    "ContactConsent",
     "ContactImport",
     "ContactList",
     "ContactOptOut",
@@ -38,6 +40,7 @@ __all__ = [
     "HookDelivery",
     "HookEvent",
     "IdempotencyRecord",
+    "InboundEvent",
     "ListMember",
     "LoginThrottle",
     "Message",

@@ -1,6 +1,6 @@
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, Index, String, Text, text
+from sqlalchemy import BigInteger, Boolean, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db.base import Base, BigId, UTCDateTime, utcnow
@@ -46,3 +46,23 @@ class ProviderIdAlias(Base):
     alias: Mapped[str] = mapped_column(String(128), primary_key=True)
     provider_message_id: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class InboundEvent(Base):
+    """An inbound message as it was handled: what it asked (`opt_out`, `opt_in`, `help` or
+    nothing) and the reply queued for it. The unique provider id makes a provider's retried
+    webhook the same message: handled once, answered once."""
+
+    __tablename__ = "inbound_event"
+    __table_args__ = (UniqueConstraint("provider", "provider_message_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_message_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    from_phone: Mapped[str] = mapped_column(String(32))
+    to: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    text: Mapped[str] = mapped_column(Text)
+    action: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    reply_message_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

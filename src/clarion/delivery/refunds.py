@@ -22,16 +22,19 @@ async def refund_messages(session: AsyncSession, message_ids: Sequence[int], now
     if not message_ids:
         return 0
     charged = await transitions.take_back_charges(session, message_ids, now)
-    per_campaign: dict[tuple[int, int], int] = defaultdict(int)
+    per_campaign: dict[tuple[int, int | None], int] = defaultdict(int)
     counted: dict[int, int] = defaultdict(int)
     for c in charged:
         per_campaign[(c.account_id, c.campaign_id)] += c.price
-        if c.contact_id is not None:  # a test send was never part of the campaign's spend
+        # A test send or a message of no campaign was never part of a campaign's spend.
+        if c.contact_id is not None and c.campaign_id is not None:
             counted[c.campaign_id] += c.price
     for campaign_id in sorted(counted):  # appended: no campaign row is locked
         await tally.move(session, campaign_id, {}, spent=-counted[campaign_id])
-    for (account_id, campaign_id), amount in sorted(per_campaign.items()):
+    for (account_id, of_campaign), amount in sorted(
+        per_campaign.items(), key=lambda kv: (kv[0][0], kv[0][1] or 0)
+    ):
         await ledger.refund(
-            session, account_id, campaign_id, amount, note="not billed by the provider"
+            session, account_id, of_campaign, amount, note="not billed by the provider"
         )
     return sum(per_campaign.values())

@@ -5,16 +5,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, bindparam, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.accounts.models import Account
+from clarion.audience.models import Contact
+from clarion.campaigns.models import Campaign
+from clarion.db.base import utcnow
 from clarion.db.dialect import is_sqlite
 from clarion.db.params import LOOKUP_CHUNK, chunks, one_of
-from clarion.delivery.models import ProviderIdAlias, ReceiptEvent
+from clarion.delivery.models import InboundEvent, ProviderIdAlias, ReceiptEvent
 from clarion.messages.models import Message
 from clarion.messages.states import RECEIPT_TARGETS
+from clarion.providers.base import InboundMessage
 
 
 @dataclass(slots=True)
@@ -125,3 +131,82 @@ async def resolve_aliases(
         )
         found.update({a: m for a, m in rows})
     return found
+
+
+# -- inbound messages ------------------------------------------------------------------------
+
+
+async def record_inbound(session: AsyncSession, item: InboundMessage) -> int | None:
+    """Store an inbound message; None when the provider sent this message (its id) before.
+    The unique (provider, provider_message_id) decides, inside a savepoint, so two
+    deliveries racing each other still handle it once."""
+    row = InboundEvent(
+        provider=item.provider[:32],
+        provider_message_id=(item.provider_message_id or None) and item.provider_message_id[:128],
+        channel=item.channel,
+        from_phone=item.from_phone[:32],
+        to=(item.to or None) and item.to[:64],
+        text=item.text or "",
+        received_at=item.received_at or utcnow(),
+    )
+    try:
+        async with session.begin_nested():
+            session.add(row)
+            await session.flush()
+    except IntegrityError:
+        return None
+    return row.id
+
+
+async def note_inbound(
+    session: AsyncSession, event_id: int, action: str | None, reply_message_id: int | None
+) -> None:
+    await session.execute(
+        update(InboundEvent)
+        .where(InboundEvent.id == event_id)
+        .values(action=action, reply_message_id=reply_message_id)
+    )
+
+
+async def contacts_by_account_with_phone(session: AsyncSession, phone: str) -> dict[int, list[int]]:
+    """account id -> its contacts with this E.164 phone (any account)."""
+    rows = await session.execute(
+        select(Contact.account_id, Contact.id).where(Contact.phone == phone).order_by(Contact.id)
+    )
+    out: dict[int, list[int]] = {}
+    for account_id, contact_id in rows.all():
+        out.setdefault(int(account_id), []).append(int(contact_id))
+    return out
+
+
+@dataclass(slots=True)
+class LastSent:
+    """The latest message handed to a provider for a phone: whose it was, and from whom."""
+
+    account_id: int
+    country: str
+    sender: str | None
+
+
+async def last_sent_to(session: AsyncSession, phone: str) -> LastSent | None:
+    row = (
+        await session.execute(
+            select(
+                Message.account_id,
+                Message.country,
+                func.coalesce(Message.sender, Campaign.sender),
+            )
+            .outerjoin(Campaign, Campaign.id == Message.campaign_id)
+            .where(Message.phone == phone, Message.sent_at.is_not(None))
+            .order_by(Message.sent_at.desc(), Message.id.desc())
+            .limit(1)
+        )
+    ).one_or_none()
+    return None if row is None else LastSent(int(row[0]), str(row[1]), row[2])
+
+
+async def available_credits(session: AsyncSession, account_id: int) -> int:
+    row = await session.execute(
+        select(Account.balance - Account.reserved).where(Account.id == account_id)
+    )
+    return int(row.scalar_one_or_none() or 0)

@@ -113,7 +113,16 @@ async def simulator_webhook(request: Request) -> WebhookAck:
         for item in payload.receipts
     ]
     inbound = [
-        InboundMessage(PROVIDER, item.channel, item.from_, item.text, None, item.timestamp)
+        InboundMessage(
+            PROVIDER,
+            item.channel,
+            item.from_,
+            item.text,
+            None,
+            item.timestamp,
+            provider_message_id=item.id,
+            to=item.to,
+        )
         for item in payload.inbound
     ]
     db: Database = request.app.state.db

@@ -20,6 +20,12 @@ class SimulatorInboundIn(CamelModel):
     channel: Literal["sms", "whatsapp", "rcs"]
     text: str = Field(max_length=5000)
     timestamp: RequestDatetime | None = None
+    id: str | None = Field(
+        default=None,
+        max_length=128,
+        description="the simulator's id of the inbound message (a redelivery repeats it)",
+    )
+    to: str | None = Field(default=None, max_length=32, description="the sender it was sent to")
 
 
 class SimulatorWebhookIn(CamelModel):

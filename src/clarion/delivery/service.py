@@ -169,6 +169,25 @@ async def _load(
     return found
 
 
+async def _opt_out_stopped(
+    session: AsyncSession,
+    receipts: Sequence[Receipt],
+    messages: dict[tuple[str, str], MessageState],
+) -> None:
+    """A WhatsApp message refused because the person stopped marketing messages (131050)
+    opts its contact out of WhatsApp (a retried receipt changes nothing more)."""
+    found = [
+        (m.contact_id, r.error_message)
+        for r in receipts
+        if r.error_code == inbound_handlers.STOPPED_MARKETING
+        and (m := messages.get((r.provider, r.provider_message_id))) is not None
+        and m.contact_id is not None
+    ]
+    for contact_id, message in found:
+        reason = f"{inbound_handlers.STOPPED_MARKETING}: {message or 'stopped marketing'}"
+        await inbound_handlers.stopped_marketing(session, [contact_id], reason[:500])
+
+
 async def ingest_receipts(session: AsyncSession, receipts: Sequence[Receipt]) -> IngestResult:
     """Store and apply a batch of normalized receipts in the caller's transaction."""
     result = IngestResult(received=len(receipts))
@@ -181,6 +200,7 @@ async def ingest_receipts(session: AsyncSession, receipts: Sequence[Receipt]) ->
         messages.update(
             await _load(session, ((r.provider, r.provider_message_id) for r in unknown))
         )
+    await _opt_out_stopped(session, receipts, messages)
     plan = _Plan(now)
     events: list[dict[str, Any]] = []
     for r in receipts:

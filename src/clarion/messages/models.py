@@ -21,8 +21,10 @@ class MessageStatus(StrEnum):
 
 
 class Message(Base):
-    """One recipient of one campaign. This table is the send queue: workers claim `queued`
-    rows whose `next_attempt_at` has come, under a lease (`lease_owner`, `lease_until`)."""
+    """One recipient of one campaign, or a message of no campaign (a reply to an inbound
+    keyword: `campaign_id` NULL, its own `text` and `sender`). This table is the send queue:
+    workers claim `queued` rows whose `next_attempt_at` has come, under a lease
+    (`lease_owner`, `lease_until`)."""
 
     __tablename__ = "message"
     __table_args__ = (
@@ -69,12 +71,21 @@ class Message(Base):
             postgresql_where=text("provider_message_id IS NOT NULL"),
             sqlite_where=text("provider_message_id IS NOT NULL"),
         ),
+        # Who last messaged a phone (an inbound keyword's reply is paid by that account);
+        # paid only once a message is handed to a provider.
+        Index(
+            "ix_message_phone_sent",
+            "phone",
+            "sent_at",
+            postgresql_where=text("sent_at IS NOT NULL"),
+            sqlite_where=text("sent_at IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     # No foreign key: checking it costs a lock on the campaign row per inserted message
     # (materializing a million recipients took 2.5x longer). Campaigns are soft-deleted.
-    campaign_id: Mapped[int] = mapped_column(BigInteger)
+    campaign_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # None: a reply
     account_id: Mapped[int] = mapped_column(BigInteger)
     contact_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)  # None: test send
     phone: Mapped[str] = mapped_column(String(20))
@@ -99,6 +110,9 @@ class Message(Base):
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     # The A/B variant whose message this recipient gets (None: not an A/B campaign).
     variant: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    # A message of no campaign carries what it says and who it is from.
+    text: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sender: Mapped[str | None] = mapped_column(String(64), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

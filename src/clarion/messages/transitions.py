@@ -2,13 +2,15 @@
 counters itself (`tally.py`) in the caller's transaction.
 
     materialize (sending/materialize.py)   -> queued
+    queue_reply                            -> queued (a message of no campaign)
     claim_batch                            queued -> sending (leased)
     record_outcomes                        sending -> sent | failed | queued (retry)
     fail_unpaid                            sent -> failed (no credits to pay for it)
     release_expired_leases, release_leases_of    sending -> queued
     skip_queued                            queued -> skipped (campaign cancelled)
     hold_claimed                           sending -> queued until not_before (sending hours)
-    skip_claimed                           sending -> skipped (EXPIRED, FREQUENCY_CAP)
+    skip_claimed                           sending -> skipped (EXPIRED, FREQUENCY_CAP,
+                                           NO_CONSENT)
     expire_queued                          queued -> skipped (EXPIRED: past expiresAt)
     hold_materialized                      queued, due at not_before (outside its hours)
     apply_receipts                         sent -> delivered | read | failed (states.py)
@@ -45,7 +47,7 @@ _UTC = UTCDateTime()
 @dataclass(slots=True)
 class Claimed:
     id: int
-    campaign_id: int
+    campaign_id: int | None  # None: a message of no campaign (a reply)
     contact_id: int | None
     phone: str
     country: str
@@ -82,6 +84,79 @@ FROM picked WHERE m.id = picked.id
 RETURNING m.id, m.campaign_id, m.contact_id, m.phone, m.country, m.channel, m.attempts,
           m.variant
 """
+
+
+async def queue_reply(
+    session: AsyncSession,
+    *,
+    account_id: int,
+    phone: str,
+    country: str,
+    channel: str,
+    sender: str | None,
+    text: str,
+    now: datetime,
+) -> int:
+    """A message of no campaign (a keyword's reply), queued for the engine. It belongs to no
+    campaign's counters: no tally moves for it, now or later (`contact_id` is NULL, as for
+    test sends, which every counter change leaves out)."""
+    message = Message(
+        campaign_id=None,
+        account_id=account_id,
+        contact_id=None,
+        phone=phone,
+        country=country,
+        channel=channel,
+        status=MessageStatus.QUEUED,
+        units=0,
+        price=0,
+        attempts=0,
+        next_attempt_at=now,
+        text=text,
+        sender=sender,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    return message.id
+
+
+_CLAIM_REPLIES = """
+UPDATE message SET status = 'sending', lease_owner = :owner, lease_until = :until,
+                   updated_at = :now
+WHERE id IN (
+    SELECT id FROM message
+    WHERE campaign_id IS NULL AND status = 'queued' AND next_attempt_at <= :now
+    ORDER BY next_attempt_at
+    LIMIT :n
+)
+RETURNING id, campaign_id, contact_id, phone, country, channel, attempts
+"""
+
+_CLAIM_REPLIES_PG = """
+WITH picked AS MATERIALIZED (
+    SELECT id FROM message
+    WHERE campaign_id IS NULL AND status = 'queued' AND next_attempt_at <= :now
+    ORDER BY next_attempt_at
+    LIMIT :n
+    FOR UPDATE SKIP LOCKED
+)
+UPDATE message AS m SET status = 'sending', lease_owner = :owner, lease_until = :until,
+                        updated_at = :now
+FROM picked WHERE m.id = picked.id
+RETURNING m.id, m.campaign_id, m.contact_id, m.phone, m.country, m.channel, m.attempts
+"""
+
+
+async def claim_replies(
+    session: AsyncSession, owner: str, n: int, now: datetime, lease_until: datetime
+) -> list[Claimed]:
+    """Lease up to `n` due messages of no campaign to `owner` (no counters to move)."""
+    sql = _CLAIM_REPLIES_PG if is_postgres(session) else _CLAIM_REPLIES
+    stmt = text(sql).bindparams(bindparam("now", type_=_UTC), bindparam("until", type_=_UTC))
+    rows = await session.execute(stmt, {"owner": owner, "until": lease_until, "now": now, "n": n})
+    return [Claimed(*row) for row in rows]
 
 
 async def claim_batch(
@@ -160,7 +235,7 @@ class Outcome:
 @dataclass(slots=True)
 class Recorded:
     id: int
-    campaign_id: int
+    campaign_id: int | None
     account_id: int
     contact_id: int | None
 
@@ -292,8 +367,8 @@ async def fail_unpaid(
         await events.record(session, ids, now)
 
 
-def group_by_campaign(rows: Sequence[Recorded]) -> dict[int, list[Recorded]]:
-    out: dict[int, list[Recorded]] = defaultdict(list)
+def group_by_campaign(rows: Sequence[Recorded]) -> dict[int | None, list[Recorded]]:
+    out: dict[int | None, list[Recorded]] = defaultdict(list)
     for row in rows:
         out[row.campaign_id].append(row)
     return out
@@ -315,6 +390,15 @@ async def skip_queued(session: AsyncSession, campaign_id: int) -> int:
     if skipped:
         await tally.move(session, campaign_id, {"queued": -skipped, "skipped": skipped})
     return skipped
+
+
+NO_CONSENT = "NO_CONSENT"
+
+
+def _counted(campaign_id: int | None, contact_id: int | None) -> int | None:
+    """The campaign whose counters a message is part of: None for a test send (no contact)
+    and for a message of no campaign."""
+    return campaign_id if contact_id is not None else None
 
 
 async def in_flight(session: AsyncSession, campaign_id: int) -> int:
@@ -449,9 +533,9 @@ async def expire_overdue(
         .execution_options(synchronize_session=False)
     )
     returned = rows.all()
-    expired = [(int(campaign_id), contact_id) for _id, campaign_id, contact_id in returned]
+    expired = [_counted(campaign_id, contact_id) for _id, campaign_id, contact_id in returned]
     await events.record(session, [int(row[0]) for row in returned], now)
-    per_campaign = Counter(cid for cid, contact_id in expired if contact_id is not None)
+    per_campaign = Counter(cid for cid in expired if cid is not None)
     for campaign_id in sorted(per_campaign):
         k = per_campaign[campaign_id]
         await tally.move(session, campaign_id, {"sent": -k, "expired": k})
@@ -462,7 +546,7 @@ async def expire_overdue(
 class Charged:
     id: int
     account_id: int
-    campaign_id: int
+    campaign_id: int | None
     contact_id: int | None
     price: int
 
@@ -545,16 +629,16 @@ class Skip:
     id: int
     campaign_id: int
     contact_id: int | None
-    code: str  # EXPIRED, FREQUENCY_CAP
+    code: str  # EXPIRED, FREQUENCY_CAP, NO_CONSENT
     message: str
 
 
 async def skip_claimed(
     session: AsyncSession, owner: str, skips: Sequence[Skip], now: datetime
 ) -> int:
-    """`sending` -> `skipped` with the reason (`EXPIRED`, `FREQUENCY_CAP`): never handed to a
-    provider, so never charged; what the campaign reserved for it is released with the
-    rest of its reservation when it completes."""
+    """`sending` -> `skipped` with the reason (`EXPIRED`, `FREQUENCY_CAP`, `NO_CONSENT`):
+    never handed to a provider, so never charged; what the campaign reserved for it is
+    released with the rest of its reservation when it completes."""
     if not skips:
         return 0
     table = cast(Table, Message.__table__)

@@ -92,7 +92,7 @@ class Receipt:
 
 @dataclass(slots=True)
 class InboundMessage:
-    """A message a recipient sent us (used for STOP/START opt-outs)."""
+    """A message a recipient sent us (keywords: opt-out, opt-in, help)."""
 
     provider: str
     channel: str
@@ -100,11 +100,17 @@ class InboundMessage:
     text: str
     raw: str | None = None
     received_at: datetime | None = None
+    # The provider's id of the inbound message: a webhook the provider retries carries the
+    # same one, so it is handled once. None when the protocol has none (SMPP MO).
+    provider_message_id: str | None = None
+    to: str | None = None  # the number or sender id it was sent to (replies go out from it)
 
     def __post_init__(self) -> None:
         self.from_phone = _storable(self.from_phone)
         self.text = _storable(self.text)
         self.raw = _storable(self.raw)
+        self.provider_message_id = _storable(self.provider_message_id)
+        self.to = _storable(self.to)
 
 
 @dataclass(slots=True)

@@ -296,6 +296,12 @@ def parse_event(event: Any) -> Receipt | InboundMessage | None:
         text = event["suggestionResponse"].get("text")
     if isinstance(text, str) and sender:
         return InboundMessage(
-            provider="rbm", channel="rcs", from_phone=sender, text=text, raw=raw, received_at=when
+            provider="rbm",
+            channel="rcs",
+            from_phone=sender,
+            text=text,
+            raw=raw,
+            received_at=when,
+            provider_message_id=str(event["messageId"]) if event.get("messageId") else None,
         )
     return None

@@ -38,6 +38,7 @@ import logging
 import random
 import signal
 import time
+import uuid
 from collections import Counter, deque
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -282,7 +283,8 @@ class Simulator:
         try:
             body = orjson.loads(await request.read())
             item = {"from": str(body["from"]), "channel": str(body.get("channel", "sms")),
-                    "text": str(body["text"]), "timestamp": _now_iso()}  # fmt: skip
+                    "text": str(body["text"]), "timestamp": _now_iso(),
+                    "id": uuid.uuid4().hex}  # fmt: skip
         except (orjson.JSONDecodeError, KeyError, TypeError):
             return web.json_response({"error": 'expected {"from", "text"}'}, status=400)
         url = self.config.receipt_url or request.headers.get("X-Receipt-Url")

@@ -176,5 +176,7 @@ def parse_callback(form: dict[str, str]) -> Receipt | InboundMessage | None:
             text=form["Body"],
             raw=raw,
             received_at=datetime.now(UTC),
+            provider_message_id=form.get("MessageSid") or form.get("SmsSid") or None,
+            to=form.get("To") or None,
         )
     return None

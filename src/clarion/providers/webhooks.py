@@ -46,7 +46,7 @@ async def _apply(
     result = await ingest_receipts(session, receipts)
     # A receipt that beat the dispatcher's commit of its submit result parks; the engine's
     # scheduler applies it on its next round (delivery.service.sweep_parked).
-    counts = await handle_inbound(session, inbound, settings) if inbound else {}
+    counts = await handle_inbound(session, inbound) if inbound else {}
     return {
         "receipts": len(receipts),
         "applied": result.applied,

@@ -192,6 +192,7 @@ def parse_webhook(
             if not isinstance(change, dict) or not isinstance(change.get("value"), dict):
                 continue
             value = change["value"]
+            metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
             if change.get("field") == "message_template_status_update":
                 event = str(value.get("event", "")).upper()
                 if event in TEMPLATE_STATUS and value.get("message_template_name"):
@@ -242,6 +243,10 @@ def parse_webhook(
                         text=str(text),
                         raw=orjson.dumps(message).decode(),
                         received_at=_when(message.get("timestamp")),
+                        provider_message_id=str(message["id"]) if message.get("id") else None,
+                        to=str(metadata["display_phone_number"])
+                        if metadata.get("display_phone_number")
+                        else None,
                     )
                 )
     return [r for r in receipts if r.provider_message_id], inbound, templates

@@ -31,6 +31,7 @@ from clarion.db.transactions import in_transaction
 from clarion.delivery.service import apply_parked
 from clarion.messages import tally, transitions
 from clarion.pricing.rates import RateCard, load_rate_card
+from clarion.pricing.replies import price_reply
 from clarion.providers.base import OutboundMessage, Provider, SelfPaced, SubmitResult
 from clarion.providers.base import Outcome as Wire
 from clarion.sending import repository as repo
@@ -103,23 +104,26 @@ class Dispatcher:
         return []
 
     async def _claim_once(self, n: int | None) -> tuple[list[transitions.Claimed], int]:
-        """Claim up to `n` messages, shared fairly: first between accounts, then between each
-        account's campaigns, starting from a different campaign each time. Returns those
-        that passed the compliance gate and how many were claimed."""
-        n = n or self.settings.worker_batch_size
+        """Claim up to `n` messages: the due messages of no campaign (keyword replies, few
+        and awaited) first, then campaign messages shared fairly: first between accounts,
+        then between each account's campaigns, starting from a different campaign each
+        time. Returns those that passed the compliance gate and how many were claimed."""
+        want_all = n or self.settings.worker_batch_size
         now = self.clock()
         until = now + timedelta(seconds=self.settings.lease_seconds)
         self._turn += 1
         turn = self._turn
 
         async def work(session: AsyncSession) -> tuple[list[transitions.Claimed], int]:
+            replies = await transitions.claim_replies(session, self.owner, want_all, now, until)
             active = [
                 c for c in await repo.active_campaigns(session) if c.channel in self.providers
             ]
             self.saw_active = bool(active)
             self.active_ids = [c.id for c in active]
-            if not active:
-                return [], 0
+            n = want_all - len(replies)
+            if not active or n <= 0:
+                return replies, len(replies)
             by_account: dict[int, list[repo.ActiveCampaign]] = defaultdict(list)
             for c in active:
                 by_account[c.account_id].append(c)
@@ -151,7 +155,7 @@ class Dispatcher:
             # Held (outside sending hours) and skipped (expired, capped) messages leave the
             # batch here, in the claim's transaction: no provider ever sees them.
             passing = await self.gate.screen(session, self.owner, claimed, now)
-            return passing, len(claimed)
+            return replies + passing, len(replies) + len(claimed)
 
         return await in_transaction(self.db, work)
 
@@ -176,7 +180,8 @@ class Dispatcher:
         if len(self._contexts) > 1000:  # finished campaigns' contexts are not needed
             self._contexts.clear()
         async with self.db.session(write=False) as session:
-            for cid in {m.campaign_id for m in batch} - self._contexts.keys():
+            campaign_ids = {m.campaign_id for m in batch if m.campaign_id is not None}
+            for cid in campaign_ids - self._contexts.keys():
                 ctx = await load_context(session, cid)
                 if ctx is not None:
                     self._contexts[cid] = ctx
@@ -185,15 +190,23 @@ class Dispatcher:
                 m.contact_id
                 for m in batch
                 if m.contact_id is not None
-                and (c := self._contexts.get(m.campaign_id)) is not None
+                and (c := self._context_of(m)) is not None
                 and c.for_variant(m.variant).needs_contact
             ]
             contacts = await load_contacts(session, need) if need else {}
+            replies = [m.id for m in batch if m.campaign_id is None]
+            written = await repo.reply_contents(session, replies) if replies else {}
         pending = []
         for m in batch:
-            ctx = self._contexts.get(m.campaign_id)
+            ctx = self._context_of(m)
             p = Pending(m, None if ctx is None else ctx.for_variant(m.variant))
-            if p.ctx is None:
+            if m.campaign_id is None:
+                p.priced = self._price_reply(m, written.get(m.id), rates)
+                if p.priced.unit_price is None:
+                    p.outcome = self._fail(
+                        p, "no_rate", f"No {m.channel} rate for country {m.country}: not sent."
+                    )
+            elif p.ctx is None:
                 p.outcome = self._fail(p, "campaign_missing", "The campaign no longer exists.")
             else:
                 p.contact = contacts.get(m.contact_id) if m.contact_id is not None else None
@@ -207,6 +220,20 @@ class Dispatcher:
                     )
             pending.append(p)
         return pending
+
+    def _context_of(self, m: transitions.Claimed) -> CampaignContext | None:
+        return None if m.campaign_id is None else self._contexts.get(m.campaign_id)
+
+    @staticmethod
+    def _price_reply(
+        m: transitions.Claimed, written: repo.ReplyContent | None, rates: RateCard
+    ) -> Priced:
+        """A message of no campaign goes out as written, priced at the channel's rate."""
+        text = written.text if written is not None else ""
+        sender = written.sender if written is not None else None
+        out = OutboundMessage(id=m.id, channel=m.channel, to=m.phone, sender=sender, text=text)
+        units, unit_price = price_reply(rates, m.channel, m.country, text)
+        return Priced(out, units, unit_price)
 
     # --- outcomes -------------------------------------------------------------------------
 
@@ -464,7 +491,9 @@ class Dispatcher:
         requeued = [o for o in by_id.values() if o.status == "queued"]
         if not requeued:
             return
-        cancelled = await repo.cancelled_ids(session, [campaign_of[o.id] for o in requeued])
+        cancelled = await repo.cancelled_ids(
+            session, [cid for o in requeued if (cid := campaign_of[o.id]) is not None]
+        )
         for o in requeued:
             if campaign_of[o.id] in cancelled:
                 o.status, o.next_attempt_at = "skipped", None
@@ -482,9 +511,10 @@ class Dispatcher:
 
         Lock order: the batch's account rows, ascending; no campaign row at all (what a
         campaign still holds in reserve is read from the ledger under its account's lock).
-        Test sends (no contact) are paid from the account's available credits, not a
-        reservation, and are outside the campaign's stats."""
-        by_account: dict[int, dict[int, list[transitions.Recorded]]] = defaultdict(
+        Test sends (no contact) and messages of no campaign (replies) are paid from the
+        account's available credits, not a reservation, and are outside any campaign's
+        stats."""
+        by_account: dict[int, dict[int | None, list[transitions.Recorded]]] = defaultdict(
             lambda: defaultdict(list)
         )
         for r in recorded:
@@ -493,10 +523,12 @@ class Dispatcher:
         changes: dict[int, tally.Change] = defaultdict(tally.Change)
         unpaid: list[int] = []
         for account_id in sorted(by_account):
-            for campaign_id, rows in sorted(by_account[account_id].items()):
+            for campaign_id, rows in sorted(
+                by_account[account_id].items(), key=lambda kv: kv[0] or 0
+            ):
                 counted = [r for r in rows if r.contact_id is not None]
                 tests = [r for r in rows if r.contact_id is None]
-                if counted:
+                if counted and campaign_id is not None:
                     hold = await ledger.campaign_reserved(session, campaign_id)
                     paid, held, lost = await self._charge(
                         session, account_id, campaign_id, counted, by_id, hold
@@ -521,7 +553,7 @@ class Dispatcher:
                     message,
                 )
         for r in recorded:
-            if r.contact_id is not None:
+            if r.contact_id is not None and r.campaign_id is not None:
                 changes[r.campaign_id].move("sending", by_id[r.id].status)
         await tally.record(session, changes)
 
@@ -529,7 +561,7 @@ class Dispatcher:
         self,
         session: AsyncSession,
         account_id: int,
-        campaign_id: int,
+        campaign_id: int | None,
         rows: list[transitions.Recorded],
         by_id: dict[int, transitions.Outcome],
         hold: int,

@@ -1,7 +1,8 @@
 """Compliance at the moment of sending, inside the claim's transaction: what was just
-claimed goes out only if its campaign has not expired, its recipient is inside the sending
-hours and under the frequency cap. The others are held until their window opens or skipped,
-before any provider sees them.
+claimed goes out only if its campaign has not expired, its recipient still grants consent
+(marketing under `requireConsent`: consent withdrawn after the audience was materialized
+is skipped, `NO_CONSENT`), is inside the sending hours and under the frequency cap. The
+others are held until their window opens or skipped, before any provider sees them.
 
 Two campaigns racing for one contact: the cap counts the contact's marketing messages
 handed to a provider in the period *and* those claimed by any worker and not yet recorded
@@ -23,11 +24,19 @@ from clarion.compliance.hours import HORIZON_DAYS, Window, constraints_for, next
 from clarion.compliance.places import NUMBER_PREFIX, Place, place_of
 from clarion.compliance.settings import ComplianceSettings
 from clarion.messages import transitions
-from clarion.messages.transitions import EXPIRED_MESSAGE, Claimed, Held, Skip
+from clarion.messages.transitions import EXPIRED_MESSAGE, NO_CONSENT, Claimed, Held, Skip
 from clarion.sending import repository as repo
 
 SETTINGS_TTL = 1.0  # seconds an account's compliance settings are reused by one process
 CAP_MESSAGE = "The contact reached the account's frequency cap."
+CONSENT_MESSAGE = "The contact does not consent to marketing on this channel."
+
+
+def _campaign(c: Claimed) -> int:
+    """The campaign of a claimed campaign message (the gate never sees messages of no
+    campaign: keyword replies are claimed apart)."""
+    assert c.campaign_id is not None
+    return c.campaign_id
 
 
 class ComplianceGate:
@@ -55,6 +64,32 @@ class ComplianceGate:
         self._settings[account_id] = (settings, time.monotonic())
         return settings
 
+    @staticmethod
+    async def _unconsented(
+        session: AsyncSession,
+        counted: list[Claimed],
+        rules: dict[int, repo.CampaignRules],
+        settings: dict[int, ComplianceSettings],
+    ) -> set[int]:
+        """Ids of the claimed marketing messages of accounts that require consent whose
+        contact does not grant it for the channel now."""
+        by_channel: dict[str, list[Claimed]] = defaultdict(list)
+        for c in counted:
+            r = rules.get(_campaign(c))
+            if (
+                r is not None
+                and r.purpose == "marketing"
+                and settings[r.account_id].require_consent
+            ):
+                by_channel[c.channel].append(c)
+        out: set[int] = set()
+        for channel, items in sorted(by_channel.items()):
+            lacking = await repo.without_consent(
+                session, [c.contact_id for c in items if c.contact_id is not None], channel
+            )
+            out.update(c.id for c in items if c.contact_id in lacking)
+        return out
+
     async def screen(
         self, session: AsyncSession, owner: str, claimed: list[Claimed], now: datetime
     ) -> list[Claimed]:
@@ -62,7 +97,7 @@ class ComplianceGate:
         counted = [c for c in claimed if c.contact_id is not None]
         if not counted:
             return claimed
-        rules = await self._campaign_rules(session, {c.campaign_id for c in counted})
+        rules = await self._campaign_rules(session, {_campaign(c) for c in counted})
         settings = {
             a: await self._account_settings(session, a)
             for a in sorted({r.account_id for r in rules.values()})
@@ -70,10 +105,11 @@ class ComplianceGate:
         hours_apply = [
             c
             for c in counted
-            if (r := rules.get(c.campaign_id)) is not None
+            if (r := rules.get(_campaign(c))) is not None
             and r.purpose == "marketing"
             and (settings[r.account_id].sending_hours or r.send_window)
         ]
+        unconsented = await self._unconsented(session, counted, rules, settings)
         places = await repo.contact_places(
             session, [c.contact_id for c in hours_apply if c.contact_id is not None]
         )
@@ -83,15 +119,18 @@ class ComplianceGate:
         capped: dict[int, list[Claimed]] = defaultdict(list)
         passing: set[int] = set()
         for c in claimed:
-            r = rules.get(c.campaign_id) if c.contact_id is not None else None
+            r = rules.get(_campaign(c)) if c.contact_id is not None else None
             if r is None:  # a test send, or a campaign gone (the dispatcher fails it)
                 passing.add(c.id)
                 continue
             if r.expires_at is not None and r.expires_at <= now:
-                skips.append(Skip(c.id, c.campaign_id, c.contact_id, "EXPIRED", EXPIRED_MESSAGE))
+                skips.append(Skip(c.id, _campaign(c), c.contact_id, "EXPIRED", EXPIRED_MESSAGE))
                 continue
             if r.purpose != "marketing":
                 passing.add(c.id)
+                continue
+            if c.id in unconsented:
+                skips.append(Skip(c.id, _campaign(c), c.contact_id, NO_CONSENT, CONSENT_MESSAGE))
                 continue
             account = settings[r.account_id]
             if account.sending_hours or r.send_window:
@@ -107,10 +146,10 @@ class ComplianceGate:
                 if opens > now:
                     if r.expires_at is not None and opens >= r.expires_at:
                         skips.append(
-                            Skip(c.id, c.campaign_id, c.contact_id, "EXPIRED", EXPIRED_MESSAGE)
+                            Skip(c.id, _campaign(c), c.contact_id, "EXPIRED", EXPIRED_MESSAGE)
                         )
                     else:
-                        held.append(Held(c.id, c.campaign_id, c.contact_id, opens))
+                        held.append(Held(c.id, _campaign(c), c.contact_id, opens))
                     continue
             if account.frequency_cap is not None:
                 capped[r.account_id].append(c)
@@ -130,7 +169,7 @@ class ComplianceGate:
                 who = c.contact_id or 0
                 if sent[who] + flying[who] + taken[who] >= cap.messages:
                     skips.append(
-                        Skip(c.id, c.campaign_id, c.contact_id, "FREQUENCY_CAP", CAP_MESSAGE)
+                        Skip(c.id, _campaign(c), c.contact_id, "FREQUENCY_CAP", CAP_MESSAGE)
                     )
                 else:
                     taken[who] += 1

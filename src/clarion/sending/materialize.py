@@ -33,8 +33,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.audience.models import Contact, ContactList, ContactOptOut
 from clarion.campaigns import wakeups
 from clarion.campaigns.audience import Audience, audience_of
+from clarion.campaigns.consent import consent_required
 from clarion.campaigns.models import Campaign
-from clarion.campaigns.repository import CapFilter, audience_where, capped_contact_ids
+from clarion.campaigns.repository import (
+    CapFilter,
+    audience_where,
+    capped_contact_ids,
+    granted,
+)
 from clarion.compliance import service as compliance
 from clarion.compliance.settings import FrequencyCap
 from clarion.db.base import UTCDateTime, utcnow
@@ -112,9 +118,14 @@ WHERE c.account_id = :account_id AND c.id > :after AND c.id <= :upto
                   WHERE o.contact_id = c.id AND o.channel = :channel
                     AND o.contact_id > :after AND o.contact_id <= :upto)
 {remainder}
+  {consent}
 {capped}
 ORDER BY c.id
 """
+# Marketing campaigns of an account that requires consent: only contacts that granted it.
+_GRANTED = """AND EXISTS (SELECT 1 FROM contact_consent g
+                  WHERE g.contact_id = c.id AND g.channel = :channel AND g.status = 'granted'
+                    AND g.contact_id > :after AND g.contact_id <= :upto)"""
 
 # An A/B campaign's remainder: the audience but its test share, already queued (found by
 # the message table's (campaign_id, contact_id) key; a hash anti-join over the chunk).
@@ -157,6 +168,7 @@ class Chunk:
     audience: Audience
     # An A/B campaign's remainder: the winner's name, and its test share is left out.
     variant: str | None = None
+    need_consent: bool = False
     cap: FrequencyCap | None = None  # marketing campaigns of an account with a cap
 
 
@@ -206,6 +218,7 @@ async def _insert_filtered_chunk(session: AsyncSession, chunk: Chunk, now: datet
             Contact.id <= chunk.upto,
             ~opted_out,
             *_not_capped(chunk, now),
+            *([Contact.id.in_(granted(chunk.channel))] if chunk.need_consent else []),
         )
         .order_by(Contact.id)
     )
@@ -269,6 +282,7 @@ async def plan_chunk(
                 {"lists": lists, "after": after, "chunk": chunk},
             )
         ).scalar_one_or_none()
+    need_consent = await consent_required(session, campaign.account_id, campaign.purpose)
     cap = None
     if campaign.purpose == "marketing":
         cap = (await compliance.settings_for(session, campaign.account_id)).frequency_cap
@@ -282,6 +296,7 @@ async def plan_chunk(
         upto,
         audience,
         campaign.ab_winner,
+        need_consent,
         cap,
     )
 
@@ -304,6 +319,7 @@ async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> in
         return await _insert_filtered_chunk(session, chunk, now)
     sql = _MATERIALIZE.format(
         remainder=_NOT_IN_TEST if chunk.variant is not None else "",
+        consent=_GRANTED if chunk.need_consent else "",
         capped=_NOT_CAPPED if chunk.cap is not None else "",
     )
     stmt = text(sql).bindparams(

@@ -13,7 +13,7 @@ from sqlalchemy import exists, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts.models import Account
-from clarion.audience.models import Contact
+from clarion.audience.models import Contact, ContactConsent
 from clarion.campaigns.models import Campaign
 from clarion.db.base import UTCDateTime
 from clarion.db.dialect import is_sqlite
@@ -68,6 +68,38 @@ async def cancelled_ids(session: AsyncSession, campaign_ids: Sequence[int]) -> s
         )
     )
     return set(rows.scalars())
+
+
+@dataclass(slots=True)
+class ReplyContent:
+    text: str
+    sender: str | None
+
+
+async def reply_contents(session: AsyncSession, ids: Sequence[int]) -> dict[int, ReplyContent]:
+    """What messages of no campaign say, and who they are from."""
+    rows = await session.execute(
+        select(Message.id, Message.text, Message.sender).where(Message.id.in_(list(ids)))
+    )
+    return {int(i): ReplyContent(text or "", sender) for i, text, sender in rows}
+
+
+async def without_consent(
+    session: AsyncSession, contact_ids: Sequence[int], channel: str
+) -> set[int]:
+    """Those of the contacts that do not grant consent for the channel (now)."""
+    ids = sorted(set(contact_ids))
+    granted: set[int] = set()
+    for start in range(0, len(ids), 900):
+        rows = await session.execute(
+            select(ContactConsent.contact_id).where(
+                ContactConsent.contact_id.in_(ids[start : start + 900]),
+                ContactConsent.channel == channel,
+                ContactConsent.status == "granted",
+            )
+        )
+        granted.update(rows.scalars())
+    return set(ids) - granted
 
 
 # --- compliance at the moment of sending ---------------------------------------------------
@@ -200,6 +232,46 @@ async def expiring_campaigns(session: AsyncSession, now: datetime) -> list[int]:
         .order_by(Campaign.id)
     )
     return list(rows.scalars())
+
+
+# --- GET /messages --------------------------------------------------------------------------
+
+NO_CAMPAIGN = "none"
+
+
+async def account_messages_page(
+    session: AsyncSession,
+    account_id: int,
+    *,
+    campaign: int | str | None,
+    status: str | None,
+    phone: str | None,
+    channel: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[Message], int]:
+    """A page of the account's messages, newest first: campaign recipients and messages of
+    no campaign (`campaign` NO_CAMPAIGN: only those; an id: that campaign's). Test sends
+    are not listed (they are answered by POST /campaigns/{id}/test)."""
+    where = [
+        Message.account_id == account_id,
+        or_(Message.campaign_id.is_(None), Message.contact_id.is_not(None)),
+    ]
+    if campaign == NO_CAMPAIGN:
+        where.append(Message.campaign_id.is_(None))
+    elif isinstance(campaign, int):
+        where.append(Message.campaign_id == campaign)
+    if status is not None:
+        where.append(Message.status == status)
+    if phone is not None:
+        where.append(Message.phone == phone)
+    if channel is not None:
+        where.append(Message.channel == channel)
+    total = (await session.execute(select(func.count()).where(*where))).scalar_one()
+    rows = await session.execute(
+        select(Message).where(*where).order_by(Message.id.desc()).limit(limit).offset(offset)
+    )
+    return list(rows.scalars()), int(total)
 
 
 async def materialized_place_groups(

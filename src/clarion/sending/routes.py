@@ -1,4 +1,5 @@
-"""HTTP routes of the sending domain: per-recipient results and test sends."""
+"""HTTP routes of the sending domain: per-recipient results, the account's messages and
+test sends."""
 
 from typing import Annotated
 
@@ -6,14 +7,21 @@ from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from clarion.auth import CurrentAccountId
+from clarion.campaigns.schemas import CHANNEL_PATTERN
 from clarion.db.deps import ReadSessionDep
 from clarion.db.session import Database
 from clarion.errors import ServiceUnavailable
 from clarion.providers.base import Provider, ProviderConfigError
 from clarion.schemas import Page, PageParams, PathId, page_params
-from clarion.sending import service
+from clarion.sending import repository, service
 from clarion.sending.engine import start_providers
-from clarion.sending.schemas import MessageOut, MessageStatus, TestSendIn, TestSendOut
+from clarion.sending.schemas import (
+    AccountMessageOut,
+    MessageOut,
+    MessageStatus,
+    TestSendIn,
+    TestSendOut,
+)
 
 router = APIRouter(tags=["campaigns"])
 
@@ -50,6 +58,61 @@ async def list_messages(
     )
     return Page[MessageOut](
         items=[MessageOut.model_validate(m) for m in items],
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+CampaignFilter = Annotated[
+    str | None,
+    Query(
+        alias="campaignId",
+        pattern=r"^(none|[1-9][0-9]{0,15})$",
+        description="a campaign's id, or `none` for the messages of no campaign (replies "
+        "to inbound keywords)",
+        examples=["7", "none"],
+    ),
+]
+
+
+@router.get("/messages", response_model=Page[AccountMessageOut], tags=["messages"])
+async def account_messages(
+    account_id: CurrentAccountId,
+    session: ReadSessionDep,
+    page: Annotated[PageParams, Depends(page_params)],
+    campaign_id: CampaignFilter = None,
+    status: Annotated[MessageStatus | None, Query(description="only this status")] = None,
+    phone: Annotated[
+        str | None,
+        Query(min_length=1, max_length=64, description="only to this phone (E.164, +33...)"),
+    ] = None,
+    channel: Annotated[
+        str | None,
+        Query(pattern=CHANNEL_PATTERN, description="only on this channel (sms, rcs, whatsapp)"),
+    ] = None,
+) -> Page[AccountMessageOut]:
+    """The account's messages across its campaigns, newest first: campaign recipients and
+    messages of no campaign (replies to inbound keywords, `campaignId` null). Filters
+    combine. A `campaignId` of a campaign the account does not have is 404; an invalid
+    `phone` is 422. Test sends are not listed (see `POST /campaigns/{id}/test`)."""
+    campaign: int | str | None = campaign_id
+    if campaign_id is not None and campaign_id != repository.NO_CAMPAIGN:
+        campaign = int(campaign_id)
+        await service.get_campaign(session, account_id, campaign)
+    wanted_phone = service.normalize_phone_filter(phone) if phone is not None else None
+    items, total = await repository.account_messages_page(
+        session,
+        account_id,
+        campaign=campaign,
+        status=status,
+        phone=wanted_phone,
+        channel=channel.lower() if channel else None,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return Page[AccountMessageOut](
+        items=[AccountMessageOut.model_validate(m) for m in items],
         total=total,
         limit=page.limit,
         offset=page.offset,

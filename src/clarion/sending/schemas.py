@@ -45,6 +45,13 @@ class MessageOut(OutModel):
         return from_units(value) if isinstance(value, int) else value
 
 
+class AccountMessageOut(MessageOut):
+    """A message of the account (`GET /messages`): a campaign's recipient, or a message of
+    no campaign (`campaignId` null: a reply to an inbound keyword)."""
+
+    campaign_id: int | None
+
+
 class TestSendIn(CamelModel):
     phones: list[str] = Field(
         min_length=1,

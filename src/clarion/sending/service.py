@@ -131,6 +131,17 @@ def normalize_phones(phones: list[str]) -> list[tuple[str, str]]:
     return list(dict.fromkeys(out))
 
 
+def normalize_phone_filter(raw: str) -> str:
+    """A phone to filter on, in E.164 as messages store it, or 422 (field `phone`)."""
+    try:
+        return normalize_fast(raw, None)[0]
+    except InvalidPhone as exc:
+        raise Unprocessable(
+            f"{raw!r} is not a valid phone number in international format ({exc.reason}).",
+            field="phone",
+        ) from None
+
+
 @dataclass(slots=True)
 class TestTarget:
     id: int

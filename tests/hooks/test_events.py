@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from clarion.audience import optouts
+from clarion.audience.history import Cause
 from clarion.campaigns import lifecycle
 from clarion.config import Settings
 from clarion.db.base import utcnow
@@ -51,14 +52,14 @@ async def test_a_rolled_back_change_leaves_no_event(
 
     try:
         async with db.transaction() as s:
-            assert await optouts.opt_out(s, [cid], "sms", "api") == 1
+            assert await optouts.opt_out(s, [cid], "sms", Cause("api", "key", None, None)) == 1
             assert await outbox_count(db) == 0  # not visible before the commit
             raise Boom
     except Boom:
         pass
     assert await outbox_count(db) == 0
     async with db.transaction() as s:
-        await optouts.opt_out(s, [cid], "sms", "api")
+        await optouts.opt_out(s, [cid], "sms", Cause("api", "key", None, None))
     assert await outbox_count(db, type="contact.opted_out") == 1
 
 

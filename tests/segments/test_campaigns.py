@@ -86,7 +86,13 @@ async def test_lists_segments_and_filter_estimated_and_sent(db, account, make_di
     assert (await account.delete(f"/segments/{gold}")).status_code == 204
     estimate = (await account.post(f"/campaigns/{cid}/calculateGoal")).json()
     assert estimate["recipients"] == 4, estimate
-    assert estimate["excluded"] == {"duplicates": 2, "optedOut": 1, "invalid": 0}
+    assert estimate["excluded"] == {
+        "duplicates": 2,
+        "optedOut": 1,
+        "invalid": 0,
+        "frequencyCapped": 0,
+        "noConsent": 0,
+    }
     assert estimate["units"] == 4 and estimate["price"] == 0.28
 
     confirmed = await account.put(f"/campaigns/{cid}/confirm", json={})

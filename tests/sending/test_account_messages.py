@@ -28,6 +28,7 @@ ITEM_KEYS = {
     "readAt",
     "updatedAt",
     "notBefore",
+    "variant",
 }
 
 

@@ -3,6 +3,7 @@ engine when it runs embedded."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from secrets import token_bytes
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -27,6 +28,7 @@ from clarion.delivery.routes import router as delivery_router
 from clarion.events.hub import EventHub
 from clarion.events.routes import router as events_router
 from clarion.limits import BodySizeLimit, NoNulInUrl
+from clarion.links.routes import router as links_router
 from clarion.openapi import install as install_openapi
 from clarion.people.routes import admin_router as people_admin_router
 from clarion.people.routes import router as people_router
@@ -99,6 +101,10 @@ def create_app(
     app.state.key_cache = {}
     app.state.key_invalidation_live = False
     app.state.clock = clock
+    # Salts the hash of a clicking visitor's address (see Settings.link_secret).
+    app.state.link_secret = (
+        settings.link_secret.encode() if settings.link_secret else token_bytes(32)
+    )
     app.state.write_hooks = [AuditHook()]
     if db is not None:
         app.state.db = db
@@ -142,6 +148,7 @@ def create_app(
         campaigns_router,
         events_router,
         sending_router,
+        links_router,
         provider_webhooks_router,
     ):
         app.include_router(router)

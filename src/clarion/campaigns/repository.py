@@ -18,6 +18,7 @@ from clarion.campaigns import states
 from clarion.campaigns.models import Campaign
 from clarion.db.dialect import is_postgres, is_sqlite
 from clarion.db.plans import without_nested_loops
+from clarion.links import repository as links_repository
 from clarion.messages.models import CampaignTally, Message, MessageStatus
 from clarion.templates.models import Template
 
@@ -260,8 +261,9 @@ async def contacts_state(session: AsyncSession, account_id: int) -> tuple[Any, .
     return (int(row[0]), str(row[1]))
 
 
-def _counter_sums(unfolded: Any) -> list[Any]:
-    """Sums of the campaigns' counters, each being its row plus its unfolded tallies."""
+def _counter_sums(unfolded: Any, clicked: Any) -> list[Any]:
+    """Sums of the campaigns' counters, each being its row plus its unfolded tallies, and
+    of their clicks (outside the partition)."""
 
     def total(column: str) -> Any:
         return func.coalesce(
@@ -272,6 +274,8 @@ def _counter_sums(unfolded: Any) -> list[Any]:
         func.count().label("campaigns"),
         *[total(c).label(c) for c in COUNTERS],
         total("spent").label("spent"),
+        func.coalesce(func.sum(clicked.c.clicks), 0).label("clicks"),
+        func.coalesce(func.sum(clicked.c.unique_clicks), 0).label("unique_clicks"),
     ]
 
 
@@ -301,9 +305,12 @@ async def stats_rows(
         .group_by(CampaignTally.campaign_id)
         .subquery()
     )
-    campaigns = outerjoin(Campaign, unfolded, unfolded.c.campaign_id == Campaign.id)
+    clicked = links_repository.clicks_by_campaign_query(account_id)
+    campaigns = outerjoin(Campaign, unfolded, unfolded.c.campaign_id == Campaign.id).outerjoin(
+        clicked, clicked.c.campaign_id == Campaign.id
+    )
     by_channel = await session.execute(
-        select(Campaign.channel, *_counter_sums(unfolded))
+        select(Campaign.channel, *_counter_sums(unfolded, clicked))
         .select_from(campaigns)
         .where(*where)
         .group_by(Campaign.channel)
@@ -314,7 +321,7 @@ async def stats_rows(
     else:
         day = cast(func.timezone("UTC", Campaign.started_at), Date)
     by_day = await session.execute(
-        select(day.label("day"), *_counter_sums(unfolded))
+        select(day.label("day"), *_counter_sums(unfolded, clicked))
         .select_from(campaigns)
         .where(*where)
         .group_by(day)

@@ -16,10 +16,10 @@ from clarion.campaigns.schemas import (
     ApprovalOut,
     CampaignCreate,
     CampaignOut,
+    CampaignStats,
     CampaignUpdate,
     ConfirmIn,
     CostOut,
-    DeliveryCounters,
     EstimateOut,
     PriceOut,
     RejectIn,
@@ -52,7 +52,9 @@ CHANNEL_FILTER = {"pattern": "^(" + CHANNEL_PATTERN.strip("^$") + ")?$"}
 DAY = {"anyOf": [{"type": "string", "format": "date"}, {"type": "string", "maxLength": 0}]}
 
 
-def campaign_out(c: Campaign, unfolded: dict[str, int] | None = None) -> CampaignOut:
+def campaign_out(
+    c: Campaign, unfolded: dict[str, int] | None = None, clicks: tuple[int, int] = (0, 0)
+) -> CampaignOut:
     live = counters.live(c, unfolded)
     return CampaignOut(
         id=c.id,
@@ -64,6 +66,8 @@ def campaign_out(c: Campaign, unfolded: dict[str, int] | None = None) -> Campaig
         exclude_list_ids=c.exclude_list_ids or [],
         sender=c.sender,
         fallback_channel=c.fallback_channel,
+        smart_encoding=c.smart_encoding,
+        track_links=c.track_links,
         scheduled_at=c.scheduled_at,
         created_at=c.created_at,
         updated_at=c.updated_at,
@@ -71,7 +75,9 @@ def campaign_out(c: Campaign, unfolded: dict[str, int] | None = None) -> Campaig
         started_at=c.started_at,
         completed_at=c.completed_at,
         estimate=c.estimate,
-        stats=DeliveryCounters.model_validate(live),
+        stats=CampaignStats.model_validate(
+            {**live, "clicks": clicks[0], "unique_clicks": clicks[1]}
+        ),
         cost=CostOut(reserved=from_units(live["reserved"]), spent=from_units(live["spent"])),
         approval=ApprovalOut.model_validate(c.approval) if c.approval else None,
     )
@@ -80,7 +86,8 @@ def campaign_out(c: Campaign, unfolded: dict[str, int] | None = None) -> Campaig
 async def present(session: AsyncSession, campaigns: Sequence[Campaign]) -> list[CampaignOut]:
     """The campaigns as the API shows them, with the counters not folded yet added in."""
     unfolded = await counters.pending(session, (c.id for c in campaigns))
-    return [campaign_out(c, unfolded.get(c.id)) for c in campaigns]
+    clicks = await counters.clicks(session, [c.id for c in campaigns if c.track_links])
+    return [campaign_out(c, unfolded.get(c.id), clicks.get(c.id, (0, 0))) for c in campaigns]
 
 
 async def present_one(session: AsyncSession, campaign: Campaign) -> CampaignOut:
@@ -136,7 +143,8 @@ async def create_campaign(
     digits)."""
 
     async def action() -> tuple[int, Any]:
-        return 201, await _json(session, await service.create(session, account_id, body))
+        link_base = request.app.state.settings.link_base
+        return 201, await _json(session, await service.create(session, account_id, body, link_base))
 
     return await idempotent(session, account_id, request, idempotency_key, action)
 
@@ -177,7 +185,11 @@ async def get_campaign(
 
 @router.put("/{campaign_id}", response_model=CampaignOut)
 async def update_campaign(
-    campaign_id: PathId, body: CampaignUpdate, principal: CurrentPrincipal, session: SessionDep
+    campaign_id: PathId,
+    body: CampaignUpdate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    request: Request,
 ) -> CampaignOut:
     """Partial update, allowed in `draft` and `scheduled` (409 naming the status otherwise).
     Editing a scheduled campaign re-prices it and replaces its reservation in one
@@ -186,7 +198,10 @@ async def update_campaign(
     the manager role (403 with `requiredRole`)."""
     await _manager_unless_draft(session, principal, campaign_id, "update")
     return await present_one(
-        session, await service.update(session, principal.account_id, campaign_id, body)
+        session,
+        await service.update(
+            session, principal.account_id, campaign_id, body, request.app.state.settings.link_base
+        ),
     )
 
 

@@ -110,6 +110,21 @@ class CampaignCreate(_CampaignFields):
         default=None, max_length=15
     )
     fallback_channel: Annotated[str | None, WithJsonSchema(FALLBACK_SCHEMA)] = None
+    smart_encoding: bool = Field(
+        default=False,
+        description="SMS only (422 on other channels): replace characters that force UCS-2 "
+        "(typographic quotes and apostrophes, dashes, ellipsis, Unicode spaces) by GSM-7 "
+        "look-alikes after personalization, before counting and sending. The table is the "
+        "one `POST /preview` applies with `smartEncoding`.",
+    )
+    track_links: bool = Field(
+        default=False,
+        description="SMS and RCS text (422 on WhatsApp): each http(s):// URL of the "
+        "personalized text becomes a per-recipient short link `{CLARION_LINK_BASE_URL}/{code}` "
+        "(7 URL-safe characters), made when the messages are created; the estimate counts the "
+        "short link's length. Clicks: campaign `stats.clicks`/`uniqueClicks`, message items, "
+        "`GET /campaigns/{id}/links`.",
+    )
 
 
 class CampaignUpdate(_CampaignFields):
@@ -127,6 +142,12 @@ class CampaignUpdate(_CampaignFields):
     )
     fallback_channel: Annotated[str | None, WithJsonSchema(FALLBACK_SCHEMA)] = None
     scheduled_at: RequestDatetime | None = None
+    smart_encoding: bool | SkipJsonSchema[None] = Field(
+        default=None, description="see the create body (absent: unchanged)"
+    )
+    track_links: bool | SkipJsonSchema[None] = Field(
+        default=None, description="see the create body (absent: unchanged)"
+    )
 
 
 class ConfirmIn(CamelModel):
@@ -178,6 +199,20 @@ class DeliveryCounters(OutModel):
     )
 
 
+class ClickCounters(OutModel):
+    """Beside the status partition (not part of it): what the recipients did with the
+    tracked links."""
+
+    clicks: int = Field(default=0, description="every visit of the campaign's short links")
+    unique_clicks: int = Field(
+        default=0, description="recipients who clicked at least one of their links"
+    )
+
+
+class CampaignStats(DeliveryCounters, ClickCounters):
+    pass
+
+
 class CostOut(OutModel):
     reserved: Credits
     spent: Credits
@@ -193,6 +228,8 @@ class CampaignOut(OutModel):
     exclude_list_ids: list[int]
     sender: str | None
     fallback_channel: str | None
+    smart_encoding: bool
+    track_links: bool
     scheduled_at: UtcDatetime | None
     created_at: UtcDatetime
     updated_at: UtcDatetime
@@ -200,7 +237,7 @@ class CampaignOut(OutModel):
     started_at: UtcDatetime | None
     completed_at: UtcDatetime | None
     estimate: dict[str, Any] | None
-    stats: DeliveryCounters
+    stats: CampaignStats
     cost: CostOut
     approval: ApprovalOut | None = Field(
         default=None, description="maker/checker: null until the campaign is first submitted"
@@ -230,6 +267,11 @@ class EstimateOut(OutModel):
     recipients: int
     excluded: Excluded
     units: int
+    units_without_smart_encoding: int | None = Field(
+        default=None,
+        description="SMS: the units the same texts would take without smart encoding (equal "
+        "to `units` when smartEncoding is off); null for other channels",
+    )
     price: Credits
     max_price: Credits | None = Field(
         default=None, description="RCS with SMS fallback: the price if every recipient fell back"
@@ -257,7 +299,7 @@ class PriceOut(OutModel):
     spent: Credits
 
 
-class StatsCounters(DeliveryCounters):
+class StatsCounters(DeliveryCounters, ClickCounters):
     campaigns: int = 0
     credits_spent: Credits
     delivery_rate: float

@@ -13,6 +13,7 @@ from clarion.audit.models import AuditEvent
 from clarion.campaigns.models import Campaign
 from clarion.db.base import Base
 from clarion.delivery.models import ReceiptEvent
+from clarion.links.models import Click, Link
 from clarion.messages.models import CampaignTally, Message
 from clarion.people.models import LoginThrottle, User, UserSession
 from clarion.pricing.models import Rate
@@ -25,12 +26,14 @@ __all__ = [
     "Base",
     "Campaign",
     "CampaignTally",
+    "Click",
     "Contact",
     "ContactImport",
     "ContactList",
     "ContactOptOut",
     "CreditLedger",
     "IdempotencyRecord",
+    "Link",
     "ListMember",
     "LoginThrottle",
     "Message",

@@ -1,7 +1,8 @@
 """The materializer: a `sending` campaign's audience becomes `queued` messages.
 
 One chunk of audience members (a range of contact ids) per transaction, one
-`INSERT ... SELECT` per chunk; the transaction also moves the campaign's progress marker
+`INSERT ... SELECT` per chunk (with trackLinks, one more INSERT for the chunk's links,
+`clarion.links.service.create_for_chunk`); the transaction also moves the campaign's progress marker
 (`materialized_through`) past the chunk, so an interrupted run resumes after the last
 committed chunk and never inserts a recipient twice. Two materializers of one campaign take
 turns on the campaign row's lock.
@@ -25,7 +26,9 @@ from clarion.db.dialect import is_postgres
 from clarion.db.plans import without_nested_loops
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
+from clarion.links import service as links
 from clarion.messages import tally
+from clarion.templates.models import Template
 
 _UTC = UTCDateTime()
 
@@ -105,6 +108,28 @@ class Chunk:
     excluded: list[int]
     after: int
     upto: int | None
+    # trackLinks: the text whose URLs become links, and the values of its other variables.
+    link_text: str | None = None
+    params: dict[str, Any] | None = None
+
+
+async def _tracked_text(session: AsyncSession, campaign: Campaign) -> str | None:
+    """The text whose URLs a campaign with trackLinks turns into links (None: none)."""
+    if not campaign.track_links or campaign.channel == "whatsapp":
+        return None
+    message = campaign.message or {}
+    if message.get("text"):
+        return str(message["text"])
+    if message.get("templateId") is None:
+        return None
+    body = (
+        await session.execute(
+            select(Template.body).where(
+                Template.id == message["templateId"], Template.account_id == campaign.account_id
+            )
+        )
+    ).scalar_one_or_none()
+    return body
 
 
 async def plan_chunk(
@@ -136,7 +161,17 @@ async def plan_chunk(
                 {"lists": lists, "after": after, "chunk": chunk},
             )
         ).scalar_one_or_none()
-    return Chunk(campaign.id, campaign.account_id, campaign.channel, lists, excluded, after, upto)
+    return Chunk(
+        campaign.id,
+        campaign.account_id,
+        campaign.channel,
+        lists,
+        excluded,
+        after,
+        upto,
+        link_text=await _tracked_text(session, campaign),
+        params=dict((campaign.message or {}).get("templateParams") or {}),
+    )
 
 
 async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> int:
@@ -217,6 +252,17 @@ async def materialize_chunk(
     if planned is None:
         return None
     inserted = 0 if planned.upto is None else await insert_chunk(session, planned, now)
+    if inserted and planned.link_text is not None:
+        assert planned.upto is not None
+        await links.create_for_chunk(
+            session,
+            campaign_id=planned.campaign_id,
+            account_id=planned.account_id,
+            text=planned.link_text,
+            params=planned.params or {},
+            after=planned.after,
+            upto=planned.upto,
+        )
     if not await advance_chunk(session, planned, inserted, now):  # pragma: no cover - locked
         raise RuntimeError("the campaign moved under its lock")
     return ChunkResult(inserted, planned.upto is None)

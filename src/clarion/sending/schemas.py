@@ -30,6 +30,10 @@ class MessageOut(OutModel):
     delivered_at: UtcDatetime | None
     read_at: UtcDatetime | None
     updated_at: UtcDatetime
+    clicks: int = Field(default=0, description="visits of this recipient's tracked links")
+    first_clicked_at: UtcDatetime | None = Field(
+        default=None, description="when the recipient first clicked one of them"
+    )
 
     @field_validator("price", mode="before")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -18,6 +18,7 @@ from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.errors import NotFound, Unprocessable
+from clarion.links import repository as links_repository
 from clarion.messages import transitions
 from clarion.messages.models import Message
 from clarion.money import from_units
@@ -75,6 +76,22 @@ async def list_messages(
     total = (await session.execute(select(func.count()).select_from(stmt.subquery()))).scalar_one()
     rows = await session.execute(stmt.order_by(Message.id).limit(limit).offset(offset))
     return list(rows.scalars()), int(total)
+
+
+async def clicks_of(
+    session: AsyncSession, campaign: Campaign, messages: list[Message]
+) -> dict[int, tuple[int, datetime | None]]:
+    """(clicks, first click) of the listed messages that have tracked links."""
+    if not campaign.track_links:
+        return {}
+    return await links_repository.clicks_of_messages(session, [m.id for m in messages])
+
+
+def message_out(message: Message, clicks: tuple[int, datetime | None] | None) -> MessageOut:
+    out = MessageOut.model_validate(message)
+    if clicks is not None:
+        out.clicks, out.first_clicked_at = clicks
+    return out
 
 
 async def messages_csv(

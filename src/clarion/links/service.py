@@ -1,0 +1,111 @@
+"""Tracked links: made with the messages, resolved by the redirect, counted by clicks."""
+
+import base64
+import hashlib
+import hmac
+import secrets
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from clarion.links import repository
+from clarion.links.compose import CODE_LENGTH, find_urls
+from clarion.links.repository import NewLink
+from clarion.templates.render import compile_template, is_personalized
+
+# 7 characters of the URL-safe base64 alphabet: 42 random bits a code. With a billion links
+# stored, a guess finds one once in about 4,400 tries: the redirect reveals only a URL that
+# was sent by SMS anyway, and what a guess costs is a 404.
+MAX_DRAWS = 20
+USER_AGENT_MAX = 512
+
+
+class CodesExhausted(RuntimeError):
+    """Fresh codes kept colliding: never expected with 42 random bits."""
+
+
+def new_codes(count: int) -> list[str]:
+    """`count` codes from `secrets` (unguessable). Six random bytes make eight base64
+    characters; seven of them are kept, so every character is uniform over 64."""
+    raw = base64.urlsafe_b64encode(secrets.token_bytes(6 * count)).decode()
+    return [raw[i : i + CODE_LENGTH] for i in range(0, 8 * count, 8)]
+
+
+async def create_for_chunk(
+    session: AsyncSession,
+    *,
+    campaign_id: int,
+    account_id: int,
+    text: str,
+    params: dict[str, Any],
+    after: int,
+    upto: int,
+) -> int:
+    """Make the links of the messages just materialized for contacts in (after, upto]: one
+    per URL of each recipient's personalized text. Set-based: one read of the chunk's
+    messages, one INSERT of all its links; codes that collide with stored ones (or with
+    each other) are skipped by the INSERT and drawn again for those links only. Returns
+    how many links were made."""
+    renderer = compile_template(text)
+    personalized = is_personalized(text)
+    fixed = None if personalized else find_urls(renderer.render({"attributes": {}}, params))
+    if fixed == []:
+        return 0
+    recipients = await repository.chunk_recipients(
+        session, campaign_id, after, upto, with_contact=personalized
+    )
+    wanted: list[tuple[int, int, str]] = []
+    for r in recipients:
+        urls = fixed if fixed is not None else find_urls(renderer.render(r.contact, params))
+        wanted.extend((r.message_id, position, url) for position, url in enumerate(urls))
+    made = 0
+    for _ in range(MAX_DRAWS):
+        if not wanted:
+            return made
+        links = [
+            NewLink(code, mid, position, url)
+            for code, (mid, position, url) in zip(new_codes(len(wanted)), wanted, strict=True)
+        ]
+        inserted = await repository.insert_links(session, account_id, campaign_id, links)
+        made += inserted
+        if inserted == len(links):
+            return made
+        stored = await repository.stored_positions(
+            session, campaign_id, sorted({mid for mid, _, _ in wanted})
+        )
+        wanted = [w for w in wanted if (w[0], w[1]) not in stored]
+    raise CodesExhausted(f"could not draw unique link codes for campaign {campaign_id}")
+
+
+async def codes_for(session: AsyncSession, message_ids: Sequence[int]) -> dict[int, list[str]]:
+    """message id -> its links' codes, in the order of its URLs."""
+    return await repository.codes_of_messages(session, list(message_ids))
+
+
+def ip_hash(secret: bytes, address: str | None) -> str | None:
+    """HMAC-SHA256 of the address keyed by the server's secret: equal addresses hash alike,
+    and without the secret no table of the 2^32 IPv4 addresses can reverse it."""
+    if not address:
+        return None
+    return hmac.new(secret, address.encode(), hashlib.sha256).hexdigest()
+
+
+async def resolve(session: AsyncSession, code: str) -> tuple[str, int] | None:
+    """(url, campaign id) of a code, or None: a malformed code is never looked up."""
+    if len(code) != CODE_LENGTH or not all(c.isalnum() or c in "-_" for c in code):
+        return None
+    return await repository.target(session, code)
+
+
+async def record_click(
+    session: AsyncSession,
+    code: str,
+    campaign_id: int,
+    at: datetime,
+    user_agent: str | None,
+    hashed_ip: str | None,
+) -> None:
+    ua = user_agent[:USER_AGENT_MAX] if user_agent else None
+    await repository.record_click(session, code, campaign_id, at, ua, hashed_ip)

@@ -8,6 +8,7 @@ from tests.conftest import AccountClient
 ESTIMATE_KEYS = {
     "campaignId", "channel", "recipients", "excluded", "units", "price", "maxPrice",
     "worstCase", "breakdown", "encoding", "maxParts", "balance", "available", "sufficient",
+    "unitsWithoutSmartEncoding",
     "computedAt",
 }  # fmt: skip
 

@@ -9,6 +9,7 @@ from collections import Counter
 
 from sqlalchemy import func, select
 
+from clarion.links import service
 from clarion.links.models import Click, Link
 from tests.conftest import AccountClient, assert_ledger_consistent
 from tests.sending.conftest import drain, phones, seed_contacts, set_rates
@@ -100,10 +101,8 @@ class TestEndToEnd:
         self, db, account, make_dispatcher, sms
     ):
         cid = await _send(db, account, make_dispatcher, "Yours: https://x.example/u/{{firstName}}")
-        urls = set()
         async with db.session(write=False) as s:
-            for code, url in await s.execute(select(Link.code, Link.url)):
-                urls.add(url)
+            urls = set((await s.execute(select(Link.url))).scalars())
         assert urls == {f"https://x.example/u/P{i}" for i in range(4)}
         assert all(len(_codes(m.text or "")) == 1 for m in sms.sent)
         links = (await account.get(f"/campaigns/{cid}/links")).json()
@@ -200,3 +199,22 @@ async def test_link_codes_are_unique_and_url_safe(db, account, make_dispatcher, 
         codes = list((await s.execute(select(Link.code))).scalars())
     assert len(codes) == 60 == len(set(codes))
     assert all(re.fullmatch(r"[A-Za-z0-9_-]{7}", c) for c in codes)
+
+
+async def test_colliding_codes_are_drawn_again(db, account, make_dispatcher, sms, monkeypatch):
+    real = service.new_codes
+    draws: list[int] = []
+
+    def colliding(count: int) -> list[str]:
+        # The first draw gives every link the same code: one is stored, the rest collide
+        # (with it and with each other) and must be drawn again, only those.
+        draws.append(count)
+        return ["SAMEONE"] * count if len(draws) == 1 else real(count)
+
+    monkeypatch.setattr(service, "new_codes", colliding)
+    await _send(db, account, make_dispatcher, "https://g.example/ https://g.example/2", n=5)
+    assert draws == [10, 9]
+    async with db.session(write=False) as s:
+        codes = list((await s.execute(select(Link.code))).scalars())
+    assert len(codes) == 10 == len(set(codes)) and "SAMEONE" in codes
+    assert all(len(_codes(m.text or "")) == 2 for m in sms.sent)

@@ -43,6 +43,8 @@ CSV_FIELDS = [
     "deliveredAt",
     "readAt",
     "updatedAt",
+    "clicks",
+    "firstClickedAt",
 ]
 
 
@@ -116,12 +118,13 @@ async def messages_csv(
                     )
                 ).scalars()
             )
+            clicks = await links_repository.clicks_of_messages(session, [m.id for m in rows])
         if not rows:
             return
         buffer.seek(0)
         buffer.truncate()
         for m in rows:
-            out = MessageOut.model_validate(m).model_dump(mode="json", by_alias=True)
+            out = message_out(m, clicks.get(m.id)).model_dump(mode="json", by_alias=True)
             writer.writerow(["" if out[f] is None else out[f] for f in CSV_FIELDS])
         after = rows[-1].id
         yield buffer.getvalue()

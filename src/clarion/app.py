@@ -28,6 +28,7 @@ from clarion.delivery.routes import router as delivery_router
 from clarion.events.hub import EventHub
 from clarion.events.routes import router as events_router
 from clarion.limits import BodySizeLimit, NoNulInUrl
+from clarion.links.clicks import ClickWriter
 from clarion.links.routes import router as links_router
 from clarion.openapi import install as install_openapi
 from clarion.people.routes import admin_router as people_admin_router
@@ -105,6 +106,7 @@ def create_app(
     app.state.link_secret = (
         settings.link_secret.encode() if settings.link_secret else token_bytes(32)
     )
+    app.state.click_writer = ClickWriter()  # group commit of the redirects' clicks
     app.state.write_hooks = [AuditHook()]
     if db is not None:
         app.state.db = db

@@ -3,14 +3,17 @@
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import case, func, literal_column, select, text, update
+from sqlalchemy import Table, bindparam, case, func, insert, literal_column, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.db.base import UTCDateTime
 from clarion.db.dialect import is_sqlite
 from clarion.links.models import Click, Link
+
+_UTC = UTCDateTime()
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,30 +156,35 @@ async def target(session: AsyncSession, code: str) -> tuple[str, int] | None:
     return None if row is None else (row[0], row[1])
 
 
-async def record_click(
+async def insert_clicks(
     session: AsyncSession,
-    code: str,
-    campaign_id: int,
-    at: datetime,
-    user_agent: str | None,
-    ip_hash: str | None,
+    rows: Sequence[tuple[str, int, datetime, str | None, str | None]],
 ) -> None:
-    """Append the click and count it on its link: `clicks = clicks + 1` is one atomic
-    UPDATE (a row lock on PostgreSQL, the write lock on SQLite), so clicks racing on one
-    link are all counted."""
-    session.add(
-        Click(code=code, campaign_id=campaign_id, at=at, user_agent=user_agent, ip_hash=ip_hash)
-    )
+    """Append clicks: (code, campaign id, at, user agent, ip hash) each."""
     await session.execute(
-        update(Link)
-        .where(Link.code == code)
-        .values(
-            clicks=Link.clicks + 1,
-            first_clicked_at=func.coalesce(Link.first_clicked_at, at),
-        )
-        .execution_options(synchronize_session=False)
+        insert(Click),
+        [
+            {"code": code, "campaign_id": cid, "at": at, "user_agent": ua, "ip_hash": ip}
+            for code, cid, at, ua, ip in rows
+        ],
     )
-    await session.flush()
+
+
+async def count_clicks(session: AsyncSession, counts: Sequence[tuple[str, int, datetime]]) -> None:
+    """`clicks = clicks + n` and the first click's time, per (code, n, first at): atomic
+    UPDATEs (a row lock on PostgreSQL, the write lock on SQLite), so clicks racing on one
+    link from any number of processes are all counted."""
+    table = cast(Table, Link.__table__)  # Core: an ORM update() executemany is by primary key
+    link = table.c
+    stmt = (
+        update(table)
+        .where(link.code == bindparam("c"))
+        .values(
+            clicks=link.clicks + bindparam("n"),
+            first_clicked_at=func.coalesce(link.first_clicked_at, bindparam("at", type_=_UTC)),
+        )
+    )
+    await session.execute(stmt, [{"c": code, "n": n, "at": at} for code, n, at in counts])
 
 
 def _clicked() -> Any:

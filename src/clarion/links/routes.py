@@ -1,44 +1,30 @@
 """The redirect of short links (no auth) and a campaign's links (the account's)."""
 
-import logging
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Path, Request
 from fastapi.responses import RedirectResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.auth import CurrentAccountId
 from clarion.campaigns.service import require_campaign
 from clarion.db.deps import ReadSessionDep
 from clarion.db.session import Database
-from clarion.db.transactions import in_transaction
 from clarion.errors import NotFound
 from clarion.links import repository, service
+from clarion.links.clicks import ClickIn, ClickWriter
 from clarion.links.schemas import LinkStatsOut
 from clarion.schemas import Page, PageParams, PathId, page_params
 
 router = APIRouter(tags=["links"])
-log = logging.getLogger(__name__)
 
 Code = Annotated[str, Path(max_length=64, description="the short code (7 URL-safe characters)")]
 
 
-async def _record(
-    db: Database,
-    code: str,
-    campaign_id: int,
-    at: datetime,
-    user_agent: str | None,
-    hashed_ip: str | None,
-) -> None:
-    async def work(session: AsyncSession) -> None:
-        await service.record_click(session, code, campaign_id, at, user_agent, hashed_ip)
-
+async def _record(writer: ClickWriter, db: Database, click: ClickIn) -> None:
     try:
-        await in_transaction(db, work)
-    except Exception:  # the visitor has the redirect already; say what was not counted
-        log.exception("click on %s at %s not recorded", code, at.isoformat())
+        await writer.record(db, click)
+    except Exception:  # the visitor has the redirect already; the writer logged the loss
+        return
 
 
 @router.get(
@@ -52,10 +38,11 @@ async def follow_link(code: Code, request: Request, background: BackgroundTasks)
 
     One primary-key read answers the 302; the click (time, user agent, the visitor's address
     hashed with the server's secret) is written after the response has gone, by the same
-    request (`BackgroundTasks`), in its own transaction, which also counts it on the link
-    atomically. A stopping server finishes its requests first, so a click is lost only if
-    the process dies in the milliseconds between the redirect and that commit. An unknown
-    or malformed code is 404."""
+    request (`BackgroundTasks`), in a transaction shared with the clicks of concurrent
+    redirects (group commit, `links/clicks.py`) that also counts it on its link atomically.
+    A stopping server finishes its requests first, so a click is lost only if the process
+    dies in the milliseconds between the redirect and that commit. An unknown or malformed
+    code is 404."""
     db: Database = request.app.state.db
     async with db.session(write=False) as session:
         found = await service.resolve(session, code)
@@ -63,15 +50,14 @@ async def follow_link(code: Code, request: Request, background: BackgroundTasks)
         raise NotFound("Unknown link.")
     url, campaign_id = found
     client = request.client.host if request.client is not None else None
-    background.add_task(
-        _record,
-        db,
+    click = service.click(
         code,
         campaign_id,
         request.app.state.clock(),
         request.headers.get("user-agent"),
         service.ip_hash(request.app.state.link_secret, client),
     )
+    background.add_task(_record, request.app.state.click_writer, db, click)
     return RedirectResponse(url, status_code=302, headers={"Cache-Control": "no-store"})
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.links import repository
+from clarion.links.clicks import ClickIn
 from clarion.links.compose import CODE_LENGTH, find_urls
 from clarion.links.repository import NewLink
 from clarion.templates.render import compile_template, is_personalized
@@ -99,13 +100,8 @@ async def resolve(session: AsyncSession, code: str) -> tuple[str, int] | None:
     return await repository.target(session, code)
 
 
-async def record_click(
-    session: AsyncSession,
-    code: str,
-    campaign_id: int,
-    at: datetime,
-    user_agent: str | None,
-    hashed_ip: str | None,
-) -> None:
+def click(
+    code: str, campaign_id: int, at: datetime, user_agent: str | None, hashed_ip: str | None
+) -> ClickIn:
     ua = user_agent[:USER_AGENT_MAX] if user_agent else None
-    await repository.record_click(session, code, campaign_id, at, ua, hashed_ip)
+    return ClickIn(code, campaign_id, at, ua, hashed_ip)

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.db.base import UTCDateTime
 from clarion.db.dialect import is_sqlite
+from clarion.db.session import Database
 from clarion.links.models import Click, Link
 
 _UTC = UTCDateTime()
@@ -148,11 +149,20 @@ async def codes_of_messages(
     return out
 
 
-async def target(session: AsyncSession, code: str) -> tuple[str, int] | None:
-    """(url, campaign id) of a short code: one primary-key read."""
-    row = (
-        await session.execute(select(Link.url, Link.campaign_id).where(Link.code == code))
-    ).first()
+_TARGET = select(Link.url, Link.campaign_id).where(Link.code == bindparam("code"))
+
+
+async def target(db: Database, code: str) -> tuple[str, int] | None:
+    """(url, campaign id) of a short code: one primary-key read. On PostgreSQL in autocommit
+    (no BEGIN and ROLLBACK around it: the redirect's whole database work is this one
+    statement); SQLite's reader has no server to spare round trips to."""
+    if db.is_sqlite:
+        async with db.session(write=False) as session:
+            row = (await session.execute(_TARGET, {"code": code})).first()
+    else:
+        async with db.reader.connect() as conn:
+            auto = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            row = (await auto.execute(_TARGET, {"code": code})).first()
     return None if row is None else (row[0], row[1])
 
 

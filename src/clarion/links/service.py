@@ -3,6 +3,7 @@
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Sequence
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from clarion.db.session import Database
 from clarion.links import repository
 from clarion.links.clicks import ClickIn
 from clarion.links.compose import CODE_LENGTH, find_urls
@@ -20,6 +22,7 @@ from clarion.templates.render import compile_template, is_personalized
 # stored, a guess finds one once in about 4,400 tries: the redirect reveals only a URL that
 # was sent by SMS anyway, and what a guess costs is a 404.
 MAX_DRAWS = 20
+_CODE = re.compile(r"[A-Za-z0-9_-]{%d}" % CODE_LENGTH)
 USER_AGENT_MAX = 512
 
 
@@ -93,11 +96,11 @@ def ip_hash(secret: bytes, address: str | None) -> str | None:
     return hmac.new(secret, address.encode(), hashlib.sha256).hexdigest()
 
 
-async def resolve(session: AsyncSession, code: str) -> tuple[str, int] | None:
+async def resolve(db: Database, code: str) -> tuple[str, int] | None:
     """(url, campaign id) of a code, or None: a malformed code is never looked up."""
-    if len(code) != CODE_LENGTH or not all(c.isalnum() or c in "-_" for c in code):
+    if not _CODE.fullmatch(code):
         return None
-    return await repository.target(session, code)
+    return await repository.target(db, code)
 
 
 def click(

@@ -18,9 +18,10 @@ class Link(Base):
 
     __tablename__ = "link"
     __table_args__ = (
-        # The sender looks up a batch's links by message; one row per URL position.
-        Index("ux_link_message_position", "message_id", "position", unique=True),
-        Index("ix_link_campaign", "campaign_id"),
+        # One row per URL position of a message. The sender looks up a batch's links by
+        # (campaign, message); a campaign's links are listed by its prefix. (One index for
+        # both: each index is paid per link made, twice per recipient for two URLs.)
+        Index("ux_link_campaign_message", "campaign_id", "message_id", "position", unique=True),
         # Statistics read only the links that were clicked.
         Index(
             "ix_link_clicked",

@@ -34,7 +34,7 @@ class Recipient:
 
 
 _CHUNK_MESSAGES = """
-SELECT m.id, c.first_name, c.last_name, c.phone, c.attributes
+SELECT m.id, c.first_name, c.last_name, c.phone, {attributes}
 FROM message m JOIN contact c ON c.id = m.contact_id
 WHERE m.campaign_id = :campaign_id AND m.contact_id > :after AND m.contact_id <= :upto
 ORDER BY m.id
@@ -47,16 +47,24 @@ ORDER BY m.id
 
 
 async def chunk_recipients(
-    session: AsyncSession, campaign_id: int, after: int, upto: int, *, with_contact: bool
+    session: AsyncSession,
+    campaign_id: int,
+    after: int,
+    upto: int,
+    *,
+    with_contact: bool,
+    with_attributes: bool = True,
 ) -> list[Recipient]:
     """The messages materialized for contacts in (after, upto] (the unique (campaign_id,
-    contact_id) index), with their contact's fields when `with_contact`."""
+    contact_id) index), with their contact's fields when `with_contact` (the attributes
+    document only `with_attributes`: it is most of what such a read carries)."""
     params = {"campaign_id": campaign_id, "after": after, "upto": upto}
     if not with_contact:
         rows = await session.execute(text(_CHUNK_MESSAGE_IDS), params)
         return [Recipient(mid, {}) for (mid,) in rows]
     out = []
-    for mid, first, last, phone, attributes in await session.execute(text(_CHUNK_MESSAGES), params):
+    stmt = _CHUNK_MESSAGES.format(attributes="c.attributes" if with_attributes else "NULL")
+    for mid, first, last, phone, attributes in await session.execute(text(stmt), params):
         if isinstance(attributes, str | bytes):  # SQLite hands JSON back as text here
             attributes = orjson.loads(attributes)
         out.append(
@@ -134,14 +142,17 @@ async def stored_positions(
 
 
 async def codes_of_messages(
-    session: AsyncSession, message_ids: Sequence[int]
+    session: AsyncSession, campaign_id: int, message_ids: Sequence[int]
 ) -> dict[int, list[str]]:
     """message id -> its links' codes, in the order of the URLs in its text."""
     out: dict[int, list[str]] = {}
     for start in range(0, len(message_ids), 900):
         rows = await session.execute(
             select(Link.message_id, Link.code)
-            .where(Link.message_id.in_(message_ids[start : start + 900]))
+            .where(
+                Link.campaign_id == campaign_id,
+                Link.message_id.in_(message_ids[start : start + 900]),
+            )
             .order_by(Link.message_id, Link.position)
         )
         for mid, code in rows:
@@ -232,14 +243,14 @@ async def clicks_of_campaigns(
 
 
 async def clicks_of_messages(
-    session: AsyncSession, message_ids: Sequence[int]
+    session: AsyncSession, campaign_id: int, message_ids: Sequence[int]
 ) -> dict[int, tuple[int, datetime | None]]:
-    """message id -> (clicks, first click), for messages that have links."""
+    """message id -> (clicks, first click), for a campaign's messages that have links."""
     if not message_ids:
         return {}
     rows = await session.execute(
         select(Link.message_id, func.sum(Link.clicks), func.min(Link.first_clicked_at))
-        .where(Link.message_id.in_(list(message_ids)))
+        .where(Link.campaign_id == campaign_id, Link.message_id.in_(list(message_ids)))
         .group_by(Link.message_id)
     )
     return {mid: (int(c or 0), first) for mid, c, first in rows}

@@ -16,13 +16,13 @@ from clarion.links import repository
 from clarion.links.clicks import ClickIn
 from clarion.links.compose import CODE_LENGTH, find_urls
 from clarion.links.repository import NewLink
-from clarion.templates.render import compile_template, is_personalized
+from clarion.templates.render import compile_template, is_personalized, variables_of
 
 # 7 characters of the URL-safe base64 alphabet: 42 random bits a code. With a billion links
 # stored, a guess finds one once in about 4,400 tries: the redirect reveals only a URL that
 # was sent by SMS anyway, and what a guess costs is a 404.
 MAX_DRAWS = 20
-_CODE = re.compile(r"[A-Za-z0-9_-]{%d}" % CODE_LENGTH)
+_CODE = re.compile("[A-Za-z0-9_-]{" + str(CODE_LENGTH) + "}")
 USER_AGENT_MAX = 512
 
 
@@ -58,7 +58,12 @@ async def create_for_chunk(
     if fixed == []:
         return 0
     recipients = await repository.chunk_recipients(
-        session, campaign_id, after, upto, with_contact=personalized
+        session,
+        campaign_id,
+        after,
+        upto,
+        with_contact=personalized,
+        with_attributes=any(v.startswith("attributes.") for v in variables_of(text)),
     )
     wanted: list[tuple[int, int, str]] = []
     for r in recipients:
@@ -83,9 +88,18 @@ async def create_for_chunk(
     raise CodesExhausted(f"could not draw unique link codes for campaign {campaign_id}")
 
 
-async def codes_for(session: AsyncSession, message_ids: Sequence[int]) -> dict[int, list[str]]:
-    """message id -> its links' codes, in the order of its URLs."""
-    return await repository.codes_of_messages(session, list(message_ids))
+async def codes_for(
+    session: AsyncSession, messages: Sequence[tuple[int, int]]
+) -> dict[int, list[str]]:
+    """message id -> its links' codes, in the order of its URLs, for (campaign id, message
+    id) pairs."""
+    by_campaign: dict[int, list[int]] = {}
+    for campaign_id, message_id in messages:
+        by_campaign.setdefault(campaign_id, []).append(message_id)
+    out: dict[int, list[str]] = {}
+    for campaign_id, ids in by_campaign.items():
+        out.update(await repository.codes_of_messages(session, campaign_id, ids))
+    return out
 
 
 def ip_hash(secret: bytes, address: str | None) -> str | None:

@@ -162,7 +162,7 @@ class Dispatcher:
             ]
             contacts = await load_contacts(session, need) if need else {}
             tracked = [
-                m.id
+                (m.campaign_id, m.id)
                 for m in batch
                 if (c := self._contexts.get(m.campaign_id)) is not None and c.link_base
             ]

@@ -86,7 +86,7 @@ async def clicks_of(
     """(clicks, first click) of the listed messages that have tracked links."""
     if not campaign.track_links:
         return {}
-    return await links_repository.clicks_of_messages(session, [m.id for m in messages])
+    return await links_repository.clicks_of_messages(session, campaign.id, [m.id for m in messages])
 
 
 def message_out(message: Message, clicks: tuple[int, datetime | None] | None) -> MessageOut:
@@ -118,7 +118,9 @@ async def messages_csv(
                     )
                 ).scalars()
             )
-            clicks = await links_repository.clicks_of_messages(session, [m.id for m in rows])
+            clicks = await links_repository.clicks_of_messages(
+                session, campaign_id, [m.id for m in rows]
+            )
         if not rows:
             return
         buffer.seek(0)

@@ -40,8 +40,9 @@ def upgrade() -> None:
         sa.Column("first_clicked_at", clarion.db.base.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("code", name=op.f("pk_link")),
     )
-    op.create_index("ux_link_message_position", "link", ["message_id", "position"], unique=True)
-    op.create_index("ix_link_campaign", "link", ["campaign_id"])
+    op.create_index(
+        "ux_link_campaign_message", "link", ["campaign_id", "message_id", "position"], unique=True
+    )
     op.create_index(
         "ix_link_clicked",
         "link",
@@ -69,8 +70,7 @@ def downgrade() -> None:
     op.drop_index("ix_click_code", table_name="click")
     op.drop_table("click")
     op.drop_index("ix_link_clicked", table_name="link")
-    op.drop_index("ix_link_campaign", table_name="link")
-    op.drop_index("ux_link_message_position", table_name="link")
+    op.drop_index("ux_link_campaign_message", table_name="link")
     op.drop_table("link")
     with op.batch_alter_table("campaign") as batch:
         batch.drop_column("link_base_url")

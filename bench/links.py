@@ -7,7 +7,8 @@ links when a campaign is materialized.
 2. Redirects: `clarion serve --no-sender` on that database; C concurrent keep-alive
    connections from this process GET `/l/{code}` over the links just made (each redirect
    is one primary-key read; the click is written after the response), then, as the
-   baseline in the same run, GET `/healthz` (no database at all). Figures: requests/s and
+   baseline in the same run, GET `/healthz` (no database at all), and unknown codes (the
+   read alone: 404, nothing written). Figures: requests/s and
    p50/p99 latency as this client sees them. Then the clicks are counted in the database
    (every redirect answered must be there once the server has written them).
 
@@ -141,11 +142,20 @@ async def redirects(db: Database, url: str, codes: list[str], args: argparse.Nam
             await hammer(base, ["/healthz"], 0.5, args.concurrency)  # warm up
             health = await hammer(base, ["/healthz"], args.seconds, args.concurrency)
             links = await hammer(base, [f"/l/{c}" for c in codes], args.seconds, args.concurrency)
+            # The read alone: codes of the right shape that no link has (404, nothing written).
+            misses = [f"/l/{c[::-1][:6]}~" for c in codes[:1000]]
+            unknown = await hammer(
+                base, [m.replace("~", "_") for m in misses], args.seconds, args.concurrency
+            )
             redirected = links["statuses"].get(302, 0)
             count, waited = await clicks_written(db, redirected)
         finally:
             stop_server(proc)
-    for name, r in (("GET /healthz (baseline)", health), ("GET /l/{code}", links)):
+    for name, r in (
+        ("GET /healthz (baseline)", health),
+        ("GET /l/{code}", links),
+        ("GET /l/{unknown} (404)", unknown),
+    ):
         print(
             f"  {name:24} {r['rate']:7,.0f} req/s  p50 {r['p50']:6.1f} ms  "
             f"p99 {r['p99']:6.1f} ms  ({r['count']:,} requests, {r['statuses']})"

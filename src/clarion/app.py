@@ -29,6 +29,7 @@ from clarion.events.hub import EventHub
 from clarion.events.routes import router as events_router
 from clarion.limits import BodySizeLimit, NoNulInUrl
 from clarion.links.clicks import ClickWriter
+from clarion.links.lookup import LinkLookup
 from clarion.links.routes import router as links_router
 from clarion.openapi import install as install_openapi
 from clarion.people.routes import admin_router as people_admin_router
@@ -81,6 +82,7 @@ def create_app(
             await sending_tasks.stop(app)  # also closes providers built for test sends
             await audience_tasks.on_shutdown(app)
             await app.state.events.stop()
+            await app.state.link_lookup.close()
             await app.state.listener.stop()
             if own_db:
                 await app.state.db.dispose()
@@ -107,6 +109,7 @@ def create_app(
         settings.link_secret.encode() if settings.link_secret else token_bytes(32)
     )
     app.state.click_writer = ClickWriter()  # group commit of the redirects' clicks
+    app.state.link_lookup = LinkLookup()  # the redirect's own connections (PostgreSQL)
     app.state.write_hooks = [AuditHook()]
     if db is not None:
         app.state.db = db

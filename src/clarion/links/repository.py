@@ -161,23 +161,15 @@ async def codes_of_messages(
 
 
 _TARGET = select(Link.url, Link.campaign_id).where(Link.code == bindparam("code"))
-_TARGET_PG = "SELECT url, campaign_id FROM link WHERE code = $1"
+TARGET_PG = "SELECT url, campaign_id FROM link WHERE code = $1"  # links/lookup.py
 
 
 async def target(db: Database, code: str) -> tuple[str, int] | None:
-    """(url, campaign id) of a short code: one primary-key read. On PostgreSQL the statement
-    goes straight to the pooled connection's driver, outside any transaction: no BEGIN and
-    ROLLBACK around it, none of the ORM's work (measured here: 1.7x the reads per second of
-    an autocommit SQLAlchemy connection, 2.4x those of a session). SQLite's reader has no
-    server to spare round trips to."""
-    if db.is_sqlite:
-        async with db.session(write=False) as session:
-            row = (await session.execute(_TARGET, {"code": code})).first()
-        return None if row is None else (row[0], row[1])
-    async with db.reader.connect() as conn:
-        raw = await conn.get_raw_connection()
-        found = await raw.driver_connection.fetchrow(_TARGET_PG, code)  # type: ignore[union-attr]
-    return None if found is None else (found[0], found[1])
+    """(url, campaign id) of a short code: one primary-key read (PostgreSQL: see
+    `links/lookup.py`, which runs `TARGET_PG` on its own connections)."""
+    async with db.session(write=False) as session:
+        row = (await session.execute(_TARGET, {"code": code})).first()
+    return None if row is None else (row[0], row[1])
 
 
 async def insert_clicks(

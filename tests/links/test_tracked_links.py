@@ -129,7 +129,7 @@ class TestEndToEnd:
 
 class TestRedirect:
     async def test_unknown_and_malformed_codes_are_404(self, api, account):
-        for code in ("AAAAAAA", "short", "x" * 64, "a.b-c_d", "%20%20%20%20%20%20%20"):
+        for code in ("AAAAAAA", "short", "x" * 64, "y" * 500, "a.b-c_d", "%20%20%20%20%20%20%20"):
             r = await api.client.get(f"/l/{code}")
             assert r.status_code == 404, (code, r.status_code)
             assert r.headers["content-type"].startswith("application/problem+json")

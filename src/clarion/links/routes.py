@@ -17,7 +17,8 @@ from clarion.schemas import Page, PageParams, PathId, page_params
 
 router = APIRouter(tags=["links"])
 
-Code = Annotated[str, Path(max_length=64, description="the short code (7 URL-safe characters)")]
+# No length limit here: any code that is not a link's is a 404, whatever its shape.
+Code = Annotated[str, Path(description="the short code (7 URL-safe characters)")]
 
 
 async def _record(writer: ClickWriter, db: Database, click: ClickIn) -> None:

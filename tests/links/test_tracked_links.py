@@ -7,8 +7,9 @@ import asyncio
 import re
 from collections import Counter
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
+from clarion.audience.models import Contact
 from clarion.links import service
 from clarion.links.models import Click, Link
 from tests.conftest import AccountClient, assert_ledger_consistent
@@ -107,6 +108,35 @@ class TestEndToEnd:
         assert all(len(_codes(m.text or "")) == 1 for m in sms.sent)
         links = (await account.get(f"/campaigns/{cid}/links")).json()
         assert links["total"] == 4
+
+    async def test_urls_in_contact_values_are_tracked_too(self, db, account, make_dispatcher, sms):
+        # The text's own URL is the same for all (found once); a value holding a URL makes
+        # that recipient's text be searched itself.
+        await set_rates(db, [("sms", "*", "", 700)])
+        lst = await seed_contacts(db, account.id, phones(3), first_names=["A", "B", "C:D"])
+        async with db.transaction() as s:
+            await s.execute(
+                update(Contact)
+                .where(Contact.phone == phones(3)[0])
+                .values(attributes={"link": "https://own.example/a"})
+            )
+        text = "Hi {{firstName}}, https://static.example/ {{attributes.link}}"
+        r = await account.post(
+            "/campaigns",
+            json={"name": "v", "channel": "sms", "message": {"text": text}, "listIds": [lst],
+                  "trackLinks": True},
+        )  # fmt: skip
+        cid = r.json()["id"]
+        assert (await account.put(f"/campaigns/{cid}/confirm", json={})).status_code == 200
+        await drain(db, make_dispatcher(), [cid])
+        links = (await account.get(f"/campaigns/{cid}/links")).json()["items"]
+        assert sorted(i["url"] for i in links) == [
+            "https://own.example/a",
+            "https://static.example/",
+        ]
+        per_text = sorted(len(_codes(m.text or "")) for m in sms.sent)
+        assert per_text == [1, 1, 2]
+        assert all("example" not in (m.text or "") for m in sms.sent)
 
     async def test_without_tracking_urls_are_sent_as_written(
         self, db, account, make_dispatcher, sms

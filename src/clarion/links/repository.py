@@ -36,9 +36,13 @@ class Recipient:
 _CHUNK_MESSAGES = """
 SELECT m.id, c.first_name, c.last_name, c.phone, {attributes}
 FROM message m JOIN contact c ON c.id = m.contact_id
-WHERE m.campaign_id = :campaign_id AND m.contact_id > :after AND m.contact_id <= :upto
+WHERE m.campaign_id = :campaign_id AND m.contact_id > :after AND m.contact_id <= :upto {only}
 ORDER BY m.id
 """
+# A contact value can only make or change a URL if it holds a colon (`://`); a phone never
+# does. CAST(... AS TEXT): the attributes document as JSON text, on both databases.
+_WITH_COLON = """AND (c.first_name LIKE '%:%' OR c.last_name LIKE '%:%'
+     OR CAST(c.attributes AS TEXT) LIKE '%:%')"""
 _CHUNK_MESSAGE_IDS = """
 SELECT m.id FROM message m
 WHERE m.campaign_id = :campaign_id AND m.contact_id > :after AND m.contact_id <= :upto
@@ -54,16 +58,21 @@ async def chunk_recipients(
     *,
     with_contact: bool,
     with_attributes: bool = True,
+    only_with_colon: bool = False,
 ) -> list[Recipient]:
     """The messages materialized for contacts in (after, upto] (the unique (campaign_id,
     contact_id) index), with their contact's fields when `with_contact` (the attributes
-    document only `with_attributes`: it is most of what such a read carries)."""
+    document only `with_attributes`: it is most of what such a read carries); only those
+    whose name or attributes hold a colon when `only_with_colon`."""
     params = {"campaign_id": campaign_id, "after": after, "upto": upto}
     if not with_contact:
         rows = await session.execute(text(_CHUNK_MESSAGE_IDS), params)
         return [Recipient(mid, {}) for (mid,) in rows]
     out = []
-    stmt = _CHUNK_MESSAGES.format(attributes="c.attributes" if with_attributes else "NULL")
+    stmt = _CHUNK_MESSAGES.format(
+        attributes="c.attributes" if with_attributes else "NULL",
+        only=_WITH_COLON if only_with_colon else "",
+    )
     for mid, first, last, phone, attributes in await session.execute(text(stmt), params):
         if isinstance(attributes, str | bytes):  # SQLite hands JSON back as text here
             attributes = orjson.loads(attributes)

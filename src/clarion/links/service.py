@@ -55,20 +55,35 @@ async def create_for_chunk(
     how many links were made."""
     renderer = compile_template(text)
     personalized = is_personalized(text)
-    fixed = None if personalized else find_urls(renderer.render({"attributes": {}}, params))
-    if fixed == []:
+    fixed: list[str] | None
+    if not personalized:
+        fixed = find_urls(renderer.render({"attributes": {}}, params))
+    else:
+        fixed = static_urls(text, params)
+    if fixed == [] and not personalized:
         return 0
-    recipients = await repository.chunk_recipients(
-        session,
-        campaign_id,
-        after,
-        upto,
-        with_contact=personalized,
-        with_attributes=any(v.startswith("attributes.") for v in variables_of(text)),
-    )
+    uses_attributes = any(v.startswith("attributes.") for v in variables_of(text))
+
+    async def read(**only: bool) -> list[repository.Recipient]:
+        return await repository.chunk_recipients(
+            session, campaign_id, after, upto, with_attributes=uses_attributes, **only
+        )
+
+    own: dict[int, dict[str, Any]] = {}  # recipients whose own text must be searched
+    if fixed is None:
+        recipients = await read(with_contact=True)
+        own = {r.message_id: r.contact for r in recipients}
+    else:
+        recipients = await read(with_contact=False)
+        if personalized:  # values holding a colon may carry URLs of their own
+            own = {
+                r.message_id: r.contact for r in await read(with_contact=True, only_with_colon=True)
+            }
     wanted: list[tuple[int, int, str]] = []
     for r in recipients:
-        urls = fixed if fixed is not None else find_urls(renderer.render(r.contact, params))
+        contact = own.get(r.message_id)
+        urls = fixed if contact is None else find_urls(renderer.render(contact, params))
+        assert urls is not None
         wanted.extend((r.message_id, position, url) for position, url in enumerate(urls))
     made = 0
     for _ in range(MAX_DRAWS):
@@ -87,6 +102,31 @@ async def create_for_chunk(
         )
         wanted = [w for w in wanted if (w[0], w[1]) not in stored]
     raise CodesExhausted(f"could not draw unique link codes for campaign {campaign_id}")
+
+
+_SLOT = "\x00"
+# A variable's slot next to anything but these could join a URL or a scheme around it.
+_SAFE_NEIGHBOUR = "\\s,;!?()\\[\\]\"'<>."
+_UNSAFE_SLOT = re.compile(f"(?<![{_SAFE_NEIGHBOUR}]){_SLOT}|{_SLOT}(?![{_SAFE_NEIGHBOUR}]|$)")
+
+
+def static_urls(text: str, params: dict[str, Any]) -> list[str] | None:
+    """The URLs of a personalized `text` that no contact value without a colon can change,
+    or None when a value could (a variable inside or against a URL, or next to a letter
+    that may start a scheme: `http{{x}}`). A value that holds a colon may carry a URL of
+    its own: those recipients' texts are searched one by one (`create_for_chunk`)."""
+    if any(":" in str(v) for v in params.values()):  # fallbacks for empty fields
+        return None
+    attributes = {
+        v.removeprefix("attributes."): _SLOT
+        for v in variables_of(text)
+        if v.startswith("attributes.")
+    }
+    contact = {"firstName": _SLOT, "lastName": _SLOT, "phone": _SLOT, "attributes": attributes}
+    rendered = compile_template(text).render(contact, params)
+    if _UNSAFE_SLOT.search(rendered):
+        return None
+    return find_urls(rendered)
 
 
 async def codes_for(

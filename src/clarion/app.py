@@ -3,6 +3,7 @@ engine when it runs embedded."""
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from secrets import token_bytes
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -29,6 +30,9 @@ from clarion.events.hub import EventHub
 from clarion.events.routes import router as events_router
 from clarion.hooks.routes import router as hooks_router
 from clarion.limits import BodySizeLimit, NoNulInUrl
+from clarion.links.clicks import ClickWriter
+from clarion.links.lookup import LinkLookup
+from clarion.links.routes import router as links_router
 from clarion.logs import RequestIdMiddleware
 from clarion.openapi import install as install_openapi
 from clarion.operations.routes import router as operations_router
@@ -83,6 +87,7 @@ def create_app(
             await sending_tasks.stop(app)  # also closes providers built for test sends
             await audience_tasks.on_shutdown(app)
             await app.state.events.stop()
+            await app.state.link_lookup.close()
             await app.state.listener.stop()
             if own_db:
                 await app.state.db.dispose()
@@ -104,6 +109,12 @@ def create_app(
     app.state.key_cache = {}
     app.state.key_invalidation_live = False
     app.state.clock = clock
+    # Salts the hash of a clicking visitor's address (see Settings.link_secret).
+    app.state.link_secret = (
+        settings.link_secret.encode() if settings.link_secret else token_bytes(32)
+    )
+    app.state.click_writer = ClickWriter()  # group commit of the redirects' clicks
+    app.state.link_lookup = LinkLookup()  # the redirect's own connections (PostgreSQL)
     app.state.write_hooks = [AuditHook()]
     if db is not None:
         app.state.db = db
@@ -153,6 +164,7 @@ def create_app(
         events_router,
         hooks_router,
         sending_router,
+        links_router,
         provider_webhooks_router,
         operations_router,
     ):

@@ -136,6 +136,18 @@ class Settings(BaseSettings):
             return [h.strip().lower() for h in value.split(",") if h.strip()]
         return value
 
+    # Tracked links (trackLinks): the short links' base, `{link_base_url}/{code}` (default:
+    # CLARION_PUBLIC_URL + "/l", where `clarion serve` answers GET /l/{code}); and the
+    # secret that salts the hash of a clicking visitor's IP address (unset: a random secret
+    # per process, so hashes are comparable only within one process's life).
+    link_base_url: str | None = Field(default=None, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
+    link_secret: str | None = None
+
+    @property
+    def link_base(self) -> str:
+        """Where short links point, without a trailing slash."""
+        return (self.link_base_url or self.public_url.rstrip("/") + "/l").rstrip("/")
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -21,7 +21,8 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 # Pages of the API itself that a browser navigates to; never the console's.
 API_PAGES = ("/docs", "/redoc", "/openapi.json", "/healthz", "/readyz", "/metrics")
-API_PAGE_PREFIXES = ("/webhooks/", "/admin/", "/docs/")
+# /l/: a recipient's browser follows a tracked link to its redirect, never to the console.
+API_PAGE_PREFIXES = ("/webhooks/", "/admin/", "/docs/", "/l/")
 
 NOT_BUILT = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Clarion</title>

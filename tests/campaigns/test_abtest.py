@@ -116,6 +116,10 @@ class TestDefinition:
         # The test share is drawn from the lists: no segments or filter beside variants.
         by_country = {"field": "country", "op": "eq", "value": "FR"}
         cases.append((ab_body([lst], filter=by_country), "segmentIds"))
+        # No tracked links on A/B campaigns yet, so no click metric either.
+        cases.append((ab_body([lst], trackLinks=True), "trackLinks"))
+        clicks = {"testShare": 0.2, "metric": "uniqueClicks", "decideAfterMinutes": 5}
+        cases.append((ab_body([lst], abTest=clicks), "abTest.metric"))
         for body, field in cases:
             r = await account.post("/campaigns", json=body)
             assert r.status_code == 422, (field, r.text)
@@ -142,10 +146,10 @@ class TestDefinition:
         assert r.json()["message"] is None and r.json()["abTest"]["testShare"] == 0.5
         r = await account.put(
             f"/campaigns/{c['id']}",
-            json={"abTest": {"testShare": 0.2, "metric": "uniqueClicks", "decideAfterMinutes": 5}},
+            json={"abTest": {"testShare": 0.2, "metric": "delivered", "decideAfterMinutes": 5}},
         )
         assert r.status_code == 200, r.text
-        assert r.json()["abTest"]["metric"] == "uniqueClicks"
+        assert r.json()["abTest"]["testShare"] == 0.2
         assert [v["name"] for v in r.json()["variants"]] == ["A", "B"]
         r = await account.put(
             f"/campaigns/{c['id']}",

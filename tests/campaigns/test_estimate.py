@@ -8,7 +8,7 @@ from tests.conftest import AccountClient
 ESTIMATE_KEYS = {
     "campaignId", "channel", "recipients", "excluded", "units", "price", "maxPrice",
     "worstCase", "breakdown", "encoding", "maxParts", "balance", "available", "sufficient",
-    "computedAt", "abTest", "schedule",
+    "computedAt", "abTest", "schedule", "unitsWithoutSmartEncoding",
 }  # fmt: skip
 
 

@@ -12,7 +12,7 @@ CAMPAIGN_KEYS = {
     "id", "name", "channel", "status", "message", "listIds", "excludeListIds", "sender",
     "fallbackChannel", "scheduledAt", "createdAt", "updatedAt", "confirmedAt", "startedAt",
     "completedAt", "estimate", "stats", "cost", "approval", "variants", "abTest",
-    "segmentIds", "filter", "purpose", "sendWindow", "expiresAt",
+    "segmentIds", "filter", "purpose", "sendWindow", "expiresAt", "smartEncoding", "trackLinks",
 }  # fmt: skip
 
 
@@ -30,8 +30,9 @@ class TestCreate:
         assert c["estimate"] is None and c["fallbackChannel"] is None
         assert c["stats"] == {
             "recipients": 0, "queued": 0, "sending": 0, "sent": 0, "delivered": 0,
-            "read": 0, "failed": 0, "skipped": 0, "expired": 0,
+            "read": 0, "failed": 0, "skipped": 0, "expired": 0, "clicks": 0, "uniqueClicks": 0,
         }  # fmt: skip
+        assert (c["smartEncoding"], c["trackLinks"]) == (False, False)
         assert c["cost"] == {"reserved": 0, "spent": 0}
         assert c["createdAt"].endswith("Z")
         got = await account.get(f"/campaigns/{c['id']}")

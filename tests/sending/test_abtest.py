@@ -229,13 +229,6 @@ class TestDecision:
         c = await self._decided_after_the_wait(db, account, fail=None)
         assert (c.ab_winner, c.delivered) == ("A", 40)
 
-    async def test_unique_clicks_tie_until_clicks_exist(
-        self, db: Database, account: AccountClient, engine_settings: Settings
-    ) -> None:
-        self.engine_settings = engine_settings
-        c = await self._decided_after_the_wait(db, account, fail="A", metric="uniqueClicks")
-        assert c.ab_winner == "A"
-
     async def test_a_manager_racing_the_scheduler_makes_one_decision(
         self, db: Database, account: AccountClient, engine_settings: Settings
     ) -> None:

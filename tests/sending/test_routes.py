@@ -25,6 +25,8 @@ from tests.sending.conftest import (
 )
 
 ITEM_FIELDS = {
+    "clicks",
+    "firstClickedAt",
     "id",
     "contactId",
     "phone",

@@ -96,13 +96,11 @@ async def _rates(
     """(hits, test messages) per variant for the campaign's metric."""
     by_variant = (await repository.variant_counts(session, [campaign.id])).get(campaign.id, {})
     sent = {name: sum(statuses.values()) for name, statuses in by_variant.items()}
-    if (campaign.ab_test or {}).get("metric") == "uniqueClicks":
-        hits = await repository.unique_clicks_by_variant(session, campaign.id)
-    else:
-        hits = {
-            name: sum(statuses.get(s, 0) for s in DELIVERED)
-            for name, statuses in by_variant.items()
-        }
+    # The only metric an A/B campaign can be given today (service.validate refuses
+    # uniqueClicks: it has no tracked links).
+    hits = {
+        name: sum(statuses.get(s, 0) for s in DELIVERED) for name, statuses in by_variant.items()
+    }
     return hits, sent
 
 

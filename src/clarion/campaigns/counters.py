@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.campaigns.models import Campaign
 from clarion.db.dialect import is_postgres
+from clarion.links import repository as links_repository
 from clarion.messages.models import CampaignTally
 from clarion.messages.tally import COLUMNS
 
@@ -87,3 +88,9 @@ async def fold(session: AsyncSession, campaign_id: int, *, locked: bool = False)
     if values:
         await session.execute(update(Campaign).where(Campaign.id == campaign_id).values(**values))
     return True
+
+
+async def clicks(session: AsyncSession, campaign_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
+    """(clicks, recipients who clicked) per campaign with clicks: outside the partition,
+    summed from the clicked links (each click moves its link's counter atomically)."""
+    return await links_repository.clicks_of_campaigns(session, sorted(set(campaign_ids)))

@@ -12,6 +12,10 @@
   grouped by length. Segment counts are also memoized across countries.
 - `invalid` counts audience contacts with no applicable rate (no row for their country and
   no `*` row): they cannot be priced, so they cannot be sent.
+- The text counted is the text sent (`clarion.links.compose.outgoing_text`, the sender's
+  function too): with trackLinks each URL counts as long as its short link, with
+  smartEncoding the look-alikes are replaced; `unitsWithoutSmartEncoding` counts the same
+  texts without the replacement.
 - RCS with SMS fallback also prices the SMS fallback: `maxPrice` is the price if every
   recipient fell back (SMS segments and rates); `worstCase`, what confirm reserves, takes for
   each recipient the dearer of its RCS price and its fallback price.
@@ -34,6 +38,7 @@ from clarion.campaigns.audience import audience_of
 from clarion.campaigns.consent import consent_required
 from clarion.campaigns.models import Campaign
 from clarion.campaigns.schemas import EstimateOut
+from clarion.links.compose import find_urls, outgoing_text, placeholder_links
 from clarion.money import from_units
 from clarion.pricing.rates import rcs_category, whatsapp_category
 from clarion.pricing.segments import count_segments
@@ -68,6 +73,7 @@ class Pricing:
     buckets: dict[tuple[str, str | None], Bucket] = field(default_factory=dict)
     encodings: set[str] = field(default_factory=set)
     max_parts: int | None = None
+    units_without_smart: int = 0  # SMS: the units without smart encoding
     fallback_price: int | None = None  # RCS with SMS fallback: all fell back
     worst_case: int | None = None  # RCS with SMS fallback: dearer of the two per recipient
     ab: "AbSplit | None" = None  # an A/B campaign: its price is the split's
@@ -238,11 +244,21 @@ def _params(campaign: Campaign, message: dict[str, Any] | None = None) -> dict[s
 class _Segmenter:
     """Segments (and the RCS category) of the rendered text, memoized on the variable values."""
 
-    def __init__(self, text: str, params: dict[str, str], template: Template | None) -> None:
+    def __init__(
+        self,
+        text: str,
+        params: dict[str, str],
+        template: Template | None,
+        *,
+        smart_encoding: bool = False,
+        link_base: str | None = None,
+    ) -> None:
         self._count = count_segments
         self._rcs_category = rcs_category
         self.renderer = compile_template(text)
         self.params = params
+        self.smart_encoding = smart_encoding
+        self.link_base = link_base
         self.rich_card = template.rich_card if template is not None else None
         self.suggestions = template.suggestions if template is not None else None
         variables = set(variables_of(text))
@@ -253,7 +269,7 @@ class _Segmenter:
         self.fields = [f for f in FIELDS if f in used]
         # Names are the key as they are; phones and attributes need reducing (_key).
         self.plain_key = not ({"phone", "attributes"} & set(self.fields))
-        self.memo: dict[Any, tuple[int, str, str]] = {}
+        self.memo: dict[Any, tuple[int, str, str, int]] = {}
 
     def columns(self) -> list[tuple[Any, Any]]:
         """(selected, grouped-by) pairs for the contact fields the text uses, in FIELDS
@@ -267,12 +283,22 @@ class _Segmenter:
         }
         return [columns[f] for f in self.fields]
 
-    def measure(self, contact: dict[str, Any]) -> tuple[int, str, str]:
-        """(parts, encoding, rcs category) of the text rendered for this contact."""
-        text = self.renderer.render(contact, self.params)
+    def measure(self, contact: dict[str, Any]) -> tuple[int, str, str, int]:
+        """(parts, encoding, rcs category, parts without smart encoding) of the text sent
+        to this contact."""
+        rendered = self.renderer.render(contact, self.params)
+        links = None
+        if self.link_base is not None:
+            links = placeholder_links(self.link_base, len(find_urls(rendered)))
+        text = outgoing_text(rendered, links=links, smart_encoding=self.smart_encoding)
         seg = self._count(text)
+        raw_parts = seg.parts
+        if self.smart_encoding:
+            raw_parts = self._count(
+                outgoing_text(rendered, links=links, smart_encoding=False)
+            ).parts
         category = self._rcs_category(text, self.rich_card, self.suggestions)
-        return int(seg.parts), str(seg.encoding), str(category)
+        return int(seg.parts), str(seg.encoding), str(category), int(raw_parts)
 
     def _key(self, values: tuple[Any, ...]) -> tuple[Any, ...]:
         key: list[Any] = []
@@ -288,7 +314,7 @@ class _Segmenter:
                 key.append(value)
         return tuple(key)
 
-    def measure_values(self, values: tuple[Any, ...]) -> tuple[int, str, str]:
+    def measure_values(self, values: tuple[Any, ...]) -> tuple[int, str, str, int]:
         """measure() for a contact given by the values of `fields`, memoized on what the
         text actually uses of them."""
         key = values if self.plain_key else self._key(values)
@@ -388,16 +414,25 @@ async def price_audience(
                 _add(p, country, category, n, n, unit)
         return p
 
-    seg = _Segmenter(text, _params(campaign, message), template)
+    seg = _Segmenter(
+        text,
+        _params(campaign, message),
+        template,
+        smart_encoding=campaign.smart_encoding and channel == "sms",
+        link_base=campaign.link_base_url if campaign.track_links else None,
+    )
     sms_like = channel == "sms" or fallback
 
-    def account_for(country: str, n: int, parts: int, encoding: str, category: str) -> None:
+    def account_for(
+        country: str, n: int, parts: int, encoding: str, category: str, raw_parts: int
+    ) -> None:
         if channel == "sms":
             unit = prices.get("sms", country, None)
             if unit is None:
                 p.invalid += n
                 return
             _add(p, country, None, n, n * parts, unit)
+            p.units_without_smart += n * raw_parts
         else:
             unit = prices.get("rcs", country, category)
             if unit is None:
@@ -415,22 +450,22 @@ async def price_audience(
             p.max_parts = parts if p.max_parts is None else max(p.max_parts, parts)
 
     if not personalized:
-        parts, encoding, category = seg.measure(EMPTY_CONTACT)
+        parts, encoding, category, raw_parts = seg.measure(EMPTY_CONTACT)
         for country, n in per_country.items():
             if n:
-                account_for(country, n, parts, encoding, category)
+                account_for(country, n, parts, encoding, category, raw_parts)
     else:
         # Recipients with the same values render the same text: grouped in SQL (on SQLite
         # too: streaming a million rows through the driver's thread costs twice the GROUP BY).
-        totals: dict[tuple[str, int, str, str], int] = {}
+        totals: dict[tuple[str, int, str, str, int], int] = {}
         async for chunk in repository.stream_recipient_groups(
             session, audience, channel, seg.columns(), cap=cap, need_consent=need_consent
         ):
             for row in chunk:
                 key = (row[0], *seg.measure_values(tuple(row[1:-1])))
                 totals[key] = totals.get(key, 0) + row[-1]
-        for (country, parts, encoding, category), n in totals.items():
-            account_for(country, int(n), parts, encoding, category)
+        for (country, parts, encoding, category, raw_parts), n in totals.items():
+            account_for(country, int(n), parts, encoding, category, raw_parts)
             per_country[country] = per_country.get(country, 0) + int(n)
 
     # Candidates = recipients (priced or invalid) + opted out + without consent + capped;
@@ -441,7 +476,7 @@ async def price_audience(
 
     if sms_like and p.max_parts is None:
         # Nobody to send to: describe the text itself.
-        parts, encoding, _ = seg.measure(EMPTY_CONTACT)
+        parts, encoding, _, _ = seg.measure(EMPTY_CONTACT)
         p.max_parts, p.encodings = parts, {encoding}
     return p
 
@@ -483,6 +518,7 @@ def to_out(
         },
         schedule=schedule,
         units=p.units,
+        units_without_smart_encoding=p.units_without_smart if campaign.channel == "sms" else None,
         price=from_units(p.price),
         max_price=None if p.fallback_price is None else from_units(p.fallback_price),
         worst_case=None if p.worst_case is None else from_units(p.worst_case),
@@ -522,6 +558,8 @@ async def fingerprint(
         "channel": campaign.channel,
         "message": campaign.message,
         "fallback": campaign.fallback_channel,
+        "smartEncoding": campaign.smart_encoding,
+        "links": campaign.link_base_url if campaign.track_links else None,
         "lists": campaign.list_ids,
         "exclude": campaign.exclude_list_ids,
         "segments": campaign.segment_filters,

@@ -1,7 +1,7 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from clarion.db.base import Base, BigId, JSONType, UTCDateTime, utcnow
@@ -45,6 +45,15 @@ class Campaign(Base):
     )
     audience_filter: Mapped[dict[str, Any] | None] = mapped_column(JSONType, nullable=True)
     sender: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # SMS: replace characters that force UCS-2 by GSM-7 look-alikes (pricing/smart.py).
+    smart_encoding: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=text("false")
+    )
+    # SMS/RCS text: each URL becomes a per-recipient short link under `link_base_url`, the
+    # base in force when the campaign was last written (so the estimate counts the links
+    # the sender makes, whatever the setting becomes meanwhile).
+    track_links: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    link_base_url: Mapped[str | None] = mapped_column(String(200), nullable=True)
     fallback_channel: Mapped[str | None] = mapped_column(String(16), nullable=True)
     scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -12,6 +12,7 @@ from clarion.campaigns.schemas import (
     AbTestOut,
     ApprovalOut,
     CampaignOut,
+    CampaignStats,
     CostOut,
     DeliveryCounters,
     Purpose,
@@ -53,6 +54,7 @@ def campaign_out(
     c: Campaign,
     unfolded: dict[str, int] | None = None,
     variant_stats: dict[str, dict[str, int]] | None = None,
+    clicks: tuple[int, int] = (0, 0),
 ) -> CampaignOut:
     live = counters.live(c, unfolded)
     return CampaignOut(
@@ -71,6 +73,8 @@ def campaign_out(
         purpose=cast(Purpose, c.purpose),
         send_window=WindowIn.model_construct(**c.send_window) if c.send_window else None,
         expires_at=c.expires_at,
+        smart_encoding=c.smart_encoding,
+        track_links=c.track_links,
         scheduled_at=c.scheduled_at,
         created_at=c.created_at,
         updated_at=c.updated_at,
@@ -78,7 +82,9 @@ def campaign_out(
         started_at=c.started_at,
         completed_at=c.completed_at,
         estimate=c.estimate,
-        stats=DeliveryCounters.model_validate(live),
+        stats=CampaignStats.model_validate(
+            {**live, "clicks": clicks[0], "unique_clicks": clicks[1]}
+        ),
         cost=CostOut(reserved=from_units(live["reserved"]), spent=from_units(live["spent"])),
         approval=ApprovalOut.model_validate(c.approval) if c.approval else None,
     )
@@ -88,7 +94,11 @@ async def present(session: AsyncSession, campaigns: Sequence[Campaign]) -> list[
     """The campaigns as the API shows them, with the counters not folded yet added in."""
     unfolded = await counters.pending(session, (c.id for c in campaigns))
     by_variant = await abtest.variant_stats(session, campaigns)
-    return [campaign_out(c, unfolded.get(c.id), by_variant.get(c.id, {})) for c in campaigns]
+    clicks = await counters.clicks(session, [c.id for c in campaigns if c.track_links])
+    return [
+        campaign_out(c, unfolded.get(c.id), by_variant.get(c.id, {}), clicks.get(c.id, (0, 0)))
+        for c in campaigns
+    ]
 
 
 async def present_one(session: AsyncSession, campaign: Campaign) -> CampaignOut:

@@ -42,6 +42,7 @@ from clarion.campaigns.audience import Audience
 from clarion.campaigns.models import Campaign
 from clarion.db.dialect import is_postgres, is_sqlite
 from clarion.db.plans import without_nested_loops
+from clarion.links import repository as links_repository
 from clarion.messages.models import CampaignTally, Message, MessageStatus
 from clarion.segments.compile import to_sql
 from clarion.templates.models import Template
@@ -424,8 +425,9 @@ async def contacts_state(session: AsyncSession, account_id: int) -> tuple[Any, .
     return (int(row[0]), str(row[1]))
 
 
-def _counter_sums(unfolded: Any) -> list[Any]:
-    """Sums of the campaigns' counters, each being its row plus its unfolded tallies."""
+def _counter_sums(unfolded: Any, clicked: Any) -> list[Any]:
+    """Sums of the campaigns' counters, each being its row plus its unfolded tallies, and
+    of their clicks (outside the partition)."""
 
     def total(column: str) -> Any:
         return func.coalesce(
@@ -436,6 +438,8 @@ def _counter_sums(unfolded: Any) -> list[Any]:
         func.count().label("campaigns"),
         *[total(c).label(c) for c in COUNTERS],
         total("spent").label("spent"),
+        func.coalesce(func.sum(clicked.c.clicks), 0).label("clicks"),
+        func.coalesce(func.sum(clicked.c.unique_clicks), 0).label("unique_clicks"),
     ]
 
 
@@ -465,9 +469,12 @@ async def stats_rows(
         .group_by(CampaignTally.campaign_id)
         .subquery()
     )
-    campaigns = outerjoin(Campaign, unfolded, unfolded.c.campaign_id == Campaign.id)
+    clicked = links_repository.clicks_by_campaign_query(account_id)
+    campaigns = outerjoin(Campaign, unfolded, unfolded.c.campaign_id == Campaign.id).outerjoin(
+        clicked, clicked.c.campaign_id == Campaign.id
+    )
     by_channel = await session.execute(
-        select(Campaign.channel, *_counter_sums(unfolded))
+        select(Campaign.channel, *_counter_sums(unfolded, clicked))
         .select_from(campaigns)
         .where(*where)
         .group_by(Campaign.channel)
@@ -478,7 +485,7 @@ async def stats_rows(
     else:
         day = cast(func.timezone("UTC", Campaign.started_at), Date)
     by_day = await session.execute(
-        select(day.label("day"), *_counter_sums(unfolded))
+        select(day.label("day"), *_counter_sums(unfolded, clicked))
         .select_from(campaigns)
         .where(*where)
         .group_by(day)
@@ -657,14 +664,6 @@ async def variant_counts(
     for campaign_id, variant, status, n in rows:  # (campaign_id IN ...: never None here)
         out.setdefault(int(campaign_id or 0), {}).setdefault(str(variant), {})[str(status)] = int(n)
     return out
-
-
-async def unique_clicks_by_variant(session: AsyncSession, campaign_id: int) -> dict[str, int]:
-    """variant -> recipients of the campaign who clicked at least once. Tracked links and
-    their clicks are not part of this build yet, so nobody has clicked: every variant has
-    0 (a `uniqueClicks` test then ties and the first variant wins). When clicks exist this
-    becomes one GROUP BY of the clicked messages by variant."""
-    return {}
 
 
 async def campaign_by_id(session: AsyncSession, campaign_id: int) -> Campaign | None:

@@ -108,7 +108,8 @@ async def create_campaign(
     digits)."""
 
     async def action() -> tuple[int, Any]:
-        return 201, await _json(session, await service.create(session, account_id, body))
+        link_base = request.app.state.settings.link_base
+        return 201, await _json(session, await service.create(session, account_id, body, link_base))
 
     return await idempotent(session, account_id, request, idempotency_key, action)
 
@@ -149,7 +150,11 @@ async def get_campaign(
 
 @router.put("/{campaign_id}", response_model=CampaignOut)
 async def update_campaign(
-    campaign_id: PathId, body: CampaignUpdate, principal: CurrentPrincipal, session: SessionDep
+    campaign_id: PathId,
+    body: CampaignUpdate,
+    principal: CurrentPrincipal,
+    session: SessionDep,
+    request: Request,
 ) -> CampaignOut:
     """Partial update, allowed in `draft` and `scheduled` (409 naming the status otherwise).
     Editing a scheduled campaign re-prices it and replaces its reservation in one
@@ -158,7 +163,10 @@ async def update_campaign(
     the manager role (403 with `requiredRole`)."""
     await _manager_unless_draft(session, principal, campaign_id, "update")
     return await present_one(
-        session, await service.update(session, principal.account_id, campaign_id, body)
+        session,
+        await service.update(
+            session, principal.account_id, campaign_id, body, request.app.state.settings.link_base
+        ),
     )
 
 

@@ -136,7 +136,8 @@ class AbTestIn(CamelModel):
     test_share: float = Field(gt=0, lt=1, description="share of the audience in the test, 0<x<1")
     metric: Literal["uniqueClicks", "delivered"] = Field(
         description="delivered: (delivered + read) / test messages of the variant; "
-        "uniqueClicks: recipients who clicked / test messages of the variant"
+        "uniqueClicks: recipients who clicked / test messages of the variant (refused with "
+        "422 for now: A/B campaigns do not track links yet)"
     )
     decide_after_minutes: int = Field(ge=1, le=MAX_DECIDE_MINUTES)
 
@@ -189,6 +190,21 @@ class CampaignCreate(_CampaignFields):
     purpose: Purpose = Field(default="marketing", description=PURPOSE_DESCRIPTION)
     send_window: WindowIn | None = Field(default=None, description=SEND_WINDOW_DESCRIPTION)
     expires_at: RequestDatetime | None = Field(default=None, description=EXPIRES_DESCRIPTION)
+    smart_encoding: bool = Field(
+        default=False,
+        description="SMS only (422 on other channels): replace characters that force UCS-2 "
+        "(typographic quotes and apostrophes, dashes, ellipsis, Unicode spaces) by GSM-7 "
+        "look-alikes after personalization, before counting and sending. The table is the "
+        "one `POST /preview` applies with `smartEncoding`.",
+    )
+    track_links: bool = Field(
+        default=False,
+        description="SMS and RCS text (422 on WhatsApp): each http(s):// URL of the "
+        "personalized text becomes a per-recipient short link `{CLARION_LINK_BASE_URL}/{code}` "
+        "(7 URL-safe characters), made when the messages are created; the estimate counts the "
+        "short link's length. Clicks: campaign `stats.clicks`/`uniqueClicks`, message items, "
+        "`GET /campaigns/{id}/links`.",
+    )
 
 
 class CampaignUpdate(_CampaignFields):
@@ -217,6 +233,12 @@ class CampaignUpdate(_CampaignFields):
     purpose: Purpose | SkipJsonSchema[None] = Field(default=None, description=PURPOSE_DESCRIPTION)
     send_window: WindowIn | None = Field(default=None, description=SEND_WINDOW_DESCRIPTION)
     expires_at: RequestDatetime | None = Field(default=None, description=EXPIRES_DESCRIPTION)
+    smart_encoding: bool | SkipJsonSchema[None] = Field(
+        default=None, description="see the create body (absent: unchanged)"
+    )
+    track_links: bool | SkipJsonSchema[None] = Field(
+        default=None, description="see the create body (absent: unchanged)"
+    )
 
 
 class ConfirmIn(CamelModel):
@@ -268,6 +290,20 @@ class DeliveryCounters(OutModel):
     )
 
 
+class ClickCounters(OutModel):
+    """Beside the status partition (not part of it): what the recipients did with the
+    tracked links."""
+
+    clicks: int = Field(default=0, description="every visit of the campaign's short links")
+    unique_clicks: int = Field(
+        default=0, description="recipients who clicked at least one of their links"
+    )
+
+
+class CampaignStats(DeliveryCounters, ClickCounters):
+    pass
+
+
 class CostOut(OutModel):
     reserved: Credits
     spent: Credits
@@ -310,6 +346,8 @@ class CampaignOut(OutModel):
     purpose: Purpose = Field(description=PURPOSE_DESCRIPTION)
     send_window: WindowIn | None = Field(description=SEND_WINDOW_DESCRIPTION)
     expires_at: UtcDatetime | None = Field(description=EXPIRES_DESCRIPTION)
+    smart_encoding: bool
+    track_links: bool
     scheduled_at: UtcDatetime | None
     created_at: UtcDatetime
     updated_at: UtcDatetime
@@ -317,7 +355,7 @@ class CampaignOut(OutModel):
     started_at: UtcDatetime | None
     completed_at: UtcDatetime | None
     estimate: dict[str, Any] | None
-    stats: DeliveryCounters
+    stats: CampaignStats
     cost: CostOut
     approval: ApprovalOut | None = Field(
         default=None, description="maker/checker: null until the campaign is first submitted"
@@ -395,6 +433,11 @@ class EstimateOut(OutModel):
     excluded: Excluded
     schedule: ScheduleOut | None = None
     units: int
+    units_without_smart_encoding: int | None = Field(
+        default=None,
+        description="SMS: the units the same texts would take without smart encoding (equal "
+        "to `units` when smartEncoding is off); null for other channels",
+    )
     price: Credits
     max_price: Credits | None = Field(
         default=None, description="RCS with SMS fallback: the price if every recipient fell back"
@@ -428,7 +471,7 @@ class PriceOut(OutModel):
     spent: Credits
 
 
-class StatsCounters(DeliveryCounters):
+class StatsCounters(DeliveryCounters, ClickCounters):
     campaigns: int = 0
     credits_spent: Credits
     delivery_rate: float

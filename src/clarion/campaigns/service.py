@@ -160,6 +160,14 @@ async def validate(session: AsyncSession, campaign: Campaign) -> Template | None
     else:
         template = await _check_message(session, campaign, campaign.message or {}, "message", bad)
 
+    if abtest.is_ab(campaign) and campaign.track_links:
+        bad("trackLinks", "Tracked links are not available on A/B campaigns yet.")
+    if abtest.is_ab(campaign) and (campaign.ab_test or {}).get("metric") == "uniqueClicks":
+        # Clicks come from tracked links, which A/B campaigns do not have yet.
+        bad(
+            "abTest.metric",
+            "uniqueClicks needs tracked links, not available on A/B campaigns yet: use delivered.",
+        )
     if abtest.is_ab(campaign) and not audience_of(campaign).lists_only:
         # The test share is drawn from the lists' audience (sending/abtest.py).
         bad(
@@ -170,6 +178,10 @@ async def validate(session: AsyncSession, campaign: Campaign) -> Template | None
     channel = campaign.channel
     if campaign.fallback_channel is not None and channel != "rcs":
         bad("fallbackChannel", "fallbackChannel is only allowed on RCS campaigns.")
+    if campaign.smart_encoding and channel != "sms":
+        bad("smartEncoding", "smartEncoding is only allowed on SMS campaigns.")
+    if campaign.track_links and channel == "whatsapp":
+        bad("trackLinks", "trackLinks is only allowed on SMS and RCS campaigns.")
 
     for field, ids in (
         ("listIds", campaign.list_ids),
@@ -185,7 +197,11 @@ async def validate(session: AsyncSession, campaign: Campaign) -> Template | None
     return template
 
 
-async def create(session: AsyncSession, account_id: int, body: CampaignCreate) -> Campaign:
+async def create(
+    session: AsyncSession, account_id: int, body: CampaignCreate, link_base: str
+) -> Campaign:
+    """A new draft. `link_base`: where its short links will point (CLARION_LINK_BASE_URL),
+    kept on the campaign so that its estimate counts the links the sender makes."""
     now = utcnow()
     campaign = Campaign(
         account_id=account_id,
@@ -203,6 +219,9 @@ async def create(session: AsyncSession, account_id: int, body: CampaignCreate) -
         purpose=body.purpose,
         send_window=_window(body.send_window),
         expires_at=body.expires_at.astimezone(UTC) if body.expires_at else None,
+        smart_encoding=body.smart_encoding,
+        track_links=body.track_links,
+        link_base_url=link_base if body.track_links else None,
         reserved=0,
         spent=0,
         **{c: 0 for c in repository.COUNTERS},
@@ -381,7 +400,7 @@ async def _reprice_and_reserve(
 
 
 async def update(
-    session: AsyncSession, account_id: int, campaign_id: int, body: CampaignUpdate
+    session: AsyncSession, account_id: int, campaign_id: int, body: CampaignUpdate, link_base: str
 ) -> Campaign:
     """Partial update, in `draft` or `scheduled` (409 otherwise). A scheduled campaign is
     re-priced and its reservation replaced atomically (402 and nothing changed when the new
@@ -389,7 +408,16 @@ async def update(
     campaign = await require_campaign(session, account_id, campaign_id, for_update=True)
     states.require("update", campaign.status)
     given = body.model_fields_set
-    for name in ("name", "channel", "message", "list_ids", "exclude_list_ids", "segment_ids"):
+    for name in (
+        "name",
+        "channel",
+        "message",
+        "list_ids",
+        "exclude_list_ids",
+        "segment_ids",
+        "smart_encoding",
+        "track_links",
+    ):
         if name in given and getattr(body, name) is None:
             raise Unprocessable(f"{name} may not be null.", field=_camel(name))
     if "name" in given:
@@ -431,6 +459,12 @@ async def update(
         campaign.send_window = _window(body.send_window)
     if "expires_at" in given:
         campaign.expires_at = body.expires_at.astimezone(UTC) if body.expires_at else None
+    if "smart_encoding" in given:
+        campaign.smart_encoding = bool(body.smart_encoding)
+    if "track_links" in given:
+        campaign.track_links = bool(body.track_links)
+    # The links will be made under the base in force now (re-priced with it below).
+    campaign.link_base_url = link_base if campaign.track_links else None
     if "scheduled_at" in given:
         if campaign.status != states.SCHEDULED:
             raise Unprocessable(
@@ -657,6 +691,8 @@ def _counters(sums: Any) -> dict[str, Any]:
     values: dict[str, Any] = {c: int(sums[c]) for c in repository.COUNTERS}
     done = values["sent"] + values["delivered"] + values["read"] + values["failed"]
     values["campaigns"] = int(sums["campaigns"])
+    values["clicks"] = int(sums["clicks"])
+    values["uniqueClicks"] = int(sums["unique_clicks"])
     values["creditsSpent"] = from_units(int(sums["spent"]))
     values["deliveryRate"] = (
         round((values["delivered"] + values["read"]) / done, 6) if done else 0.0
@@ -685,7 +721,7 @@ async def stats(
     start_at = datetime.combine(start, time(), UTC) if start else None
     end_at = datetime.combine(end + timedelta(days=1), time(), UTC) if end else None
     by_channel, by_day = await repository.stats_rows(session, account_id, start_at, end_at, channel)
-    keys = (*repository.COUNTERS, "campaigns", "spent")
+    keys = (*repository.COUNTERS, "campaigns", "spent", "clicks", "unique_clicks")
     total = {k: sum(int(row._mapping[k]) for row in by_channel) for k in keys}
     return StatsOut.model_validate(
         {

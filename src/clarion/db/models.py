@@ -16,6 +16,7 @@ from clarion.compliance.models import ComplianceSettingsRow
 from clarion.db.base import Base
 from clarion.delivery.models import InboundEvent, ReceiptEvent
 from clarion.hooks.models import Hook, HookDelivery, HookEvent
+from clarion.links.models import Click, Link
 from clarion.messages.models import CampaignTally, Message
 from clarion.people.models import LoginThrottle, User, UserSession
 from clarion.pricing.models import Rate
@@ -29,6 +30,7 @@ __all__ = [
     "Base",
     "Campaign",
     "CampaignTally",
+    "Click",
     "ComplianceSettingsRow",
     "Contact",
     "ContactConsent",
@@ -41,6 +43,7 @@ __all__ = [
     "HookEvent",
     "IdempotencyRecord",
     "InboundEvent",
+    "Link",
     "ListMember",
     "LoginThrottle",
     "Message",

@@ -91,9 +91,12 @@ class Subscriber:
 
 
 def campaign_event(
-    row: Campaign, unfolded: dict[str, int] | None, at: datetime | None = None
+    row: Campaign,
+    unfolded: dict[str, int] | None,
+    at: datetime | None = None,
+    clicks: tuple[int, int] = (0, 0),
 ) -> Event:
-    data = campaign_out(row, unfolded).model_dump(mode="json", by_alias=True)
+    data = campaign_out(row, unfolded, clicks=clicks).model_dump(mode="json", by_alias=True)
     when = max(row.updated_at, at or row.updated_at)
     return Event(CAMPAIGN, when, data, ("campaign", row.id), row.updated_at)
 
@@ -103,7 +106,8 @@ async def campaign_events(
 ) -> list[Event]:
     """The campaigns as GET /campaigns/{id} shows them (counters not folded yet added in)."""
     unfolded = await counters.pending(session, (r.id for r in rows))
-    return [campaign_event(r, unfolded.get(r.id), at) for r in rows]
+    clicks = await counters.clicks(session, [r.id for r in rows if r.track_links])
+    return [campaign_event(r, unfolded.get(r.id), at, clicks.get(r.id, (0, 0))) for r in rows]
 
 
 def import_event(row: ContactImport, at: datetime | None = None) -> Event:

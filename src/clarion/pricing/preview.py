@@ -3,7 +3,8 @@ characters force UCS-2 (POST /preview)."""
 
 from pydantic import Field, field_validator
 
-from clarion.pricing.segments import count_segments, is_gsm7
+from clarion.pricing.segments import count_segments
+from clarion.pricing.smart import replacements, smart_encode, ucs2_characters
 from clarion.schemas import CamelModel, OutModel
 
 CHANNELS = ("sms", "rcs", "whatsapp")
@@ -15,8 +16,10 @@ class PreviewIn(CamelModel):
     text: str = Field(max_length=MAX_TEXT)
     smart_encoding: bool = Field(
         default=False,
-        description="replace characters that force UCS-2 by GSM-7 look-alikes (the "
-        "replacement table is not there yet: `replaced` stays empty)",
+        description="replace characters that force UCS-2 by their GSM-7 look-alikes "
+        "(typographic quotes and apostrophes, dashes, ellipsis, Unicode spaces: the table is "
+        "in `clarion.pricing.smart`), as an SMS campaign with `smartEncoding: true` sends "
+        "them. Only SMS is sent that way; for RCS and WhatsApp the text is counted as typed.",
     )
 
     @field_validator("channel")
@@ -40,24 +43,31 @@ class PreviewOut(OutModel):
     parts: int = Field(description="SMS parts (for RCS and WhatsApp: the SMS it would take)")
     units: int = Field(description="what is priced: the parts for SMS, 1 otherwise")
     characters: int = Field(description="length of the text in characters")
-    replaced: list[Replacement]
+    replaced: list[Replacement] = Field(
+        description="what smart encoding replaced (`from`, `to`, `count`), in order of first "
+        "appearance; empty without `smartEncoding`"
+    )
     ucs2_characters: list[str] = Field(
         description="the distinct characters that force UCS-2, in order of first appearance"
     )
 
 
-def ucs2_characters(text: str) -> list[str]:
-    return [ch for ch in dict.fromkeys(text) if not is_gsm7(ch)]
-
-
 def preview(body: PreviewIn) -> PreviewOut:
-    count = count_segments(body.text)
+    text = body.text
+    replaced = []
+    if body.smart_encoding and body.channel == "sms":
+        replaced = [
+            Replacement.model_validate({"from": r.from_, "to": r.to, "count": r.count})
+            for r in replacements(text)
+        ]
+        text = smart_encode(text)
+    count = count_segments(text)
     return PreviewOut(
-        text=body.text,
+        text=text,
         encoding=count.encoding,
         parts=count.parts,
         units=count.parts if body.channel == "sms" else 1,
-        characters=len(body.text),
-        replaced=[],
-        ucs2_characters=ucs2_characters(body.text) if count.encoding == "UCS-2" else [],
+        characters=len(text),
+        replaced=replaced,
+        ucs2_characters=ucs2_characters(text),
     )

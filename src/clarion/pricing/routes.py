@@ -67,7 +67,10 @@ async def put_rates(body: RateCardIn, session: SessionDep) -> RateCardOut:
 async def preview_text(body: PreviewIn, _: CurrentAccountId) -> PreviewOut:
     """Count a text as it is typed: SMS encoding (GSM-7 unless a character outside GSM 03.38
     forces UCS-2), parts, priced units (SMS parts; 1 for RCS and WhatsApp), length in
-    characters, and the characters that force UCS-2. Changes nothing; any role may ask.
+    characters, and the characters that still force UCS-2. With `smartEncoding: true` and
+    channel `sms` the text is first passed through the look-alike table an SMS campaign with
+    `smartEncoding` is sent with (`text` is then the text as sent, `replaced` says what
+    changed). Changes nothing; any role may ask.
     Variables (`{{firstName}}`) are counted as written: the estimate counts each
     recipient's personalized text."""
     return preview(body)

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.audience.models import Contact
 from clarion.campaigns.models import Campaign
+from clarion.links.compose import outgoing_text, short_link
 from clarion.pricing.rates import RateCard, rcs_category
 from clarion.pricing.segments import count_segments
 from clarion.providers.base import OutboundMessage, TemplateRef
@@ -54,6 +55,9 @@ class CampaignContext:
     template_category: str | None = None
     rich_card: dict[str, Any] | None = None
     suggestions: list[Any] | None = None
+    smart_encoding: bool = False
+    # trackLinks: where the message's short links point (None: links are not tracked).
+    link_base: str | None = None
     # An A/B campaign: variant name -> its context (this one is the first variant's).
     variants: dict[str, CampaignContext] | None = None
 
@@ -72,11 +76,21 @@ class CampaignContext:
         country: str,
         contact: Mapping[str, Any] | None,
         rates: RateCard,
+        link_codes: list[str] | None = None,
     ) -> Priced:
-        """Render for `channel` (the campaign's, or `sms` for an RCS fallback) and price it."""
+        """Render for `channel` (the campaign's, or `sms` for an RCS fallback) and price it.
+        `link_codes`: the message's tracked links, in the order of its URLs (a message
+        without any, such as a test send, keeps its original URLs)."""
         # A test send has no contact: its contact fields come from templateParams (or are "").
         contact = contact if contact is not None else {"phone": phone, "attributes": {}}
-        text = self.renderer.render(contact, self.params)
+        links = None
+        if self.link_base is not None and link_codes:
+            links = [short_link(self.link_base, code) for code in link_codes]
+        text = outgoing_text(
+            self.renderer.render(contact, self.params),
+            links=links,
+            smart_encoding=self.smart_encoding and channel == "sms",
+        )
         out = OutboundMessage(id=message_id, channel=channel, to=phone, sender=self.sender)
         if channel == "sms":
             out.text = text
@@ -131,6 +145,8 @@ async def _context(
         renderer=compile_template(text),
         params=params,
         needs_contact=is_personalized(text),
+        smart_encoding=campaign.smart_encoding,
+        link_base=campaign.link_base_url if campaign.track_links else None,
     )
     if template is not None:
         ctx.template_name = template.name

@@ -29,6 +29,7 @@ from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.delivery.service import apply_parked
+from clarion.links import service as links
 from clarion.messages import tally, transitions
 from clarion.pricing.rates import RateCard, load_rate_card
 from clarion.pricing.replies import price_reply
@@ -52,6 +53,7 @@ class Pending:
     claimed: transitions.Claimed
     ctx: CampaignContext | None
     contact: dict[str, Any] | None = None
+    link_codes: list[str] | None = None
     priced: Priced | None = None
     outcome: transitions.Outcome | None = None
 
@@ -196,6 +198,14 @@ class Dispatcher:
             contacts = await load_contacts(session, need) if need else {}
             replies = [m.id for m in batch if m.campaign_id is None]
             written = await repo.reply_contents(session, replies) if replies else {}
+            tracked = [
+                (m.campaign_id, m.id)
+                for m in batch
+                if m.campaign_id is not None
+                and (c := self._context_of(m)) is not None
+                and c.link_base
+            ]
+            codes = await links.codes_for(session, tracked) if tracked else {}
         pending = []
         for m in batch:
             ctx = self._context_of(m)
@@ -210,7 +220,10 @@ class Dispatcher:
                 p.outcome = self._fail(p, "campaign_missing", "The campaign no longer exists.")
             else:
                 p.contact = contacts.get(m.contact_id) if m.contact_id is not None else None
-                p.priced = p.ctx.render(m.id, m.channel, m.phone, m.country, p.contact, rates)
+                p.link_codes = codes.get(m.id)
+                p.priced = p.ctx.render(
+                    m.id, m.channel, m.phone, m.country, p.contact, rates, p.link_codes
+                )
                 if p.priced.unit_price is None:
                     p.outcome = self._fail(
                         p,
@@ -427,7 +440,9 @@ class Dispatcher:
                 continue
             assert self._rates is not None
             c = p.claimed
-            p.priced = p.ctx.render(c.id, "sms", c.phone, c.country, p.contact, self._rates)
+            p.priced = p.ctx.render(
+                c.id, "sms", c.phone, c.country, p.contact, self._rates, p.link_codes
+            )
             if p.priced.unit_price is None:
                 p.outcome = self._fail(
                     p, "no_rate", f"No sms rate for country {p.claimed.country}.", channel="sms"

@@ -1,7 +1,8 @@
 """The materializer: a `sending` campaign's audience becomes `queued` messages.
 
 One chunk of audience members (a range of contact ids) per transaction, one
-`INSERT ... SELECT` per chunk; the transaction also moves the campaign's progress marker
+`INSERT ... SELECT` per chunk (with trackLinks, one more INSERT for the chunk's links,
+`clarion.links.service.create_for_chunk`); the transaction also moves the campaign's progress marker
 (`materialized_through`) past the chunk, so an interrupted run resumes after the last
 committed chunk and never inserts a recipient twice. Two materializers of one campaign take
 turns on the campaign row's lock.
@@ -48,10 +49,12 @@ from clarion.db.dialect import is_postgres
 from clarion.db.plans import without_nested_loops
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
+from clarion.links import service as links
 from clarion.messages import tally
 from clarion.messages.models import Message
 from clarion.sending import abtest
 from clarion.sending.gate import hold_chunk
+from clarion.templates.models import Template
 
 _UTC = UTCDateTime()
 
@@ -170,6 +173,9 @@ class Chunk:
     variant: str | None = None
     need_consent: bool = False
     cap: FrequencyCap | None = None  # marketing campaigns of an account with a cap
+    # trackLinks: the text whose URLs become links, and the values of its other variables.
+    link_text: str | None = None
+    params: dict[str, Any] | None = None
 
 
 # A campaign with segments or a filter: its audience is `audience_where` (the clause the
@@ -249,6 +255,25 @@ def _not_capped(chunk: Chunk, now: datetime) -> list[Any]:
     return [~Contact.id.in_(capped_contact_ids(chunk.account_id, cap))]
 
 
+async def _tracked_text(session: AsyncSession, campaign: Campaign) -> str | None:
+    """The text whose URLs a campaign with trackLinks turns into links (None: none)."""
+    if not campaign.track_links or campaign.channel == "whatsapp":
+        return None
+    message = campaign.message or {}
+    if message.get("text"):
+        return str(message["text"])
+    if message.get("templateId") is None:
+        return None
+    body = (
+        await session.execute(
+            select(Template.body).where(
+                Template.id == message["templateId"], Template.account_id == campaign.account_id
+            )
+        )
+    ).scalar_one_or_none()
+    return body
+
+
 async def plan_chunk(
     session: AsyncSession, campaign_id: int, chunk: int, after: int | None = None
 ) -> Chunk | None:
@@ -298,6 +323,8 @@ async def plan_chunk(
         campaign.ab_winner,
         need_consent,
         cap,
+        link_text=await _tracked_text(session, campaign),
+        params=dict((campaign.message or {}).get("templateParams") or {}),
     )
 
 
@@ -394,6 +421,17 @@ async def materialize_chunk(
     inserted = 0 if planned.upto is None else await insert_chunk(session, planned, now)
     if inserted and planned.upto is not None:  # outside their sending hours: due later
         await hold_chunk(session, campaign_id, planned.after, planned.upto, now)
+    if inserted and planned.link_text is not None:
+        assert planned.upto is not None
+        await links.create_for_chunk(
+            session,
+            campaign_id=planned.campaign_id,
+            account_id=planned.account_id,
+            text=planned.link_text,
+            params=planned.params or {},
+            after=planned.after,
+            upto=planned.upto,
+        )
     if not await advance_chunk(session, planned, inserted, now):  # pragma: no cover - locked
         raise RuntimeError("the campaign moved under its lock")
     return ChunkResult(inserted, planned.upto is None)

@@ -43,7 +43,7 @@ async def list_messages(
     """Per-recipient results, oldest first. With `Accept: text/csv` the answer is a CSV of
     every matching recipient (pagination ignored), streamed. Test sends are not recipients
     and are not listed (see `POST /campaigns/{id}/test`)."""
-    await service.get_campaign(session, account_id, campaign_id)
+    campaign = await service.get_campaign(session, account_id, campaign_id)
     if accept and "text/csv" in accept.lower():
         db: Database = request.app.state.db
         return StreamingResponse(
@@ -56,8 +56,9 @@ async def list_messages(
     items, total = await service.list_messages(
         session, campaign_id, status, page.limit, page.offset
     )
+    clicks = await service.clicks_of(session, campaign, items)
     return Page[MessageOut](
-        items=[MessageOut.model_validate(m) for m in items],
+        items=[service.message_out(m, clicks.get(m.id)) for m in items],
         total=total,
         limit=page.limit,
         offset=page.offset,

@@ -37,6 +37,10 @@ class MessageOut(OutModel):
     variant: str | None = Field(
         default=None, description="A/B campaigns: the variant whose message it got"
     )
+    clicks: int = Field(default=0, description="visits of this recipient's tracked links")
+    first_clicked_at: UtcDatetime | None = Field(
+        default=None, description="when the recipient first clicked one of them"
+    )
 
     @field_validator("price", mode="before")
     @classmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select
@@ -18,6 +18,7 @@ from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.errors import NotFound, Unprocessable
+from clarion.links import repository as links_repository
 from clarion.messages import transitions
 from clarion.messages.models import Message
 from clarion.money import from_units
@@ -43,6 +44,8 @@ CSV_FIELDS = [
     "readAt",
     "updatedAt",
     "variant",
+    "clicks",
+    "firstClickedAt",
 ]
 
 
@@ -78,6 +81,22 @@ async def list_messages(
     return list(rows.scalars()), int(total)
 
 
+async def clicks_of(
+    session: AsyncSession, campaign: Campaign, messages: list[Message]
+) -> dict[int, tuple[int, datetime | None]]:
+    """(clicks, first click) of the listed messages that have tracked links."""
+    if not campaign.track_links:
+        return {}
+    return await links_repository.clicks_of_messages(session, campaign.id, [m.id for m in messages])
+
+
+def message_out(message: Message, clicks: tuple[int, datetime | None] | None) -> MessageOut:
+    out = MessageOut.model_validate(message)
+    if clicks is not None:
+        out.clicks, out.first_clicked_at = clicks
+    return out
+
+
 async def messages_csv(
     db: Database, campaign_id: int, status: str | None, page: int = 5000
 ) -> AsyncIterator[str]:
@@ -100,12 +119,15 @@ async def messages_csv(
                     )
                 ).scalars()
             )
+            clicks = await links_repository.clicks_of_messages(
+                session, campaign_id, [m.id for m in rows]
+            )
         if not rows:
             return
         buffer.seek(0)
         buffer.truncate()
         for m in rows:
-            out = MessageOut.model_validate(m).model_dump(mode="json", by_alias=True)
+            out = message_out(m, clicks.get(m.id)).model_dump(mode="json", by_alias=True)
             writer.writerow(["" if out[f] is None else out[f] for f in CSV_FIELDS])
         after = rows[-1].id
         yield buffer.getvalue()

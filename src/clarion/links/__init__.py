@@ -1,0 +1,1 @@
+"""Tracked links: per-recipient short links, their redirects and clicks."""

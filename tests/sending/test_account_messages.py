@@ -29,6 +29,8 @@ ITEM_KEYS = {
     "updatedAt",
     "notBefore",
     "variant",
+    "clicks",
+    "firstClickedAt",
 }
 
 

@@ -42,6 +42,7 @@ ITEM_FIELDS = {
     "readAt",
     "updatedAt",
     "variant",
+    "notBefore",
 }
 
 

@@ -43,6 +43,7 @@ CSV_FIELDS = [
     "deliveredAt",
     "readAt",
     "updatedAt",
+    "notBefore",
     "variant",
     "clicks",
     "firstClickedAt",

@@ -13,6 +13,10 @@ type Ok<Op> = Op extends { responses: infer Rs }
 export type Account = Ok<paths["/account"]["get"]>;
 export type Campaign = Ok<paths["/campaigns/{campaign_id}"]["get"]>;
 export type CampaignPage = Ok<paths["/campaigns"]["get"]>;
+/** The status filter of the campaign list (the API names every status it takes). */
+export type CampaignStatusFilter = NonNullable<
+  NonNullable<paths["/campaigns"]["get"]["parameters"]["query"]>["status"]
+>;
 export type Estimate = Ok<paths["/campaigns/{campaign_id}/calculateGoal"]["post"]>;
 export type MessagePage = Ok<paths["/campaigns/{campaign_id}/messages"]["get"]>;
 export type Message = MessagePage["items"][number];

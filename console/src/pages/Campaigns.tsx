@@ -1,6 +1,6 @@
 import { Link, useSearchParams } from "react-router";
 import { call, client } from "../api/client";
-import { CHANNELS } from "../api/types";
+import { CHANNELS, type CampaignStatusFilter } from "../api/types";
 import { Field, LoadError, Loading, PageHeader, Pager, StatusBadge } from "../components/ui";
 import { formatCount, formatCredits, formatDateTime } from "../format";
 import { useLoad } from "../hooks";
@@ -31,7 +31,7 @@ export default function Campaigns() {
             query: {
               limit: LIMIT,
               offset,
-              ...(status ? { status } : {}),
+              ...(status ? { status: status as CampaignStatusFilter } : {}),
               ...(channel ? { channel } : {}),
             },
           },

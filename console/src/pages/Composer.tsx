@@ -69,6 +69,11 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
   const [excludeListIds, setExcludeListIds] = useState<number[]>(campaign?.excludeListIds ?? []);
   const [sender, setSender] = useState(campaign?.sender ?? "");
   const [fallback, setFallback] = useState(campaign?.fallbackChannel === "sms");
+  const [purpose, setPurpose] = useState<"marketing" | "transactional">(
+    campaign?.purpose ?? "marketing",
+  );
+  const [smartEncoding, setSmartEncoding] = useState(campaign?.smartEncoding ?? false);
+  const [trackLinks, setTrackLinks] = useState(campaign?.trackLinks ?? false);
   const [text, setText] = useState(message.text ?? "");
   const [templateId, setTemplateId] = useState<number | null>(message.templateId ?? null);
   const [params, setParams] = useState<Record<string, string>>(message.templateParams ?? {});
@@ -107,7 +112,7 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
   const extraVariables = variables.filter(
     (v) => !CONTACT_FIELDS.has(v) && !v.startsWith("attributes."),
   );
-  const preview = usePreview(channel, body);
+  const preview = usePreview(channel, body, channel === "sms" && smartEncoding);
   const [contact, setContact] = useState<Contact | null>(null);
   const editable = can("editor") && (!saved || saved.status === "draft");
 
@@ -118,6 +123,9 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
     excludeListIds,
     sender: sender || null,
     fallbackChannel: channel === "rcs" && fallback ? "sms" : null,
+    purpose,
+    smartEncoding: channel === "sms" && smartEncoding,
+    trackLinks: channel !== "whatsapp" && trackLinks,
     message:
       channel === "whatsapp"
         ? { templateId, templateParams: params }
@@ -261,6 +269,38 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
               Send by SMS to recipients whose phone cannot take RCS
             </label>
           )}
+          <Field label="Purpose" error={fieldError(save.error, "purpose")}>
+            {(p) => (
+              <select
+                {...p}
+                value={purpose}
+                onChange={(e) => setPurpose(e.target.value as "marketing" | "transactional")}
+              >
+                <option value="marketing">Marketing (sending hours and frequency cap apply)</option>
+                <option value="transactional">Transactional</option>
+              </select>
+            )}
+          </Field>
+          {channel !== "whatsapp" && (
+            <label className="check">
+              <input
+                type="checkbox"
+                checked={trackLinks}
+                onChange={(e) => setTrackLinks(e.target.checked)}
+              />
+              Track links (each URL becomes a short link per recipient)
+            </label>
+          )}
+          {channel === "sms" && (
+            <label className="check">
+              <input
+                type="checkbox"
+                checked={smartEncoding}
+                onChange={(e) => setSmartEncoding(e.target.checked)}
+              />
+              Smart encoding (replace typographic characters by GSM-7 look-alikes)
+            </label>
+          )}
           <Field
             label="Sender"
             error={fieldError(save.error, "sender")}
@@ -315,6 +355,15 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
               <p className="counter" aria-live="polite" data-testid="counter">
                 {preview.data ? counterLine(preview.data) : (preview.error ?? "\u00a0")}
               </p>
+              {preview.data && preview.data.replaced.length > 0 && (
+                <p className="muted" data-testid="smart-encoding">
+                  Smart encoding replaces{" "}
+                  {preview.data.replaced
+                    .map((r) => `${r.from} with ${r.to || "nothing"} (${r.count})`)
+                    .join(", ")}
+                  .
+                </p>
+              )}
               {preview.data && preview.data.ucs2Characters.length > 0 && channel === "sms" && (
                 <div className="warning" role="status">
                   <strong>UCS-2:</strong> these characters force UCS-2 encoding (70 characters per
@@ -514,7 +563,7 @@ function ListPicker({
 }
 
 /** The API's count of characters, parts and encoding, asked again a moment after typing stops. */
-function usePreview(channel: string, text: string) {
+function usePreview(channel: string, text: string, smartEncoding: boolean) {
   const [data, setData] = useState<Preview | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
@@ -524,7 +573,7 @@ function usePreview(channel: string, text: string) {
     }
     let live = true;
     const timer = window.setTimeout(() => {
-      call(client.POST("/preview", { body: { channel, text, smartEncoding: false } }))
+      call(client.POST("/preview", { body: { channel, text, smartEncoding } }))
         .then((p) => live && (setData(p), setError(null)))
         .catch((e: unknown) => live && setError(e instanceof Error ? e.message : String(e)));
     }, 200);
@@ -532,7 +581,7 @@ function usePreview(channel: string, text: string) {
       live = false;
       window.clearTimeout(timer);
     };
-  }, [channel, text]);
+  }, [channel, text, smartEncoding]);
   return { data, error };
 }
 
@@ -624,7 +673,15 @@ export function EstimateView({ estimate }: { estimate: Estimate }) {
           : ""}
         Excluded: {formatCount(estimate.excluded.duplicates)} duplicates,{" "}
         {formatCount(estimate.excluded.optedOut)} opted out,{" "}
-        {formatCount(estimate.excluded.invalid)} invalid.
+        {formatCount(estimate.excluded.invalid)} invalid, {formatCount(estimate.excluded.noConsent)}{" "}
+        without consent, {formatCount(estimate.excluded.frequencyCapped)} over the frequency cap.
+        {estimate.unitsWithoutSmartEncoding != null &&
+        estimate.unitsWithoutSmartEncoding > estimate.units
+          ? ` Smart encoding saves ${formatCount(estimate.unitsWithoutSmartEncoding - estimate.units)} units.`
+          : ""}
+        {estimate.schedule && estimate.schedule.held > 0
+          ? ` ${formatCount(estimate.schedule.held)} recipients wait for their sending hours.`
+          : ""}
         {estimate.sufficient ? "" : " Not enough credits available."}
       </p>
       <table>

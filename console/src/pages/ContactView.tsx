@@ -50,7 +50,8 @@ function ContactForm({ contact, onSaved }: { contact: Contact; onSaved: (c: Cont
             phone,
             firstName: firstName || null,
             lastName: lastName || null,
-            attributes: parsed,
+            // Parsed from the JSON field; the API validates each value.
+            attributes: parsed as Record<string, never>,
             optOuts: optOuts as ("sms" | "rcs" | "whatsapp")[],
           },
         }),

@@ -68,7 +68,7 @@ export default function ListView() {
         client.POST("/lists/{list_id}/imports", {
           params: { path: { list_id: listId } },
           // openapi-fetch sends FormData as is; the schema names the one field `file`.
-          body: { file: file as unknown as string },
+          body: { file: file as unknown as string, defaultCountry: "" },
           bodySerializer: (body) => {
             const form = new FormData();
             form.append("file", body.file as unknown as Blob);

@@ -29,6 +29,9 @@ const EMPTY_DAY: Omit<Day, "date"> = {
   read: 0,
   failed: 0,
   skipped: 0,
+  expired: 0,
+  clicks: 0,
+  uniqueClicks: 0,
   creditsSpent: 0,
   deliveryRate: 0,
 };

@@ -4,12 +4,14 @@ by the engine to a provider that keeps the texts, then its short links followed 
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections import Counter
 
 from sqlalchemy import func, select, update
 
 from clarion.audience.models import Contact
+from clarion.hooks.models import Hook, HookEvent
 from clarion.links import service
 from clarion.links.models import Click, Link
 from tests.conftest import AccountClient, assert_ledger_consistent
@@ -248,3 +250,30 @@ async def test_colliding_codes_are_drawn_again(db, account, make_dispatcher, sms
         codes = list((await s.execute(select(Link.code))).scalars())
     assert len(codes) == 10 == len(set(codes)) and "SAMEONE" in codes
     assert all(len(_codes(m.text or "")) == 2 for m in sms.sent)
+
+
+async def test_a_click_is_a_message_clicked_event_for_the_hooks(
+    db, api, account, make_dispatcher, sms
+):
+    async with db.transaction() as s:
+        s.add(
+            Hook(
+                account_id=account.id,
+                url="https://hooks.example/in",
+                event_types=" message.clicked ",
+                secret="whsec_dGVzdA==",
+            )
+        )
+    await _send(db, account, make_dispatcher, "https://c.example/", n=2)
+    code = _codes(sms.sent[0].text or "")[0]
+    for _ in range(2):
+        assert (await api.client.get(f"/l/{code}")).status_code == 302
+    async with db.session(write=False) as s:
+        events = (
+            await s.execute(select(HookEvent.type, HookEvent.data).order_by(HookEvent.id))
+        ).all()
+        clicked = (await s.execute(select(Link.message_id).where(Link.code == code))).scalar_one()
+    # One event per batch of clicks: the two redirects ran one after the other.
+    assert [t for t, _ in events] == ["message.clicked", "message.clicked"]
+    data = events[0][1] if isinstance(events[0][1], dict) else json.loads(events[0][1])
+    assert data["messageId"] == clicked and data["phone"].startswith("+")

@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.links import repository
+from clarion.messages import events
 
 log = logging.getLogger(__name__)
 GATHER_SECONDS = 0.01
@@ -81,7 +82,7 @@ class ClickWriter:
 async def write(session: AsyncSession, clicks: list[ClickIn]) -> None:
     """Append the clicks and count them on their links, in the caller's transaction: one
     INSERT, then one atomic `clicks = clicks + n` per link, in code order (two processes'
-    flushes lock the same links in the same order: no deadlock)."""
+    flushes lock the same links in the same order: no deadlock); then the hooks' events."""
     await repository.insert_clicks(
         session, [(c.code, c.campaign_id, c.at, c.user_agent, c.ip_hash) for c in clicks]
     )
@@ -89,6 +90,10 @@ async def write(session: AsyncSession, clicks: list[ClickIn]) -> None:
     first_at: dict[str, datetime] = {}
     for c in clicks:
         first_at[c.code] = min(first_at.get(c.code, c.at), c.at)
+    codes = sorted(per_code)
     await repository.count_clicks(
-        session, [(code, per_code[code], first_at[code]) for code in sorted(per_code)]
+        session, [(code, per_code[code], first_at[code]) for code in codes]
     )
+    # The hooks' `message.clicked`: one event per message clicked in this batch of clicks.
+    messages = await repository.messages_of_codes(session, codes)
+    await events.record_clicked(session, messages, max(c.at for c in clicks))

@@ -169,6 +169,17 @@ async def codes_of_messages(
     return out
 
 
+async def messages_of_codes(session: AsyncSession, codes: Sequence[str]) -> list[int]:
+    """The messages the links of `codes` belong to (primary-key reads)."""
+    out: list[int] = []
+    for start in range(0, len(codes), 900):
+        rows = await session.execute(
+            select(Link.message_id).where(Link.code.in_(codes[start : start + 900]))
+        )
+        out.extend(int(mid) for (mid,) in rows)
+    return out
+
+
 _TARGET = select(Link.url, Link.campaign_id).where(Link.code == bindparam("code"))
 TARGET_PG = "SELECT url, campaign_id FROM link WHERE code = $1"  # links/lookup.py
 

@@ -1,9 +1,11 @@
-"""Message events (`message.sent`, `.delivered`, `.read`, `.failed`, `.expired`) into the
-hooks' outbox: one INSERT … SELECT per batch of messages a transition just moved, in its
-transaction, joined with the hooks that want each event (none: nothing written)."""
+"""Message events (`message.sent`, `.delivered`, `.read`, `.failed`, `.expired`, and
+`message.clicked`) into the hooks' outbox: one INSERT … SELECT per batch of messages a
+transition just moved (or whose links were just clicked), in its transaction, joined with
+the hooks that want each event (none: nothing written)."""
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import String, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,10 +21,26 @@ from clarion.schemas import utc_z
 async def record(session: AsyncSession, message_ids: Sequence[int], now: datetime) -> None:
     """One event per message of `message_ids` whose status is an event, typed by the status
     it has now (call it after the transition's UPDATE)."""
+    await _record(session, message_ids, now, literal("message.") + Message.status, statuses=True)
+
+
+async def record_clicked(session: AsyncSession, message_ids: Sequence[int], now: datetime) -> None:
+    """One `message.clicked` event per message of `message_ids` (the messages whose links
+    were clicked in one committed batch of clicks)."""
+    await _record(session, message_ids, now, literal("message.clicked"), statuses=False)
+
+
+async def _record(
+    session: AsyncSession,
+    message_ids: Sequence[int],
+    now: datetime,
+    event_type: Any,
+    *,
+    statuses: bool,
+) -> None:
     if not message_ids:
         return
     build = func.json_object if is_sqlite(session) else func.jsonb_build_object
-    event_type = literal("message.") + Message.status
     at = utc_z(now)
     for part in chunks(sorted(set(message_ids)), LOOKUP_CHUNK):
         among = id_in(session, Message.id, part)
@@ -40,6 +58,8 @@ async def record(session: AsyncSession, message_ids: Sequence[int], now: datetim
             select(Hook.id, Message.account_id, event_type, data, literal(now, outbox.TIME))
             .select_from(Message)
             .join(Hook, outbox.subscribed(Message.account_id, event_type))
-            .where(among, Message.status.in_(outbox.MESSAGE_EVENT_STATUSES))
+            .where(
+                among, *([Message.status.in_(outbox.MESSAGE_EVENT_STATUSES)] if statuses else [])
+            )
         )
         await outbox.insert_events(session, rows)

@@ -21,7 +21,20 @@ _STREAM_DOC = {
         "description": "`text/event-stream`: `campaign.updated` events (data: the campaign as "
         "`GET /campaigns/{id}` answers it) and `import.updated` events (data: the import as "
         "`GET /imports/{id}` answers it), each with an `id:`; a comment line every 15 s.",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        # Before OpenAPI 3.2 (itemSchema), the schema of an event stream describes each event.
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        "event": {"type": "string", "enum": ["campaign.updated", "import.updated"]},
+                        "data": {"type": "string", "contentMediaType": "application/json"},
+                        "id": {"type": "string"},
+                        "retry": {"type": "integer"},
+                    },
+                }
+            }
+        },
     }
 }
 LastEventId = Annotated[

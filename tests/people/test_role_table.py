@@ -78,8 +78,22 @@ TABLE: dict[tuple[str, str], str] = {
     ("POST", "/campaigns/{campaign_id}/test"): E,
     ("GET", "/events"): V,
     ("GET", "/campaigns/{campaign_id}/events"): V,
+    ("GET", "/account/compliance"): V,
+    ("PUT", "/account/compliance"): M,
+    ("GET", "/contacts/{contact_id}/history"): V,
+    ("GET", "/messages"): V,
+    ("GET", "/campaigns/{campaign_id}/links"): V,
+    ("GET", "/hooks"): V,
+    ("POST", "/hooks"): M,
+    ("GET", "/hooks/{hook_id}"): V,
+    ("PUT", "/hooks/{hook_id}"): M,
+    ("DELETE", "/hooks/{hook_id}"): M,
+    ("GET", "/hooks/{hook_id}/deliveries"): V,
+    ("POST", "/hooks/{hook_id}/deliveries/{delivery_id}/retry"): M,
 }
-OPEN = ("/healthz", "/readyz", "/webhooks/", "/auth/", "/admin/")
+# Open to anyone, or guarded otherwise: the short links' redirect is public, /metrics has
+# its own token (tests/operations), the admin API the admin token.
+OPEN = ("/healthz", "/readyz", "/webhooks/", "/auth/", "/admin/", "/l/", "/metrics")
 MISSING_ID = "999999"
 
 

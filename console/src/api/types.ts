@@ -41,6 +41,9 @@ export type HistoryItem = Ok<paths["/contacts/{contact_id}/history"]["get"]>["it
 export type Hook = Ok<paths["/hooks/{hook_id}"]["get"]>;
 export type HookCreated = Ok<paths["/hooks"]["post"]>;
 export type HookDelivery = Ok<paths["/hooks/{hook_id}/deliveries"]["get"]>["items"][number];
+export type HookEvent = NonNullable<
+  paths["/hooks"]["post"]["requestBody"]
+>["content"]["application/json"]["events"][number];
 export const HOOK_EVENTS = [
   "campaign.started",
   "campaign.completed",
@@ -56,7 +59,7 @@ export const HOOK_EVENTS = [
   "contact.opted_in",
   "import.completed",
   "*",
-] as const;
+] as const satisfies readonly HookEvent[];
 
 export const ROLES = ["viewer", "editor", "manager", "owner"] as const;
 export type Role = (typeof ROLES)[number];

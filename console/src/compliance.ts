@@ -1,6 +1,5 @@
 // The compliance form's state and the document `PUT /account/compliance` takes: text fields
-// in the form, typed values in the document, and the API's field errors mapped back.
-import { ApiError } from "./api/client";
+// in the form, typed values in the document.
 import type { Compliance, ComplianceUpdate } from "./api/types";
 
 export const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"] as const;
@@ -95,19 +94,4 @@ export function documentFromForm(form: ComplianceForm): ComplianceUpdate {
     optInReply: form.optInReply.trim() || null,
     helpReply: form.helpReply.trim() || null,
   };
-}
-
-/**
- * The API's messages for a field and everything inside it (`optOutKeywords` gathers
- * `optOutKeywords[2]`), joined; undefined when it named none.
- */
-export function errorsUnder(error: unknown, field: string): string | undefined {
-  if (!(error instanceof ApiError)) return undefined;
-  const messages = error.fieldErrors
-    .filter(
-      (e) =>
-        e.field === field || e.field.startsWith(`${field}[`) || e.field.startsWith(`${field}.`),
-    )
-    .map((e) => (e.field === field ? e.message : `${e.field.slice(field.length)}: ${e.message}`));
-  return messages.length ? messages.join("; ") : undefined;
 }

@@ -3,11 +3,10 @@
 import { useState, type FormEvent } from "react";
 import { call, client } from "../api/client";
 import type { Compliance } from "../api/types";
-import { ErrorText, Field, fieldError, LoadError } from "../components/ui";
+import { ErrorText, errorsUnder, Field, LoadError } from "../components/ui";
 import {
   DAYS,
   documentFromForm,
-  errorsUnder,
   formFromDocument,
   newRow,
   type ComplianceForm,
@@ -56,10 +55,10 @@ function ComplianceEditor({
       setSaved(true);
     }
   };
-  const err = (field: string) => fieldError(save.error, field) ?? errorsUnder(save.error, field);
+  const err = (field: string) => errorsUnder(save.error, field);
 
   return (
-    <form onSubmit={submit} aria-label="Compliance settings">
+    <form className="compliance" onSubmit={submit} aria-label="Compliance settings">
       <fieldset disabled={!manager || save.busy}>
         <legend>Sending hours (recipient&apos;s local time, marketing campaigns)</legend>
         {form.rows.length === 0 && <p className="muted">No rows: sending at any time.</p>}

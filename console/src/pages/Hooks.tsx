@@ -6,6 +6,7 @@ import { call, client } from "../api/client";
 import { HOOK_EVENTS, type Hook, type HookEvent } from "../api/types";
 import {
   ErrorText,
+  errorsUnder,
   Field,
   fieldError,
   LoadError,
@@ -13,7 +14,6 @@ import {
   Pager,
   StatusBadge,
 } from "../components/ui";
-import { errorsUnder } from "../compliance";
 import { formatCount, formatDateTime } from "../format";
 import { useAction, useLoad } from "../hooks";
 import { useSession } from "../session";

@@ -1,13 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "../../src/api/client";
+import { errorsUnder } from "../../src/components/ui";
 import type { Compliance } from "../../src/api/types";
-import {
-  documentFromForm,
-  errorsUnder,
-  formFromDocument,
-  newRow,
-  parseKeywords,
-} from "../../src/compliance";
+import { documentFromForm, formFromDocument, newRow, parseKeywords } from "../../src/compliance";
 
 const STORED: Compliance = {
   sendingHours: [

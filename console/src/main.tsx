@@ -20,6 +20,7 @@ const Templates = lazy(() => import("./pages/Templates"));
 const TemplateEdit = lazy(() => import("./pages/TemplateEdit"));
 const Statistics = lazy(() => import("./pages/Statistics"));
 const Settings = lazy(() => import("./pages/Settings"));
+const Hooks = lazy(() => import("./pages/Hooks"));
 const NotFound = lazy(() => import("./pages/NotFound"));
 
 function RequireSession({ children }: { children: ReactNode }) {
@@ -57,6 +58,7 @@ const router = createBrowserRouter([
       { path: "templates/:id", element: page(<TemplateEdit />) },
       { path: "statistics", element: page(<Statistics />) },
       { path: "settings", element: page(<Settings />) },
+      { path: "hooks", element: page(<Hooks />) },
       { path: "*", element: page(<NotFound />) },
     ],
   },

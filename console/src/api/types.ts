@@ -32,6 +32,34 @@ export type ApiKey = Ok<paths["/account/keys"]["get"]>["items"][number];
 export type AccountSettings = Ok<paths["/account/settings"]["get"]>;
 export type Preview = Ok<paths["/preview"]["post"]>;
 export type CampaignStats = Campaign["stats"];
+export type Compliance = Ok<paths["/account/compliance"]["get"]>;
+export type ComplianceUpdate = NonNullable<
+  paths["/account/compliance"]["put"]["requestBody"]
+>["content"]["application/json"];
+export type LinkStats = Ok<paths["/campaigns/{campaign_id}/links"]["get"]>["items"][number];
+export type HistoryItem = Ok<paths["/contacts/{contact_id}/history"]["get"]>["items"][number];
+export type Hook = Ok<paths["/hooks/{hook_id}"]["get"]>;
+export type HookCreated = Ok<paths["/hooks"]["post"]>;
+export type HookDelivery = Ok<paths["/hooks/{hook_id}/deliveries"]["get"]>["items"][number];
+export type HookEvent = NonNullable<
+  paths["/hooks"]["post"]["requestBody"]
+>["content"]["application/json"]["events"][number];
+export const HOOK_EVENTS = [
+  "campaign.started",
+  "campaign.completed",
+  "campaign.paused",
+  "campaign.cancelled",
+  "message.sent",
+  "message.delivered",
+  "message.read",
+  "message.failed",
+  "message.expired",
+  "message.clicked",
+  "contact.opted_out",
+  "contact.opted_in",
+  "import.completed",
+  "*",
+] as const satisfies readonly HookEvent[];
 
 export const ROLES = ["viewer", "editor", "manager", "owner"] as const;
 export type Role = (typeof ROLES)[number];

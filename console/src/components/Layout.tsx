@@ -1,18 +1,21 @@
 import { NavLink, Outlet, useNavigate } from "react-router";
+import type { Role } from "../api/types";
 import { useSession } from "../session";
 
-const LINKS = [
-  ["/", "Dashboard"],
-  ["/campaigns", "Campaigns"],
-  ["/contacts", "Contacts"],
-  ["/lists", "Lists"],
-  ["/templates", "Templates"],
-  ["/statistics", "Statistics"],
-  ["/settings", "Settings"],
-] as const;
+// [path, label, the least role offered the link]
+const LINKS: readonly (readonly [string, string, Role])[] = [
+  ["/", "Dashboard", "viewer"],
+  ["/campaigns", "Campaigns", "viewer"],
+  ["/contacts", "Contacts", "viewer"],
+  ["/lists", "Lists", "viewer"],
+  ["/templates", "Templates", "viewer"],
+  ["/statistics", "Statistics", "viewer"],
+  ["/hooks", "Hooks", "manager"],
+  ["/settings", "Settings", "viewer"],
+];
 
 export default function Layout() {
-  const { me, signOut } = useSession();
+  const { me, signOut, can } = useSession();
   const navigate = useNavigate();
   return (
     <div className="shell">
@@ -23,7 +26,7 @@ export default function Layout() {
         <span className="brand">Clarion</span>
         <nav aria-label="Main">
           <ul>
-            {LINKS.map(([to, label]) => (
+            {LINKS.filter(([, , role]) => can(role)).map(([to, label]) => (
               <li key={to}>
                 <NavLink to={to} end={to === "/"}>
                   {label}

@@ -61,6 +61,21 @@ export function fieldError(error: unknown, field: string): string | undefined {
   return error instanceof ApiError ? error.forField(field) : undefined;
 }
 
+/**
+ * The API's messages for a field and everything inside it (`optOutKeywords` gathers
+ * `optOutKeywords[2]`), joined; undefined when it named none.
+ */
+export function errorsUnder(error: unknown, field: string): string | undefined {
+  if (!(error instanceof ApiError)) return undefined;
+  const messages = error.fieldErrors
+    .filter(
+      (e) =>
+        e.field === field || e.field.startsWith(`${field}[`) || e.field.startsWith(`${field}.`),
+    )
+    .map((e) => (e.field === field ? e.message : `${e.field.slice(field.length)}: ${e.message}`));
+  return messages.length ? messages.join("; ") : undefined;
+}
+
 export function Loading({ what }: { what: string }) {
   return (
     <p className="muted" role="status">

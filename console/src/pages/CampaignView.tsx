@@ -31,6 +31,7 @@ import {
 } from "../format";
 import { useAction, useLoad } from "../hooks";
 import { useSession } from "../session";
+import { DeliveryRules, Links } from "./CampaignDelivery";
 import { Composer } from "./Composer";
 
 const LIMIT = 50;
@@ -228,6 +229,10 @@ function CampaignDetail({ initial }: { initial: Campaign }) {
             />
           ))}
           <Stat label="Delivery rate" value={formatPercent(deliveryRate(s))} />
+          {campaign.trackLinks && <Stat label="Clicks" value={formatCount(s.clicks)} />}
+          {campaign.trackLinks && (
+            <Stat label="Unique clicks" value={formatCount(s.uniqueClicks)} />
+          )}
         </dl>
         <div className="split" role="img" aria-label="Status split">
           {split
@@ -241,6 +246,9 @@ function CampaignDetail({ initial }: { initial: Campaign }) {
             ))}
         </div>
       </section>
+
+      <DeliveryRules campaign={campaign} />
+      {campaign.trackLinks && <Links campaignId={campaign.id} clicks={s.clicks} />}
 
       <section className="card" aria-labelledby="cost-title">
         <h2 id="cost-title">Cost</h2>

@@ -6,6 +6,7 @@ import { ErrorText, Field, fieldError, LoadError, Loading, PageHeader } from "..
 import { formatDateTime } from "../format";
 import { useAction, useLoad } from "../hooks";
 import { useSession } from "../session";
+import { Consent, History } from "./ContactHistory";
 
 export default function ContactView() {
   const { id } = useParams();
@@ -130,6 +131,8 @@ function ContactForm({ contact, onSaved }: { contact: Contact; onSaved: (c: Cont
           </div>
         )}
       </form>
+      <Consent contact={contact} />
+      <History contactId={contact.id} version={contact.updatedAt} />
     </>
   );
 }

@@ -5,6 +5,7 @@ import { ErrorText, Field, fieldError, LoadError, PageHeader, Pager } from "../c
 import { formatCredits, formatDateTime } from "../format";
 import { useAction, useLoad } from "../hooks";
 import { useSession } from "../session";
+import ComplianceSettings from "./ComplianceSettings";
 
 export default function Settings() {
   const { can } = useSession();
@@ -14,6 +15,7 @@ export default function Settings() {
       <Users />
       {can("owner") && <Keys />}
       <Approval />
+      <ComplianceSettings />
       <Ledger />
       {can("manager") && <Audit />}
     </>

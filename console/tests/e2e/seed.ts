@@ -9,6 +9,8 @@ export const SERVER_ENV = {
   CLARION_ADMIN_TOKEN: ADMIN_TOKEN,
   CLARION_SIMULATOR_RECEIPT_DELAY: "0.3",
   CLARION_REDIS_URL: "",
+  // Event hooks may post to a local receiver in the browser tests.
+  CLARION_HOOKS_ALLOW_HTTP_HOSTS: "127.0.0.1",
 };
 export const OWNER = {
   email: "owner@example.com",

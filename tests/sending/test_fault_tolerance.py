@@ -24,6 +24,7 @@ from sqlalchemy import func, select
 
 from clarion.accounts.models import Account, CreditLedger
 from clarion.config import Settings
+from clarion.db.session import Database
 from clarion.messages.models import Message
 from tests.conftest import ADMIN_TOKEN, assert_ledger_consistent
 from tests.sending.conftest import (
@@ -165,7 +166,8 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(settings: Settings, tmp_path: Path) -> Iterator[Cluster]:
+def cluster(settings: Settings, tmp_path: Path, db: Database) -> Iterator[Cluster]:
+    # `db` first: its tables are emptied before the processes start querying them.
     if not settings.database_url.startswith("postgresql"):
         pytest.skip("many workers need PostgreSQL (SKIP LOCKED); SQLite runs one embedded sender")
     c = Cluster(settings.database_url, tmp_path)

@@ -16,6 +16,7 @@ import pytest
 
 from clarion.config import Settings
 from clarion.db.base import utcnow
+from clarion.db.session import Database
 from tests.sending.conftest import seed_contacts, set_rates
 from tests.sending.test_fault_tolerance import Cluster
 
@@ -56,7 +57,9 @@ def _wait_for_worker(log: Path, timeout: float = 60) -> None:
 
 class TestAcrossProcesses:
     @pytest.fixture
-    def resting_cluster(self, settings: Settings, tmp_path: Path):  # type: ignore[no-untyped-def]
+    def resting_cluster(self, settings: Settings, tmp_path: Path, db: Database):  # type: ignore[no-untyped-def]
+        # `db` first: its tables are emptied before the processes start querying them
+        # (TRUNCATE beside a running worker's reads can deadlock).
         if not settings.database_url.startswith("postgresql"):
             pytest.skip("other processes hear of work through PostgreSQL NOTIFY")
         cluster = Cluster(settings.database_url, tmp_path, extra_env=RESTING)

@@ -119,6 +119,8 @@ test("a campaign with tracked links shows its clicks, links and delivery rules",
   request,
 }) => {
   test.setTimeout(120_000);
+  // The specs share one account: another one may have turned approval on.
+  await api(request, "PUT", "/account/settings", { approvalRequired: false });
   const list = await api(request, "POST", "/lists", { name: "Clickers" });
   await api(request, "POST", `/lists/${String(list!.id)}/contacts`, {
     contacts: [{ phone: "+33611110001" }, { phone: "+33611110002" }],

@@ -147,6 +147,17 @@ async def first_half_shares(db: Database, cids: list[int]) -> list[float]:
     return [counts.get(cid, 0) / total for cid in cids]
 
 
+async def _failures(db: Database, cid: int) -> dict[str, int]:
+    """(error code: error message) -> messages, of the campaign's failed messages."""
+    async with db.session(write=False) as s:
+        rows = await s.execute(
+            select(Message.error_code, Message.error_message, func.count())
+            .where(Message.campaign_id == cid, Message.status == "failed")
+            .group_by(Message.error_code, Message.error_message)
+        )
+        return {f"{code}: {text}": int(k) for code, text, k in rows}
+
+
 async def assert_exactly_once_all(
     cluster: Cluster, db: Database, pairs: list[tuple[int, int]], n: int
 ) -> None:
@@ -154,7 +165,8 @@ async def assert_exactly_once_all(
     the provider, every account charged exactly its messages, every ledger exact."""
     for _, cid in pairs:
         c = await assert_partition(db, cid)
-        assert (c.status, c.recipients, c.delivered, c.reserved) == ("completed", n, n, 0)
+        why = await _failures(db, cid) if c.delivered != n else {}
+        assert (c.status, c.recipients, c.delivered, c.reserved) == ("completed", n, n, 0), why
     cids = [cid for _, cid in pairs]
     async with db.session(write=False) as s:
         ours = set(

@@ -31,7 +31,6 @@ from clarion.events.routes import router as events_router
 from clarion.hooks.routes import router as hooks_router
 from clarion.limits import BodySizeLimit, NoNulInUrl
 from clarion.links.clicks import ClickWriter
-from clarion.links.lookup import LinkLookup
 from clarion.links.routes import router as links_router
 from clarion.logs import RequestIdMiddleware
 from clarion.openapi import install as install_openapi
@@ -87,7 +86,6 @@ def create_app(
             await sending_tasks.stop(app)  # also closes providers built for test sends
             await audience_tasks.on_shutdown(app)
             await app.state.events.stop()
-            await app.state.link_lookup.close()
             await app.state.listener.stop()
             if own_db:
                 await app.state.db.dispose()
@@ -114,7 +112,6 @@ def create_app(
         settings.link_secret.encode() if settings.link_secret else token_bytes(32)
     )
     app.state.click_writer = ClickWriter()  # group commit of the redirects' clicks
-    app.state.link_lookup = LinkLookup()  # the redirect's own connections (PostgreSQL)
     app.state.write_hooks = [AuditHook()]
     if db is not None:
         app.state.db = db

@@ -181,12 +181,10 @@ async def messages_of_codes(session: AsyncSession, codes: Sequence[str]) -> list
 
 
 _TARGET = select(Link.url, Link.campaign_id).where(Link.code == bindparam("code"))
-TARGET_PG = "SELECT url, campaign_id FROM link WHERE code = $1"  # links/lookup.py
 
 
 async def target(db: Database, code: str) -> tuple[str, int] | None:
-    """(url, campaign id) of a short code: one primary-key read (PostgreSQL: see
-    `links/lookup.py`, which runs `TARGET_PG` on its own connections)."""
+    """(url, campaign id) of a short code: one primary-key read."""
     async with db.session(write=False) as session:
         row = (await session.execute(_TARGET, {"code": code})).first()
     return None if row is None else (row[0], row[1])

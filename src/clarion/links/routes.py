@@ -45,7 +45,7 @@ async def follow_link(code: Code, request: Request, background: BackgroundTasks)
     dies in the milliseconds between the redirect and that commit. An unknown or malformed
     code is 404."""
     db: Database = request.app.state.db
-    found = await service.resolve(request.app.state.link_lookup, db, code)
+    found = await service.resolve(db, code)
     if found is None:
         raise NotFound("Unknown link.")
     url, campaign_id = found

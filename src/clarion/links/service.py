@@ -15,7 +15,6 @@ from clarion.db.session import Database
 from clarion.links import repository
 from clarion.links.clicks import ClickIn
 from clarion.links.compose import CODE_LENGTH, find_urls
-from clarion.links.lookup import LinkLookup
 from clarion.links.repository import NewLink
 from clarion.templates.render import compile_template, is_personalized, variables_of
 
@@ -151,11 +150,11 @@ def ip_hash(secret: bytes, address: str | None) -> str | None:
     return hmac.new(secret, address.encode(), hashlib.sha256).hexdigest()
 
 
-async def resolve(lookup: LinkLookup, db: Database, code: str) -> tuple[str, int] | None:
+async def resolve(db: Database, code: str) -> tuple[str, int] | None:
     """(url, campaign id) of a code, or None: a malformed code is never looked up."""
     if not _CODE.fullmatch(code):
         return None
-    return await lookup.target(db, code)
+    return await repository.target(db, code)
 
 
 def click(

@@ -171,6 +171,11 @@ async def campaign_reserved(session: AsyncSession, campaign_id: int) -> int:
     return await repository.reserved_by_campaign(session, campaign_id)
 
 
+async def campaigns_reserved(session: AsyncSession, campaign_ids: Iterable[int]) -> dict[int, int]:
+    """What each of these campaigns still holds in reserve, from the ledger, in one read."""
+    return await repository.reserved_by_campaigns(session, sorted(set(campaign_ids)))
+
+
 async def check_invariants(session: AsyncSession, account_id: int) -> list[str]:
     """Compare the account row with its ledger. Returns the broken invariants (empty: all hold).
 

@@ -191,6 +191,22 @@ async def reserved_by_campaign(session: AsyncSession, campaign_id: int) -> int:
     return int(row.scalar_one())
 
 
+async def reserved_by_campaigns(
+    session: AsyncSession, campaign_ids: Sequence[int]
+) -> dict[int, int]:
+    """campaign id -> the sum of its reserved deltas, for each of these campaigns (0 for one
+    with no ledger row), in one statement."""
+    if not campaign_ids:
+        return {}
+    rows = await session.execute(
+        select(CreditLedger.campaign_id, func.sum(CreditLedger.reserved_delta))
+        .where(CreditLedger.campaign_id.in_(campaign_ids))
+        .group_by(CreditLedger.campaign_id)
+    )
+    held = {cid: int(total) for cid, total in rows if cid is not None}
+    return {cid: held.get(cid, 0) for cid in campaign_ids}
+
+
 async def ledger_sums(session: AsyncSession, account_id: int) -> tuple[int, int]:
     """(sum of balance deltas, sum of reserved deltas) of the account's ledger."""
     row = (

@@ -535,27 +535,34 @@ class Dispatcher:
         for r in recorded:
             by_account[r.account_id][r.campaign_id].append(r)
         await ledger.lock_accounts(session, by_account)
+        # Everything from here to the commit runs with the batch's account rows locked, and
+        # every other batch of these accounts waits for them: one read of what the campaigns
+        # hold, one guarded UPDATE per account, and the ledger rows written together at the
+        # end (not flushed one by one before each UPDATE).
+        holds = await ledger.campaigns_reserved(
+            session, (r.campaign_id for r in recorded if r.campaign_id is not None)
+        )
         changes: dict[int, tally.Change] = defaultdict(tally.Change)
         unpaid: list[int] = []
-        for account_id in sorted(by_account):
-            for campaign_id, rows in sorted(
-                by_account[account_id].items(), key=lambda kv: kv[0] or 0
-            ):
-                counted = [r for r in rows if r.contact_id is not None]
-                tests = [r for r in rows if r.contact_id is None]
-                if counted and campaign_id is not None:
-                    hold = await ledger.campaign_reserved(session, campaign_id)
-                    paid, held, lost = await self._charge(
-                        session, account_id, campaign_id, counted, by_id, hold
-                    )
-                    unpaid += lost
-                    changes[campaign_id].add("spent", paid)
-                    changes[campaign_id].add("reserved", -held)
-                if tests:
-                    _paid, _held, lost = await self._charge(
-                        session, account_id, campaign_id, tests, by_id, 0
-                    )
-                    unpaid += lost
+        with session.no_autoflush:
+            for account_id in sorted(by_account):
+                for campaign_id, rows in sorted(
+                    by_account[account_id].items(), key=lambda kv: kv[0] or 0
+                ):
+                    counted = [r for r in rows if r.contact_id is not None]
+                    tests = [r for r in rows if r.contact_id is None]
+                    if counted and campaign_id is not None:
+                        paid, held, lost = await self._charge(
+                            session, account_id, campaign_id, counted, by_id, holds[campaign_id]
+                        )
+                        unpaid += lost
+                        changes[campaign_id].add("spent", paid)
+                        changes[campaign_id].add("reserved", -held)
+                    if tests:
+                        _paid, _held, lost = await self._charge(
+                            session, account_id, campaign_id, tests, by_id, 0
+                        )
+                        unpaid += lost
         if unpaid:
             message = "Not enough credits to pay for this message."
             await transitions.fail_unpaid(session, unpaid, now, "insufficient_credits", message)

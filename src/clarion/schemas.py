@@ -21,6 +21,9 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 
 T = TypeVar("T")
 
+# The channels a campaign, a template, an opt-out or a consent can name.
+CHANNELS = ("sms", "rcs", "whatsapp")
+
 
 NUL = "must not contain the NUL character (U+0000)"
 SURROGATE = "must be valid Unicode (a lone surrogate such as \\ud800 is not)"

@@ -10,9 +10,8 @@ import pycountry
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from clarion.audience.optouts import CHANNELS
 from clarion.audience.phones import check_region
-from clarion.schemas import CamelModel, Id, OutModel, RequestDatetime, UtcDatetime
+from clarion.schemas import CHANNELS, CamelModel, Id, OutModel, RequestDatetime, UtcDatetime
 
 MAX_BULK_ROWS = 10_000
 

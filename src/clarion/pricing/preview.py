@@ -5,9 +5,8 @@ from pydantic import Field, field_validator
 
 from clarion.pricing.segments import count_segments
 from clarion.pricing.smart import replacements, smart_encode, ucs2_characters
-from clarion.schemas import CamelModel, OutModel
+from clarion.schemas import CHANNELS, CamelModel, OutModel
 
-CHANNELS = ("sms", "rcs", "whatsapp")
 MAX_TEXT = 10_000
 
 

@@ -5,7 +5,6 @@ from pydantic.json_schema import SkipJsonSchema
 
 from clarion.schemas import CamelModel, OutModel, UtcDatetime
 
-CHANNELS = ("sms", "rcs", "whatsapp")
 TEMPLATE_STATUSES = ("approved", "pending", "rejected", "paused")
 MAX_BODY = 10_000
 MAX_SUGGESTIONS = 11

@@ -64,7 +64,7 @@ async def run_backend(name: str, n: int, share: float) -> None:
 
         ab = await _make_ab(db, aid, lid, n, share)
         t0 = time.perf_counter()
-        test = await abtest.materialize_tests(db)
+        test = await abtest.materialize_tests(db, CHUNK)
         t_test = time.perf_counter() - t0
         async with db.transaction() as s:
             await s.execute(

@@ -113,17 +113,48 @@ class TestDefinition:
             cases.append((ab_body([lst], abTest=test), "abTest.decideAfterMinutes"))
         test = {"testShare": 0.2, "metric": "opens", "decideAfterMinutes": 5}
         cases.append((ab_body([lst], abTest=test), "abTest.metric"))
-        # The test share is drawn from the lists: no segments or filter beside variants.
-        by_country = {"field": "country", "op": "eq", "value": "FR"}
-        cases.append((ab_body([lst], filter=by_country), "segmentIds"))
-        # No tracked links on A/B campaigns yet, so no click metric either.
-        cases.append((ab_body([lst], trackLinks=True), "trackLinks"))
+        # Clicks are counted on tracked links: the click metric needs them.
         clicks = {"testShare": 0.2, "metric": "uniqueClicks", "decideAfterMinutes": 5}
         cases.append((ab_body([lst], abTest=clicks), "abTest.metric"))
+        # Tracked links stay SMS and RCS only, variants or not.
+        whatsapp = ab_body([lst], channel="whatsapp", trackLinks=True, abTest=clicks)
+        whatsapp["variants"] = [
+            {"name": n, "message": {"templateId": await world.template(account, body=n)}}
+            for n in ("A", "B")
+        ]
+        cases.append((whatsapp, "trackLinks"))
         for body, field in cases:
             r = await account.post("/campaigns", json=body)
             assert r.status_code == 422, (field, r.text)
             assert field in fields(r), (field, r.json())
+
+    async def test_any_targeting_and_tracked_links_with_a_click_metric(
+        self, account: AccountClient, world: World
+    ) -> None:
+        lst = await world.new_list(account)
+        segment = await account.post(
+            "/segments",
+            json={"name": "fr", "filter": {"field": "country", "op": "eq", "value": "FR"}},
+        )
+        assert segment.status_code == 201, segment.text
+        clicks = {"testShare": 0.2, "metric": "uniqueClicks", "decideAfterMinutes": 5}
+        gold = {"field": "attributes.tier", "op": "eq", "value": "gold"}
+        bodies = [
+            ab_body([lst], segmentIds=[segment.json()["id"]]),
+            ab_body([], filter=gold),
+            ab_body([lst], segmentIds=[segment.json()["id"]], filter=gold, excludeListIds=[lst]),
+            ab_body([lst], trackLinks=True),
+            ab_body([lst], trackLinks=True, abTest=clicks),
+        ]
+        for body in bodies:
+            r = await account.post("/campaigns", json=body)
+            assert r.status_code == 201, (body, r.text)
+            made = r.json()
+            assert made["variants"] and made["abTest"]["metric"] == body["abTest"]["metric"]
+            assert made["trackLinks"] is body.get("trackLinks", False)
+        # A click test turned into a test without tracked links is refused.
+        r = await account.put(f"/campaigns/{made['id']}", json={"trackLinks": False})
+        assert r.status_code == 422 and fields(r) == ["abTest.metric"]
 
     async def test_update_switches_between_a_message_and_variants(
         self, account: AccountClient, world: World
@@ -180,6 +211,43 @@ class TestEstimate:
         assert r.status_code == 200, r.text
         assert r.json()["cost"]["reserved"] == 4.9
         assert (await balance(account))["reserved"] == 4.9
+        await assert_ledger_consistent(api.db, account.id)
+
+    async def test_tracked_links_are_priced_at_their_short_length_for_every_variant(
+        self, api: Api, account: AccountClient, world: World
+    ) -> None:
+        lst = await world.new_list(account)
+        await world.people(account, [lst], 40)  # FR: 0.07 a part
+        body = ab_body([lst])
+        # A: 173 characters as written, 33 with its short link (31 characters:
+        # http://127.0.0.1:8000/l/ and a 7-character code). B: 143 as written, 162 tracked.
+        body["variants"] = [
+            {"name": "A", "message": {"text": "A https://shop.example/" + "p" * 150}},
+            {"name": "B", "message": {"text": "B" * 130 + " https://b.co"}},
+        ]
+        c = await create(account, body)
+        as_written = (await account.post(f"/campaigns/{c['id']}/calculateGoal")).json()
+        a, b = as_written["abTest"]["variants"]
+        assert (a["audienceUnits"], b["audienceUnits"]) == (80, 40)
+
+        r = await account.put(f"/campaigns/{c['id']}", json={"trackLinks": True})
+        assert r.status_code == 200, r.text
+        estimate = (await account.post(f"/campaigns/{c['id']}/calculateGoal")).json()
+        split = estimate["abTest"]
+        a, b = split["variants"]
+        assert (a["audienceUnits"], b["audienceUnits"]) == (40, 80)
+        assert (a["testUnits"], a["testPrice"], b["testUnits"], b["testPrice"]) == (
+            10,
+            0.7,
+            20,
+            1.4,
+        )
+        # The remainder is held at the dearest variant, B once its link is counted.
+        assert (split["remainderUnits"], split["remainderPrice"]) == (40, 2.8)
+        assert estimate["price"] == 4.9 and estimate["units"] == 70 and estimate["maxParts"] == 2
+        r = await account.put(f"/campaigns/{c['id']}/confirm", json={})
+        assert r.status_code == 200, r.text
+        assert r.json()["cost"]["reserved"] == 4.9
         await assert_ledger_consistent(api.db, account.id)
 
     async def test_a_variant_over_ten_parts_is_refused_at_confirm(

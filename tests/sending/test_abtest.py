@@ -1,31 +1,48 @@
 """A/B campaigns through the engine, on both databases: the test share and its split, the
 decision by the scheduler (delivered rate, with the simulator's undeliverable numbers; ties
 to the first variant), a manager's decision racing the scheduler and the materializer, the
-reservation corrected by a ledger row, and completion only once the remainder is sent."""
+reservation corrected by a ledger row, and completion only once the remainder is sent. Any
+targeting (segments, a filter, exclusions, opt-outs, consent, the frequency cap) reaches
+whom the same campaign without variants reaches; with tracked links each variant's
+messages carry their own short links, and clicks decide a `uniqueClicks` test."""
 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+import pytest
+from sqlalchemy import func, insert, select, update
 
 from clarion.accounts.models import CreditLedger
-from clarion.audience.models import ListMember
+from clarion.audience.consent import Wanted, set_consents
+from clarion.audience.history import Cause
+from clarion.audience.models import Contact, ListMember
+from clarion.campaigns import variants
 from clarion.campaigns.models import Campaign
 from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.delivery.service import DbReceiptSink
+from clarion.links.models import Link
 from clarion.messages.models import Message
 from clarion.providers.simulator import SimulatorProvider
 from clarion.sending.dispatcher import Dispatcher
 from clarion.sending.materialize import materialize_pending
 from clarion.sending.scheduler import decide_ab_tests, finalize, tick
-from tests.conftest import AccountClient, assert_ledger_consistent
-from tests.sending.conftest import assert_partition, phones, seed_contacts, set_rates
+from tests.campaigns.conftest import World
+from tests.conftest import AccountClient, Api, assert_ledger_consistent
+from tests.sending.conftest import (
+    FakeProvider,
+    assert_partition,
+    phones,
+    seed_campaign,
+    seed_contacts,
+    set_rates,
+)
 
 PRICE = 700  # 0.07 credit per SMS part
 LATER = timedelta(minutes=61)
@@ -303,4 +320,218 @@ class TestDecidedBeforeTheTest:
         read = (await account.get(f"/campaigns/{cid}")).json()
         assert read["abTest"]["testStartedAt"] is None
         assert [v["stats"]["queued"] for v in read["variants"]] == [0, 12]
+        await assert_ledger_consistent(db, account.id)
+
+
+def tier(name: str) -> dict[str, Any]:
+    return {"field": "attributes.tier", "op": "eq", "value": name}
+
+
+async def consent(db: Database, contact_ids: list[int], status: str) -> None:
+    async with db.transaction() as s:
+        wanted = [Wanted(cid, "sms", status) for cid in contact_ids]
+        await set_consents(s, wanted, Cause.system("api", "test"), utcnow())
+
+
+async def sent_an_hour_ago(db: Database, account_id: int, contact_ids: list[int]) -> None:
+    """A marketing message of another campaign handed over an hour ago to each contact."""
+    earlier = await seed_campaign(db, account_id, [], status="completed")
+    async with db.transaction() as s:
+        contacts = (await s.execute(select(Contact).where(Contact.id.in_(contact_ids)))).scalars()
+        at = utcnow() - timedelta(hours=1)
+        await s.execute(
+            insert(Message),
+            [
+                {
+                    "campaign_id": earlier,
+                    "account_id": account_id,
+                    "contact_id": c.id,
+                    "phone": c.phone,
+                    "country": c.country,
+                    "channel": "sms",
+                    "status": "delivered",
+                    "sent_at": at,
+                }
+                for c in contacts
+            ],
+        )
+
+
+class TestAudience:
+    async def test_segments_and_a_filter_reach_whom_a_plain_campaign_reaches(
+        self, db: Database, account: AccountClient
+    ) -> None:
+        await set_rates(db, [("sms", "*", "", PRICE)])
+        world = World(db)
+        french = await world.new_list(account, "fr")
+        left_out = await world.new_list(account, "left out")
+        # 48 French contacts in the list (two in three gold), 12 American ones reached
+        # through a segment (half gold), 5 gold ones targeted by neither.
+        listed = await world.contacts(
+            account, [french], [{"attributes": {"tier": "silver" if i % 3 == 0 else "gold"}}
+                                for i in range(48)]
+        )  # fmt: skip
+        american = await world.contacts(
+            account, [], [{"country": "US", "attributes": {"tier": "gold" if i % 2 else "silver"}}
+                          for i in range(12)]
+        )  # fmt: skip
+        strangers = await world.contacts(account, [], [{"attributes": {"tier": "gold"}}] * 5)
+        gold = [c for i, c in enumerate(listed) if i % 3] + american[1::2]
+        assert len(gold) == 38
+        excluded, opted, capped = gold[0:3], gold[3:5], gold[5:8]
+        denied, never_asked = gold[-1:], gold[8:10]  # an American one, two French ones
+        await world.add_members([left_out], excluded)
+        await world.opt_out(opted)
+        everyone = [*listed, *american, *strangers]
+        await consent(db, [c for c in everyone if c not in never_asked + denied], "granted")
+        await consent(db, denied, "denied")
+        await sent_an_hour_ago(db, account.id, capped)
+        rules = {"requireConsent": True, "frequencyCap": {"messages": 1, "periodHours": 24}}
+        assert (await account.put("/account/compliance", json=rules)).status_code == 200
+        segment = await account.post(
+            "/segments",
+            json={"name": "us", "filter": {"field": "country", "op": "eq", "value": "US"}},
+        )
+        targeting = {
+            "listIds": [french],
+            "segmentIds": [segment.json()["id"]],
+            "excludeListIds": [left_out],
+            "filter": tier("gold"),
+        }
+        expected = set(gold) - set(excluded + opted + capped + denied + never_asked)
+        assert len(expected) == 27
+
+        plain = await start(
+            account, {"name": "plain", "channel": "sms", "message": {"text": SHORT}, **targeting}
+        )
+        ab = await start(account, ab_body(french) | targeting)
+        estimates = [
+            (await account.get(f"/campaigns/{cid}")).json()["estimate"] for cid in (plain, ab)
+        ]
+        for estimate in estimates:
+            assert estimate["recipients"] == 27
+            assert estimate["excluded"] == {
+                "duplicates": 0,
+                "optedOut": 2,
+                "noConsent": 3,
+                "frequencyCapped": 3,
+                "invalid": 0,
+            }
+        assert estimates[1]["abTest"]["testRecipients"] == 14
+
+        await materialize_pending(db, 7)  # several chunks of the plain campaign's audience
+        assert {m.contact_id for m in await messages(db, plain)} == expected
+        test = await messages(db, ab)
+        assert len(test) == variants.test_size(27, 0.5, 2) == 14
+        assert {m.contact_id for m in test} <= expected
+        assert Counter(m.variant for m in test) == {"A": 7, "B": 7}
+
+        r = await account.put(f"/campaigns/{ab}/abTest/winner", json={"name": "B"})
+        assert r.status_code == 200, r.text
+        assert await materialize_pending(db, 5) == 13  # the remainder, in chunks
+        assert await materialize_pending(db, 5) == 0
+        everyone_sent = await messages(db, ab)
+        assert len(everyone_sent) == 27 == len({m.contact_id for m in everyone_sent})
+        assert {m.contact_id for m in everyone_sent} == expected
+        assert Counter(m.variant for m in everyone_sent) == {"A": 7, "B": 20}
+        assert {m.contact_id for m in everyone_sent if m.variant == "A"} < {
+            m.contact_id for m in test
+        }
+        c = await assert_partition(db, ab)
+        assert (c.recipients, c.queued) == (27, 27)
+        await assert_ledger_consistent(db, account.id)
+
+
+async def links_of(db: Database, cid: int) -> list[tuple[int, str | None, str, str]]:
+    """(message id, variant, url, code) of the campaign's links."""
+    async with db.session(write=False) as s:
+        rows = await s.execute(
+            select(Message.id, Message.variant, Link.url, Link.code)
+            .join(Link, Link.message_id == Message.id)
+            .where(Message.campaign_id == cid)
+            .order_by(Message.id, Link.position)
+        )
+        return [(int(a), b, str(c), str(d)) for a, b, c, d in rows]
+
+
+BASE = "http://127.0.0.1:8000/l/"
+SHORT_LINK = re.compile(re.escape(BASE) + r"([A-Za-z0-9_-]{7})(?![A-Za-z0-9_-])")
+URL_A, URL_B, URL_B2 = "https://shop.example/a", "https://shop.example/b", "https://b.example/2"
+
+
+class TestTrackedLinks:
+    @pytest.mark.parametrize("targeting", ["lists", "filter"])
+    async def test_each_variant_sends_its_own_links_and_clicks_pick_the_winner(
+        self,
+        db: Database,
+        api: Api,
+        account: AccountClient,
+        sms: FakeProvider,
+        engine_settings: Settings,
+        targeting: str,
+    ) -> None:
+        await set_rates(db, [("sms", "*", "", PRICE)])
+        names = [f"P{i}" for i in range(8)]
+        lst = await seed_contacts(db, account.id, phones(8, start=100), first_names=names)
+        body = ab_body(lst, metric="uniqueClicks") | {"trackLinks": True}
+        if targeting == "filter":  # the segment/filter path of the materializer
+            body["filter"] = {"field": "firstName", "op": "startsWith", "value": "P"}
+        body["variants"] = [
+            {"name": "A", "message": {"text": "Hi {{firstName}} " + URL_A}},
+            {"name": "B", "message": {"text": f"Sale: {URL_B} and {URL_B2}."}},
+        ]
+        cid = await start(account, body)
+        assert await materialize_pending(db, 3) == 4  # the test share: 2 A, 2 B
+        made = await links_of(db, cid)
+        assert Counter((variant, url) for _, variant, url, _ in made) == {
+            ("A", URL_A): 2,
+            ("B", URL_B): 2,
+            ("B", URL_B2): 2,
+        }
+
+        dispatcher = Dispatcher(engine_settings, db, {"sms": sms}, "ab-worker")
+
+        async def test_sent() -> bool:
+            return all(m.status == "sent" for m in await messages(db, cid))
+
+        await run_until(db, dispatcher, test_sent)
+        codes = {mid: [] for mid, _, _, _ in made}
+        for mid, _, _, code in made:
+            codes[mid].append(code)
+        variant_of = {mid: variant for mid, variant, _, _ in made}
+        for m in sms.sent:
+            assert SHORT_LINK.findall(m.text or "") == codes[m.id], m.text
+            assert "example" not in (m.text or "")
+            assert (m.text or "").startswith("Hi P" if variant_of[m.id] == "A" else "Sale: ")
+
+        # One recipient of B follows both links, one of them twice: one unique click.
+        clicked = next(mid for mid, variant in variant_of.items() if variant == "B")
+        for code, url in zip(
+            [*codes[clicked], codes[clicked][0]], [URL_B, URL_B2, URL_B], strict=True
+        ):
+            r = await api.client.get(f"/l/{code}")
+            assert (r.status_code, r.headers["location"]) == (302, url)
+        stats = (await account.get(f"/campaigns/{cid}")).json()["stats"]
+        assert (stats["clicks"], stats["uniqueClicks"]) == (3, 1)
+
+        # A tie would go to A: B wins on its click rate (1 of 2 against 0 of 2).
+        later = utcnow() + LATER
+        assert await decide_ab_tests(db, later) == [cid]
+        assert (await row(db, cid)).ab_winner == "B"
+        await run_until(db, dispatcher, completed(db, cid), now=lambda: later)
+        after = await links_of(db, cid)
+        assert after[: len(made)] == made  # the test's links are kept, none added to them
+        remainder = {mid for mid, _, _, _ in after} - set(codes)
+        assert len(remainder) == 4
+        assert Counter((variant, url) for mid, variant, url, _ in after if mid in remainder) == {
+            ("B", URL_B): 4,
+            ("B", URL_B2): 4,
+        }
+        assert len({code for _, _, _, code in after}) == len(after) == 14
+        by_id = {m.id: m.text or "" for m in sms.sent}
+        assert set(by_id) == {mid for mid, _, _, _ in after}
+        for mid in remainder:
+            assert len(SHORT_LINK.findall(by_id[mid])) == 2 and by_id[mid].startswith("Sale: ")
+        c = await assert_partition(db, cid)
+        assert (c.recipients, c.sent) == (8, 8)
         await assert_ledger_consistent(db, account.id)

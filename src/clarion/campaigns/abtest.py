@@ -3,9 +3,10 @@
 - Definition: 2 to 5 variants with unique names (case-insensitive), each message checked as
   a campaign's `message` (service.validate); `variants` and `abTest` go together and
   replace the top-level `message`.
-- Sending: at start the materializer queues a random `testShare` of the audience, split
-  evenly between the variants (`sending/abtest.py`); the rest waits, the campaign stays
-  `sending` (it is not materialized, so it cannot complete).
+- Sending: at start the materializer queues a random `testShare` of the audience (any
+  targeting: lists, segments, filter), split evenly between the variants, each message
+  with its variant's tracked links (`sending/abtest.py`); the rest waits, the campaign
+  stays `sending` (it is not materialized, so it cannot complete).
 - Decision: `decideAfterMinutes` after the last test message was handed over, the
   scheduler picks the variant with the best rate of the metric (`decide_if_due`); a
   manager may decide earlier (`decide_now`, while sending or paused). Either way one
@@ -26,6 +27,7 @@ from clarion.accounts import ledger
 from clarion.campaigns import repository, states, variants, wakeups
 from clarion.campaigns.models import Campaign
 from clarion.errors import Conflict, Unprocessable
+from clarion.links import repository as links_repository
 from clarion.messages import tally
 from clarion.messages.models import MessageStatus
 from clarion.money import to_units
@@ -93,11 +95,14 @@ async def variant_stats(
 async def _rates(
     session: AsyncSession, campaign: Campaign
 ) -> tuple[dict[str, int], dict[str, int]]:
-    """(hits, test messages) per variant for the campaign's metric."""
+    """(hits, test messages) per variant for the campaign's metric. Decided before the
+    remainder is queued, so every message of a variant is one of its test messages."""
     by_variant = (await repository.variant_counts(session, [campaign.id])).get(campaign.id, {})
     sent = {name: sum(statuses.values()) for name, statuses in by_variant.items()}
-    # The only metric an A/B campaign can be given today (service.validate refuses
-    # uniqueClicks: it has no tracked links).
+    if (campaign.ab_test or {}).get("metric") == "uniqueClicks":
+        # Recipients who clicked: a message counts once however many of its links were
+        # clicked, however often (texts without URLs have no links: a tie).
+        return await links_repository.unique_clicks_by_variant(session, campaign.id), sent
     hits = {
         name: sum(statuses.get(s, 0) for s in DELIVERED) for name, statuses in by_variant.items()
     }

@@ -185,6 +185,7 @@ async def price_variants(
     out = Pricing(
         duplicates=base.duplicates,
         opted_out=base.opted_out,
+        no_consent=base.no_consent,
         frequency_capped=base.frequency_capped,
         invalid=base.invalid,
         buckets=base.buckets,

@@ -112,6 +112,14 @@ async def lists_of(
     return {int(r[0]): r[1] for r in rows}
 
 
+async def owned_list_ids(
+    session: AsyncSession, account_id: int, list_ids: Sequence[int]
+) -> list[int]:
+    """Those of `list_ids` that belong to the account, in their order."""
+    found = await lists_of(session, account_id, list_ids)
+    return [i for i in dict.fromkeys(list_ids) if i in found]
+
+
 async def template_of(session: AsyncSession, account_id: int, template_id: int) -> Template | None:
     return (
         await session.execute(
@@ -304,9 +312,35 @@ def _capped_ids(account_id: int, cap: CapFilter) -> Select[Any]:
     )
 
 
-def capped_contact_ids(account_id: int, cap: CapFilter) -> Select[Any]:
-    """The account's contacts who reached the cap (for the materializer's filtered path)."""
-    return _capped_ids(account_id, cap)
+def recipients_where(
+    session: AsyncSession,
+    audience: Audience,
+    channel: str,
+    *,
+    need_consent: bool = False,
+    cap: CapFilter | None = None,
+) -> list[Any]:
+    """WHERE clauses over `contact` for whom a campaign is sent at this moment: the
+    audience (`audience_where`) but the contacts opted out of the channel, without granted
+    consent (`need_consent`) or over the frequency cap (`cap`). One definition for the
+    materializer (segments or a filter) and the A/B test share, so that an A/B campaign
+    reaches exactly whom the same targeting without variants would."""
+    opted_out = exists().where(
+        ContactOptOut.contact_id == Contact.id, ContactOptOut.channel == channel
+    )
+    where = [*audience_where(session, audience), ~opted_out]
+    if need_consent:
+        where.append(Contact.id.in_(granted(channel)))
+    if cap is not None:
+        where.append(~Contact.id.in_(_capped_ids(audience.account_id, cap)))
+    return where
+
+
+async def recipients_count(session: AsyncSession, where: Sequence[Any]) -> int:
+    """How many contacts `where` (recipients_where) selects."""
+    stmt = select(func.count()).select_from(Contact).where(*where)
+    async with without_nested_loops(session):
+        return int((await session.execute(stmt)).scalar_one())
 
 
 async def no_consent_by_country(

@@ -131,13 +131,15 @@ class AbTestIn(CamelModel):
     """How the A/B test runs: `testShare` of the audience (chosen at random, reproducibly)
     is split evenly between the variants; `decideAfterMinutes` after the last test message
     is handed to the provider, the variant with the best rate of `metric` wins (ties: the
-    earlier variant) and the rest of the audience gets it."""
+    earlier variant) and the rest of the audience gets it. The audience is the campaign's
+    targeting (lists, segments, filter) as for any campaign; with trackLinks each variant's
+    messages carry their own short links."""
 
     test_share: float = Field(gt=0, lt=1, description="share of the audience in the test, 0<x<1")
     metric: Literal["uniqueClicks", "delivered"] = Field(
         description="delivered: (delivered + read) / test messages of the variant; "
-        "uniqueClicks: recipients who clicked / test messages of the variant (refused with "
-        "422 for now: A/B campaigns do not track links yet)"
+        "uniqueClicks: recipients who clicked a tracked link / test messages of the variant "
+        "(needs trackLinks: 422 without)"
     )
     decide_after_minutes: int = Field(ge=1, le=MAX_DECIDE_MINUTES)
 
@@ -201,9 +203,9 @@ class CampaignCreate(_CampaignFields):
         default=False,
         description="SMS and RCS text (422 on WhatsApp): each http(s):// URL of the "
         "personalized text becomes a per-recipient short link `{CLARION_LINK_BASE_URL}/{code}` "
-        "(7 URL-safe characters), made when the messages are created; the estimate counts the "
-        "short link's length. Clicks: campaign `stats.clicks`/`uniqueClicks`, message items, "
-        "`GET /campaigns/{id}/links`.",
+        "(7 URL-safe characters), made when the messages are created (with `variants`, from "
+        "each variant's own text); the estimate counts the short link's length. Clicks: "
+        "campaign `stats.clicks`/`uniqueClicks`, message items, `GET /campaigns/{id}/links`.",
     )
 
 

@@ -160,20 +160,9 @@ async def validate(session: AsyncSession, campaign: Campaign) -> Template | None
     else:
         template = await _check_message(session, campaign, campaign.message or {}, "message", bad)
 
-    if abtest.is_ab(campaign) and campaign.track_links:
-        bad("trackLinks", "Tracked links are not available on A/B campaigns yet.")
-    if abtest.is_ab(campaign) and (campaign.ab_test or {}).get("metric") == "uniqueClicks":
-        # Clicks come from tracked links, which A/B campaigns do not have yet.
-        bad(
-            "abTest.metric",
-            "uniqueClicks needs tracked links, not available on A/B campaigns yet: use delivered.",
-        )
-    if abtest.is_ab(campaign) and not audience_of(campaign).lists_only:
-        # The test share is drawn from the lists' audience (sending/abtest.py).
-        bad(
-            "segmentIds",
-            "An A/B test takes its audience from listIds only, without segments or a filter.",
-        )
+    if (campaign.ab_test or {}).get("metric") == "uniqueClicks" and not campaign.track_links:
+        # Clicks are counted on tracked links: without them every variant would tie.
+        bad("abTest.metric", "uniqueClicks counts clicks on tracked links: set trackLinks.")
 
     channel = campaign.channel
     if campaign.fallback_channel is not None and channel != "rcs":
@@ -259,11 +248,15 @@ def _audience_filter(raw: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def _check_sendable(campaign: Campaign, template: Template | None) -> None:
     """What confirming needs beyond a valid draft (422)."""
+    _check_audience(campaign)
+    _check_message_sendable(campaign, campaign.message or {}, template, "message")
+
+
+def _check_audience(campaign: Campaign) -> None:
     if audience_of(campaign).empty:
         raise Unprocessable(
             "Give at least one of listIds, segmentIds or filter to send.", field="listIds"
         )
-    _check_message_sendable(campaign, campaign.message or {}, template, "message")
 
 
 def _check_message_sendable(
@@ -379,8 +372,7 @@ async def _reprice_and_reserve(
     the old reservation is released and the new one taken in this transaction, so a 402
     (raised by ledger.reserve) rolls both back and nothing changes."""
     if abtest.is_ab(campaign):
-        if not campaign.list_ids:
-            raise Unprocessable("Give at least one list in listIds to send.", field="listIds")
+        _check_audience(campaign)
         await _check_variants_sendable(session, campaign)
     else:
         _check_sendable(campaign, template)

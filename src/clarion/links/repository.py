@@ -13,6 +13,7 @@ from clarion.db.base import UTCDateTime
 from clarion.db.dialect import is_sqlite
 from clarion.db.session import Database
 from clarion.links.models import Click, Link
+from clarion.messages.models import Message
 
 _UTC = UTCDateTime()
 
@@ -36,7 +37,8 @@ class Recipient:
 _CHUNK_MESSAGES = """
 SELECT m.id, c.first_name, c.last_name, c.phone, {attributes}
 FROM message m JOIN contact c ON c.id = m.contact_id
-WHERE m.campaign_id = :campaign_id AND m.contact_id > :after AND m.contact_id <= :upto {only}
+WHERE m.campaign_id = :campaign_id AND m.contact_id > :after AND m.contact_id <= :upto {variant}
+  {only}
 ORDER BY m.id
 """
 # A contact value can only make or change a URL if it holds a colon (`://`); a phone never
@@ -45,9 +47,16 @@ _WITH_COLON = """AND (c.first_name LIKE '%:%' OR c.last_name LIKE '%:%'
      OR CAST(c.attributes AS TEXT) LIKE '%:%')"""
 _CHUNK_MESSAGE_IDS = """
 SELECT m.id FROM message m
-WHERE m.campaign_id = :campaign_id AND m.contact_id > :after AND m.contact_id <= :upto
+WHERE m.campaign_id = :campaign_id AND m.contact_id > :after AND m.contact_id <= :upto {variant}
 ORDER BY m.id
 """
+# An A/B campaign's messages of one variant that have no links yet: a variant's text has
+# URLs of its own, and a remainder chunk's range also holds the test share's messages,
+# whose links were made when the test was queued (probes of the (campaign_id, message_id)
+# prefix of the links' unique index).
+_OF_VARIANT = """AND m.variant = :variant
+  AND NOT EXISTS (SELECT 1 FROM link l
+                  WHERE l.campaign_id = m.campaign_id AND l.message_id = m.id)"""
 
 
 async def chunk_recipients(
@@ -59,18 +68,25 @@ async def chunk_recipients(
     with_contact: bool,
     with_attributes: bool = True,
     only_with_colon: bool = False,
+    variant: str | None = None,
 ) -> list[Recipient]:
     """The messages materialized for contacts in (after, upto] (the unique (campaign_id,
     contact_id) index), with their contact's fields when `with_contact` (the attributes
     document only `with_attributes`: it is most of what such a read carries); only those
-    whose name or attributes hold a colon when `only_with_colon`."""
-    params = {"campaign_id": campaign_id, "after": after, "upto": upto}
+    whose name or attributes hold a colon when `only_with_colon`; only those of the A/B
+    `variant` that have no links yet when it is given."""
+    params: dict[str, Any] = {"campaign_id": campaign_id, "after": after, "upto": upto}
+    of_variant = ""
+    if variant is not None:
+        params["variant"] = variant
+        of_variant = _OF_VARIANT
     if not with_contact:
-        rows = await session.execute(text(_CHUNK_MESSAGE_IDS), params)
+        rows = await session.execute(text(_CHUNK_MESSAGE_IDS.format(variant=of_variant)), params)
         return [Recipient(mid, {}) for (mid,) in rows]
     out = []
     stmt = _CHUNK_MESSAGES.format(
         attributes="c.attributes" if with_attributes else "NULL",
+        variant=of_variant,
         only=_WITH_COLON if only_with_colon else "",
     )
     for mid, first, last, phone, attributes in await session.execute(text(stmt), params):
@@ -240,6 +256,18 @@ def clicks_by_campaign_query(account_id: int) -> Any:
         .group_by(Link.campaign_id)
         .subquery()
     )
+
+
+async def unique_clicks_by_variant(session: AsyncSession, campaign_id: int) -> dict[str, int]:
+    """A/B variant -> the campaign's messages of that variant with a clicked link (the
+    clicked links' partial index, then each message by its primary key)."""
+    rows = await session.execute(
+        select(Message.variant, func.count(func.distinct(Link.message_id)))
+        .join(Message, Message.id == Link.message_id)
+        .where(Link.campaign_id == campaign_id, _clicked(), Message.variant.is_not(None))
+        .group_by(Message.variant)
+    )
+    return {str(variant): int(n) for variant, n in rows}
 
 
 async def clicks_of_campaigns(

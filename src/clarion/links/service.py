@@ -16,6 +16,7 @@ from clarion.links import repository
 from clarion.links.clicks import ClickIn
 from clarion.links.compose import CODE_LENGTH, find_urls
 from clarion.links.repository import NewLink
+from clarion.templates import repository as templates_repository
 from clarion.templates.render import compile_template, is_personalized, variables_of
 
 # 7 characters of the URL-safe base64 alphabet: 42 random bits a code. With a billion links
@@ -46,12 +47,14 @@ async def create_for_chunk(
     params: dict[str, Any],
     after: int,
     upto: int,
+    variant: str | None = None,
 ) -> int:
     """Make the links of the messages just materialized for contacts in (after, upto]: one
     per URL of each recipient's personalized text. Set-based: one read of the chunk's
     messages, one INSERT of all its links; codes that collide with stored ones (or with
-    each other) are skipped by the INSERT and drawn again for those links only. Returns
-    how many links were made."""
+    each other) are skipped by the INSERT and drawn again for those links only. With an
+    A/B `variant`, `text` is that variant's and only its messages without links yet are
+    read. Returns how many links were made."""
     renderer = compile_template(text)
     personalized = is_personalized(text)
     fixed: list[str] | None
@@ -65,7 +68,13 @@ async def create_for_chunk(
 
     async def read(**only: bool) -> list[repository.Recipient]:
         return await repository.chunk_recipients(
-            session, campaign_id, after, upto, with_attributes=uses_attributes, **only
+            session,
+            campaign_id,
+            after,
+            upto,
+            with_attributes=uses_attributes,
+            variant=variant,
+            **only,
         )
 
     own: dict[int, dict[str, Any]] = {}  # recipients whose own text must be searched
@@ -101,6 +110,24 @@ async def create_for_chunk(
         )
         wanted = [w for w in wanted if (w[0], w[1]) not in stored]
     raise CodesExhausted(f"could not draw unique link codes for campaign {campaign_id}")
+
+
+async def tracked_text(
+    session: AsyncSession, account_id: int, channel: str, message: dict[str, Any]
+) -> str | None:
+    """The text whose URLs become links for a message (a campaign's, or an A/B
+    variant's): its text, else its template's body (an RCS template). None on WhatsApp,
+    whose templates are sent as the provider stores them."""
+    if channel == "whatsapp":
+        return None
+    if message.get("text"):
+        return str(message["text"])
+    if message.get("templateId") is None:
+        return None
+    template = await templates_repository.template_of(
+        session, account_id, int(message["templateId"])
+    )
+    return None if template is None else template.body
 
 
 _SLOT = "\x00"

@@ -1,12 +1,17 @@
 """The A/B test share: when an A/B campaign starts, a random `testShare` of its audience
 becomes `queued` messages, dealt out in turn between the variants (`message.variant`).
 
+The audience is the one any campaign with the same targeting is sent to
+(`campaigns.repository.recipients_where`: lists and segments, the filter, exclusion lists,
+opt-outs, consent and the frequency cap), so the test and the remainder cover exactly it.
+
 "Random" is reproducible: recipients are ranked by a hash of (the campaign's seed, the
 contact id) computed in SQL, the same on SQLite and PostgreSQL (64-bit integer arithmetic:
 an affine map then two squarings modulo the prime 2^31 - 1, which scatter neighbouring ids;
 every product stays below 2^63). The first `test_size` of that ranking are the test, one
 `INSERT ... SELECT` for the whole share, in the transaction that stamps `ab_test_at` with the
-campaign row locked, so the share is queued exactly once. The rest of the audience is
+campaign row locked, so the share is queued exactly once. With trackLinks, the same
+transaction makes each variant's short links for its messages. The rest of the audience is
 materialized by `materialize.py` once the winner is known, leaving the test share out.
 """
 
@@ -15,57 +20,55 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import BigInteger, String, case, cast, func, literal, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.audience.models import ContactList
-from clarion.campaigns import variants, wakeups
+from clarion.audience.models import Contact
+from clarion.campaigns import repository as campaigns
+from clarion.campaigns import schedule, variants, wakeups
+from clarion.campaigns.audience import audience_of
+from clarion.campaigns.consent import consent_required
 from clarion.campaigns.models import Campaign
-from clarion.db.base import UTCDateTime, utcnow
-from clarion.db.plans import without_nested_loops
+from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
+from clarion.links import service as links
 from clarion.messages import tally
+from clarion.sending import repository
 
-_UTC = UTCDateTime()
 _PRIME = 2_147_483_647  # 2^31 - 1
 _MULTIPLIER = 1_103_515_245
 
 
-def _rank_expression() -> str:
-    x1 = f"(((c.id % {_PRIME}) * {_MULTIPLIER} + CAST(:s1 AS BIGINT)) % {_PRIME})"
-    x2 = f"(({x1} * {x1} + CAST(:s2 AS BIGINT)) % {_PRIME})"
-    return f"(({x2} * {x2} + CAST(:s1 AS BIGINT)) % {_PRIME})"
+def _rank(seed: int) -> Any:
+    """The contact's place in the campaign's random order (see the module docstring)."""
+    prime = literal_column(str(_PRIME), BigInteger)
+    s1 = cast(literal(seed % _PRIME), BigInteger)
+    s2 = cast(literal((seed // _PRIME) % _PRIME), BigInteger)
+    x1 = ((Contact.id % prime) * literal_column(str(_MULTIPLIER), BigInteger) + s1) % prime
+    x2 = (x1 * x1 + s2) % prime
+    return (x2 * x2 + s1) % prime
 
 
-_AUDIENCE = """
-FROM contact c
-WHERE c.account_id = :account_id
-  AND c.id IN (SELECT lm.contact_id FROM list_member lm WHERE lm.list_id IN :lists)
-  AND NOT EXISTS (SELECT 1 FROM list_member lx
-                  WHERE lx.list_id IN :excluded AND lx.contact_id = c.id)
-  AND NOT EXISTS (SELECT 1 FROM contact_opt_out o
-                  WHERE o.contact_id = c.id AND o.channel = :channel)
-"""
-
-_COUNT = "SELECT count(*) " + _AUDIENCE
-
-
-def _insert_sql(n_variants: int) -> str:
-    deal = " ".join(f"WHEN {i} THEN CAST(:v{i} AS VARCHAR(32))" for i in range(n_variants))
-    return f"""
-INSERT INTO message (campaign_id, account_id, contact_id, phone, country, channel, status,
-                     units, price, attempts, next_attempt_at, created_at, updated_at, variant)
-SELECT CAST(:campaign_id AS BIGINT), CAST(:account_id AS BIGINT), r.id, r.phone, r.country,
-       CAST(:channel AS VARCHAR(16)), 'queued', 0, 0, 0, :now, :now, :now,
-       CASE ((r.rn - 1) % {n_variants}) {deal} END
-FROM (
-    SELECT c.id, c.phone, c.country, row_number() OVER (ORDER BY {_rank_expression()}, c.id) AS rn
-    {_AUDIENCE}
-) AS r
-WHERE r.rn <= :size
-ORDER BY r.id
-"""
+def _test_share(where: list[Any], seed: int, names: list[str], size: int) -> Any:
+    """The first `size` recipients of the ranking, each with its variant (dealt in turn)."""
+    ranked = (
+        select(
+            Contact.id,
+            Contact.phone,
+            Contact.country,
+            func.row_number().over(order_by=(_rank(seed), Contact.id)).label("rn"),
+        )
+        .where(*where)
+        .subquery()
+    )
+    deal = case(
+        {i: literal(name, String(32)) for i, name in enumerate(names)},
+        value=(ranked.c.rn - 1) % len(names),
+    )
+    return select(ranked.c.id, ranked.c.phone, ranked.c.country, deal.label("variant")).where(
+        ranked.c.rn <= size
+    )
 
 
 async def tests_to_materialize(session: AsyncSession) -> list[int]:
@@ -82,26 +85,41 @@ async def tests_to_materialize(session: AsyncSession) -> list[int]:
     return list(rows.scalars())
 
 
-async def _owned(session: AsyncSession, account_id: int, ids: list[int]) -> list[int]:
-    if not ids:
-        return []
-    rows = await session.execute(
-        select(ContactList.id).where(ContactList.account_id == account_id, ContactList.id.in_(ids))
-    )
-    return list(rows.scalars())
+async def _link_test_share(session: AsyncSession, campaign: Campaign, chunk: int) -> None:
+    """Each variant's test messages get the short links of that variant's text, a range of
+    at most `chunk` test messages at a time (memory stays flat, as in the materializer)."""
+    texts: list[tuple[str, str, dict[str, Any]]] = []
+    for variant in campaign.variants or []:
+        message = variant.get("message") or {}
+        text = await links.tracked_text(session, campaign.account_id, campaign.channel, message)
+        if text is not None:
+            texts.append((str(variant["name"]), text, dict(message.get("templateParams") or {})))
+    after = 0
+    while texts:
+        upto = await repository.messages_range_end(session, campaign.id, after, chunk)
+        if upto is None:
+            return
+        for name, text, params in texts:
+            await links.create_for_chunk(
+                session,
+                campaign_id=campaign.id,
+                account_id=campaign.account_id,
+                text=text,
+                params=params,
+                after=after,
+                upto=upto,
+                variant=name,
+            )
+        after = upto
 
 
-async def materialize_test(session: AsyncSession, campaign_id: int, now: datetime) -> int | None:
+async def materialize_test(
+    session: AsyncSession, campaign_id: int, now: datetime, chunk: int
+) -> int | None:
     """Queue the campaign's test share in the caller's transaction, the campaign row locked
-    first. Returns how many messages, None when there is no test to queue (any more)."""
-    campaign = (
-        await session.execute(
-            select(Campaign)
-            .where(Campaign.id == campaign_id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        )
-    ).scalar_one_or_none()
+    first (`chunk`: how many of its messages get their links at a time). Returns how many
+    messages, None when there is no test to queue (any more)."""
+    campaign = await campaigns.lock_campaign(session, campaign_id)
     if (
         campaign is None
         or campaign.status != "sending"
@@ -111,42 +129,37 @@ async def materialize_test(session: AsyncSession, campaign_id: int, now: datetim
     ):
         return None
     names = variants.names(campaign.variants)
-    lists = await _owned(session, campaign.account_id, list(campaign.list_ids or []))
-    excluded = await _owned(session, campaign.account_id, list(campaign.exclude_list_ids or []))
-    params: dict[str, Any] = {
-        "campaign_id": campaign.id,
-        "account_id": campaign.account_id,
-        "channel": campaign.channel,
-        "lists": lists or [-1],
-        "excluded": excluded or [-1],
-        "now": now,
-        "s1": campaign.ab_seed % _PRIME,
-        "s2": (campaign.ab_seed // _PRIME) % _PRIME,
-        **{f"v{i}": name for i, name in enumerate(names)},
-    }
-    expanding: tuple[Any, ...] = (
-        bindparam("lists", expanding=True),
-        bindparam("excluded", expanding=True),
+    lists = await campaigns.owned_list_ids(session, campaign.account_id, campaign.list_ids or [])
+    excluded = await campaigns.owned_list_ids(
+        session, campaign.account_id, campaign.exclude_list_ids or []
     )
+    audience = audience_of(campaign, lists, excluded)
     inserted = 0
-    async with without_nested_loops(session):
-        audience = int(
-            (
-                await session.execute(
-                    text(_COUNT).bindparams(*expanding),
-                    {k: params[k] for k in ("account_id", "lists", "excluded", "channel")},
-                )
-            ).scalar_one()
+    if not audience.empty:
+        settings = await schedule.settings_of(session, campaign)
+        where = campaigns.recipients_where(
+            session,
+            audience,
+            campaign.channel,
+            need_consent=await consent_required(session, campaign.account_id, campaign.purpose),
+            cap=schedule.cap_filter(campaign, settings, now),
         )
         size = variants.test_size(
-            audience, float((campaign.ab_test or {})["testShare"]), len(names)
+            await campaigns.recipients_count(session, where),
+            float((campaign.ab_test or {})["testShare"]),
+            len(names),
         )
         if size:
-            stmt = text(_insert_sql(len(names))).bindparams(
-                *expanding, bindparam("now", type_=_UTC)
+            inserted = await repository.queue_contacts(
+                session,
+                _test_share(where, campaign.ab_seed, names, size),
+                campaign_id=campaign.id,
+                account_id=campaign.account_id,
+                channel=campaign.channel,
+                now=now,
             )
-            result: Any = await session.execute(stmt, {**params, "size": size})
-            inserted = max(int(result.rowcount or 0), 0)
+    if inserted and campaign.track_links:
+        await _link_test_share(session, campaign, chunk)
     await session.execute(
         update(Campaign)
         .where(Campaign.id == campaign.id)
@@ -159,7 +172,7 @@ async def materialize_test(session: AsyncSession, campaign_id: int, now: datetim
     return inserted
 
 
-async def materialize_tests(db: Database) -> int:
+async def materialize_tests(db: Database, chunk: int) -> int:
     """Queue the test share of every A/B campaign that started; returns the messages."""
     async with db.session(write=False) as session:
         ids = await tests_to_materialize(session)
@@ -167,7 +180,7 @@ async def materialize_tests(db: Database) -> int:
     for campaign_id in ids:
 
         async def work(session: AsyncSession, cid: int = campaign_id) -> int | None:
-            return await materialize_test(session, cid, utcnow())
+            return await materialize_test(session, cid, utcnow(), chunk)
 
         inserted = await in_transaction(db, work)
         total += inserted or 0

@@ -10,28 +10,16 @@ turns on the campaign row's lock.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import (
-    BigInteger,
-    Integer,
-    String,
-    bindparam,
-    exists,
-    func,
-    insert,
-    literal,
-    or_,
-    select,
-    text,
-    update,
-)
+from sqlalchemy import String, bindparam, exists, func, literal, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from clarion.audience.models import Contact, ContactList, ContactOptOut
+from clarion.audience.models import Contact
 from clarion.campaigns import wakeups
 from clarion.campaigns.audience import Audience, audience_of
 from clarion.campaigns.consent import consent_required
@@ -39,8 +27,8 @@ from clarion.campaigns.models import Campaign
 from clarion.campaigns.repository import (
     CapFilter,
     audience_where,
-    capped_contact_ids,
-    granted,
+    owned_list_ids,
+    recipients_where,
 )
 from clarion.compliance import service as compliance
 from clarion.compliance.settings import FrequencyCap
@@ -52,9 +40,8 @@ from clarion.db.transactions import in_transaction
 from clarion.links import service as links
 from clarion.messages import tally
 from clarion.messages.models import Message
-from clarion.sending import abtest
+from clarion.sending import abtest, repository
 from clarion.sending.gate import hold_chunk
-from clarion.templates.models import Template
 
 _UTC = UTCDateTime()
 
@@ -147,15 +134,6 @@ _NOT_CAPPED = """
 """
 
 
-async def _owned_list_ids(session: AsyncSession, account_id: int, ids: Sequence[int]) -> list[int]:
-    if not ids:
-        return []
-    rows = await session.execute(
-        select(ContactList.id).where(ContactList.account_id == account_id, ContactList.id.in_(ids))
-    )
-    return list(rows.scalars())
-
-
 @dataclass(slots=True)
 class Chunk:
     """One range of a campaign's audience by contact id: (after, upto]. `upto` None: no
@@ -173,14 +151,15 @@ class Chunk:
     variant: str | None = None
     need_consent: bool = False
     cap: FrequencyCap | None = None  # marketing campaigns of an account with a cap
-    # trackLinks: the text whose URLs become links, and the values of its other variables.
+    # trackLinks: the text whose URLs become links (an A/B campaign's: the winner's), and
+    # the values of its other variables.
     link_text: str | None = None
     params: dict[str, Any] | None = None
 
 
 # A campaign with segments or a filter: its audience is `audience_where` (the clause the
-# estimate counts with), the chunks being ranges of the matching contacts' ids. (An A/B test
-# takes its audience from lists only: campaigns/service.py refuses the combination.)
+# estimate counts with), the chunks being ranges of the matching contacts' ids, its
+# recipients `recipients_where` (the A/B test share's too).
 
 
 async def _filtered_chunk_end(
@@ -198,80 +177,45 @@ async def _filtered_chunk_end(
 
 async def _insert_filtered_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> int:
     assert chunk.upto is not None
-    opted_out = exists().where(
-        ContactOptOut.contact_id == Contact.id, ContactOptOut.channel == chunk.channel
+    where = recipients_where(
+        session,
+        chunk.audience,
+        chunk.channel,
+        need_consent=chunk.need_consent,
+        cap=_cap_filter(chunk, now),
     )
-    at = literal(now, _UTC)
-    recipients = (
-        select(
-            literal(chunk.campaign_id, BigInteger),
-            literal(chunk.account_id, BigInteger),
-            Contact.id,
-            Contact.phone,
-            Contact.country,
-            literal(chunk.channel, String(16)),
-            literal("queued", String(16)),
-            literal(0, Integer),
-            literal(0, BigInteger),
-            literal(0, Integer),
-            at,
-            at,
-            at,
-        )
-        .where(
-            *audience_where(session, chunk.audience),
-            Contact.id > chunk.after,
-            Contact.id <= chunk.upto,
-            ~opted_out,
-            *_not_capped(chunk, now),
-            *([Contact.id.in_(granted(chunk.channel))] if chunk.need_consent else []),
-        )
-        .order_by(Contact.id)
-    )
-    columns = [
-        Message.campaign_id,
-        Message.account_id,
-        Message.contact_id,
-        Message.phone,
-        Message.country,
-        Message.channel,
-        Message.status,
-        Message.units,
-        Message.price,
-        Message.attempts,
-        Message.next_attempt_at,
-        Message.created_at,
-        Message.updated_at,
-    ]
-    async with without_nested_loops(session):
-        result: Any = await session.execute(insert(Message).from_select(columns, recipients))
-    return max(int(result.rowcount or 0), 0)
-
-
-def _not_capped(chunk: Chunk, now: datetime) -> list[Any]:
-    if chunk.cap is None:
-        return []
-    cap = CapFilter(now - timedelta(hours=chunk.cap.period_hours), chunk.cap.messages)
-    return [~Contact.id.in_(capped_contact_ids(chunk.account_id, cap))]
-
-
-async def _tracked_text(session: AsyncSession, campaign: Campaign) -> str | None:
-    """The text whose URLs a campaign with trackLinks turns into links (None: none)."""
-    if not campaign.track_links or campaign.channel == "whatsapp":
-        return None
-    message = campaign.message or {}
-    if message.get("text"):
-        return str(message["text"])
-    if message.get("templateId") is None:
-        return None
-    body = (
-        await session.execute(
-            select(Template.body).where(
-                Template.id == message["templateId"], Template.account_id == campaign.account_id
+    if chunk.variant is not None:
+        # An A/B campaign's remainder: not the test share, already queued (the message
+        # table's (campaign_id, contact_id) key, within the chunk's range).
+        test = aliased(Message)
+        where.append(
+            ~exists().where(
+                test.campaign_id == chunk.campaign_id,
+                test.contact_id == Contact.id,
+                test.contact_id > chunk.after,
+                test.contact_id <= chunk.upto,
             )
         )
-    ).scalar_one_or_none()
-    return body
+    contacts = select(
+        Contact.id,
+        Contact.phone,
+        Contact.country,
+        literal(chunk.variant, String(32)).label("variant"),
+    ).where(*where, Contact.id > chunk.after, Contact.id <= chunk.upto)
+    return await repository.queue_contacts(
+        session,
+        contacts,
+        campaign_id=chunk.campaign_id,
+        account_id=chunk.account_id,
+        channel=chunk.channel,
+        now=now,
+    )
+
+
+def _cap_filter(chunk: Chunk, now: datetime) -> CapFilter | None:
+    if chunk.cap is None:
+        return None
+    return CapFilter(now - timedelta(hours=chunk.cap.period_hours), chunk.cap.messages)
 
 
 async def plan_chunk(
@@ -294,8 +238,8 @@ async def plan_chunk(
         return None
     if after is None:
         after = campaign.materialized_through or 0
-    lists = await _owned_list_ids(session, campaign.account_id, campaign.list_ids or [])
-    excluded = await _owned_list_ids(session, campaign.account_id, campaign.exclude_list_ids or [])
+    lists = await owned_list_ids(session, campaign.account_id, campaign.list_ids or [])
+    excluded = await owned_list_ids(session, campaign.account_id, campaign.exclude_list_ids or [])
     audience = audience_of(campaign, lists, excluded)
     upto = None
     if not audience.lists_only:
@@ -311,6 +255,16 @@ async def plan_chunk(
     cap = None
     if campaign.purpose == "marketing":
         cap = (await compliance.settings_for(session, campaign.account_id)).frequency_cap
+    # An A/B campaign's remainder is sent the winner's message.
+    message = campaign.message or {}
+    for variant in campaign.variants or []:
+        if variant["name"] == campaign.ab_winner:
+            message = variant.get("message") or {}
+    link_text = None
+    if campaign.track_links:
+        link_text = await links.tracked_text(
+            session, campaign.account_id, campaign.channel, message
+        )
     return Chunk(
         campaign.id,
         campaign.account_id,
@@ -323,8 +277,8 @@ async def plan_chunk(
         campaign.ab_winner,
         need_consent,
         cap,
-        link_text=await _tracked_text(session, campaign),
-        params=dict((campaign.message or {}).get("templateParams") or {}),
+        link_text=link_text,
+        params=dict(message.get("templateParams") or {}),
     )
 
 
@@ -431,6 +385,7 @@ async def materialize_chunk(
             params=planned.params or {},
             after=planned.after,
             upto=planned.upto,
+            variant=planned.variant,
         )
     if not await advance_chunk(session, planned, inserted, now):  # pragma: no cover - locked
         raise RuntimeError("the campaign moved under its lock")
@@ -469,7 +424,7 @@ async def materialize_pending(
     db: Database, chunk: int, clock: Callable[[], datetime] = utcnow
 ) -> int:
     """Queue what is due: A/B test shares first (`sending/abtest.py`), then audiences."""
-    total = await abtest.materialize_tests(db)
+    total = await abtest.materialize_tests(db, chunk)
     async with db.session(write=False) as session:
         ids = await campaigns_to_materialize(session)
     for campaign_id in ids:

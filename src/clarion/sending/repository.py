@@ -1,5 +1,7 @@
 """What the engine reads besides messages: which campaigns may have work, what an account
-can still spend. (Message changes are the named transitions of `messages/transitions.py`.)"""
+can still spend; and the one INSERT that queues a campaign's recipients (the materializer's
+chunks and the A/B test share). (Message changes are the named transitions of
+`messages/transitions.py`.)"""
 
 from __future__ import annotations
 
@@ -9,7 +11,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select, text
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    Select,
+    String,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts.models import Account
@@ -18,6 +32,7 @@ from clarion.campaigns.models import Campaign
 from clarion.db.base import UTCDateTime
 from clarion.db.dialect import is_sqlite
 from clarion.db.params import chunks
+from clarion.db.plans import without_nested_loops
 from clarion.messages.models import CampaignTally, Message
 
 _UTC = UTCDateTime()
@@ -100,6 +115,76 @@ async def without_consent(
         )
         granted.update(rows.scalars())
     return set(ids) - granted
+
+
+# --- materializing --------------------------------------------------------------------------
+
+
+async def queue_contacts(
+    session: AsyncSession,
+    contacts: Select[*tuple[Any, ...]],
+    *,
+    campaign_id: int,
+    account_id: int,
+    channel: str,
+    now: datetime,
+) -> int:
+    """Queue `contacts` (a SELECT of `id`, `phone`, `country`, `variant`) as the campaign's
+    messages: one INSERT ... SELECT, sorted by contact id (one chunk, in memory) so that
+    message ids follow the recipients' order whatever the plan. Returns how many."""
+    source = contacts.subquery()
+    at = literal(now, _UTC)
+    rows = select(
+        literal(campaign_id, BigInteger),
+        literal(account_id, BigInteger),
+        source.c.id,
+        source.c.phone,
+        source.c.country,
+        literal(channel, String(16)),
+        literal("queued", String(16)),
+        literal(0, Integer),
+        literal(0, BigInteger),
+        literal(0, Integer),
+        at,
+        at,
+        at,
+        source.c.variant,
+    ).order_by(source.c.id)
+    columns = [
+        Message.campaign_id,
+        Message.account_id,
+        Message.contact_id,
+        Message.phone,
+        Message.country,
+        Message.channel,
+        Message.status,
+        Message.units,
+        Message.price,
+        Message.attempts,
+        Message.next_attempt_at,
+        Message.created_at,
+        Message.updated_at,
+        Message.variant,
+    ]
+    async with without_nested_loops(session):
+        result: Any = await session.execute(insert(Message).from_select(columns, rows))
+    return max(int(result.rowcount or 0), 0)
+
+
+async def messages_range_end(
+    session: AsyncSession, campaign_id: int, after: int, count: int
+) -> int | None:
+    """The largest contact id among the campaign's next `count` messages after contact
+    `after` (None: none left), to work through its queued messages range by range (the
+    unique (campaign_id, contact_id) key)."""
+    ids = (
+        select(Message.contact_id)
+        .where(Message.campaign_id == campaign_id, Message.contact_id > after)
+        .order_by(Message.contact_id)
+        .limit(count)
+        .subquery()
+    )
+    return (await session.execute(select(func.max(ids.c.contact_id)))).scalar_one_or_none()
 
 
 # --- compliance at the moment of sending ---------------------------------------------------

@@ -9,8 +9,6 @@ from clarion.audience import history, hook_events, repository
 from clarion.audience.history import Cause
 from clarion.db.base import utcnow
 
-CHANNELS = ("sms", "rcs", "whatsapp")
-
 
 async def opt_out(
     session: AsyncSession,

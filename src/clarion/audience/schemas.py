@@ -3,14 +3,13 @@
 import json
 import zoneinfo
 from functools import cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import phonenumbers
 import pycountry
 from pydantic import AfterValidator, BeforeValidator, Field, field_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from clarion.audience.optouts import CHANNELS
 from clarion.audience.phones import check_region
 from clarion.schemas import CamelModel, Id, OutModel, RequestDatetime, UtcDatetime
 
@@ -31,6 +30,7 @@ Country = Annotated[
     ),
 ]
 Channel = Literal["sms", "rcs", "whatsapp"]
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
 
 MAX_ATTRIBUTES = 100
 MAX_ATTRIBUTES_BYTES = 64 * 1024

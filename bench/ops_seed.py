@@ -32,6 +32,20 @@ FROM message WHERE campaign_id = :cid
 """
 
 
+# One tracked link per message, every tenth clicked once (its counter and one click row).
+_LINKS = """
+INSERT INTO link (code, account_id, campaign_id, message_id, position, url, clicks)
+SELECT CAST(id AS TEXT), account_id, campaign_id, id, 0, 'https://shop.example/',
+       CASE WHEN id % 10 = 0 THEN 1 ELSE 0 END
+FROM message WHERE campaign_id = :cid
+"""
+
+_CLICKS = """
+INSERT INTO click (code, campaign_id, at, user_agent)
+SELECT code, campaign_id, :now, 'bench' FROM link WHERE campaign_id = :cid AND clicks > 0
+"""
+
+
 async def account(db: Database, credits: int = 0) -> int:
     """An account holding `credits` units, and an SMS rate of 700 units for every country."""
     now = utcnow()
@@ -61,9 +75,11 @@ async def campaign(
     status: str,
     completed_at: datetime | None = None,
     receipts: bool = False,
+    links: bool = False,
 ) -> int:
     """A campaign with `per` messages: queued and due when sending, delivered (with one raw
-    receipt each when `receipts`) when completed."""
+    receipt each when `receipts`; one tracked link each, a tenth of them clicked once, when
+    `links`) when completed."""
     now = utcnow()
     done = status == "completed"
     async with db.transaction() as s:
@@ -109,6 +125,12 @@ async def campaign(
         if receipts:
             await s.execute(
                 text(_RECEIPTS).bindparams(bindparam("now", type_=UTCDateTime())),
+                {"cid": cid, "now": now},
+            )
+        if links:
+            await s.execute(text(_LINKS), {"cid": cid})
+            await s.execute(
+                text(_CLICKS).bindparams(bindparam("now", type_=UTCDateTime())),
                 {"cid": cid, "now": now},
             )
     return int(cid)

@@ -2,13 +2,14 @@
 the same time.
 
 On a fresh database (SQLite: a temporary file; PostgreSQL: a database created and dropped
-here): --old finished campaigns of --per delivered messages with one raw receipt each, past
-the retention age, and one campaign sending with enough queued messages. Then:
+here): --old finished campaigns of --per delivered messages with one raw receipt and one
+tracked link each (a tenth of the links clicked once: a click row and the link's counter),
+past the retention age, and one campaign sending with enough queued messages. Then:
 
 1. dispatch alone for --seconds (baseline): a Dispatcher with an instant in-process provider
    claims, submits, records and charges batches of 500 on the sending campaign;
-2. retention alone on half the old campaigns (rows deleted per second, in 5,000-message
-   batches, one short transaction each);
+2. retention alone on half the old campaigns (rows deleted per second, all tables together,
+   in 5,000-message batches, one short transaction each; the rows by table are printed);
 3. both at once: the other half purged while the dispatch runs; dispatch rate and batch
    latency (median, p99, worst) next to the baseline's, and the purge rate.
 
@@ -23,6 +24,7 @@ import argparse
 import asyncio
 import statistics
 import time
+from collections import Counter
 from collections.abc import Sequence
 from datetime import timedelta
 
@@ -97,16 +99,18 @@ def describe(name: str, sent: int, seconds: float, ms: list[float]) -> str:
     )
 
 
-def purged(name: str, rows: int, took: float) -> str:
-    return f"  {name:<22} {rows / took:8.0f} rows/s   ({rows:,} rows in {took:.1f} s)"
+def purged(name: str, rows: Counter[str], took: float) -> str:
+    total = sum(rows.values())
+    tables = ", ".join(f"{table} {n:,}" for table, n in sorted(rows.items()))
+    return f"  {name:<22} {total / took:8.0f} rows/s   ({total:,} rows in {took:.1f} s: {tables})"
 
 
-async def purge(db: Database, ids: list[int], now) -> tuple[int, float]:
+async def purge(db: Database, ids: list[int], now) -> tuple[Counter[str], float]:
     t = time.perf_counter()
-    rows = 0
+    rows: Counter[str] = Counter()
     for cid in ids:
         done = await retention.purge_campaign(db, cid, batch=BATCH, now=now)
-        rows += sum(done.rows.values())
+        rows.update(done.rows)
     return rows, time.perf_counter() - t
 
 
@@ -117,15 +121,18 @@ async def run(name: str, old: int, per: int, seconds: float) -> None:
         aid = await account(db, credits=10**12)
         past = utcnow() - timedelta(days=400)
         olds = [
-            await campaign(db, aid, per, status="completed", completed_at=past, receipts=True)
+            await campaign(
+                db, aid, per, status="completed", completed_at=past, receipts=True, links=True
+            )
             for _ in range(old)
         ]
         await campaign(db, aid, 200_000, status="sending")
         settings = Settings(database_url=backend.url, worker_batch_size=500)
         dispatcher = Dispatcher(settings, db, {"sms": Instant()}, "bench")
         print(
-            f"{backend.name}: {old} finished campaigns x {per:,} messages (+1 raw receipt each), "
-            f"1 campaign sending; purge batches of {BATCH:,} messages"
+            f"{backend.name}: {old} finished campaigns x {per:,} messages (+1 raw receipt and "
+            f"1 tracked link each, every 10th link clicked once), 1 campaign sending; "
+            f"purge batches of {BATCH:,} messages"
         )
 
         stop = asyncio.Event()

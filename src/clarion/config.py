@@ -42,8 +42,9 @@ class Settings(BaseSettings):
     # The most queued-and-due messages one scrape counts (clarion_queue_depth saturates there).
     metrics_queue_cap: int = Field(default=10_000, ge=1, le=1_000_000)
     log_format: Literal["text", "json"] = "text"
-    # Message rows, raw receipts (and other per-message rows, operations/retention.py) of
-    # campaigns finished longer ago than this are deleted (None: kept for ever).
+    # Message rows, raw receipts, tracked links and clicks (the per-message rows,
+    # operations/retention.py) of campaigns finished longer ago than this are deleted (None:
+    # kept for ever).
     retention_days: float | None = Field(default=None, gt=0)
     retention_batch: int = Field(default=5_000, ge=100, le=100_000)
     retention_interval: float = Field(default=60.0, gt=0)  # seconds between retention rounds

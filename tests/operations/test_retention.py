@@ -5,19 +5,25 @@ campaign still sending, or finished recently, is not touched."""
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import timedelta
 
 from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.campaigns.models import Campaign
 from clarion.db.base import utcnow
+from clarion.db.transactions import in_transaction
 from clarion.delivery.models import ReceiptEvent
 from clarion.delivery.service import ingest_in_transaction
+from clarion.links import clicks
+from clarion.links.models import Click, Link
 from clarion.messages.models import Message
 from clarion.operations import retention
 from clarion.providers.base import Receipt
 from clarion.sending import scheduler
 from clarion.sending.dispatcher import Dispatcher
+from tests.conftest import AccountClient
 from tests.sending.conftest import (
     FakeProvider,
     drain,
@@ -28,6 +34,7 @@ from tests.sending.conftest import (
 )
 
 DAYS = 30
+SHORT = re.compile(r"/l/([A-Za-z0-9_-]{7})\b")
 
 
 async def _rows(db, cid: int) -> tuple[int, int]:
@@ -172,6 +179,108 @@ class TestRetention:
             await _sleep()
         assert await _rows(db, cid) == (0, 0)
         assert await _views(account, [cid]) == before
+
+
+async def _tracked(
+    db, settings, account: AccountClient, provider: FakeProvider, n: int, name: str
+) -> int:
+    """A campaign of `n` recipients with two tracked links each, created over HTTP and sent."""
+    lst = await seed_contacts(db, account.id, phones(n, len(provider.sent)), list_name=name)
+    r = await account.post(
+        "/campaigns",
+        json={"name": name, "channel": "sms", "listIds": [lst], "trackLinks": True,
+              "message": {"text": "Sale https://shop.example/a and https://shop.example/b"}},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    cid = int(r.json()["id"])
+    assert (await account.put(f"/campaigns/{cid}/confirm", json={})).status_code == 200
+    await drain(db, Dispatcher(settings, db, {"sms": provider}, "w"), [cid])
+    return cid
+
+
+async def _link_rows(db, cid: int) -> tuple[int, int, int]:
+    """(messages, links, clicks) of the campaign."""
+    async with db.session(write=False) as s:
+        out = []
+        for model in (Message, Link, Click):
+            count = select(func.count()).where(model.campaign_id == cid)
+            out.append(int((await s.execute(count)).scalar_one()))
+    return out[0], out[1], out[2]
+
+
+class TestTrackedLinks:
+    async def test_links_and_clicks_go_in_bounded_batches_the_click_stats_stay(
+        self, db, make_api, settings
+    ):
+        api = await make_api()
+        account = await api.new_account("acme", credits=1000)
+        await set_rates(db, [("sms", "*", "", 700)])
+        provider = FakeProvider("sms")
+        old = await _tracked(db, settings, account, provider, 6, "old")
+        codes = {m.id: SHORT.findall(m.text or "") for m in provider.sent}
+        recent = await _tracked(db, settings, account, provider, 2, "recent")
+        recent_code = SHORT.findall(provider.sent[-1].text or "")[0]
+        first, second = sorted(codes)[:2]
+        # 8 clicks: 5 + 1 on one recipient's two links, 2 on another's; 1 on the recent one
+        for code in [codes[first][0]] * 5 + [codes[first][1]] + [codes[second][0]] * 2:
+            assert (await api.client.get(f"/l/{code}")).status_code == 302
+        assert (await api.client.get(f"/l/{recent_code}")).status_code == 302
+        now = utcnow()
+        await _finished_at(db, old, now - timedelta(days=DAYS + 1))
+        await _finished_at(db, recent, now - timedelta(days=DAYS - 1))
+        before = await _views(account, [old, recent])
+        assert (before[0][old][1]["clicks"], before[0][old][1]["uniqueClicks"]) == (8, 2)
+        assert (before[1]["clicks"], before[1]["uniqueClicks"]) == (9, 3)
+        assert await _link_rows(db, old) == (6, 12, 8)
+
+        done = await retention.purge_expired(db, DAYS, batch=4, now=now, pause=0)
+
+        assert done.campaigns == [old]
+        assert done.rows == {"click": 8, "link": 12, "message": 6}
+        # never more than 4 clicks, nor 4 messages with their links, per transaction
+        assert done.batches >= 3
+        assert await _link_rows(db, old) == (0, 0, 0)
+        assert await _link_rows(db, recent) == (2, 4, 1)
+        assert await _views(account, [old, recent]) == before
+        for code in [c for pair in codes.values() for c in pair]:
+            r = await api.client.get(f"/l/{code}")
+            assert r.status_code == 404, code  # as for any unknown code
+            assert r.headers["content-type"].startswith("application/problem+json")
+        # the per-URL breakdown was the links' own detail: it goes with them
+        links = (await account.get(f"/campaigns/{old}/links")).json()
+        assert links["total"] == 0
+        assert (await account.get(f"/campaigns/{recent}/links")).json()["total"] == 2
+
+    async def test_a_click_on_a_link_purged_after_its_redirect_is_dropped_alone(
+        self, db, make_api, settings
+    ):
+        """The redirect read the link, retention deleted it, then the click's flush came:
+        that click is lost like a click on an unknown code; the flush's others are kept."""
+        api = await make_api()
+        account = await api.new_account("acme", credits=1000)
+        await set_rates(db, [("sms", "*", "", 700)])
+        provider = FakeProvider("sms")
+        old = await _tracked(db, settings, account, provider, 1, "old")
+        gone = SHORT.findall(provider.sent[0].text or "")[0]
+        live = await _tracked(db, settings, account, provider, 1, "live")
+        kept = SHORT.findall(provider.sent[1].text or "")[0]
+        now = utcnow()
+        await _finished_at(db, old, now - timedelta(days=DAYS + 1))
+        assert (await retention.purge_expired(db, DAYS, now=now, pause=0)).campaigns == [old]
+
+        late = [
+            clicks.ClickIn(gone, old, now, "ua", None),
+            clicks.ClickIn(kept, live, now, "ua", None),
+        ]
+
+        async def flush(session: AsyncSession) -> None:
+            await clicks.write(session, late)
+
+        await in_transaction(db, flush)
+        assert await _link_rows(db, old) == (0, 0, 0)
+        assert await _link_rows(db, live) == (1, 2, 1)
+        stats = (await account.get(f"/campaigns/{live}")).json()["stats"]
+        assert (stats["clicks"], stats["uniqueClicks"]) == (1, 1)
 
 
 async def _sleep() -> None:

@@ -90,7 +90,16 @@ async def fold(session: AsyncSession, campaign_id: int, *, locked: bool = False)
     return True
 
 
-async def clicks(session: AsyncSession, campaign_ids: Iterable[int]) -> dict[int, tuple[int, int]]:
-    """(clicks, recipients who clicked) per campaign with clicks: outside the partition,
-    summed from the clicked links (each click moves its link's counter atomically)."""
-    return await links_repository.clicks_of_campaigns(session, sorted(set(campaign_ids)))
+async def clicks(
+    session: AsyncSession, campaigns: Iterable[Campaign]
+) -> dict[int, tuple[int, int]]:
+    """(clicks, recipients who clicked) per campaign with tracked links: outside the
+    partition, summed from the clicked links (each click moves its link's counter
+    atomically), plus what the links retention deleted counted (kept on the row)."""
+    tracked = {c.id: c for c in campaigns if c.track_links}
+    on_links = await links_repository.clicks_of_campaigns(session, sorted(tracked))
+    out = {}
+    for cid, c in tracked.items():
+        n, unique = on_links.get(cid, (0, 0))
+        out[cid] = (n + int(c.purged_clicks or 0), unique + int(c.purged_unique_clicks or 0))
+    return out

@@ -86,6 +86,13 @@ class Campaign(Base):
     # When retention deleted the campaign's messages and receipts (its counters, cost and
     # stats stay on this row); written only by operations/retention.py.
     purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The clicks and clicking recipients of the tracked links retention deleted (added as
+    # each batch of links goes): readers add them to the sums over the links still there,
+    # so `stats.clicks` and `uniqueClicks` stay as they were. Written only by retention.
+    purged_clicks: Mapped[int] = mapped_column(BigInteger, default=0, server_default=text("0"))
+    purged_unique_clicks: Mapped[int] = mapped_column(
+        BigInteger, default=0, server_default=text("0")
+    )
     # A/B test (campaigns/abtest.py): the variants ([{"name", "message"}]) replace `message`;
     # `ab_test` is {"testShare", "metric", "decideAfterMinutes"}; `ab_seed` makes the choice
     # of the test recipients reproducible; `ab_test_at` is when the test share was

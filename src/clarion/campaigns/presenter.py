@@ -94,7 +94,7 @@ async def present(session: AsyncSession, campaigns: Sequence[Campaign]) -> list[
     """The campaigns as the API shows them, with the counters not folded yet added in."""
     unfolded = await counters.pending(session, (c.id for c in campaigns))
     by_variant = await abtest.variant_stats(session, campaigns)
-    clicks = await counters.clicks(session, [c.id for c in campaigns if c.track_links])
+    clicks = await counters.clicks(session, campaigns)
     return [
         campaign_out(c, unfolded.get(c.id), by_variant.get(c.id, {}), clicks.get(c.id, (0, 0)))
         for c in campaigns

@@ -461,19 +461,20 @@ async def contacts_state(session: AsyncSession, account_id: int) -> tuple[Any, .
 
 def _counter_sums(unfolded: Any, clicked: Any) -> list[Any]:
     """Sums of the campaigns' counters, each being its row plus its unfolded tallies, and
-    of their clicks (outside the partition)."""
+    of their clicks (outside the partition: the clicked links' sums plus what the links
+    retention deleted counted, kept on the row)."""
 
-    def total(column: str) -> Any:
+    def total(column: str, beside: Any, extra: str) -> Any:
         return func.coalesce(
-            func.sum(getattr(Campaign, column) + func.coalesce(getattr(unfolded.c, column), 0)), 0
+            func.sum(getattr(Campaign, column) + func.coalesce(getattr(beside.c, extra), 0)), 0
         )
 
     return [
         func.count().label("campaigns"),
-        *[total(c).label(c) for c in COUNTERS],
-        total("spent").label("spent"),
-        func.coalesce(func.sum(clicked.c.clicks), 0).label("clicks"),
-        func.coalesce(func.sum(clicked.c.unique_clicks), 0).label("unique_clicks"),
+        *[total(c, unfolded, c).label(c) for c in COUNTERS],
+        total("spent", unfolded, "spent").label("spent"),
+        total("purged_clicks", clicked, "clicks").label("clicks"),
+        total("purged_unique_clicks", clicked, "unique_clicks").label("unique_clicks"),
     ]
 
 

@@ -106,7 +106,7 @@ async def campaign_events(
 ) -> list[Event]:
     """The campaigns as GET /campaigns/{id} shows them (counters not folded yet added in)."""
     unfolded = await counters.pending(session, (r.id for r in rows))
-    clicks = await counters.clicks(session, [r.id for r in rows if r.track_links])
+    clicks = await counters.clicks(session, rows)
     return [campaign_event(r, unfolded.get(r.id), at, clicks.get(r.id, (0, 0))) for r in rows]
 
 

@@ -80,20 +80,28 @@ class ClickWriter:
 
 
 async def write(session: AsyncSession, clicks: list[ClickIn]) -> None:
-    """Append the clicks and count them on their links, in the caller's transaction: one
-    INSERT, then one atomic `clicks = clicks + n` per link, in code order (two processes'
-    flushes lock the same links in the same order: no deadlock); then the hooks' events."""
+    """Append the clicks and count them on their links, in the caller's transaction: the
+    links locked first, in code order (two processes' flushes lock the same links in the
+    same order: no deadlock), one INSERT, one atomic `clicks = clicks + n` per link; then
+    the hooks' events.
+
+    A link that is gone by now (retention deleted its campaign's links after the redirect
+    read it) loses its click, like an unknown code: written, it would fail the foreign key
+    and with it every click of the flush."""
+    found = await repository.lock_links(session, sorted({c.code for c in clicks}))
+    kept = [c for c in clicks if c.code in found]
+    if not kept:
+        return
     await repository.insert_clicks(
-        session, [(c.code, c.campaign_id, c.at, c.user_agent, c.ip_hash) for c in clicks]
+        session, [(c.code, c.campaign_id, c.at, c.user_agent, c.ip_hash) for c in kept]
     )
-    per_code = Counter(c.code for c in clicks)
+    per_code = Counter(c.code for c in kept)
     first_at: dict[str, datetime] = {}
-    for c in clicks:
+    for c in kept:
         first_at[c.code] = min(first_at.get(c.code, c.at), c.at)
     codes = sorted(per_code)
     await repository.count_clicks(
         session, [(code, per_code[code], first_at[code]) for code in codes]
     )
     # The hooks' `message.clicked`: one event per message clicked in this batch of clicks.
-    messages = await repository.messages_of_codes(session, codes)
-    await events.record_clicked(session, messages, max(c.at for c in clicks))
+    await events.record_clicked(session, list(found.values()), max(c.at for c in kept))

@@ -6,11 +6,23 @@ from datetime import datetime
 from typing import Any, cast
 
 import orjson
-from sqlalchemy import Table, bindparam, case, func, insert, literal_column, select, text, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.db.base import UTCDateTime
 from clarion.db.dialect import is_sqlite
+from clarion.db.params import id_in
 from clarion.db.session import Database
 from clarion.links.models import Click, Link
 from clarion.messages.models import Message
@@ -185,14 +197,18 @@ async def codes_of_messages(
     return out
 
 
-async def messages_of_codes(session: AsyncSession, codes: Sequence[str]) -> list[int]:
-    """The messages the links of `codes` belong to (primary-key reads)."""
-    out: list[int] = []
+async def lock_links(session: AsyncSession, codes: Sequence[str]) -> dict[str, int]:
+    """code -> message id of the links of `codes` that exist, locked in code order on
+    PostgreSQL (primary-key reads; on SQLite the write transaction holds the only lock)."""
+    out: dict[str, int] = {}
     for start in range(0, len(codes), 900):
         rows = await session.execute(
-            select(Link.message_id).where(Link.code.in_(codes[start : start + 900]))
+            select(Link.code, Link.message_id)
+            .where(Link.code.in_(codes[start : start + 900]))
+            .order_by(Link.code)
+            .with_for_update()
         )
-        out.extend(int(mid) for (mid,) in rows)
+        out.update((code, int(mid)) for code, mid in rows)
     return out
 
 
@@ -321,3 +337,52 @@ async def links_of_campaign(
         .offset(offset)
     )
     return [(u, int(c or 0), int(n or 0)) for u, c, n in rows], int(total)
+
+
+# --- retention (operations/retention.py deletes a finished campaign's links with its messages)
+
+
+@dataclass(frozen=True, slots=True)
+class DeletedLinks:
+    links: int
+    clicks: int  # the deleted links' click counters, summed
+    clicked_messages: int  # messages among them with at least one clicked link
+
+
+async def delete_clicks_of(
+    session: AsyncSession, campaign_id: int, message_ids: Sequence[int], n: int
+) -> int:
+    """Delete up to `n` click rows of these messages' links (the links' (campaign_id,
+    message_id) index, then the clicks' code index)."""
+    codes = select(Link.code).where(
+        Link.campaign_id == campaign_id, id_in(session, Link.message_id, message_ids)
+    )
+    picked = select(Click.id).where(Click.code.in_(codes)).limit(n)
+    result = await session.execute(
+        delete(Click).where(Click.id.in_(picked)).execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+async def delete_links_of(
+    session: AsyncSession, campaign_id: int, message_ids: Sequence[int]
+) -> DeletedLinks:
+    """Delete every link of these messages, answering the counters of the rows deleted
+    (RETURNING: a click counted on a link until the instant it goes is in the sum)."""
+    table = cast(Table, Link.__table__)
+    rows = await session.execute(
+        delete(table)
+        .where(
+            table.c.campaign_id == campaign_id,
+            id_in(session, table.c.message_id, message_ids),
+        )
+        .returning(table.c.message_id, table.c.clicks)
+    )
+    links = clicks = 0
+    clicked: set[int] = set()
+    for message_id, n in rows:
+        links += 1
+        clicks += int(n or 0)
+        if n:
+            clicked.add(int(message_id))
+    return DeletedLinks(links, clicks, len(clicked))

@@ -26,10 +26,10 @@ statements without them.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from sqlalchemy import Table, and_, bindparam, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -596,32 +596,13 @@ async def hold_claimed(
     """`sending` -> `queued` until `not_before` (outside its sending hours): the message
     is given back without an attempt counted, due again at that instant (its
     `next_attempt_at`, so the claim's index passes over it until then)."""
-    if not held:
-        return 0
-    table = cast(Table, Message.__table__)
-    stmt = (
-        update(table)
-        .where(
-            table.c.id == bindparam("b_id"),
-            table.c.status == MessageStatus.SENDING,
-            table.c.lease_owner == owner,
-        )
-        .values(
-            status=MessageStatus.QUEUED,
-            not_before=bindparam("b_not_before"),
-            next_attempt_at=bindparam("b_not_before"),
-            lease_owner=None,
-            lease_until=None,
-            updated_at=now,
-        )
+    return await _settle_claimed(
+        session,
+        owner,
+        MessageStatus.QUEUED,
+        [(h, {"not_before": h.not_before, "next_attempt_at": h.not_before}) for h in held],
+        now,
     )
-    conn = await session.connection()
-    await conn.execute(stmt, [{"b_id": h.id, "b_not_before": h.not_before} for h in held])
-    per_campaign = Counter(h.campaign_id for h in held if h.contact_id is not None)
-    for campaign_id in sorted(per_campaign):
-        k = per_campaign[campaign_id]
-        await tally.move(session, campaign_id, {"sending": -k, "queued": k})
-    return len(held)
 
 
 @dataclass(slots=True)
@@ -639,8 +620,35 @@ async def skip_claimed(
     """`sending` -> `skipped` with the reason (`EXPIRED`, `FREQUENCY_CAP`, `NO_CONSENT`):
     never handed to a provider, so never charged; what the campaign reserved for it is
     released with the rest of its reservation when it completes."""
-    if not skips:
+    return await _settle_claimed(
+        session,
+        owner,
+        MessageStatus.SKIPPED,
+        [(s, {"error_code": s.code, "error_message": s.message}) for s in skips],
+        now,
+    )
+
+
+class _Leased(Protocol):
+    id: int
+    campaign_id: int
+    contact_id: int | None
+
+
+async def _settle_claimed(
+    session: AsyncSession,
+    owner: str,
+    status: MessageStatus,
+    claimed: Sequence[tuple[_Leased, Mapping[str, Any]]],
+    now: datetime,
+) -> int:
+    """`sending` -> `status` for messages `owner` leases, the lease dropped and each row
+    given its own values of the same extra columns: one guarded UPDATE per row in one
+    executemany, then one tally move per campaign (a message of no campaign, contact_id
+    None, has no counters to move)."""
+    if not claimed:
         return 0
+    columns = sorted(claimed[0][1])
     table = cast(Table, Message.__table__)
     stmt = (
         update(table)
@@ -650,21 +658,22 @@ async def skip_claimed(
             table.c.lease_owner == owner,
         )
         .values(
-            status=MessageStatus.SKIPPED,
-            error_code=bindparam("b_code"),
-            error_message=bindparam("b_msg"),
+            status=status,
             lease_owner=None,
             lease_until=None,
             updated_at=now,
+            **{c: bindparam(f"b_{c}") for c in columns},
         )
     )
     conn = await session.connection()
-    await conn.execute(stmt, [{"b_id": s.id, "b_code": s.code, "b_msg": s.message} for s in skips])
-    per_campaign = Counter(s.campaign_id for s in skips if s.contact_id is not None)
+    await conn.execute(
+        stmt, [{"b_id": m.id, **{f"b_{c}": values[c] for c in columns}} for m, values in claimed]
+    )
+    per_campaign = Counter(m.campaign_id for m, _ in claimed if m.contact_id is not None)
     for campaign_id in sorted(per_campaign):
         k = per_campaign[campaign_id]
-        await tally.move(session, campaign_id, {"sending": -k, "skipped": k})
-    return len(skips)
+        await tally.move(session, campaign_id, {"sending": -k, status.value: k})
+    return len(claimed)
 
 
 EXPIRED_MESSAGE = "The campaign expired before this was handed to a provider."

@@ -161,6 +161,24 @@ async def delete_messages(session: AsyncSession, ids: Sequence[int]) -> int:
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
+async def add_purged_clicks(
+    session: AsyncSession, campaign_id: int, clicks: int, clicked_messages: int
+) -> None:
+    """Carry the counters of the campaign's links deleted in this batch onto its row."""
+    if not clicks:
+        return
+    await session.execute(
+        update(Campaign)
+        .where(Campaign.id == campaign_id)
+        .values(
+            purged_clicks=Campaign.purged_clicks + clicks,
+            purged_unique_clicks=Campaign.purged_unique_clicks + clicked_messages,
+            updated_at=Campaign.updated_at,  # what readers see is unchanged
+        )
+        .execution_options(synchronize_session=False)
+    )
+
+
 async def mark_purged(session: AsyncSession, campaign_id: int, now: datetime) -> None:
     """Retention is done with the campaign (its row, counters and cost stay)."""
     await session.execute(

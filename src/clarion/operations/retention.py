@@ -9,7 +9,10 @@ rows to delete are spread over campaigns and time, and partitioning the message 
 change every queue and receipt query; batches need nothing but the indexes already there.
 
 Every table whose rows go with a finished campaign's messages is listed here, in `PER_MESSAGE`
-or `PER_CAMPAIGN`, by name (so a domain adds its table without this package importing it).
+or `PER_CAMPAIGN`, by name (so a domain adds its table without this package importing it),
+except the tracked links and their clicks: their counters are the campaign's click stats, so
+the links domain deletes them and answers what they counted, which goes onto the campaign row
+in the same transaction (`campaign.purged_clicks`, `purged_unique_clicks`).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from clarion import logs, metrics
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
+from clarion.links import repository as links_repo
 from clarion.operations import repository as repo
 
 log = logging.getLogger(__name__)
@@ -51,7 +55,7 @@ class PerCampaign:
 
 
 # Deleted before the messages they hang on; add a table here when its domain adds it
-# (e.g. PerMessage("click"), PerCampaign("hook_delivery")).
+# (e.g. PerCampaign("hook_delivery")).
 PER_MESSAGE: tuple[PerMessage, ...] = (PerMessage("receipt_event", by="provider_message_id"),)
 PER_CAMPAIGN: tuple[PerCampaign, ...] = ()
 
@@ -89,16 +93,27 @@ async def _purge_batch(
         return None
     deleted: dict[str, int] = {}
     keys = await repo.messages_of(session, campaign_id, batch)
+    left = len(keys) == batch
     if keys:
         ids = [k.id for k in keys]
-        for entry in PER_MESSAGE:
-            if entry.by == "message_id":
-                n = await repo.delete_by_message_id(session, entry.table, ids)
-            else:
-                n = await repo.delete_by_provider_id(session, entry.table, keys)
-            deleted[entry.table] = n
-        deleted["message"] = await repo.delete_messages(session, ids)
-    left = len(keys) == batch
+        # Clicks first (each hangs on a link), at most `batch` of them: a link clicked
+        # without end (a message forwarded, a bot) must not make one transaction unbounded.
+        # While clicks remain, the links and messages wait for the next batch.
+        deleted["click"] = await links_repo.delete_clicks_of(session, campaign_id, ids, batch)
+        if deleted["click"] == batch:
+            left = True
+        else:
+            # A message's links all go in one batch, so the recipients who clicked add up.
+            links = await links_repo.delete_links_of(session, campaign_id, ids)
+            deleted["link"] = links.links
+            await repo.add_purged_clicks(session, campaign_id, links.clicks, links.clicked_messages)
+            for entry in PER_MESSAGE:
+                if entry.by == "message_id":
+                    n = await repo.delete_by_message_id(session, entry.table, ids)
+                else:
+                    n = await repo.delete_by_provider_id(session, entry.table, keys)
+                deleted[entry.table] = n
+            deleted["message"] = await repo.delete_messages(session, ids)
     for per_campaign in PER_CAMPAIGN:
         n = await repo.delete_by_campaign_id(session, per_campaign.table, campaign_id, batch)
         deleted[per_campaign.table] = n
@@ -143,7 +158,7 @@ async def purge_campaign(
                 return total
             if budgeted:
                 fit = int(size * TARGET_SECONDS / took) if took > 0 else batch
-                size = max(MIN_BATCH, min(batch, fit))
+                size = min(batch, max(MIN_BATCH, fit))  # never above the configured batch
                 await asyncio.sleep(max(pause, took) if pause else 0)
             else:
                 await asyncio.sleep(pause)

@@ -3,7 +3,7 @@
 import json
 import zoneinfo
 from functools import cache
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 import pycountry
@@ -30,7 +30,6 @@ Country = Annotated[
     ),
 ]
 Channel = Literal["sms", "rcs", "whatsapp"]
-CHANNELS: tuple[Channel, ...] = get_args(Channel)
 
 MAX_ATTRIBUTES = 100
 MAX_ATTRIBUTES_BYTES = 64 * 1024

@@ -2,7 +2,7 @@
 
 Revision ID: retention_links
 Revises: links
-Create Date: 2026-12-02 09:00:00
+Create Date: 2026-12-01 09:00:00
 """
 
 from collections.abc import Sequence

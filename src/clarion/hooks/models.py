@@ -36,7 +36,9 @@ class Hook(Base):
 
 class HookEvent(Base):
     """The outbox: one row per event and hook that wants it, written in the transaction of
-    the change that caused the event. `delivery_id` is set when the event is put in a batch."""
+    the change that caused the event. `delivery_id` is set when the event is put in a batch;
+    the row stays (a failed delivery's retry sends its events again) until retention deletes
+    it with its finished delivery."""
 
     __tablename__ = "hook_event"
     # Undelivered events of a hook in order: a partial index, so that events leave it once
@@ -62,10 +64,15 @@ class HookEvent(Base):
 
 
 class HookDelivery(Base):
-    """One batch of up to 500 events POSTed to a hook, retried until a 2xx or given up."""
+    """One batch of up to 500 events POSTed to a hook, retried until a 2xx or given up.
+    Retention (operations/retention.py) deletes the finished ones once old, found by
+    `ix_hook_delivery_created` (`created_at` is written once: no index change per attempt)."""
 
     __tablename__ = "hook_delivery"
-    __table_args__ = (Index("ix_hook_delivery_hook_status", "hook_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_hook_delivery_hook_status", "hook_id", "status", "id"),
+        Index("ix_hook_delivery_created", "created_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     hook_id: Mapped[int] = mapped_column(ForeignKey("hook.id", ondelete="CASCADE"))

@@ -310,3 +310,66 @@ async def disable_failing(session: AsyncSession, now: datetime, after: timedelta
         .execution_options(synchronize_session=False)
     )
     return sorted(int(i) for i in rows.scalars())
+
+
+# --- retention (operations/retention.py deletes old finished deliveries with their events) --
+
+
+@dataclass(slots=True)
+class PurgedDeliveries:
+    deliveries: int
+    events: int
+    more: bool  # the batch was full: older finished deliveries may be left
+
+
+async def delete_finished_deliveries(
+    session: AsyncSession, cutoff: datetime, n: int
+) -> PurgedDeliveries:
+    """Delete the oldest deliveries that are finished (succeeded or failed) and untouched
+    since before `cutoff`, with their events: at most `n` rows, a delivery counting as one
+    plus its events (but always one delivery, so a batch of up to 500 events goes whole).
+    A pending delivery, its events and the events not yet batched are never touched; a
+    failed delivery retried meanwhile is pending again and stays (the DELETE repeats the
+    guard, which PostgreSQL re-checks on a row changed under it)."""
+    old = (
+        HookDelivery.created_at < cutoff,  # ix_hook_delivery_created; created <= updated
+        HookDelivery.updated_at < cutoff,
+        HookDelivery.status.in_((SUCCEEDED, FAILED)),
+    )
+    stmt = (
+        select(HookDelivery.id, HookDelivery.events)
+        .where(*old)
+        .order_by(HookDelivery.created_at)
+        .limit(n)
+    )
+    if not is_sqlite(session):
+        stmt = stmt.with_for_update(skip_locked=True)  # another worker's batch is its own
+    found = (await session.execute(stmt)).all()
+    picked: list[int] = []
+    rows = 0
+    for delivery_id, events in found:
+        if picked and rows + 1 + events > n:
+            break
+        picked.append(int(delivery_id))
+        rows += 1 + events
+    if not picked:
+        return PurgedDeliveries(0, 0, more=False)
+    deleted = list(
+        (
+            await session.execute(
+                delete(HookDelivery)
+                .where(id_in(session, HookDelivery.id, picked), *old)
+                .returning(HookDelivery.id)
+                .execution_options(synchronize_session=False)
+            )
+        ).scalars()
+    )
+    events = 0
+    if deleted:
+        result = await session.execute(
+            delete(HookEvent)
+            .where(id_in(session, HookEvent.delivery_id, deleted))
+            .execution_options(synchronize_session=False)
+        )
+        events = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return PurgedDeliveries(len(deleted), events, more=len(found) == n or len(picked) < len(found))

@@ -2,7 +2,7 @@
 
 Revision ID: retention_hooks
 Revises: retention_links
-Create Date: 2026-12-02 12:00:00
+Create Date: 2026-12-01 12:00:00
 """
 
 from collections.abc import Sequence

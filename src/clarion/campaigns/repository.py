@@ -612,13 +612,14 @@ async def close_cancelled(session: AsyncSession, campaign_id: int, now: datetime
 
 
 async def next_round(session: AsyncSession, now: datetime) -> datetime | None:
-    """`now` if a campaign is sending, a message is in flight (its lease may expire) or
-    counters are not folded yet; else the
-    earliest start of a scheduled campaign (None when there is none)."""
+    """`now` if a message is in flight (its lease may expire, its receipt may be parked) or
+    counters are not folded yet (a campaign may be finishing); else the earliest start of a
+    scheduled campaign (None when there is none). A sending campaign whose messages all wait
+    (held outside their hours, or for a retry) needs no round before the engine's idle pace:
+    its lanes sleep until the first is due, and sending it again makes tallies."""
     busy = await session.execute(
         select(
-            exists().where(Campaign.status == states.SENDING)
-            | exists().where(Message.status == MessageStatus.SENDING)
+            exists().where(Message.status == MessageStatus.SENDING)
             | exists().where(CampaignTally.id.is_not(None))
             | exists().where(Campaign.status == states.CANCELLED, Campaign.reserved > 0)
         )

@@ -19,6 +19,7 @@ the absolute figure.
 Usage:
     python bench/links.py --quick               # 20,000 recipients, 3 s of load, both DBs
     python bench/links.py -n 200000 --seconds 10 --backends pg
+    python bench/links.py -n 1000000 --materialize-only   # making links alone
 """
 
 from __future__ import annotations
@@ -174,7 +175,8 @@ async def main_async(args: argparse.Namespace) -> None:
         db = Database(backend.url)
         try:
             codes = await materializing(db, args.n)
-            await redirects(db, backend.url, codes, args)
+            if not args.materialize_only:
+                await redirects(db, backend.url, codes, args)
         finally:
             await db.dispose()
             await backend.cleanup()
@@ -187,6 +189,9 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--backends", default="pg,sqlite", help="pg and/or sqlite")
     parser.add_argument("--quick", action="store_true", help="20,000 recipients, 3 s of load")
+    parser.add_argument(
+        "--materialize-only", action="store_true", help="part 1 only: no server, no redirects"
+    )
     args = parser.parse_args()
     if args.quick:
         args.n, args.seconds = 20_000, 3.0

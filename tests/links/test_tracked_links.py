@@ -252,6 +252,44 @@ async def test_colliding_codes_are_drawn_again(db, account, make_dispatcher, sms
     assert all(len(_codes(m.text or "")) == 2 for m in sms.sent)
 
 
+async def test_colliding_codes_of_recipients_searched_one_by_one_are_drawn_again(
+    db, account, make_dispatcher, sms, monkeypatch
+):
+    # Rows built by the database (the text's URL for each message) and rows sent for the
+    # recipient whose own text was searched collide alike; only the missing are drawn again.
+    real = service.new_codes
+    draws: list[int] = []
+
+    def colliding(count: int) -> list[str]:
+        draws.append(count)
+        return ["SAMEONE"] * count if len(draws) == 1 else real(count)
+
+    monkeypatch.setattr(service, "new_codes", colliding)
+    await set_rates(db, [("sms", "*", "", 700)])
+    lst = await seed_contacts(db, account.id, phones(3), first_names=["A", "B", "C"])
+    async with db.transaction() as s:
+        await s.execute(
+            update(Contact)
+            .where(Contact.phone == phones(3)[0])
+            .values(attributes={"link": "https://own.example/a"})
+        )
+    text = "Hi {{firstName}}, https://static.example/ {{attributes.link}}"
+    r = await account.post(
+        "/campaigns",
+        json={"name": "v", "channel": "sms", "message": {"text": text}, "listIds": [lst],
+              "trackLinks": True},
+    )  # fmt: skip
+    cid = r.json()["id"]
+    assert (await account.put(f"/campaigns/{cid}/confirm", json={})).status_code == 200
+    await drain(db, make_dispatcher(), [cid])
+    assert draws == [4, 3]
+    async with db.session(write=False) as s:
+        rows = (await s.execute(select(Link.code, Link.url))).all()
+    assert len(rows) == 4 == len({c for c, _ in rows}) and "SAMEONE" in {c for c, _ in rows}
+    assert sorted(u for _, u in rows) == ["https://own.example/a"] + ["https://static.example/"] * 3
+    assert sorted(len(_codes(m.text or "")) for m in sms.sent) == [1, 1, 2]
+
+
 async def test_a_click_is_a_message_clicked_event_for_the_hooks(
     db, api, account, make_dispatcher, sms
 ):

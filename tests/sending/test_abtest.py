@@ -27,6 +27,7 @@ from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.delivery.service import DbReceiptSink
+from clarion.links import service as links_service
 from clarion.links.models import Link
 from clarion.messages.models import Message
 from clarion.providers.simulator import SimulatorProvider
@@ -460,7 +461,9 @@ URL_A, URL_B, URL_B2 = "https://shop.example/a", "https://shop.example/b", "http
 
 
 class TestTrackedLinks:
-    @pytest.mark.parametrize("targeting", ["lists", "filter"])
+    @pytest.mark.parametrize(
+        ("targeting", "draws"), [("lists", "fresh"), ("filter", "fresh"), ("lists", "colliding")]
+    )
     async def test_each_variant_sends_its_own_links_and_clicks_pick_the_winner(
         self,
         db: Database,
@@ -469,7 +472,19 @@ class TestTrackedLinks:
         sms: FakeProvider,
         engine_settings: Settings,
         targeting: str,
+        draws: str,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
+        if draws == "colliding":
+            # Every draw gives all its links one code: one goes in, the others are drawn
+            # again, down to the last, in the test share's chunks (each variant's messages)
+            # and the remainder's (whose range also holds the test's messages, linked).
+            real = links_service.new_codes
+
+            def colliding(count: int) -> list[str]:
+                return real(1) * count
+
+            monkeypatch.setattr(links_service, "new_codes", colliding)
         await set_rates(db, [("sms", "*", "", PRICE)])
         names = [f"P{i}" for i in range(8)]
         lst = await seed_contacts(db, account.id, phones(8, start=100), first_names=names)

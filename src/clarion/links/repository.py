@@ -1,6 +1,7 @@
 """Every query of the links domain."""
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -23,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.db.base import UTCDateTime
 from clarion.db.dialect import is_sqlite
 from clarion.db.params import id_in
+from clarion.db.plans import without_nested_loops
 from clarion.db.session import Database
 from clarion.links.models import Click, Link
 from clarion.messages.models import Message
@@ -31,19 +33,28 @@ _UTC = UTCDateTime()
 
 
 @dataclass(frozen=True, slots=True)
-class NewLink:
-    code: str
-    message_id: int
-    position: int
-    url: str
-
-
-@dataclass(frozen=True, slots=True)
 class Recipient:
     """A materialized message of a chunk, with the contact fields templates may use."""
 
     message_id: int
     contact: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkLinks:
+    """The links a chunk's messages must have: each message of the chunk (contacts in
+    (after, upto]; of one A/B `variant`, without links yet, when given) gets one link per URL
+    of `urls`, except the messages of `own_ids`, whose links are `own` (message id, position,
+    url) rows: recipients whose own text was searched."""
+
+    campaign_id: int
+    account_id: int
+    after: int
+    upto: int
+    variant: str | None
+    urls: Sequence[str]
+    own_ids: Sequence[int] = ()
+    own: Sequence[tuple[int, int, str]] = ()
 
 
 _CHUNK_MESSAGES = """
@@ -57,11 +68,6 @@ ORDER BY m.id
 # does. CAST(... AS TEXT): the attributes document as JSON text, on both databases.
 _WITH_COLON = """AND (c.first_name LIKE '%:%' OR c.last_name LIKE '%:%'
      OR CAST(c.attributes AS TEXT) LIKE '%:%')"""
-_CHUNK_MESSAGE_IDS = """
-SELECT m.id FROM message m
-WHERE m.campaign_id = :campaign_id AND m.contact_id > :after AND m.contact_id <= :upto {variant}
-ORDER BY m.id
-"""
 # An A/B campaign's messages of one variant that have no links yet: a variant's text has
 # URLs of its own, and a remainder chunk's range also holds the test share's messages,
 # whose links were made when the test was queued (probes of the (campaign_id, message_id)
@@ -77,24 +83,20 @@ async def chunk_recipients(
     after: int,
     upto: int,
     *,
-    with_contact: bool,
     with_attributes: bool = True,
     only_with_colon: bool = False,
     variant: str | None = None,
 ) -> list[Recipient]:
     """The messages materialized for contacts in (after, upto] (the unique (campaign_id,
-    contact_id) index), with their contact's fields when `with_contact` (the attributes
-    document only `with_attributes`: it is most of what such a read carries); only those
-    whose name or attributes hold a colon when `only_with_colon`; only those of the A/B
-    `variant` that have no links yet when it is given."""
+    contact_id) index) with their contact's fields (the attributes document only
+    `with_attributes`: it is most of what such a read carries); only those whose name or
+    attributes hold a colon when `only_with_colon`; only those of the A/B `variant` that
+    have no links yet when it is given."""
     params: dict[str, Any] = {"campaign_id": campaign_id, "after": after, "upto": upto}
     of_variant = ""
     if variant is not None:
         params["variant"] = variant
         of_variant = _OF_VARIANT
-    if not with_contact:
-        rows = await session.execute(text(_CHUNK_MESSAGE_IDS.format(variant=of_variant)), params)
-        return [Recipient(mid, {}) for (mid,) in rows]
     out = []
     stmt = _CHUNK_MESSAGES.format(
         attributes="c.attributes" if with_attributes else "NULL",
@@ -118,64 +120,138 @@ async def chunk_recipients(
     return out
 
 
-_INSERT_PG = """
+# The links a chunk wants, (message_id, position, url) rows, built by the database: the
+# chunk's messages (the (campaign_id, contact_id) index) times the text's URLs, but for the
+# recipients searched one by one, whose rows come as parameters. Nothing per link crosses
+# the connection but its code. `{variant}`: the A/B variant's messages without links yet.
+_WANTED_PG = """
+SELECT m.id AS message_id, CAST(u.position - 1 AS SMALLINT) AS position, u.url
+FROM message m CROSS JOIN unnest(CAST(:urls AS TEXT[])) WITH ORDINALITY AS u(url, position)
+WHERE m.campaign_id = :campaign_id AND m.contact_id > :after AND m.contact_id <= :upto {variant}
+  AND NOT EXISTS (SELECT 1 FROM unnest(CAST(:own_ids AS BIGINT[])) AS o(id) WHERE o.id = m.id)
+UNION ALL
+SELECT o.message_id, o.position, o.url
+FROM unnest(CAST(:own_mids AS BIGINT[]), CAST(:own_positions AS SMALLINT[]),
+            CAST(:own_urls AS TEXT[])) AS o(message_id, position, url)
+"""
+_WANTED_SQLITE = """
+SELECT m.id AS message_id, u.key AS position, u.value AS url
+FROM message m CROSS JOIN json_each(:urls) AS u
+WHERE m.campaign_id = :campaign_id AND m.contact_id > :after AND m.contact_id <= :upto {variant}
+  AND m.id NOT IN (SELECT value FROM json_each(:own_ids))
+UNION ALL
+SELECT json_extract(o.value, '$[0]'), json_extract(o.value, '$[1]'),
+       json_extract(o.value, '$[2]')
+FROM json_each(:own) AS o
+"""
+# After a draw that collided: only the positions still without a link, within the id range
+# (`lo`, `hi`) of the rows first wanted (an A/B remainder's range also holds the test
+# share's messages of the same variant, older and with all their links).
+_MISSING = """
+SELECT w.message_id, w.position, w.url FROM ({wanted}) AS w
+WHERE w.message_id >= :lo AND w.message_id <= :hi
+  AND NOT EXISTS (SELECT 1 FROM link l
+                  WHERE l.campaign_id = :campaign_id AND l.message_id >= :lo
+                    AND l.message_id <= :hi AND l.message_id = w.message_id
+                    AND l.position = w.position)
+"""
+_COUNT = "SELECT count(*), min(w.message_id), max(w.message_id) FROM ({rows}) AS w"
+# The k-th wanted row takes the k-th code of the draw: one parameter of 7 bytes a code
+# (a BLOB or bytea, so that taking the k-th is not a walk through the characters before it).
+# `drawn` bounds k: a row beyond the draw is left for the next one, never given a short code.
+_INSERT = """
 INSERT INTO link (code, account_id, campaign_id, message_id, position, url, clicks)
-SELECT code, $1, $2, message_id, position, url, 0
-FROM unnest($3::text[], $4::bigint[], $5::smallint[], $6::text[])
-    AS v(code, message_id, position, url)
+SELECT {code}, :account_id, :campaign_id, n.message_id, n.position, n.url, 0
+FROM (SELECT w.message_id, w.position, w.url, row_number() OVER () AS k
+      FROM ({rows}) AS w) AS n
+WHERE n.k <= :drawn
 ON CONFLICT (code) DO NOTHING
 """
-_INSERT_SQLITE = """
-INSERT INTO link (code, account_id, campaign_id, message_id, position, url, clicks)
-SELECT json_extract(value, '$[0]'), ?, ?, json_extract(value, '$[1]'),
-       json_extract(value, '$[2]'), json_extract(value, '$[3]'), 0
-FROM json_each(?) WHERE true
-ON CONFLICT (code) DO NOTHING
-"""
+_CODE_PG = (
+    "convert_from(substring(CAST(:codes AS BYTEA) FROM CAST((n.k - 1) * 7 + 1 AS INTEGER) "
+    "FOR 7), 'UTF8')"
+)
+_CODE_SQLITE = "CAST(substr(:codes, (n.k - 1) * 7 + 1, 7) AS TEXT)"
+
+
+def _wanted(
+    session: AsyncSession, chunk: ChunkLinks, missing_within: tuple[int, int] | None
+) -> tuple[str, dict[str, Any]]:
+    params: dict[str, Any] = {
+        "campaign_id": chunk.campaign_id,
+        "after": chunk.after,
+        "upto": chunk.upto,
+    }
+    of_variant = ""
+    if chunk.variant is not None:
+        params["variant"] = chunk.variant
+        # Once a draw has run, the variant's messages have some of their links: the
+        # positions still missing are what is wanted (the test share's have them all).
+        of_variant = "AND m.variant = :variant" if missing_within else _OF_VARIANT
+    if is_sqlite(session):
+        sql = _WANTED_SQLITE.format(variant=of_variant)
+        params["urls"] = orjson.dumps(list(chunk.urls)).decode()
+        params["own_ids"] = orjson.dumps(list(chunk.own_ids)).decode()
+        params["own"] = orjson.dumps(list(chunk.own)).decode()
+    else:
+        sql = _WANTED_PG.format(variant=of_variant)
+        params["urls"] = list(chunk.urls)
+        params["own_ids"] = list(chunk.own_ids)
+        params["own_mids"] = [mid for mid, _, _ in chunk.own]
+        params["own_positions"] = [position for _, position, _ in chunk.own]
+        params["own_urls"] = [url for _, _, url in chunk.own]
+    if missing_within is not None:
+        sql = _MISSING.format(wanted=sql)
+        params["lo"], params["hi"] = missing_within
+    return sql, params
+
+
+@asynccontextmanager
+async def _planned(session: AsyncSession, chunk: ChunkLinks) -> AsyncIterator[None]:
+    """Recipients searched one by one (`own_ids`) are left out of the chunk's messages by a
+    join with the parameter's ids: planned without nested loops, so that it cannot rescan
+    one side per row of the other. Without them, the statement's other choices (probes of
+    the links' index) are the planner's."""
+    if chunk.own_ids:
+        async with without_nested_loops(session):
+            yield
+    else:
+        yield
+
+
+async def count_wanted_links(
+    session: AsyncSession, chunk: ChunkLinks, missing_within: tuple[int, int] | None = None
+) -> tuple[int, int, int]:
+    """(how many, lowest message id, highest) of the links the chunk wants; with
+    `missing_within` (a message id range), only those not stored yet."""
+    sql, params = _wanted(session, chunk, missing_within)
+    async with _planned(session, chunk):
+        count, lo, hi = (await session.execute(text(_COUNT.format(rows=sql)), params)).one()
+    return int(count), int(lo or 0), int(hi or 0)
 
 
 async def insert_links(
-    session: AsyncSession, account_id: int, campaign_id: int, links: Sequence[NewLink]
+    session: AsyncSession,
+    chunk: ChunkLinks,
+    codes: Sequence[str],
+    missing_within: tuple[int, int] | None = None,
 ) -> int:
-    """Insert links in one statement (PostgreSQL: arrays through `unnest`; SQLite: one JSON
-    document through `json_each`); a code already taken is skipped, not an error. Returns
-    how many were inserted: the caller draws new codes for the others."""
-    if not links:
+    """Insert the chunk's wanted links (with `missing_within`, those not stored yet) in one
+    statement, the k-th taking the k-th of `codes` (7 characters each); a code already taken
+    is skipped, not an error, and so are rows beyond the codes given. Returns how many were
+    inserted: the caller draws new codes for the others."""
+    if not codes:
         return 0
-    conn = await session.connection()
-    if is_sqlite(session):
-        rows = orjson.dumps([[x.code, x.message_id, x.position, x.url] for x in links]).decode()
-        result = await conn.exec_driver_sql(_INSERT_SQLITE, (account_id, campaign_id, rows))
-    else:
-        result = await conn.exec_driver_sql(
-            _INSERT_PG,
-            (
-                account_id,
-                campaign_id,
-                [x.code for x in links],
-                [x.message_id for x in links],
-                [x.position for x in links],
-                [x.url for x in links],
-            ),
-        )
-    return max(int(result.rowcount or 0), 0)
-
-
-async def stored_positions(
-    session: AsyncSession, campaign_id: int, message_ids: Sequence[int]
-) -> set[tuple[int, int]]:
-    """(message id, position) of the links stored for these messages of a campaign."""
-    if not message_ids:
-        return set()
-    rows = await session.execute(
-        select(Link.message_id, Link.position).where(
-            Link.campaign_id == campaign_id,
-            Link.message_id >= min(message_ids),
-            Link.message_id <= max(message_ids),
-        )
+    sql, params = _wanted(session, chunk, missing_within)
+    code = _CODE_SQLITE if is_sqlite(session) else _CODE_PG
+    params.update(
+        account_id=chunk.account_id,
+        drawn=len(codes),
+        codes="".join(codes).encode("ascii"),
     )
-    wanted = set(message_ids)
-    return {(m, p) for m, p in rows if m in wanted}
+    async with _planned(session, chunk):
+        result: Any = await session.execute(text(_INSERT.format(code=code, rows=sql)), params)
+    return max(int(result.rowcount or 0), 0)
 
 
 async def codes_of_messages(

@@ -15,7 +15,6 @@ from clarion.db.session import Database
 from clarion.links import repository
 from clarion.links.clicks import ClickIn
 from clarion.links.compose import CODE_LENGTH, find_urls
-from clarion.links.repository import NewLink
 from clarion.templates import repository as templates_repository
 from clarion.templates.render import compile_template, is_personalized, variables_of
 
@@ -50,11 +49,14 @@ async def create_for_chunk(
     variant: str | None = None,
 ) -> int:
     """Make the links of the messages just materialized for contacts in (after, upto]: one
-    per URL of each recipient's personalized text. Set-based: one read of the chunk's
-    messages, one INSERT of all its links; codes that collide with stored ones (or with
-    each other) are skipped by the INSERT and drawn again for those links only. With an
-    A/B `variant`, `text` is that variant's and only its messages without links yet are
-    read. Returns how many links were made."""
+    per URL of each recipient's personalized text. Set-based: the database builds the
+    chunk's (message, position, url) rows from its messages and the text's URLs (only the
+    recipients whose own text must be searched are read, and their rows sent); one count
+    of them, one INSERT of all of them with one code each from a draw sent as one parameter.
+    Codes that collide with stored ones (or with each other) are skipped by the INSERT and
+    drawn again for the positions still missing only. With an A/B `variant`, `text` is that
+    variant's and only its messages without links yet are linked. Returns how many links
+    were made."""
     renderer = compile_template(text)
     personalized = is_personalized(text)
     fixed: list[str] | None
@@ -64,51 +66,47 @@ async def create_for_chunk(
         fixed = static_urls(text, params)
     if fixed == [] and not personalized:
         return 0
-    uses_attributes = any(v.startswith("attributes.") for v in variables_of(text))
-
-    async def read(**only: bool) -> list[repository.Recipient]:
-        return await repository.chunk_recipients(
+    own: list[repository.Recipient] = []  # recipients whose own text must be searched
+    if personalized:
+        # Every recipient when a value can change the URLs; otherwise only those whose
+        # values hold a colon (they may carry URLs of their own).
+        own = await repository.chunk_recipients(
             session,
             campaign_id,
             after,
             upto,
-            with_attributes=uses_attributes,
+            with_attributes=any(v.startswith("attributes.") for v in variables_of(text)),
+            only_with_colon=fixed is not None,
             variant=variant,
-            **only,
         )
-
-    own: dict[int, dict[str, Any]] = {}  # recipients whose own text must be searched
-    if fixed is None:
-        recipients = await read(with_contact=True)
-        own = {r.message_id: r.contact for r in recipients}
-    else:
-        recipients = await read(with_contact=False)
-        if personalized:  # values holding a colon may carry URLs of their own
-            own = {
-                r.message_id: r.contact for r in await read(with_contact=True, only_with_colon=True)
-            }
-    wanted: list[tuple[int, int, str]] = []
-    for r in recipients:
-        contact = own.get(r.message_id)
-        urls = fixed if contact is None else find_urls(renderer.render(contact, params))
-        assert urls is not None
-        wanted.extend((r.message_id, position, url) for position, url in enumerate(urls))
+    rows = [
+        (r.message_id, position, url)
+        for r in own
+        for position, url in enumerate(find_urls(renderer.render(r.contact, params)))
+    ]
+    chunk = repository.ChunkLinks(
+        campaign_id,
+        account_id,
+        after,
+        upto,
+        variant,
+        urls=fixed or [],
+        # With no fixed URLs every row is its recipient's own: nothing to leave out.
+        own_ids=[r.message_id for r in own] if fixed else [],
+        own=rows,
+    )
+    wanted, lo, hi = await repository.count_wanted_links(session, chunk)
     made = 0
+    missing: tuple[int, int] | None = None
     for _ in range(MAX_DRAWS):
         if not wanted:
             return made
-        links = [
-            NewLink(code, mid, position, url)
-            for code, (mid, position, url) in zip(new_codes(len(wanted)), wanted, strict=True)
-        ]
-        inserted = await repository.insert_links(session, account_id, campaign_id, links)
+        inserted = await repository.insert_links(session, chunk, new_codes(wanted), missing)
         made += inserted
-        if inserted == len(links):
+        if inserted == wanted:
             return made
-        stored = await repository.stored_positions(
-            session, campaign_id, sorted({mid for mid, _, _ in wanted})
-        )
-        wanted = [w for w in wanted if (w[0], w[1]) not in stored]
+        missing = (lo, hi)
+        wanted, _, _ = await repository.count_wanted_links(session, chunk, missing)
     raise CodesExhausted(f"could not draw unique link codes for campaign {campaign_id}")
 
 

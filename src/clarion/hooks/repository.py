@@ -25,6 +25,7 @@ from sqlalchemy.orm import aliased
 
 from clarion.db.base import UTCDateTime
 from clarion.db.dialect import is_sqlite
+from clarion.db.params import id_in
 from clarion.hooks.models import Hook, HookDelivery, HookEvent
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"

@@ -38,6 +38,7 @@ from clarion.audience.models import Contact
 from clarion.db.base import UTCDateTime
 from clarion.db.dialect import is_postgres, is_sqlite
 from clarion.db.params import LOOKUP_CHUNK, chunks, one_of
+from clarion.db.plans import without_nested_loops
 from clarion.messages import events, tally
 from clarion.messages.models import Message, MessageStatus
 
@@ -267,25 +268,32 @@ async def record_outcomes(
     if not outcomes:
         return []
     if is_postgres(session):
-        rows = await session.execute(
-            text(_RECORD_PG),
-            {
-                "now": now,
-                "owner": owner,
-                "ids": [o.id for o in outcomes],
-                "statuses": [o.status for o in outcomes],
-                "channels": [o.channel for o in outcomes],
-                "providers": [o.provider for o in outcomes],
-                "pmids": [o.provider_message_id for o in outcomes],
-                "units": [o.units for o in outcomes],
-                "prices": [o.price for o in outcomes],
-                "attempts": [o.attempts for o in outcomes],
-                "next_ats": [o.next_attempt_at for o in outcomes],
-                "codes": [o.error_code for o in outcomes],
-                "msgs": [o.error_message for o in outcomes],
-            },
-        )
-        recorded = [Recorded(*row) for row in rows]
+        # Planned without nested loops: once PostgreSQL switches this prepared statement to
+        # a generic plan (after a few runs), it guesses 10 outcomes and, on statistics from
+        # before the rows were leased, one leased row, and it then rescanned the whole
+        # `unnest` for each leased row: a million comparisons a batch of 1,000, a second a
+        # statement, sending four times slower (`bench/scale.py --cases accounts`). A hash
+        # join stays linear whatever the guesses.
+        async with without_nested_loops(session):
+            rows = await session.execute(
+                text(_RECORD_PG),
+                {
+                    "now": now,
+                    "owner": owner,
+                    "ids": [o.id for o in outcomes],
+                    "statuses": [o.status for o in outcomes],
+                    "channels": [o.channel for o in outcomes],
+                    "providers": [o.provider for o in outcomes],
+                    "pmids": [o.provider_message_id for o in outcomes],
+                    "units": [o.units for o in outcomes],
+                    "prices": [o.price for o in outcomes],
+                    "attempts": [o.attempts for o in outcomes],
+                    "next_ats": [o.next_attempt_at for o in outcomes],
+                    "codes": [o.error_code for o in outcomes],
+                    "msgs": [o.error_message for o in outcomes],
+                },
+            )
+            recorded = [Recorded(*row) for row in rows]
         await events.record(session, [r.id for r in recorded], now)
         return recorded
     # SQLite: the write lock is ours (BEGIN IMMEDIATE), so guard with a read, then executemany.

@@ -36,3 +36,17 @@ def id_in(session: AsyncSession, column: Any, ids: Sequence[int]) -> ColumnEleme
         table = func.json_each(bindparam("id_in", orjson.dumps(list(ids)).decode()))
         return column.in_(select(table.table_valued("value").c.value))
     return column == any_(bindparam("id_in", list(ids), type_=ARRAY(BigInteger)))
+
+
+def id_rows(session: AsyncSession, ids: Sequence[int]) -> Any:
+    """The ids as rows of one column `value`, bound as ONE parameter (PostgreSQL: `unnest`
+    of an array; SQLite: `json_each`), for a statement that does something per id."""
+    if is_sqlite(session):
+        return func.json_each(bindparam("id_rows", orjson.dumps(list(ids)).decode())).table_valued(
+            "value"
+        )
+    return (
+        func.unnest(bindparam("id_rows", list(ids), type_=ARRAY(BigInteger)))
+        .table_valued("value")
+        .render_derived()
+    )

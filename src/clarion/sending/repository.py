@@ -31,7 +31,7 @@ from clarion.audience.models import Contact, ContactConsent
 from clarion.campaigns.models import Campaign
 from clarion.db.base import UTCDateTime
 from clarion.db.dialect import is_sqlite
-from clarion.db.params import chunks
+from clarion.db.params import chunks, id_rows
 from clarion.db.plans import without_nested_loops
 from clarion.messages.models import CampaignTally, Message
 
@@ -246,22 +246,30 @@ _CAP_LOCK_SPACE = 0x436170  # any constant: the frequency cap's advisory lock sp
 async def marketing_sent_since(
     session: AsyncSession, account_id: int, contact_ids: Sequence[int], since: datetime
 ) -> Counter[int]:
-    """Marketing messages of the account handed to a provider since `since`, per contact."""
+    """Marketing messages of the account handed to a provider since `since`, per contact.
+
+    One probe of the (account, contact, sent_at) index per contact, as a subquery for each
+    contact id: the plan cannot become a scan of everything the account sent in the period
+    filtered against the whole id list, which PostgreSQL's generic plan of `contact_id IN
+    (...)` chose (a second per claim once a campaign had sent a few tens of thousands)."""
     counts: Counter[int] = Counter()
     for part in chunks(sorted(set(contact_ids))):
-        rows = await session.execute(
-            select(Message.contact_id, func.count())
+        wanted = id_rows(session, part)
+        sent = (
+            select(func.count())
+            .select_from(Message)
             .join(Campaign, Campaign.id == Message.campaign_id)
             .where(
-                Message.contact_id.in_(part),
-                Message.sent_at.is_not(None),
-                Message.sent_at >= since,
                 Message.account_id == account_id,
+                Message.contact_id == wanted.c.value,
+                Message.sent_at.is_not(None),  # the index's predicate
+                Message.sent_at >= since,
                 Campaign.purpose == "marketing",
             )
-            .group_by(Message.contact_id)
+            .scalar_subquery()
         )
-        counts.update({cid: int(n) for cid, n in rows if cid is not None})
+        rows = await session.execute(select(wanted.c.value, sent))
+        counts.update({int(cid): int(n) for cid, n in rows if n})
     return counts
 
 

@@ -136,6 +136,11 @@ class HookDeliverer:
 
     async def step(self) -> float:
         """One round; returns how long to rest (0 when there may be more to do)."""
+        if not await self._any_enabled():
+            # No hook to deliver to (and no failing one to disable): one read, then the
+            # engine's idle pace rather than a write transaction every scheduler round. A
+            # hook created or re-enabled meanwhile gets its first batch within that rest.
+            return self.settings.engine_idle_seconds
         now = self.clock()
 
         async def disable_then_claim(session: AsyncSession) -> tuple[list[int], list[Claimed]]:
@@ -162,6 +167,10 @@ class HookDeliverer:
             else:
                 sent += result
         return 0.0 if sent else self._idle()
+
+    async def _any_enabled(self) -> bool:
+        async with self.db.session(write=False) as session:
+            return await repository.any_enabled(session)
 
     def _idle(self) -> float:
         # Nothing wakes this loop when an event is written (the outbox is written inside

@@ -121,6 +121,12 @@ def _has_work(now: datetime) -> Any:
     )
 
 
+async def any_enabled(session: AsyncSession) -> bool:
+    """Whether any account has an enabled hook (nothing to deliver otherwise)."""
+    found = await session.execute(select(exists().where(Hook.enabled.is_(True))))
+    return bool(found.scalar())
+
+
 async def claim_hooks(
     session: AsyncSession, owner: str, n: int, now: datetime, lease_until: datetime
 ) -> list[Claimed]:

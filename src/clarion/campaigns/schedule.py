@@ -19,7 +19,7 @@ from clarion.campaigns.models import Campaign
 from clarion.compliance import service as compliance
 from clarion.compliance.hours import Window, constraints_for, next_allowed
 from clarion.compliance.places import NUMBER_PREFIX, place_of
-from clarion.compliance.settings import ComplianceSettings
+from clarion.compliance.settings import ComplianceSettings, FrequencyCap
 
 
 def applies(campaign: Campaign) -> bool:
@@ -36,6 +36,12 @@ def cap_filter(
     cap = settings.frequency_cap
     if not applies(campaign) or cap is None:
         return None
+    return cap_window(cap, now)
+
+
+def cap_window(cap: FrequencyCap, now: datetime) -> repository.CapFilter:
+    """The account's cap as the audience statements read it: its count since the start of
+    the period ending `now`."""
     return repository.CapFilter(now - timedelta(hours=cap.period_hours), cap.messages)
 
 

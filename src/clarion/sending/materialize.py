@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import String, bindparam, exists, func, literal, or_, select, text, update
@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from clarion.audience.models import Contact
-from clarion.campaigns import wakeups
+from clarion.campaigns import schedule, wakeups
 from clarion.campaigns.audience import Audience, audience_of
 from clarion.campaigns.consent import consent_required
 from clarion.campaigns.models import Campaign
@@ -213,9 +213,7 @@ async def _insert_filtered_chunk(session: AsyncSession, chunk: Chunk, now: datet
 
 
 def _cap_filter(chunk: Chunk, now: datetime) -> CapFilter | None:
-    if chunk.cap is None:
-        return None
-    return CapFilter(now - timedelta(hours=chunk.cap.period_hours), chunk.cap.messages)
+    return None if chunk.cap is None else schedule.cap_window(chunk.cap, now)
 
 
 async def plan_chunk(
@@ -321,9 +319,9 @@ async def insert_chunk(session: AsyncSession, chunk: Chunk, now: datetime) -> in
         "now": now,
         "variant": chunk.variant,
     }
-    if chunk.cap is not None:
-        params["cap_since"] = now - timedelta(hours=chunk.cap.period_hours)
-        params["cap_messages"] = chunk.cap.messages
+    cap = _cap_filter(chunk, now)
+    if cap is not None:
+        params["cap_since"], params["cap_messages"] = cap.since, cap.messages
     async with without_nested_loops(session):
         result: Any = await session.execute(stmt, params)
     return max(int(result.rowcount or 0), 0)

@@ -213,33 +213,3 @@ async def test_an_unreachable_receiver_is_an_attempt_with_its_error(
     seen = len(receiver.seen_ids)
     await deliver_all(await make_deliverer(owner="w2", hooks_allow_http_hosts=[]))
     assert len(receiver.seen_ids) == seen
-
-
-async def test_batches_cut_ahead_wait_behind_a_failed_one(
-    hook_api: Api,
-    acme: AccountClient,
-    receiver: Receiver,
-    db: Database,
-    make_deliverer: Any,
-    clock: Clock,
-) -> None:
-    """Batches are cut a few at a time, ahead of the one on the wire: when that one fails,
-    those cut behind it stay pending, unsent, and leave after it, in order, once its retry
-    is due."""
-    hook = await add_hook(acme, receiver)
-    await _record(db, acme.id, 7)
-    receiver.fail_next = 1
-    deliverer = await make_deliverer(hooks_batch_size=2)
-    await deliver_all(deliverer)
-    first, *behind = reversed(await _deliveries(acme, hook["id"]))
-    assert behind, "no batch was cut ahead"
-    assert (first["status"], first["attempts"], first["lastStatusCode"]) == ("pending", 1, 503)
-    assert all(d["status"] == "pending" and d["attempts"] == 0 for d in behind)
-    assert receiver.batches == [] and len(receiver.seen_ids) == 1
-    clock.advance(60)
-    await deliver_all(deliverer)
-    assert [e["data"]["messageId"] for e in receiver.events] == list(range(7))
-    deliveries = list(reversed(await _deliveries(acme, hook["id"])))
-    assert [d["status"] for d in deliveries] == ["succeeded"] * 4
-    assert [d["attempts"] for d in deliveries] == [2, 1, 1, 1]
-    assert [w for w, _ in receiver.batches] == [f"msg_{d['id']}" for d in deliveries]

@@ -18,9 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -47,9 +45,6 @@ BACKOFF_BASE = 10.0  # seconds before the 2nd attempt; doubling after each failu
 BACKOFF_CAP = 4 * 3600.0
 DISABLE_AFTER = timedelta(days=3)
 ERROR_LENGTH = 500
-# Batches of a hook cut in one transaction, ahead of the one on the wire: the round trips of
-# a transaction are shared by several batches, and the receiver need not wait for them.
-CUT_AHEAD = 4
 
 
 def backoff(attempts: int, rng: Callable[[], float] = random.random) -> timedelta:
@@ -69,17 +64,6 @@ def batch_body(events: list[Any]) -> bytes:
         for e in events
     ]
     return b'{"type":"batch","events":[' + b",".join(parts) + b"]}"
-
-
-@dataclass(slots=True)
-class _Attempt:
-    """One POST of a delivery and its outcome, to be recorded."""
-
-    delivery_id: int
-    ok: bool
-    code: int | None  # the HTTP status, if an answer came
-    error: str | None
-    at: datetime  # when it was over
 
 
 class HookDeliverer:
@@ -180,134 +164,68 @@ class HookDeliverer:
 
     async def _serve(self, hook: Claimed, lease_until: datetime) -> int:
         """Send the hook's due batches one after the other while they succeed, then let the
-        hook go; returns how many attempts were made. Batches leave one at a time, in order,
-        each once the one before it was answered with a 2xx. While they are on the wire, one
-        transaction at a time records the successes so far and cuts the next batches, up to
-        `CUT_AHEAD` waiting (they stay pending behind a batch that fails), so the database
-        and the receiver work at the same time and a transaction's round trips serve several
-        batches. A success not yet recorded when the worker dies leaves its delivery
-        pending: the next holder of the hook sends it again (at least once), in order."""
+        hook go; returns how many attempts were made. While a batch is on the wire the next
+        one is read and cut (it stays pending behind this one should this one fail), so the
+        database and the receiver work at the same time; batches still leave one at a time,
+        in order."""
         signer = Webhook(hook.secret)
         lease = [lease_until]
         attempts = 0
-        queue: deque[tuple[int, bytes]] = deque()  # cut, not sent yet, in order
-        answered: list[_Attempt] = []  # successes not recorded yet
-        preparing: asyncio.Task[list[tuple[int, bytes]] | None] | None = None
-        more = True  # the outbox may hold more: the last cut got all it asked for
-        wanted = recorded = 0  # what `preparing` cuts and records
-
-        def prepare(held: list[int]) -> asyncio.Task[list[tuple[int, bytes]] | None]:
-            nonlocal answered, wanted, recorded
-            recording, answered = answered, []
-            recorded = len(recording)
-            wanted = CUT_AHEAD - len(queue) if more else 0
-            work = partial(self._record_then_prepare, hook=hook, answered=recording)
-            return asyncio.ensure_future(
-                self._in_tx(partial(work, lease=lease, held=held, want=wanted))
-            )
-
-        async def prepared() -> None:
-            """Wait for `preparing`; queue what it cut."""
-            nonlocal preparing, more
-            assert preparing is not None
-            try:
-                batches = await preparing
-            finally:
-                preparing = None
-            metrics.hook_deliveries_total.labels("succeeded").inc(recorded)
-            if batches is None:  # the lease was lost: another worker has the hook now
-                queue.clear()
-                more = False
-                return
-            more = more and len(batches) == wanted
-            queue.extend(batches)
-
         try:
-            preparing = prepare([])
-            await prepared()
-            while queue and not self._stopping:
-                delivery_id, body = queue.popleft()
-                if preparing is None and (answered or (more and len(queue) < CUT_AHEAD)):
-                    preparing = prepare([delivery_id, *(d for d, _ in queue)])
-                ok, code, error = await self._post(hook, signer, delivery_id, body)
+            batch = await self._in_tx(partial(self._prepare, hook=hook, lease=lease, besides=None))
+            while batch is not None and not self._stopping:
+                delivery_id, body = batch
+                posting: asyncio.Future[tuple[bool, int | None, str | None]]
+                posting = asyncio.ensure_future(self._post(hook, signer, delivery_id, body))
+                preparing: asyncio.Future[tuple[int, bytes] | None] = asyncio.ensure_future(
+                    self._in_tx(partial(self._prepare, hook=hook, lease=lease, besides=delivery_id))
+                )
+                await asyncio.wait((posting, preparing))  # type: ignore[type-var]
+                ok, code, error = posting.result()
                 attempts += 1
-                attempt = _Attempt(delivery_id, ok, code, error, self.clock())
-                if not ok:
-                    if preparing is not None:
-                        await prepared()
-                    await self._in_tx(partial(self._record_failure, hook=hook, attempt=attempt))
-                    metrics.hook_deliveries_total.labels("failed").inc()
-                    break  # the hook waits for its retry: later batches stay behind it
-                answered.append(attempt)
-                if preparing is not None and (preparing.done() or not queue):
-                    await prepared()
-        finally:
-            with contextlib.suppress(Exception):
-                if preparing is not None:
-                    await prepared()
-                if answered:
-                    await self._in_tx(
-                        partial(self._record_then_prepare, hook=hook, answered=answered)
+                await self._in_tx(
+                    partial(
+                        self._record,
+                        hook=hook,
+                        delivery_id=delivery_id,
+                        ok=ok,
+                        code=code,
+                        error=error,
+                        now=self.clock(),
                     )
-                    metrics.hook_deliveries_total.labels("succeeded").inc(len(answered))
+                )
+                metrics.hook_deliveries_total.labels("succeeded" if ok else "failed").inc()
+                if not ok:
+                    break  # the hook waits for its retry: later batches stay behind it
+                batch = preparing.result()
+        finally:
             with contextlib.suppress(Exception):
                 await self._in_tx(lambda s: repository.release_leases(s, self.owner, [hook.id]))
         return attempts
 
-    async def _record_then_prepare(
-        self,
-        session: AsyncSession,
-        *,
-        hook: Claimed,
-        answered: list[_Attempt],
-        lease: list[datetime] | None = None,
-        held: list[int] | None = None,
-        want: int = 0,
-    ) -> list[tuple[int, bytes]] | None:
-        """Record the successes `answered`, then (when `want`) prepare the next batches."""
-        for code in sorted({a.code for a in answered if a.code is not None}):
-            same = [a for a in answered if a.code == code]
-            at = max(a.at for a in same)
-            await repository.mark_succeeded(session, [a.delivery_id for a in same], code, at)
-        if answered and hook.failing:
-            await repository.hook_succeeded(session, hook.id)
-            hook.failing = False
-        if not want:
-            return []
-        assert lease is not None and held is not None
-        return await self._prepare(session, hook=hook, lease=lease, held=held, want=want)
-
     async def _prepare(
-        self,
-        session: AsyncSession,
-        *,
-        hook: Claimed,
-        lease: list[datetime],
-        held: list[int],
-        want: int,
-    ) -> list[tuple[int, bytes]] | None:
-        """The deliveries to send after those `held` (cut and not finished) and their
-        bodies: up to `want` new batches when no other delivery is pending, else the oldest
-        pending one if it is due, else none; None when the lease was lost. The lease is
-        renewed once half of it has gone."""
+        self, session: AsyncSession, *, hook: Claimed, lease: list[datetime], besides: int | None
+    ) -> tuple[int, bytes] | None:
+        """The delivery to send next (other than `besides`, in flight) and its body: the
+        oldest pending one if it is due, else a new batch; None when nothing is due or the
+        lease was lost. The lease is renewed once half of it has gone."""
         now = self.clock()
         half = timedelta(seconds=self.settings.hooks_lease_seconds / 2)
         if lease[0] - now < half:
             lease[0] = self._lease_until(now)
             if not await repository.renew_lease(session, hook.id, self.owner, lease[0]):
                 return None
-        cut = await repository.cut_deliveries(
-            session, hook.id, self.settings.hooks_batch_size, want, now, besides=held
-        )
-        if cut:
-            return [(delivery_id, batch_body(events)) for delivery_id, events in cut]
-        pending = await repository.oldest_pending(session, hook.id, besides=held)
-        if pending is None:
-            return []
-        delivery_id, due = pending
-        if due > now:
-            return []
-        return [(delivery_id, batch_body(await repository.events_of(session, delivery_id)))]
+        pending = await repository.oldest_pending(session, hook.id, besides=besides)
+        if pending is not None:
+            delivery_id, due = pending
+            if due > now:
+                return None
+            return delivery_id, batch_body(await repository.events_of(session, delivery_id))
+        cut = await repository.cut_delivery(session, hook.id, self.settings.hooks_batch_size, now)
+        if cut is None:
+            return None
+        delivery_id, events = cut
+        return delivery_id, batch_body(events)
 
     async def _post(
         self, hook: Claimed, signer: Webhook, delivery_id: int, body: bytes
@@ -339,12 +257,26 @@ class HookDeliverer:
         except (aiohttp.ClientError, OSError, ValueError) as exc:
             return False, None, f"{type(exc).__name__}: {exc}"[:ERROR_LENGTH]
 
-    async def _record_failure(
-        self, session: AsyncSession, *, hook: Claimed, attempt: _Attempt
+    async def _record(
+        self,
+        session: AsyncSession,
+        *,
+        hook: Claimed,
+        delivery_id: int,
+        ok: bool,
+        code: int | None,
+        error: str | None,
+        now: datetime,
     ) -> None:
-        """Write a failed attempt and when to try again (a delivery finished meanwhile by a
-        worker that took over an expired lease is left alone)."""
-        delivery_id, code, error, now = attempt.delivery_id, attempt.code, attempt.error, attempt.at
+        """Write the attempt's outcome (a delivery finished meanwhile by a worker that took
+        over an expired lease is left alone)."""
+        if ok:
+            assert code is not None
+            await repository.mark_succeeded(session, delivery_id, code, now)
+            if hook.failing:
+                await repository.hook_succeeded(session, hook.id)
+                hook.failing = False
+            return
         delivery = await repository.delivery_for_attempt(session, delivery_id)
         if delivery is None:
             return

@@ -14,7 +14,6 @@ from sqlalchemy import (
     exists,
     func,
     insert,
-    literal,
     select,
     text,
     type_coerce,
@@ -23,7 +22,6 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from clarion.db.base import UTCDateTime
 from clarion.db.dialect import is_sqlite
 from clarion.db.params import id_in
 from clarion.hooks.models import Hook, HookDelivery, HookEvent
@@ -179,94 +177,67 @@ async def release_leases(session: AsyncSession, owner: str, ids: Sequence[int] |
 
 
 async def oldest_pending(
-    session: AsyncSession, hook_id: int, *, besides: Sequence[int] = ()
+    session: AsyncSession, hook_id: int, *, besides: int | None = None
 ) -> tuple[int, datetime] | None:
-    """The hook's oldest pending delivery (id, next attempt) other than `besides` (those the
-    caller has cut and not finished yet): it goes before anything newer."""
+    """The hook's oldest pending delivery (id, next attempt) other than `besides` (the one
+    in flight): it goes before anything newer."""
     stmt = select(HookDelivery.id, HookDelivery.next_attempt_at).where(
-        HookDelivery.hook_id == hook_id,
-        HookDelivery.status == PENDING,
-        HookDelivery.id.not_in(besides),
+        HookDelivery.hook_id == hook_id, HookDelivery.status == PENDING
     )
+    if besides is not None:
+        stmt = stmt.where(HookDelivery.id != besides)
     row = await session.execute(stmt.order_by(HookDelivery.id).limit(1))
     found = row.first()
     return (int(found[0]), found[1]) if found else None
 
 
-async def cut_deliveries(
-    session: AsyncSession,
-    hook_id: int,
-    n: int,
-    batches: int,
-    now: datetime,
-    *,
-    besides: Sequence[int] = (),
-) -> list[tuple[int, list[Any]]]:
-    """Put the hook's oldest undelivered events into up to `batches` new pending deliveries
-    of up to `n` events each, in order: each one's id and events (id, type, at, data as JSON
-    text), in order. None is cut while a pending delivery other than `besides` (those the
-    caller has cut and not finished yet) must go first. The caller holds the hook's lease,
-    so no one else cuts. Two statements a batch: the delivery, sized by the head of the
-    outbox, then its events marked by id (never by range: one committed late with a smaller
-    id simply goes in the next batch) and read back by the same UPDATE."""
+async def cut_delivery(
+    session: AsyncSession, hook_id: int, n: int, now: datetime
+) -> tuple[int, list[Any]] | None:
+    """Put the hook's oldest `n` undelivered events into a new pending delivery: its id and
+    the events (id, type, at, data as JSON text); None when there are none. The caller holds
+    the hook's lease, so no one else cuts. Events are marked by id, never by range: one
+    committed late with a smaller id simply goes in the next batch."""
     if not is_sqlite(session):
         # The outbox fills faster than statistics follow: without them PostgreSQL guesses a
         # couple of rows, reads every undelivered event by bitmap and sorts them (140 ms at
         # 40,000, growing with the backlog) instead of reading the partial index's first 500
         # in order (0.5 ms). Local to this transaction.
         await session.execute(text("SELECT set_config('enable_bitmapscan', 'off', true)"))
-    head = (
-        select(HookEvent.id)
-        .where(HookEvent.hook_id == hook_id, HookEvent.delivery_id.is_(None))
-        .order_by(HookEvent.id)
-    )
-    size = select(func.count().label("n")).select_from(head.limit(n).subquery()).subquery()
-    at = literal(now, UTCDateTime())
-    cut: list[tuple[int, list[Any]]] = []
-    while len(cut) < batches:
-        ahead = exists().where(
-            HookDelivery.hook_id == hook_id,
-            HookDelivery.status == PENDING,
-            HookDelivery.id.not_in([*besides, *(d for d, _ in cut)]),
-        )
-        delivery = (
+    events = list(
+        (
             await session.execute(
-                insert(HookDelivery)
-                .from_select(
-                    [
-                        "hook_id",
-                        "status",
-                        "events",
-                        "attempts",
-                        "next_attempt_at",
-                        "created_at",
-                        "updated_at",
-                    ],
-                    select(
-                        literal(hook_id), literal(PENDING), size.c.n, literal(0), at, at, at
-                    ).where(size.c.n > 0, ~ahead),
-                )
-                .returning(HookDelivery.id, HookDelivery.events)
-            )
-        ).first()
-        if delivery is None:
-            break
-        delivery_id, size_of = int(delivery[0]), int(delivery[1])
-        # The same head, as long as the delivery says: events leave the outbox only through
-        # a delivery of this hook (cut under its lease) or with the hook.
-        events = (
-            await session.execute(
-                update(HookEvent)
-                .where(HookEvent.id.in_(head.limit(size_of)))
-                .values(delivery_id=delivery_id)
-                .returning(HookEvent.id, HookEvent.type, HookEvent.at, _data_text(session))
-                .execution_options(synchronize_session=False)
+                select(HookEvent.id, HookEvent.type, HookEvent.at, _data_text(session))
+                .where(HookEvent.hook_id == hook_id, HookEvent.delivery_id.is_(None))
+                .order_by(HookEvent.id)
+                .limit(n)
             )
         ).all()
-        cut.append((delivery_id, sorted(events, key=lambda e: e.id)))
-        if size_of < n:
-            break  # the outbox is empty
-    return cut
+    )
+    if not events:
+        return None
+    delivery_id = (
+        await session.execute(
+            insert(HookDelivery)
+            .values(
+                hook_id=hook_id,
+                status=PENDING,
+                events=len(events),
+                attempts=0,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(HookDelivery.id)
+        )
+    ).scalar_one()
+    await session.execute(
+        update(HookEvent)
+        .where(id_in(session, HookEvent.id, [e.id for e in events]))
+        .values(delivery_id=delivery_id)
+        .execution_options(synchronize_session=False)
+    )
+    return int(delivery_id), events
 
 
 def _data_text(session: AsyncSession) -> Any:
@@ -278,12 +249,12 @@ def _data_text(session: AsyncSession) -> Any:
 
 
 async def mark_succeeded(
-    session: AsyncSession, delivery_ids: Sequence[int], status_code: int, now: datetime
-) -> None:
-    """These attempts succeeded (guarded: a delivery no longer pending is left alone)."""
-    await session.execute(
+    session: AsyncSession, delivery_id: int, status_code: int, now: datetime
+) -> bool:
+    """The attempt succeeded (guarded: False when the delivery is no longer pending)."""
+    rows = await session.execute(
         update(HookDelivery)
-        .where(HookDelivery.id.in_(delivery_ids), HookDelivery.status == PENDING)
+        .where(HookDelivery.id == delivery_id, HookDelivery.status == PENDING)
         .values(
             status=SUCCEEDED,
             attempts=HookDelivery.attempts + 1,
@@ -292,8 +263,10 @@ async def mark_succeeded(
             window_started_at=func.coalesce(HookDelivery.window_started_at, now),
             updated_at=now,
         )
+        .returning(HookDelivery.id)
         .execution_options(synchronize_session=False)
     )
+    return rows.scalar_one_or_none() is not None
 
 
 async def events_of(session: AsyncSession, delivery_id: int) -> list[Any]:

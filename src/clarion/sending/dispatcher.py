@@ -79,6 +79,8 @@ class Dispatcher:
         self._limiters: dict[tuple[str, str | None], RateLimiter] = {}
         # Provider calls in flight at once, over all lanes (each call up to max_batch).
         self._in_flight = asyncio.Semaphore(settings.worker_concurrency)
+        # One recording transaction at a time per process (see `record`).
+        self._recording = asyncio.Lock()
         self._turn = 0
         # Whether the last claim found campaigns sending (an empty claim then means "nothing
         # due yet", not "nothing to do").
@@ -482,7 +484,13 @@ class Dispatcher:
             final.update(by_id)
             return recorded
 
-        recorded = await in_transaction(self.db, work)
+        # One recording transaction at a time per process. Every batch's recording locks
+        # its accounts' rows, so two of them of the same account queue there anyway; a lane
+        # that waits here holds no lock, no connection and no leased row, where a lane
+        # waiting in PostgreSQL holds the 1,000 message rows it just updated (receipts for
+        # them wait too). The other lanes keep claiming and submitting meanwhile.
+        async with self._recording:
+            recorded = await in_transaction(self.db, work)
         for p in pending:  # what was written (an unpaid message became `failed`)
             if p.outcome is not None and p.outcome.id in final:
                 p.outcome = final[p.outcome.id]

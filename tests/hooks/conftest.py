@@ -4,7 +4,7 @@ signature with the `standardwebhooks` package, a movable clock, and a deliverer 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -17,6 +17,7 @@ from standardwebhooks import Webhook, WebhookVerificationError
 from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
+from clarion.hooks import outbox
 from clarion.hooks.deliverer import HookDeliverer
 from clarion.hooks.models import HookEvent
 from tests.conftest import AccountClient, Api, AppFactory
@@ -152,3 +153,25 @@ async def deliver_all(deliverer: HookDeliverer, rounds: int = 50) -> None:
         if await deliverer.step() > 0:
             return
     raise AssertionError("the deliverer kept finding work")
+
+
+async def record_events(
+    db: Database, account_id: int, ids: Iterable[int], event_type: str = "message.clicked"
+) -> None:
+    """One outbox event per id (`{"messageId": id}`), in one transaction."""
+    async with db.transaction() as s:
+        for i in ids:
+            await outbox.record_event(s, account_id, event_type, {"messageId": i}, utcnow())
+
+
+async def deliveries(client: AccountClient, hook_id: int) -> list[dict[str, Any]]:
+    """The hook's whole delivery log through the API, newest first."""
+    r = await client.get(f"/hooks/{hook_id}/deliveries", params={"limit": 1000})
+    assert r.status_code == 200, r.text
+    assert r.json()["total"] == len(r.json()["items"])
+    return r.json()["items"]
+
+
+def at(value: str) -> datetime:
+    """A timestamp of the API as a datetime."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))

@@ -2,7 +2,7 @@
 visible in `nextAttemptAt`, giving up after 24 h, the manual retry, disabling after 3 days of
 failures. The clock is injected, so the day-long rules run in milliseconds."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import REGISTRY
@@ -11,32 +11,23 @@ from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.hooks import outbox
 from tests.conftest import AccountClient, Api
-from tests.hooks.conftest import Clock, Receiver, add_hook, deliver_all, outbox_count
-
-
-async def _record(
-    db: Database, account_id: int, n: int, event_type: str = "message.clicked"
-) -> None:
-    async with db.transaction() as s:
-        for i in range(n):
-            await outbox.record_event(s, account_id, event_type, {"messageId": i}, utcnow())
-
-
-async def _deliveries(client: AccountClient, hook_id: int) -> list[dict[str, Any]]:
-    r = await client.get(f"/hooks/{hook_id}/deliveries", params={"limit": 1000})
-    assert r.status_code == 200, r.text
-    return r.json()["items"]
-
-
-def _at(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+from tests.hooks.conftest import (
+    Clock,
+    Receiver,
+    add_hook,
+    at,
+    deliver_all,
+    deliveries,
+    outbox_count,
+    record_events,
+)
 
 
 async def test_batches_are_signed_ordered_and_recorded(
     hook_api: Api, acme: AccountClient, receiver: Receiver, db: Database, make_deliverer: Any
 ) -> None:
     hook = await add_hook(acme, receiver)
-    await _record(db, acme.id, 7)
+    await record_events(db, acme.id, range(7))
     deliverer = await make_deliverer(hooks_batch_size=3)
     await deliver_all(deliverer)
     assert receiver.rejected == 0
@@ -47,13 +38,13 @@ async def test_batches_are_signed_ordered_and_recorded(
     assert [e["id"] for e in events] == sorted(e["id"] for e in events)
     assert {e["type"] for e in events} == {"message.clicked"}
     assert all(e["at"].endswith("Z") for e in events)
-    deliveries = await _deliveries(acme, hook["id"])
-    assert [d["status"] for d in deliveries] == ["succeeded"] * 3
-    assert [d["events"] for d in deliveries] == [1, 3, 3]  # newest first
-    assert deliveries[0]["attempts"] == 1 and deliveries[0]["lastStatusCode"] == 204
-    assert deliveries[0]["nextAttemptAt"] is None
+    log = await deliveries(acme, hook["id"])
+    assert [d["status"] for d in log] == ["succeeded"] * 3
+    assert [d["events"] for d in log] == [1, 3, 3]  # newest first
+    assert log[0]["attempts"] == 1 and log[0]["lastStatusCode"] == 204
+    assert log[0]["nextAttemptAt"] is None
     # the webhook-id names the delivery, so a receiver can drop a batch it already has
-    assert [w for w, _ in receiver.batches] == [f"msg_{d['id']}" for d in reversed(deliveries)]
+    assert [w for w, _ in receiver.batches] == [f"msg_{d['id']}" for d in reversed(log)]
     # nothing left: another round sends nothing
     await deliver_all(deliverer)
     assert len(receiver.batches) == 3
@@ -65,10 +56,10 @@ async def test_a_wrong_secret_fails_verification(
     """The receiver's verification is real: with another secret every batch is refused."""
     hook = await add_hook(acme, receiver)
     receiver.secret = "whsec_" + "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB"
-    await _record(db, acme.id, 1)
+    await record_events(db, acme.id, range(1))
     await deliver_all(await make_deliverer())
     assert receiver.rejected == 1 and receiver.batches == []
-    [delivery] = await _deliveries(acme, hook["id"])
+    [delivery] = await deliveries(acme, hook["id"])
     assert delivery["status"] == "pending" and delivery["lastStatusCode"] == 401
 
 
@@ -81,7 +72,7 @@ async def test_a_failing_receiver_is_retried_with_backoff_then_succeeds(
     clock: Clock,
 ) -> None:
     hook = await add_hook(acme, receiver)
-    await _record(db, acme.id, 2)
+    await record_events(db, acme.id, range(2))
     receiver.fail_next = 4
     deliverer = await make_deliverer()
     counted = {r: _attempts_counted(r) for r in ("succeeded", "failed")}
@@ -89,17 +80,17 @@ async def test_a_failing_receiver_is_retried_with_backoff_then_succeeds(
     for attempt in range(1, 5):
         before = clock.now
         await deliver_all(deliverer)
-        [d] = await _deliveries(acme, hook["id"])
+        [d] = await deliveries(acme, hook["id"])
         assert d["status"] == "pending" and d["attempts"] == attempt
         assert d["lastStatusCode"] == 503 and d["lastError"].startswith("HTTP 503")
-        waits.append((_at(d["nextAttemptAt"]) - before).total_seconds())
+        waits.append((at(d["nextAttemptAt"]) - before).total_seconds())
         # not due yet: a round sends nothing
         await deliver_all(deliverer)
-        assert (await _deliveries(acme, hook["id"]))[0]["attempts"] == attempt
-        clock.set(_at(d["nextAttemptAt"]))
+        assert (await deliveries(acme, hook["id"]))[0]["attempts"] == attempt
+        clock.set(at(d["nextAttemptAt"]))
     assert waits == [10.0, 20.0, 40.0, 80.0]  # exponential (the jitter is fixed at 0 here)
     await deliver_all(deliverer)
-    [d] = await _deliveries(acme, hook["id"])
+    [d] = await deliveries(acme, hook["id"])
     assert d["status"] == "succeeded" and d["attempts"] == 5 and d["lastError"] is None
     assert len(receiver.events) == 2
     assert _attempts_counted("failed") - counted["failed"] == 4  # clarion_hook_deliveries_total
@@ -121,7 +112,7 @@ async def test_a_later_batch_waits_behind_a_retry(
 ) -> None:
     """Order per hook: events recorded while a batch waits for its retry go after it."""
     await add_hook(acme, receiver)
-    await _record(db, acme.id, 1)
+    await record_events(db, acme.id, range(1))
     receiver.fail_next = 1
     deliverer = await make_deliverer()
     await deliver_all(deliverer)
@@ -143,18 +134,18 @@ async def test_gives_up_after_24_hours_retry_then_disable_after_3_days(
     clock: Clock,
 ) -> None:
     hook = await add_hook(acme, receiver)
-    await _record(db, acme.id, 1)
+    await record_events(db, acme.id, range(1))
     receiver.always_fail = True
     deliverer = await make_deliverer()
     start = clock.now
     await deliver_all(deliverer)
-    [d] = await _deliveries(acme, hook["id"])
+    [d] = await deliveries(acme, hook["id"])
     r = await acme.post(f"/hooks/{hook['id']}/deliveries/{d['id']}/retry")
     assert r.status_code == 409 and r.json()["currentStatus"] == "pending"
     while d["status"] == "pending":
-        clock.set(_at(d["nextAttemptAt"]))
+        clock.set(at(d["nextAttemptAt"]))
         await deliver_all(deliverer)
-        [d] = await _deliveries(acme, hook["id"])
+        [d] = await deliveries(acme, hook["id"])
     assert d["status"] == "failed" and d["nextAttemptAt"] is None
     assert d["attempts"] >= 8
     assert clock.now - start >= timedelta(hours=24)
@@ -166,7 +157,7 @@ async def test_gives_up_after_24_hours_retry_then_disable_after_3_days(
     assert r.status_code == 200 and r.json()["status"] == "pending"
     receiver.always_fail = False
     await deliver_all(deliverer)
-    [d] = await _deliveries(acme, hook["id"])
+    [d] = await deliveries(acme, hook["id"])
     assert d["status"] == "succeeded" and d["attempts"] == first_window + 1
     r = await acme.post(f"/hooks/{hook['id']}/deliveries/{d['id']}/retry")
     assert r.status_code == 409
@@ -174,7 +165,7 @@ async def test_gives_up_after_24_hours_retry_then_disable_after_3_days(
 
     # fails again: after 3 days with nothing but failures the hook is disabled
     receiver.always_fail = True
-    await _record(db, acme.id, 1)
+    await record_events(db, acme.id, range(1))
     failing_from = clock.now
     await deliver_all(deliverer)
     while (await acme.get(f"/hooks/{hook['id']}")).json()["enabled"]:
@@ -184,12 +175,12 @@ async def test_gives_up_after_24_hours_retry_then_disable_after_3_days(
     assert clock.now - failing_from >= timedelta(days=3)
     # a disabled hook gets no new events; enabled again, its failed batch can be retried
     before = await outbox_count(db)
-    await _record(db, acme.id, 1)
+    await record_events(db, acme.id, range(1))
     assert await outbox_count(db) == before
     r = await acme.put(f"/hooks/{hook['id']}", json={"enabled": True})
     assert r.json()["enabled"] is True
     receiver.always_fail = False
-    newest = (await _deliveries(acme, hook["id"]))[0]
+    newest = (await deliveries(acme, hook["id"]))[0]
     assert newest["status"] == "failed"
     r = await acme.post(f"/hooks/{hook['id']}/deliveries/{newest['id']}/retry")
     assert r.status_code == 200
@@ -205,9 +196,9 @@ async def test_an_unreachable_receiver_is_an_attempt_with_its_error(
     port = receiver.port
     r = await acme.put(f"/hooks/{hook['id']}", json={"url": f"http://127.0.0.1:{port}/nope"})
     assert r.status_code == 200
-    await _record(db, acme.id, 1)
+    await record_events(db, acme.id, range(1))
     await deliver_all(await make_deliverer())
-    [d] = await _deliveries(acme, hook["id"])
+    [d] = await deliveries(acme, hook["id"])
     assert d["status"] == "pending" and d["lastStatusCode"] == 404
     # a URL that is no longer allowed (the setting changed) is refused without a request
     seen = len(receiver.seen_ids)

@@ -3,42 +3,31 @@ their events) untouched for longer than that are deleted in bounded batches; a p
 delivery and the events not yet batched stay whatever their age, and are still delivered
 afterwards; the delivery log of the API keeps the recent ones."""
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
 
-from clarion.db.base import utcnow
 from clarion.db.session import Database
-from clarion.hooks import outbox, repository
+from clarion.hooks import repository
 from clarion.hooks.models import HookDelivery, HookEvent
 from clarion.operations import retention
 from tests.conftest import AccountClient, Api
-from tests.hooks.conftest import Clock, Receiver, add_hook, deliver_all, outbox_count
+from tests.hooks.conftest import (
+    Clock,
+    Receiver,
+    add_hook,
+    at,
+    deliver_all,
+    deliveries,
+    outbox_count,
+    record_events,
+)
 
 DAYS = 30
 CLICKED, OPTED_OUT = "message.clicked", "contact.opted_out"
 REFUSING = "http://127.0.0.1:1/hook"  # nothing listens: every attempt fails at once
-
-
-async def _record(
-    db: Database, account_id: int, ids: range, event_type: str = "message.clicked"
-) -> None:
-    async with db.transaction() as s:
-        for i in ids:
-            await outbox.record_event(s, account_id, event_type, {"messageId": i}, utcnow())
-
-
-async def _deliveries(client: AccountClient, hook_id: int) -> list[dict[str, Any]]:
-    r = await client.get(f"/hooks/{hook_id}/deliveries", params={"limit": 1000})
-    assert r.status_code == 200, r.text
-    assert r.json()["total"] == len(r.json()["items"])
-    return r.json()["items"]
-
-
-def _at(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def _deleted(table: str) -> float:
@@ -67,34 +56,34 @@ async def test_old_finished_deliveries_go_pending_ones_and_the_outbox_stay(
     r = await acme.post("/hooks", json={"url": REFUSING, "events": [OPTED_OUT]})
     assert r.status_code == 201, r.text
     bad = r.json()  # hook B: every attempt fails
-    await _record(db, acme.id, range(6))  # A's events 0..5
-    await _record(db, acme.id, range(4), OPTED_OUT)  # B's events 0..3
+    await record_events(db, acme.id, range(6))  # A's events 0..5
+    await record_events(db, acme.id, range(4), OPTED_OUT)  # B's events 0..3
     deliverer = await make_deliverer(hooks_batch_size=2)
     await deliver_all(deliverer)
     assert [len(d["events"]) for _, d in receiver.batches] == [2, 2, 2]
     # B's first batch (0, 1) fails for 24 h and is given up; the next one (2, 3), cut while
     # the first was on the wire, then fails and waits for its retry
-    b1 = (await _deliveries(acme, bad["id"]))[-1]
+    b1 = (await deliveries(acme, bad["id"]))[-1]
     while b1["status"] == "pending":
-        clock.set(_at(b1["nextAttemptAt"]))
+        clock.set(at(b1["nextAttemptAt"]))
         await deliver_all(deliverer)
-        b1 = (await _deliveries(acme, bad["id"]))[-1]
+        b1 = (await deliveries(acme, bad["id"]))[-1]
     assert b1["status"] == "failed"
-    assert timedelta(hours=24) <= _at(b1["updatedAt"]) - start < timedelta(days=2)
-    b2, _ = await _deliveries(acme, bad["id"])
+    assert timedelta(hours=24) <= at(b1["updatedAt"]) - start < timedelta(days=2)
+    b2, _ = await deliveries(acme, bad["id"])
     assert (b2["status"], b2["events"], b2["attempts"]) == ("pending", 2, 1)
     # events 4 and 5 come, and B is turned off before they are batched: its pending batch
     # and the rest of its outbox wait for ever
-    await _record(db, acme.id, range(4, 6), OPTED_OUT)
+    await record_events(db, acme.id, range(4, 6), OPTED_OUT)
     r = await acme.put(f"/hooks/{bad['id']}", json={"enabled": False})
     assert r.status_code == 200, r.text
     assert await outbox_count(db, hook_id=bad["id"], delivery_id=None) == 2
     # 20 days on, A gets one more batch (100, 101)
     clock.set(start + timedelta(days=20))
-    await _record(db, acme.id, range(100, 102))
+    await record_events(db, acme.id, range(100, 102))
     await deliver_all(deliverer)
-    a_recent = (await _deliveries(acme, good["id"]))[0]
-    assert len(await _deliveries(acme, good["id"])) == 4
+    a_recent = (await deliveries(acme, good["id"]))[0]
+    assert len(await deliveries(acme, good["id"])) == 4
     assert await _counts(db) == (6, 2 * 6 + 2)
     deleted = _deleted("hook_delivery"), _deleted("hook_event")
 
@@ -107,8 +96,8 @@ async def test_old_finished_deliveries_go_pending_ones_and_the_outbox_stay(
     assert done.rows == {"hook_delivery": 3, "hook_event": 6}
     assert done.hook_batches == 2 and done.campaigns == [] and done.batches == 0
     assert (_deleted("hook_delivery"), _deleted("hook_event")) == (deleted[0] + 3, deleted[1] + 6)
-    assert await _deliveries(acme, good["id"]) == [a_recent]
-    assert [d["id"] for d in await _deliveries(acme, bad["id"])] == [b2["id"], b1["id"]]
+    assert await deliveries(acme, good["id"]) == [a_recent]
+    assert [d["id"] for d in await deliveries(acme, bad["id"])] == [b2["id"], b1["id"]]
     assert await _counts(db) == (3, 2 + 2 + 2 + 2)
 
     # 40 days on: B's failed delivery goes too, whole although it is more than a batch of 2
@@ -116,8 +105,8 @@ async def test_old_finished_deliveries_go_pending_ones_and_the_outbox_stay(
     now = start + timedelta(days=40)
     done = await retention.purge_expired(db, DAYS, batch=2, now=now, pause=0)
     assert done.rows == {"hook_delivery": 1, "hook_event": 2} and done.hook_batches == 1
-    assert await _deliveries(acme, good["id"]) == [a_recent]
-    [pending] = await _deliveries(acme, bad["id"])
+    assert await deliveries(acme, good["id"]) == [a_recent]
+    [pending] = await deliveries(acme, bad["id"])
     assert pending == b2
     r = await acme.post(f"/hooks/{bad['id']}/deliveries/{b1['id']}/retry")
     assert r.status_code == 404
@@ -153,16 +142,16 @@ async def test_a_batch_is_bounded_and_takes_only_finished_old_deliveries(
     clock: Clock,
 ) -> None:
     hook = await add_hook(acme, receiver)
-    await _record(db, acme.id, range(9))
+    await record_events(db, acme.id, range(9))
     deliverer = await make_deliverer(hooks_batch_size=3)
     await deliver_all(deliverer)
-    assert len(await _deliveries(acme, hook["id"])) == 3
+    assert len(await deliveries(acme, hook["id"])) == 3
     cutoff = clock.now + timedelta(seconds=1)
     # a delivery just retried is pending again: never taken, however old
     receiver.always_fail = True
-    await _record(db, acme.id, range(9, 10))
+    await record_events(db, acme.id, range(9, 10))
     await deliver_all(deliverer)
-    newest = (await _deliveries(acme, hook["id"]))[0]
+    newest = (await deliveries(acme, hook["id"]))[0]
     assert newest["status"] == "pending"
     async with db.transaction() as s:
         await s.execute(
@@ -180,5 +169,5 @@ async def test_a_batch_is_bounded_and_takes_only_finished_old_deliveries(
     async with db.transaction() as s:
         done = await repository.delete_finished_deliveries(s, cutoff, 9)
     assert (done.deliveries, done.events, done.more) == (0, 0, False)
-    assert [d["id"] for d in await _deliveries(acme, hook["id"])] == [newest["id"]]
+    assert [d["id"] for d in await deliveries(acme, hook["id"])] == [newest["id"]]
     assert await outbox_count(db, delivery_id=newest["id"]) == 1

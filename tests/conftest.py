@@ -74,6 +74,34 @@ def database_url(
     asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.fixture
+async def fresh_pg() -> AsyncIterator[Database]:
+    """A PostgreSQL database of this test's own, migrated and never analyzed, with
+    autovacuum off on every table: the planner's statistics are what the test makes them
+    (none, or what its own ANALYZE saw) until it ends. Skipped, like every PostgreSQL test,
+    when the server is not reachable."""
+    if not await _pg_reachable():
+        if os.environ.get("CLARION_TEST_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL is required here but not reachable at {PG_ADMIN_DSN}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: PostgreSQL tests skipped")
+    name = f"clarion_plans_{uuid.uuid4().hex[:12]}"
+    await _pg_exec(f'CREATE DATABASE "{name}"')
+    try:
+        await asyncio.to_thread(upgrade, _pg_url(name))
+        database = Database(_pg_url(name))
+        try:
+            async with database.writer.begin() as conn:
+                for table in Base.metadata.sorted_tables:
+                    await conn.execute(
+                        text(f'ALTER TABLE "{table.name}" SET (autovacuum_enabled = false)')
+                    )
+            yield database
+        finally:
+            await database.dispose()
+    finally:
+        await _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 async def _truncate(db: Database) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     async with db.writer.begin() as conn:

@@ -12,65 +12,26 @@ rescanned per row.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import asyncpg
 import pytest
 from sqlalchemy import event, select, text
 
 from clarion.campaigns.estimate import price_audience
 from clarion.campaigns.models import Campaign
 from clarion.db.base import utcnow
-from clarion.db.migrate import upgrade
 from clarion.db.session import Database
 from clarion.pricing.rates import load_rate_card
 from clarion.sending.materialize import materialize_chunk
 from tests.sending.conftest import seed_campaign, set_rates
 
-PG_ADMIN_DSN = os.environ.get("CLARION_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 N = 6_000  # quadratic plans do ~N^2/2 = 18,000,000 row visits here, linear ones ~N
 WORK_PER_RECIPIENT = 40
 # Nodes that, run once per outer row, rescan a whole set (an index probe is fine).
 RESCANNED = {"Seq Scan", "CTE Scan", "Materialize", "Sort", "Unique", "Subquery Scan", "Hash"}
-
-
-async def _admin(sql: str) -> None:
-    conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-@pytest.fixture
-async def pg() -> AsyncIterator[Database]:
-    """A database of its own (never analyzed: autovacuum may be on elsewhere, so it is
-    turned off for its tables below)."""
-    try:
-        await _admin("SELECT 1")
-    except Exception:
-        if os.environ.get("CLARION_TEST_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL is required here but not reachable at {PG_ADMIN_DSN}")
-        pytest.skip("PostgreSQL not reachable: plan checks skipped")
-    name = f"clarion_plans_{uuid.uuid4().hex[:12]}"
-    await _admin(f'CREATE DATABASE "{name}"')
-    url = f"{PG_ADMIN_DSN.rsplit('/', 1)[0]}/{name}"
-    await asyncio.to_thread(upgrade, url)
-    db = Database(url)
-    async with db.writer.begin() as conn:
-        for table in ("contact", "list_member", "contact_opt_out", "message"):
-            await conn.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = false)"))
-    try:
-        yield db
-    finally:
-        await db.dispose()
-        await _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 async def _bulk_load(db: Database, account_id: int, n: int, first: int) -> tuple[int, int]:
@@ -210,7 +171,8 @@ async def _assert_linear(
 
 
 @pytest.mark.parametrize("text_", ["Hello", "Hello {{firstName}}"], ids=["plain", "personalized"])
-async def test_audience_statements_stay_linear_on_a_fresh_bulk_load(pg, text_):
+async def test_audience_statements_stay_linear_on_a_fresh_bulk_load(fresh_pg, text_):
+    pg = fresh_pg
     await set_rates(pg, [("sms", "FR", "", 700)])
     account = await _account(pg)
     audience, excluded = await _bulk_load(pg, account, N, first=0)
@@ -218,8 +180,9 @@ async def test_audience_statements_stay_linear_on_a_fresh_bulk_load(pg, text_):
     await _assert_linear(pg, await _statements(pg, cid), N)
 
 
-async def test_audience_statements_stay_linear_on_statistics_from_a_small_table(pg):
+async def test_audience_statements_stay_linear_on_statistics_from_a_small_table(fresh_pg):
     """Analyzed when the account had a few contacts; then a large list arrives."""
+    pg = fresh_pg
     await set_rates(pg, [("sms", "FR", "", 700)])
     account = await _account(pg)
     await _bulk_load(pg, account, 50, first=0)

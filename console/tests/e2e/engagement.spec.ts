@@ -1,7 +1,7 @@
 // Compliance settings, a campaign's clicks and delivery rules, a contact's history and the
 // event hooks, each through the console; fixtures are made with the owner's API key.
 import AxeBuilder from "@axe-core/playwright";
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import { expect, test, type APIRequestContext, type Locator, type Page } from "@playwright/test";
 import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
 import { MANAGER, STATE, VIEWER, seed } from "./seed";
@@ -250,4 +250,111 @@ test("a manager creates a hook, sees its secret once, its deliveries, and retrie
 
   await row.getByRole("button", { name: `Delete hook ${hookId}` }).click();
   await expect(page.getByText("No hooks yet.")).toBeVisible();
+});
+
+test("an A/B campaign is composed, confirmed, decided early and shows its winner", async ({
+  page,
+  request,
+  browser,
+}) => {
+  test.setTimeout(150_000);
+  await api(request, "PUT", "/account/settings", { approvalRequired: false });
+  const list = await api(request, "POST", "/lists", { name: "AB testers" });
+  await api(request, "POST", `/lists/${String(list!.id)}/contacts`, {
+    contacts: Array.from({ length: 10 }, (_, i) => ({ phone: `+3364444000${i}` })),
+  });
+
+  await signIn(page, MANAGER);
+  await page.goto("/campaigns/new");
+  await page.getByLabel("Name", { exact: true }).fill("Spring A/B");
+  await page
+    .getByRole("group", { name: "Lists", exact: true })
+    .getByLabel(/AB testers/)
+    .check();
+  await page.getByLabel("Message text").fill("Spring sale: 20% off");
+  await page.getByLabel("Run an A/B test").check();
+  // Variant 1 starts from the message written so far.
+  await expect(page.getByLabel("Text of variant 1")).toHaveValue("Spring sale: 20% off");
+  await page.getByLabel("Text of variant 2").fill("Spring sale for {{nickname}}");
+  await page.getByLabel("Test share (%)").fill("50");
+  // Unique clicks are only offered with tracked links.
+  const metric = page.getByLabel("Winning metric");
+  await expect(metric.getByRole("option")).toHaveCount(1);
+  await page.getByLabel(/^Track links/).check();
+  await expect(metric.getByRole("option")).toHaveCount(2);
+  await page.getByLabel(/^Track links/).uncheck();
+
+  // The server's refusal lands under the variant it names.
+  await page.getByRole("button", { name: "Save draft" }).click();
+  const second = page.getByLabel("Text of variant 2");
+  await expect(second).toHaveAttribute("aria-invalid", "true");
+  await expect(second).toHaveAccessibleDescription(/nickname/);
+  // The form's own check names its field the same way.
+  await page.getByLabel("Name of variant 2").fill("a");
+  await page.getByRole("button", { name: "Save draft" }).click();
+  await expect(page.getByLabel("Name of variant 2")).toHaveAccessibleDescription(/used twice/);
+
+  await page.getByLabel("Name of variant 2").fill("B");
+  await second.fill("Spring sale: 25% off, today only");
+  await page.getByLabel("Decide after (minutes)").fill("90");
+  await page.getByRole("button", { name: "Estimate cost" }).click();
+  // Recipients of each part of the split: half of 10 in the test, dealt out A, B, A, B, A.
+  const split = page.getByRole("table", { name: "A/B split" });
+  const recipients = (table: Locator, row: RegExp) =>
+    table.getByRole("row", { name: row }).getByRole("cell").first();
+  await expect(recipients(split, /^Test: A/)).toHaveText("3");
+  await expect(recipients(split, /^Test: B/)).toHaveText("2");
+  await expect(recipients(split, /^Remainder \(as [AB]\)/)).toHaveText("5");
+  // The refusals of the earlier save are gone once the estimate saved the draft.
+  await expect(page.getByLabel("Name of variant 2")).not.toHaveAttribute("aria-invalid", "true");
+  await expect(second).not.toHaveAttribute("aria-invalid", "true");
+  await check(page, "composer-ab");
+  const drafts = (await api(request, "GET", "/campaigns?status=draft"))!.items as {
+    id: number;
+    name: string;
+    variants: { name: string; message: { text: string } }[];
+    abTest: { testShare: number; metric: string; decideAfterMinutes: number };
+  }[];
+  const stored = drafts.find((c) => c.name === "Spring A/B")!;
+  expect(stored.variants.map((v) => [v.name, v.message.text])).toEqual([
+    ["A", "Spring sale: 20% off"],
+    ["B", "Spring sale: 25% off, today only"],
+  ]);
+  expect(stored.abTest).toMatchObject({
+    testShare: 0.5,
+    metric: "delivered",
+    decideAfterMinutes: 90,
+  });
+
+  await page.getByRole("button", { name: "Confirm" }).click();
+  await expect(page).toHaveURL(new RegExp(`/campaigns/${stored.id}$`));
+  // Each variant's recipients (the cell after its message) and its delivered rate.
+  const variants = page.getByRole("table", { name: "A/B test" });
+  const variantCell = (row: RegExp, index: number) =>
+    variants.getByRole("row", { name: row }).getByRole("cell").nth(index);
+  await expect(variantCell(/^A /, 1)).toHaveText("3");
+  await expect(variantCell(/^B /, 1)).toHaveText("2");
+  await expect(variantCell(/^A /, 6)).toHaveText(/^\d+\.\d%$/);
+  await expect(page.getByTestId("ab-winner")).toHaveText("No winner yet.");
+
+  // A viewer sees the test but is offered no decision.
+  const viewerContext = await browser.newContext({ baseURL: test.info().project.use.baseURL });
+  const viewer = await viewerContext.newPage();
+  await signIn(viewer, VIEWER);
+  await viewer.goto(`/campaigns/${stored.id}`);
+  await expect(viewer.getByRole("table", { name: "A/B test" })).toBeVisible();
+  await expect(viewer.getByRole("button", { name: "Decide now" })).toHaveCount(0);
+  await viewerContext.close();
+
+  await page.getByLabel("Winning variant").selectOption("B");
+  await page.getByRole("button", { name: "Decide now" }).click();
+  await expect(page.getByTestId("ab-winner")).toContainText("Winner: B, decided");
+  await expect(page.getByRole("button", { name: "Decide now" })).toHaveCount(0);
+  // The rest of the audience goes out as B.
+  await expect(page.getByText("completed", { exact: true })).toBeVisible({ timeout: 60_000 });
+  await expect(variantCell(/^B /, 1)).toHaveText("7");
+  await expect(variantCell(/^A /, 1)).toHaveText("3");
+  const decided = await api(request, "GET", `/campaigns/${stored.id}`);
+  expect((decided!.abTest as { winner: string }).winner).toBe("B");
+  await check(page, "campaign-ab");
 });

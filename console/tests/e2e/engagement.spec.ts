@@ -358,3 +358,49 @@ test("an A/B campaign is composed, confirmed, decided early and shows its winner
   expect((decided!.abTest as { winner: string }).winner).toBe("B");
   await check(page, "campaign-ab");
 });
+
+test("a manager edits a hook; an internal address is refused with its reason", async ({
+  page,
+  request,
+}) => {
+  const hook = await api(request, "POST", "/hooks", {
+    url: "http://127.0.0.1:9/first",
+    events: ["message.sent"],
+  });
+  const hookId = Number(hook!.id);
+  await signIn(page, MANAGER);
+  await page.getByRole("link", { name: "Hooks" }).click();
+  const row = page.getByRole("row", { name: /127\.0\.0\.1:9\/first/ });
+  await row.getByRole("button", { name: `Edit hook ${hookId}` }).click();
+  const form = page.getByRole("form", { name: `Edit hook ${hookId}` });
+  const url = form.getByLabel("URL of the hook");
+  await expect(url).toHaveValue("http://127.0.0.1:9/first");
+
+  await url.fill("https://169.254.169.254/latest/meta-data");
+  await form.getByRole("button", { name: "Save hook" }).click();
+  await expect(url).toHaveAttribute("aria-invalid", "true");
+  await expect(url).toHaveAccessibleDescription(/internal address \(169\.254\.169\.254\)/);
+  expect((await api(request, "GET", `/hooks/${hookId}`))!.url).toBe("http://127.0.0.1:9/first");
+
+  await url.fill("http://127.0.0.1:9/second");
+  const events = form.getByRole("group", { name: "Events of the hook" });
+  await events.getByLabel("message.sent").uncheck();
+  await events.getByLabel("message.delivered").check();
+  await events.getByLabel("message.failed").check();
+  await form.getByLabel(/^Enabled/).uncheck();
+  await form.getByRole("button", { name: "Save hook" }).click();
+  await expect(form.getByRole("status")).toHaveText("Saved.");
+  await check(page, "hook-edit");
+
+  await page.reload();
+  const edited = page.getByRole("row", { name: /127\.0\.0\.1:9\/second/ });
+  await expect(edited).toContainText("message.delivered, message.failed");
+  await expect(edited).toContainText("disabled");
+  const stored = await api(request, "GET", `/hooks/${hookId}`);
+  expect(stored).toMatchObject({
+    url: "http://127.0.0.1:9/second",
+    events: ["message.delivered", "message.failed"],
+    enabled: false,
+  });
+  await api(request, "DELETE", `/hooks/${hookId}`);
+});

@@ -214,16 +214,21 @@ export interface VariantCounters {
   recipients: number;
   delivered: number;
   read: number;
+  uniqueClicks: number;
 }
 
 /**
- * A variant's delivered rate as the decision counts it: (delivered + read) over its
- * messages; null before it has any. Once the remainder goes out with the winner, the
- * winner's figure covers those messages too.
+ * A variant's rate of a metric as the decision counts it, over its messages: delivered
+ * or read, or recipients who clicked; null before it has any. Once the remainder goes out
+ * with the winner, the winner's figures cover those messages too.
  */
-export function deliveredRate(stats: VariantCounters | null | undefined): number | null {
+export function metricRate(
+  metric: AbTestMetric,
+  stats: VariantCounters | null | undefined,
+): number | null {
   if (!stats || stats.recipients === 0) return null;
-  return (stats.delivered + stats.read) / stats.recipients;
+  const hits = metric === "uniqueClicks" ? stats.uniqueClicks : stats.delivered + stats.read;
+  return hits / stats.recipients;
 }
 
 /** The estimate's dearest variant (the one the remainder is reserved at), by audience price. */

@@ -1,7 +1,7 @@
 // A campaign's A/B test: each variant with its counters and its rate of the metric, the
 // winner once decided, and for a manager the early decision.
 import { useState } from "react";
-import { deliveredRate, percentText } from "../abtest";
+import { metricRate, percentText } from "../abtest";
 import { call, client } from "../api/client";
 import type { Campaign, Variant } from "../api/types";
 import { ErrorText, Field, StatusBadge } from "../components/ui";
@@ -93,23 +93,37 @@ export function AbTestResults({
             <th scope="col" className="num">
               Failed
             </th>
+            {campaign.trackLinks && (
+              <>
+                <th scope="col" className="num">
+                  Clicks
+                </th>
+                <th scope="col" className="num">
+                  Unique clicks
+                </th>
+              </>
+            )}
             <th scope="col" className="num">
               Delivered rate
             </th>
+            {campaign.trackLinks && (
+              <th scope="col" className="num">
+                Unique click rate
+              </th>
+            )}
           </tr>
         </thead>
         <tbody>
           {variants.map((v) => (
-            <VariantRow key={v.name} variant={v} winner={ab.winner === v.name} />
+            <VariantRow
+              key={v.name}
+              variant={v}
+              winner={ab.winner === v.name}
+              clicks={campaign.trackLinks}
+            />
           ))}
         </tbody>
       </table>
-      {byClicks && (
-        <p className="muted">
-          Unique clicks decide this test; the campaign&apos;s clicks are counted above, per link
-          below.
-        </p>
-      )}
       {can("manager") && !ab.winner && DECIDABLE.includes(campaign.status) && (
         <div className="inline">
           <Field label="Winning variant">
@@ -131,7 +145,16 @@ export function AbTestResults({
   );
 }
 
-function VariantRow({ variant, winner }: { variant: Variant; winner: boolean }) {
+function VariantRow({
+  variant,
+  winner,
+  clicks,
+}: {
+  variant: Variant;
+  winner: boolean;
+  /** The campaign tracks links: the variant's clicks and click rate are shown. */
+  clicks: boolean;
+}) {
   const s = variant.stats;
   const text = variant.message.text;
   const templateId = variant.message.templateId;
@@ -152,7 +175,14 @@ function VariantRow({ variant, winner }: { variant: Variant; winner: boolean }) 
       <td className="num">{formatCount(s?.delivered)}</td>
       <td className="num">{formatCount(s?.read)}</td>
       <td className="num">{formatCount(s?.failed)}</td>
-      <td className="num">{formatPercent(deliveredRate(s))}</td>
+      {clicks && (
+        <>
+          <td className="num">{formatCount(s?.clicks)}</td>
+          <td className="num">{formatCount(s?.uniqueClicks)}</td>
+        </>
+      )}
+      <td className="num">{formatPercent(metricRate("delivered", s))}</td>
+      {clicks && <td className="num">{formatPercent(metricRate("uniqueClicks", s))}</td>}
     </tr>
   );
 }

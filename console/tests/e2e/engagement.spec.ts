@@ -359,6 +359,62 @@ test("an A/B campaign is composed, confirmed, decided early and shows its winner
   await check(page, "campaign-ab");
 });
 
+test("an A/B test by unique clicks shows each variant's clicks and click rate", async ({
+  page,
+  request,
+}) => {
+  test.setTimeout(120_000);
+  await api(request, "PUT", "/account/settings", { approvalRequired: false });
+  const list = await api(request, "POST", "/lists", { name: "Click testers" });
+  await api(request, "POST", `/lists/${String(list!.id)}/contacts`, {
+    contacts: Array.from({ length: 4 }, (_, i) => ({ phone: `+3365555000${i + 1}` })),
+  });
+  const campaign = await api(request, "POST", "/campaigns", {
+    name: "Clicks decide",
+    channel: "sms",
+    variants: [
+      { name: "Short", message: { text: "Sale: https://shop.example.com/a" } },
+      { name: "Long", message: { text: "Our spring sale is on: https://shop.example.com/b" } },
+    ],
+    abTest: { testShare: 0.5, metric: "uniqueClicks", decideAfterMinutes: 600 },
+    listIds: [list!.id],
+    trackLinks: true,
+  });
+  const id = String(campaign!.id);
+  await api(request, "PUT", `/campaigns/${id}/confirm`, {});
+  // The test share (one recipient per variant) is handed over; the rest waits.
+  await expect
+    .poll(async () => {
+      const c = (await api(request, "GET", `/campaigns/${id}`))!;
+      const s = c.stats as { queued: number; sending: number; recipients: number };
+      return s.recipients > 0 && s.queued + s.sending === 0;
+    })
+    .toBe(true);
+  const code = sql(
+    `SELECT l.code FROM link l JOIN message m ON m.id = l.message_id ` +
+      `WHERE l.campaign_id = ${id} AND m.variant = 'Long' LIMIT 1`,
+  );
+  for (let i = 0; i < 2; i++) {
+    expect((await request.get(`/l/${code}`, { maxRedirects: 0 })).status()).toBe(302);
+  }
+
+  await signIn(page, MANAGER);
+  await page.goto(`/campaigns/${id}`);
+  const variants = page.getByRole("table", { name: "A/B test" });
+  const cells = (row: RegExp) => variants.getByRole("row", { name: row }).getByRole("cell");
+  // Message, recipients, sent, delivered, read, failed, clicks, unique clicks, the rates.
+  await expect(cells(/^Long /).nth(1)).toHaveText("1");
+  await expect(cells(/^Long /).nth(6)).toHaveText("2");
+  await expect(cells(/^Long /).nth(7)).toHaveText("1");
+  await expect(cells(/^Long /).nth(9)).toHaveText("100.0%");
+  await expect(cells(/^Short /).nth(7)).toHaveText("0");
+  await expect(cells(/^Short /).nth(9)).toHaveText("0.0%");
+  await expect(page.getByText(/the best unique click rate wins 600 minutes/)).toBeVisible();
+  await check(page, "campaign-ab-clicks");
+  // Not waited for: the test is cancelled with the rest of its audience.
+  await api(request, "PUT", `/campaigns/${id}/cancel`);
+});
+
 test("a manager edits a hook; an internal address is refused with its reason", async ({
   page,
   request,

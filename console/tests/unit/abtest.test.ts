@@ -4,7 +4,7 @@ import {
   abDraftOf,
   checkAb,
   dearestVariant,
-  deliveredRate,
+  metricRate,
   metricsFor,
   paramsOf,
   percentText,
@@ -157,11 +157,14 @@ describe("abDraftOf and paramsOf", () => {
   });
 });
 
-describe("deliveredRate and dearestVariant", () => {
-  it("rate delivered and read over the variant's messages", () => {
-    expect(deliveredRate({ recipients: 4, delivered: 2, read: 1 })).toBe(0.75);
-    expect(deliveredRate({ recipients: 0, delivered: 0, read: 0 })).toBeNull();
-    expect(deliveredRate(null)).toBeNull();
+describe("metricRate and dearestVariant", () => {
+  it("rate each metric over the variant's messages", () => {
+    const stats = { recipients: 4, delivered: 2, read: 1, uniqueClicks: 1 };
+    expect(metricRate("delivered", stats)).toBe(0.75);
+    expect(metricRate("uniqueClicks", stats)).toBe(0.25);
+    const none = { recipients: 0, delivered: 0, read: 0, uniqueClicks: 0 };
+    expect(metricRate("delivered", none)).toBeNull();
+    expect(metricRate("uniqueClicks", null)).toBeNull();
   });
 
   it("pick the variant the remainder is reserved at (the first of equals)", () => {

@@ -1,5 +1,5 @@
 // The campaign composer: audience, sender, message with live counters, cost, test, confirm.
-import { useMemo, useRef, useState, type FormEvent } from "react";
+import { useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router";
 import { abBody, abDraftOf, checkAb, paramsOf } from "../abtest";
 import { ApiError, call, client } from "../api/client";
@@ -110,11 +110,7 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
   const bodies = ab.enabled
     ? ab.variants.map((v) => (channel === "whatsapp" ? templateBody(v.templateId) : v.text))
     : [body];
-  const variables = useMemo(
-    () => Array.from(new Set(bodies.flatMap((b) => variablesOf(b)))),
-    // eslint-disable-next-line react-hooks/exhaustive-deps
-    [bodies.join("\u0000")],
-  );
+  const variables = Array.from(new Set(bodies.flatMap((b) => variablesOf(b))));
   const extraVariables = variables.filter(
     (v) => !CONTACT_FIELDS.has(v) && !v.startsWith("attributes."),
   );
@@ -251,6 +247,7 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
       )}
     </Field>
   ));
+  // The refusal of the latest attempt (see settle), whichever action made it.
   const formError = save.error ?? estimating.error ?? confirming.error ?? scheduling.error;
   const toggle = (ids: number[], set: (ids: number[]) => void, id: number) =>
     set(ids.includes(id) ? ids.filter((x) => x !== id) : [...ids, id]);
@@ -266,12 +263,12 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
       <form className="composer" onSubmit={onSave}>
         <fieldset disabled={!editable} className="card">
           <legend>Audience</legend>
-          <Field label="Name" error={fieldError(save.error, "name", { exact: true })}>
+          <Field label="Name" error={fieldError(formError, "name", { exact: true })}>
             {(p) => (
               <input {...p} required value={name} onChange={(e) => setName(e.target.value)} />
             )}
           </Field>
-          <Field label="Channel" error={fieldError(save.error, "channel")}>
+          <Field label="Channel" error={fieldError(formError, "channel")}>
             {(p) => (
               <select {...p} value={channel} onChange={(e) => setChannel(e.target.value)}>
                 {CHANNELS.map((c) => (
@@ -289,14 +286,14 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
               lists={lists.data?.items ?? []}
               chosen={listIds}
               onToggle={(id) => toggle(listIds, setListIds, id)}
-              error={fieldError(save.error, "listIds")}
+              error={fieldError(formError, "listIds")}
             />
             <ListPicker
               legend="Exclude lists"
               lists={lists.data?.items ?? []}
               chosen={excludeListIds}
               onToggle={(id) => toggle(excludeListIds, setExcludeListIds, id)}
-              error={fieldError(save.error, "excludeListIds")}
+              error={fieldError(formError, "excludeListIds")}
             />
           </div>
           {channel === "rcs" && (
@@ -309,7 +306,7 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
               Send by SMS to recipients whose phone cannot take RCS
             </label>
           )}
-          <Field label="Purpose" error={fieldError(save.error, "purpose")}>
+          <Field label="Purpose" error={fieldError(formError, "purpose")}>
             {(p) => (
               <select
                 {...p}
@@ -343,7 +340,7 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
           )}
           <Field
             label="Sender"
-            error={fieldError(save.error, "sender")}
+            error={fieldError(formError, "sender")}
             hint="Up to 11 letters or 15 digits, as the recipient sees it."
           >
             {(p) => (
@@ -389,7 +386,7 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
             <div className="message-grid">
               <div>
                 {channel === "whatsapp" ? (
-                  <Field label="Template" error={fieldError(save.error, "templateId")}>
+                  <Field label="Template" error={fieldError(formError, "templateId")}>
                     {(p) => (
                       <select
                         {...p}
@@ -408,7 +405,7 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
                     )}
                   </Field>
                 ) : (
-                  <Field label="Message text" error={fieldError(save.error, "text")}>
+                  <Field label="Message text" error={fieldError(formError, "text")}>
                     {(p) => (
                       <textarea
                         {...p}

@@ -32,7 +32,8 @@ class TestDefinition:
         assert c["message"] is None
         assert [v["name"] for v in c["variants"]] == ["A", "B"]
         assert c["variants"][1]["message"] == {"text": LONG}
-        assert c["variants"][0]["stats"]["recipients"] == 0
+        stats = c["variants"][0]["stats"]
+        assert (stats["recipients"], stats["clicks"], stats["uniqueClicks"]) == (0, 0, 0)
         assert c["abTest"] == {
             "testShare": 0.5,
             "metric": "delivered",

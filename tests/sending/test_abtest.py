@@ -460,6 +460,14 @@ SHORT_LINK = re.compile(re.escape(BASE) + r"([A-Za-z0-9_-]{7})(?![A-Za-z0-9_-])"
 URL_A, URL_B, URL_B2 = "https://shop.example/a", "https://shop.example/b", "https://b.example/2"
 
 
+def variant_clicks(campaign: dict[str, Any]) -> dict[str, tuple[int, int, int]]:
+    """variant -> (recipients, clicks, unique clicks) as the campaign shows them."""
+    return {
+        v["name"]: (v["stats"]["recipients"], v["stats"]["clicks"], v["stats"]["uniqueClicks"])
+        for v in campaign["variants"]
+    }
+
+
 class TestTrackedLinks:
     @pytest.mark.parametrize(
         ("targeting", "draws"), [("lists", "fresh"), ("filter", "fresh"), ("lists", "colliding")]
@@ -526,8 +534,10 @@ class TestTrackedLinks:
         ):
             r = await api.client.get(f"/l/{code}")
             assert (r.status_code, r.headers["location"]) == (302, url)
-        stats = (await account.get(f"/campaigns/{cid}")).json()["stats"]
-        assert (stats["clicks"], stats["uniqueClicks"]) == (3, 1)
+        read = (await account.get(f"/campaigns/{cid}")).json()
+        assert (read["stats"]["clicks"], read["stats"]["uniqueClicks"]) == (3, 1)
+        # Each variant's clicks, beside its messages: the figures the decision compares.
+        assert variant_clicks(read) == {"A": (2, 0, 0), "B": (2, 3, 1)}
 
         # A tie would go to A: B wins on its click rate (1 of 2 against 0 of 2).
         later = utcnow() + LATER
@@ -549,4 +559,7 @@ class TestTrackedLinks:
             assert len(SHORT_LINK.findall(by_id[mid])) == 2 and by_id[mid].startswith("Sale: ")
         c = await assert_partition(db, cid)
         assert (c.recipients, c.sent) == (8, 8)
+        # The winner's figures now include the remainder's messages (not clicked).
+        read = (await account.get(f"/campaigns/{cid}")).json()
+        assert variant_clicks(read) == {"A": (2, 0, 0), "B": (6, 3, 1)}
         await assert_ledger_consistent(db, account.id)

@@ -76,3 +76,15 @@ export const MESSAGE_STATUSES = [
   "expired",
 ] as const;
 export type MessageStatus = (typeof MESSAGE_STATUSES)[number];
+
+type CampaignCreateBody = NonNullable<
+  paths["/campaigns"]["post"]["requestBody"]
+>["content"]["application/json"];
+/** One A/B variant of a create or update body. */
+export type VariantBody = NonNullable<CampaignCreateBody["variants"]>[number];
+/** The `abTest` of a create or update body. */
+export type AbTestBody = NonNullable<CampaignCreateBody["abTest"]>;
+export type AbTestMetric = AbTestBody["metric"];
+/** A variant as the campaign shows it, with its counters (null in live events). */
+export type Variant = NonNullable<Campaign["variants"]>[number];
+export type AbEstimate = NonNullable<Estimate["abTest"]>;

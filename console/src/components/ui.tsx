@@ -57,8 +57,17 @@ export function ErrorText({ error }: { error: unknown }) {
   );
 }
 
-export function fieldError(error: unknown, field: string): string | undefined {
-  return error instanceof ApiError ? error.forField(field) : undefined;
+/**
+ * The API's message for a field. By default `text` also finds `message.text`; `exact` asks
+ * for that path only (a campaign's `name`, not an A/B variant's `variants[0].name`).
+ */
+export function fieldError(
+  error: unknown,
+  field: string,
+  { exact = false }: { exact?: boolean } = {},
+): string | undefined {
+  if (!(error instanceof ApiError)) return undefined;
+  return exact ? error.fieldErrors.find((e) => e.field === field)?.message : error.forField(field);
 }
 
 /**

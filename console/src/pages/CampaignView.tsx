@@ -31,6 +31,7 @@ import {
 } from "../format";
 import { useAction, useLoad } from "../hooks";
 import { useSession } from "../session";
+import { AbTestResults } from "./CampaignAbTest";
 import { DeliveryRules, Links } from "./CampaignDelivery";
 import { Composer } from "./Composer";
 
@@ -247,6 +248,7 @@ function CampaignDetail({ initial }: { initial: Campaign }) {
         </div>
       </section>
 
+      <AbTestResults campaign={campaign} onChange={setCampaign} />
       <DeliveryRules campaign={campaign} />
       {campaign.trackLinks && <Links campaignId={campaign.id} clicks={s.clicks} />}
 
@@ -265,7 +267,11 @@ function CampaignDetail({ initial }: { initial: Campaign }) {
         </div>
       )}
 
-      <Recipients campaignId={campaign.id} version={campaign.updatedAt} />
+      <Recipients
+        campaignId={campaign.id}
+        version={campaign.updatedAt}
+        variants={Boolean(campaign.variants?.length)}
+      />
     </>
   );
 }
@@ -278,7 +284,16 @@ function sample(c: Campaign): Sample {
   };
 }
 
-function Recipients({ campaignId, version }: { campaignId: number; version: string }) {
+function Recipients({
+  campaignId,
+  version,
+  variants,
+}: {
+  campaignId: number;
+  version: string;
+  /** An A/B campaign: each recipient's variant is shown. */
+  variants: boolean;
+}) {
   const [status, setStatus] = useState("");
   const [offset, setOffset] = useState(0);
   const page = useLoad(
@@ -361,6 +376,7 @@ function Recipients({ campaignId, version }: { campaignId: number; version: stri
               <tr>
                 <th scope="col">Phone</th>
                 <th scope="col">Channel</th>
+                {variants && <th scope="col">Variant</th>}
                 <th scope="col">Status</th>
                 <th scope="col" className="num">
                   Units
@@ -379,6 +395,7 @@ function Recipients({ campaignId, version }: { campaignId: number; version: stri
                     <Link to={`/contacts/${m.contactId}`}>{m.phone}</Link>
                   </td>
                   <td>{m.channel}</td>
+                  {variants && <td>{m.variant ?? "—"}</td>}
                   <td>
                     <StatusBadge status={m.status} />
                   </td>
@@ -405,7 +422,8 @@ function Recipients({ campaignId, version }: { campaignId: number; version: stri
 }
 
 function MessageSummary({ campaign }: { campaign: Campaign }) {
-  const message = campaign.message as { text?: string | null; templateId?: number | null };
+  // An A/B campaign has no message of its own: its variants are listed with their results.
+  const message = (campaign.message ?? {}) as { text?: string | null; templateId?: number | null };
   const approval = campaign.approval;
   const who = (p: { name: string | null; email: string | null } | null | undefined) =>
     p ? (p.name ?? p.email ?? "someone") : "someone";
@@ -413,7 +431,12 @@ function MessageSummary({ campaign }: { campaign: Campaign }) {
     <section className="card" aria-labelledby="message-title">
       <h2 id="message-title">Message</h2>
       <p className="message-text">
-        {message.text ?? (message.templateId ? `Template ${message.templateId}` : "—")}
+        {message.text ??
+          (message.templateId
+            ? `Template ${message.templateId}`
+            : campaign.variants?.length
+              ? `A/B test of ${campaign.variants.length} variants (below)`
+              : "—")}
       </p>
       <p className="muted">
         Sender {campaign.sender ?? "default"} · lists {campaign.listIds.join(", ") || "none"}

@@ -1,15 +1,9 @@
 // The campaign composer: audience, sender, message with live counters, cost, test, confirm.
-import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
+import { useRef, useState, type FormEvent } from "react";
 import { Link, useNavigate, useParams } from "react-router";
-import { call, client } from "../api/client";
-import {
-  CHANNELS,
-  type Campaign,
-  type Channel,
-  type Contact,
-  type Estimate,
-  type Preview,
-} from "../api/types";
+import { abBody, abDraftOf, checkAb, paramsOf } from "../abtest";
+import { ApiError, call, client } from "../api/client";
+import { CHANNELS, type Campaign, type Channel, type Contact, type Estimate } from "../api/types";
 import {
   ErrorText,
   Field,
@@ -22,6 +16,8 @@ import {
 import { formatCount, formatCredits, zonedToUtc } from "../format";
 import { useAction, useLoad } from "../hooks";
 import { counterLine, highlightUcs2, personalize, variablesOf } from "../message";
+import { usePreview } from "../preview";
+import { AbEstimateView, AbTestSection } from "./ComposerAbTest";
 import { useSession } from "../session";
 
 const CONTACT_FIELDS = new Set(["firstName", "lastName", "phone"]);
@@ -76,7 +72,8 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
   const [trackLinks, setTrackLinks] = useState(campaign?.trackLinks ?? false);
   const [text, setText] = useState(message.text ?? "");
   const [templateId, setTemplateId] = useState<number | null>(message.templateId ?? null);
-  const [params, setParams] = useState<Record<string, string>>(message.templateParams ?? {});
+  const [params, setParams] = useState<Record<string, string>>(() => paramsOf(campaign));
+  const [ab, setAb] = useState(() => abDraftOf(campaign, message.text ?? ""));
   const [estimate, setEstimate] = useState<Estimate | null>(null);
   const [testPhone, setTestPhone] = useState("");
   const [testResult, setTestResult] = useState<string | null>(null);
@@ -106,9 +103,14 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
   );
   const settings = useLoad(() => call(client.GET("/account/settings")), "settings");
   const approval = settings.data?.approvalRequired ?? false;
-  const template = templates.data?.items.find((t) => t.id === templateId) ?? null;
-  const body = channel === "whatsapp" ? (template?.body ?? "") : text;
-  const variables = useMemo(() => variablesOf(body), [body]);
+  const templateBody = (id: number | null) =>
+    templates.data?.items.find((t) => t.id === id)?.body ?? "";
+  const body = channel === "whatsapp" ? templateBody(templateId) : text;
+  // With an A/B test, the variables of every variant (their values are shared).
+  const bodies = ab.enabled
+    ? ab.variants.map((v) => (channel === "whatsapp" ? templateBody(v.templateId) : v.text))
+    : [body];
+  const variables = Array.from(new Set(bodies.flatMap((b) => variablesOf(b))));
   const extraVariables = variables.filter(
     (v) => !CONTACT_FIELDS.has(v) && !v.startsWith("attributes."),
   );
@@ -117,6 +119,14 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
   const editable = can("editor") && (!saved || saved.status === "draft");
 
   const payload = () => ({
+    ...(ab.enabled
+      ? abBody(ab, channel, params, templateBody)
+      : {
+          message:
+            channel === "whatsapp"
+              ? { templateId, templateParams: params }
+              : { text, templateParams: Object.keys(params).length ? params : null },
+        }),
     name,
     channel,
     listIds,
@@ -126,14 +136,27 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
     purpose,
     smartEncoding: channel === "sms" && smartEncoding,
     trackLinks: channel !== "whatsapp" && trackLinks,
-    message:
-      channel === "whatsapp"
-        ? { templateId, templateParams: params }
-        : { text, templateParams: Object.keys(params).length ? params : null },
   });
+
+  // Each of these saves the draft first: a new attempt clears the refusals of the others,
+  // so that the fields show only what the server said last.
+  const saving = [save, estimating, confirming, scheduling];
+  const settle = (action: (typeof saving)[number]) => {
+    for (const other of saving) if (other !== action && other.error) other.clear();
+    return action;
+  };
 
   /** Create or update the draft; every action below works on the saved campaign. */
   const persist = async (): Promise<Campaign> => {
+    const problems = ab.enabled ? checkAb(ab, channel !== "whatsapp" && trackLinks) : [];
+    if (problems.length) {
+      // Shown exactly as the server's 422 would be, under the fields it names.
+      throw new ApiError(422, {
+        title: "Check the A/B test",
+        detail: problems.map((p) => p.message).join(" "),
+        errors: problems,
+      });
+    }
     const result = saved
       ? await call(
           client.PUT("/campaigns/{campaign_id}", {
@@ -154,10 +177,11 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
 
   const onSave = (event: FormEvent) => {
     event.preventDefault();
+    settle(save);
     void save.run(persist);
   };
   const onEstimate = () =>
-    estimating.run(async () => {
+    settle(estimating).run(async () => {
       const c = await persist();
       setEstimate(
         await call(
@@ -185,7 +209,7 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
       );
     });
   const onConfirm = (scheduledAt?: string) =>
-    (scheduledAt ? scheduling : confirming).run(async () => {
+    settle(scheduledAt ? scheduling : confirming).run(async () => {
       const c = await persist();
       const path = { campaign_id: c.id };
       const body = scheduledAt ? { scheduledAt } : {};
@@ -212,6 +236,19 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
     void onConfirm(at);
   };
 
+  const valueFields = extraVariables.map((v) => (
+    <Field key={v} label={`Value for ${v}`}>
+      {(p) => (
+        <input
+          {...p}
+          value={params[v] ?? ""}
+          onChange={(e) => setParams({ ...params, [v]: e.target.value })}
+        />
+      )}
+    </Field>
+  ));
+  // The refusal of the latest attempt (see settle), whichever action made it.
+  const formError = save.error ?? estimating.error ?? confirming.error ?? scheduling.error;
   const toggle = (ids: number[], set: (ids: number[]) => void, id: number) =>
     set(ids.includes(id) ? ids.filter((x) => x !== id) : [...ids, id]);
 
@@ -226,12 +263,12 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
       <form className="composer" onSubmit={onSave}>
         <fieldset disabled={!editable} className="card">
           <legend>Audience</legend>
-          <Field label="Name" error={fieldError(save.error, "name")}>
+          <Field label="Name" error={fieldError(formError, "name", { exact: true })}>
             {(p) => (
               <input {...p} required value={name} onChange={(e) => setName(e.target.value)} />
             )}
           </Field>
-          <Field label="Channel" error={fieldError(save.error, "channel")}>
+          <Field label="Channel" error={fieldError(formError, "channel")}>
             {(p) => (
               <select {...p} value={channel} onChange={(e) => setChannel(e.target.value)}>
                 {CHANNELS.map((c) => (
@@ -249,14 +286,14 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
               lists={lists.data?.items ?? []}
               chosen={listIds}
               onToggle={(id) => toggle(listIds, setListIds, id)}
-              error={fieldError(save.error, "listIds")}
+              error={fieldError(formError, "listIds")}
             />
             <ListPicker
               legend="Exclude lists"
               lists={lists.data?.items ?? []}
               chosen={excludeListIds}
               onToggle={(id) => toggle(excludeListIds, setExcludeListIds, id)}
-              error={fieldError(save.error, "excludeListIds")}
+              error={fieldError(formError, "excludeListIds")}
             />
           </div>
           {channel === "rcs" && (
@@ -269,7 +306,7 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
               Send by SMS to recipients whose phone cannot take RCS
             </label>
           )}
-          <Field label="Purpose" error={fieldError(save.error, "purpose")}>
+          <Field label="Purpose" error={fieldError(formError, "purpose")}>
             {(p) => (
               <select
                 {...p}
@@ -303,7 +340,7 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
           )}
           <Field
             label="Sender"
-            error={fieldError(save.error, "sender")}
+            error={fieldError(formError, "sender")}
             hint="Up to 11 letters or 15 digits, as the recipient sees it."
           >
             {(p) => (
@@ -317,92 +354,110 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
           </Field>
         </fieldset>
 
-        <fieldset disabled={!editable} className="card message-card">
-          <legend>Message</legend>
-          <div className="message-grid">
-            <div>
-              {channel === "whatsapp" ? (
-                <Field label="Template" error={fieldError(save.error, "templateId")}>
-                  {(p) => (
-                    <select
-                      {...p}
-                      value={templateId ?? ""}
-                      onChange={(e) =>
-                        setTemplateId(e.target.value ? Number(e.target.value) : null)
-                      }
-                    >
-                      <option value="">Choose a template</option>
-                      {templates.data?.items.map((t) => (
-                        <option key={t.id} value={t.id}>
-                          {t.name} ({t.category ?? "no category"}, {t.status})
-                        </option>
-                      ))}
-                    </select>
-                  )}
-                </Field>
-              ) : (
-                <Field label="Message text" error={fieldError(save.error, "text")}>
-                  {(p) => (
-                    <textarea
-                      {...p}
-                      rows={6}
-                      value={text}
-                      onChange={(e) => setText(e.target.value)}
-                    />
-                  )}
-                </Field>
-              )}
-              <p className="counter" aria-live="polite" data-testid="counter">
-                {preview.data ? counterLine(preview.data) : (preview.error ?? "\u00a0")}
-              </p>
-              {preview.data && preview.data.replaced.length > 0 && (
-                <p className="muted" data-testid="smart-encoding">
-                  Smart encoding replaces{" "}
-                  {preview.data.replaced
-                    .map((r) => `${r.from} with ${r.to || "nothing"} (${r.count})`)
-                    .join(", ")}
-                  .
-                </p>
-              )}
-              {preview.data && preview.data.ucs2Characters.length > 0 && channel === "sms" && (
-                <div className="warning" role="status">
-                  <strong>UCS-2:</strong> these characters force UCS-2 encoding (70 characters per
-                  part instead of 160): {preview.data.ucs2Characters.join(" ")}
-                  <p className="highlighted" aria-label="Message with UCS-2 characters marked">
-                    {highlightUcs2(body, preview.data.ucs2Characters).map((piece, i) =>
-                      piece.ucs2 ? (
-                        <mark key={i}>{piece.text}</mark>
-                      ) : (
-                        <span key={i}>{piece.text}</span>
-                      ),
+        <AbTestSection
+          draft={ab}
+          onChange={(next) => {
+            // Turning the test on starts variant 1 from the message written so far.
+            const first = next.variants[0];
+            if (next.enabled && !ab.enabled && first && !first.text && !first.templateId) {
+              next = {
+                ...next,
+                variants: [{ ...first, text, templateId }, ...next.variants.slice(1)],
+              };
+            }
+            setAb(next);
+          }}
+          channel={channel}
+          trackLinks={channel !== "whatsapp" && trackLinks}
+          smartEncoding={channel === "sms" && smartEncoding}
+          templates={templates.data?.items ?? []}
+          error={formError}
+          disabled={!editable}
+        >
+          {variables.length > 0 && (
+            <p className="muted">Variables: {variables.map((v) => `{{${v}}}`).join(", ")}</p>
+          )}
+          {valueFields}
+        </AbTestSection>
+
+        {!ab.enabled && (
+          <fieldset disabled={!editable} className="card message-card">
+            <legend>Message</legend>
+            <div className="message-grid">
+              <div>
+                {channel === "whatsapp" ? (
+                  <Field label="Template" error={fieldError(formError, "templateId")}>
+                    {(p) => (
+                      <select
+                        {...p}
+                        value={templateId ?? ""}
+                        onChange={(e) =>
+                          setTemplateId(e.target.value ? Number(e.target.value) : null)
+                        }
+                      >
+                        <option value="">Choose a template</option>
+                        {templates.data?.items.map((t) => (
+                          <option key={t.id} value={t.id}>
+                            {t.name} ({t.category ?? "no category"}, {t.status})
+                          </option>
+                        ))}
+                      </select>
                     )}
+                  </Field>
+                ) : (
+                  <Field label="Message text" error={fieldError(formError, "text")}>
+                    {(p) => (
+                      <textarea
+                        {...p}
+                        rows={6}
+                        value={text}
+                        onChange={(e) => setText(e.target.value)}
+                      />
+                    )}
+                  </Field>
+                )}
+                <p className="counter" aria-live="polite" data-testid="counter">
+                  {preview.data ? counterLine(preview.data) : (preview.error ?? "\u00a0")}
+                </p>
+                {preview.data && preview.data.replaced.length > 0 && (
+                  <p className="muted" data-testid="smart-encoding">
+                    Smart encoding replaces{" "}
+                    {preview.data.replaced
+                      .map((r) => `${r.from} with ${r.to || "nothing"} (${r.count})`)
+                      .join(", ")}
+                    .
                   </p>
-                </div>
-              )}
-              {variables.length > 0 && (
-                <p className="muted">Variables: {variables.map((v) => `{{${v}}}`).join(", ")}</p>
-              )}
-              {extraVariables.map((v) => (
-                <Field key={v} label={`Value for ${v}`}>
-                  {(p) => (
-                    <input
-                      {...p}
-                      value={params[v] ?? ""}
-                      onChange={(e) => setParams({ ...params, [v]: e.target.value })}
-                    />
-                  )}
-                </Field>
-              ))}
+                )}
+                {preview.data && preview.data.ucs2Characters.length > 0 && channel === "sms" && (
+                  <div className="warning" role="status">
+                    <strong>UCS-2:</strong> these characters force UCS-2 encoding (70 characters per
+                    part instead of 160): {preview.data.ucs2Characters.join(" ")}
+                    <p className="highlighted" aria-label="Message with UCS-2 characters marked">
+                      {highlightUcs2(body, preview.data.ucs2Characters).map((piece, i) =>
+                        piece.ucs2 ? (
+                          <mark key={i}>{piece.text}</mark>
+                        ) : (
+                          <span key={i}>{piece.text}</span>
+                        ),
+                      )}
+                    </p>
+                  </div>
+                )}
+                {variables.length > 0 && (
+                  <p className="muted">Variables: {variables.map((v) => `{{${v}}}`).join(", ")}</p>
+                )}
+                {valueFields}
+              </div>
+              <PhonePreview
+                listId={listIds[0] ?? null}
+                contact={contact}
+                onContact={setContact}
+                text={personalize(body, contact, params)}
+                sender={sender}
+              />
             </div>
-            <PhonePreview
-              listId={listIds[0] ?? null}
-              contact={contact}
-              onContact={setContact}
-              text={personalize(body, contact, params)}
-              sender={sender}
-            />
-          </div>
-        </fieldset>
+          </fieldset>
+        )}
 
         {editable && (
           <div className="actions">
@@ -424,6 +479,7 @@ export function Composer({ campaign }: { campaign: Campaign | null }) {
             <ErrorText error={estimating.error} />
           </div>
           {estimate && <EstimateView estimate={estimate} />}
+          {estimate?.abTest && <AbEstimateView split={estimate.abTest} price={estimate.price} />}
         </section>
       )}
 
@@ -560,29 +616,6 @@ function ListPicker({
       )}
     </fieldset>
   );
-}
-
-/** The API's count of characters, parts and encoding, asked again a moment after typing stops. */
-function usePreview(channel: string, text: string, smartEncoding: boolean) {
-  const [data, setData] = useState<Preview | null>(null);
-  const [error, setError] = useState<string | null>(null);
-  useEffect(() => {
-    if (!text) {
-      setData(null);
-      return;
-    }
-    let live = true;
-    const timer = window.setTimeout(() => {
-      call(client.POST("/preview", { body: { channel, text, smartEncoding } }))
-        .then((p) => live && (setData(p), setError(null)))
-        .catch((e: unknown) => live && setError(e instanceof Error ? e.message : String(e)));
-    }, 200);
-    return () => {
-      live = false;
-      window.clearTimeout(timer);
-    };
-  }, [channel, text, smartEncoding]);
-  return { data, error };
 }
 
 function PhonePreview({

@@ -1,9 +1,9 @@
 // Event hooks: the customer's webhooks. Managers and owners list, create (the signing
-// secret is shown once), enable or disable and delete them, and read each hook's delivery
-// log, retrying a failed delivery.
+// secret is shown once), edit, enable or disable and delete them, and read each hook's
+// delivery log, retrying a failed delivery.
 import { useState, type FormEvent } from "react";
 import { call, client } from "../api/client";
-import { HOOK_EVENTS, type Hook, type HookEvent } from "../api/types";
+import type { Hook, HookEvent } from "../api/types";
 import {
   ErrorText,
   errorsUnder,
@@ -17,6 +17,7 @@ import {
 import { formatCount, formatDateTime } from "../format";
 import { useAction, useLoad } from "../hooks";
 import { useSession } from "../session";
+import { EditHook, EventsPicker } from "./HookEdit";
 
 const LIMIT = 20;
 
@@ -24,6 +25,7 @@ export default function Hooks() {
   const { can } = useSession();
   const [offset, setOffset] = useState(0);
   const [shown, setShown] = useState<Hook | null>(null);
+  const [editing, setEditing] = useState<Hook | null>(null);
   const hooks = useLoad(
     () => call(client.GET("/hooks", { params: { query: { limit: LIMIT, offset } } })),
     `hooks-${offset}`,
@@ -46,6 +48,7 @@ export default function Hooks() {
       .run(async () => {
         await call(client.DELETE("/hooks/{hook_id}", { params: { path: { hook_id: hook.id } } }));
         if (shown?.id === hook.id) setShown(null);
+        if (editing?.id === hook.id) setEditing(null);
       })
       .then(hooks.reload);
 
@@ -88,6 +91,9 @@ export default function Hooks() {
                       </button>
                       {manager && (
                         <>
+                          <button type="button" className="small" onClick={() => setEditing(hook)}>
+                            Edit hook {hook.id}
+                          </button>
                           <button
                             type="button"
                             className="small"
@@ -129,6 +135,17 @@ export default function Hooks() {
         )}
         <ErrorText error={change.error} />
       </section>
+      {manager && editing && (
+        <EditHook
+          key={editing.id}
+          hook={editing}
+          onSaved={(hook) => {
+            if (shown?.id === hook.id) setShown(hook);
+            hooks.reload();
+          }}
+          onClose={() => setEditing(null)}
+        />
+      )}
       {manager && <CreateHook onCreated={hooks.reload} />}
       {shown && <Deliveries key={shown.id} hook={shown} />}
     </>
@@ -176,28 +193,7 @@ function CreateHook({ onCreated }: { onCreated: () => void }) {
             />
           )}
         </Field>
-        <fieldset className="list-picker" aria-invalid={eventsError ? true : undefined}>
-          <legend>Events</legend>
-          {HOOK_EVENTS.map((name) => (
-            <label key={name} className="check">
-              <input
-                type="checkbox"
-                checked={events.includes(name)}
-                onChange={() =>
-                  setEvents(
-                    events.includes(name) ? events.filter((e) => e !== name) : [...events, name],
-                  )
-                }
-              />
-              {name === "*" ? "* (all events)" : name}
-            </label>
-          ))}
-          {eventsError && (
-            <p className="field-error" role="alert">
-              {eventsError}
-            </p>
-          )}
-        </fieldset>
+        <EventsPicker legend="Events" events={events} onChange={setEvents} error={eventsError} />
         <Field label="Hook description" error={fieldError(create.error, "description")}>
           {(p) => (
             <input {...p} value={description} onChange={(e) => setDescription(e.target.value)} />

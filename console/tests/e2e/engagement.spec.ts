@@ -1,7 +1,7 @@
 // Compliance settings, a campaign's clicks and delivery rules, a contact's history and the
 // event hooks, each through the console; fixtures are made with the owner's API key.
 import AxeBuilder from "@axe-core/playwright";
-import { expect, test, type APIRequestContext, type Page } from "@playwright/test";
+import { expect, test, type APIRequestContext, type Locator, type Page } from "@playwright/test";
 import { execFileSync } from "node:child_process";
 import { resolve } from "node:path";
 import { MANAGER, STATE, VIEWER, seed } from "./seed";
@@ -250,4 +250,213 @@ test("a manager creates a hook, sees its secret once, its deliveries, and retrie
 
   await row.getByRole("button", { name: `Delete hook ${hookId}` }).click();
   await expect(page.getByText("No hooks yet.")).toBeVisible();
+});
+
+test("an A/B campaign is composed, confirmed, decided early and shows its winner", async ({
+  page,
+  request,
+  browser,
+}) => {
+  test.setTimeout(150_000);
+  await api(request, "PUT", "/account/settings", { approvalRequired: false });
+  const list = await api(request, "POST", "/lists", { name: "AB testers" });
+  await api(request, "POST", `/lists/${String(list!.id)}/contacts`, {
+    contacts: Array.from({ length: 10 }, (_, i) => ({ phone: `+3364444000${i}` })),
+  });
+
+  await signIn(page, MANAGER);
+  await page.goto("/campaigns/new");
+  await page.getByLabel("Name", { exact: true }).fill("Spring A/B");
+  await page
+    .getByRole("group", { name: "Lists", exact: true })
+    .getByLabel(/AB testers/)
+    .check();
+  await page.getByLabel("Message text").fill("Spring sale: 20% off");
+  await page.getByLabel("Run an A/B test").check();
+  // Variant 1 starts from the message written so far.
+  await expect(page.getByLabel("Text of variant 1")).toHaveValue("Spring sale: 20% off");
+  await page.getByLabel("Text of variant 2").fill("Spring sale for {{nickname}}");
+  await page.getByLabel("Test share (%)").fill("50");
+  // Unique clicks are only offered with tracked links.
+  const metric = page.getByLabel("Winning metric");
+  await expect(metric.getByRole("option")).toHaveCount(1);
+  await page.getByLabel(/^Track links/).check();
+  await expect(metric.getByRole("option")).toHaveCount(2);
+  await page.getByLabel(/^Track links/).uncheck();
+
+  // The server's refusal lands under the variant it names.
+  await page.getByRole("button", { name: "Save draft" }).click();
+  const second = page.getByLabel("Text of variant 2");
+  await expect(second).toHaveAttribute("aria-invalid", "true");
+  await expect(second).toHaveAccessibleDescription(/nickname/);
+  // The form's own check names its field the same way.
+  await page.getByLabel("Name of variant 2").fill("a");
+  await page.getByRole("button", { name: "Save draft" }).click();
+  await expect(page.getByLabel("Name of variant 2")).toHaveAccessibleDescription(/used twice/);
+
+  await page.getByLabel("Name of variant 2").fill("B");
+  await second.fill("Spring sale: 25% off, today only");
+  await page.getByLabel("Decide after (minutes)").fill("90");
+  await page.getByRole("button", { name: "Estimate cost" }).click();
+  // Recipients of each part of the split: half of 10 in the test, dealt out A, B, A, B, A.
+  const split = page.getByRole("table", { name: "A/B split" });
+  const recipients = (table: Locator, row: RegExp) =>
+    table.getByRole("row", { name: row }).getByRole("cell").first();
+  await expect(recipients(split, /^Test: A/)).toHaveText("3");
+  await expect(recipients(split, /^Test: B/)).toHaveText("2");
+  await expect(recipients(split, /^Remainder \(as [AB]\)/)).toHaveText("5");
+  // The refusals of the earlier save are gone once the estimate saved the draft.
+  await expect(page.getByLabel("Name of variant 2")).not.toHaveAttribute("aria-invalid", "true");
+  await expect(second).not.toHaveAttribute("aria-invalid", "true");
+  await check(page, "composer-ab");
+  const drafts = (await api(request, "GET", "/campaigns?status=draft"))!.items as {
+    id: number;
+    name: string;
+    variants: { name: string; message: { text: string } }[];
+    abTest: { testShare: number; metric: string; decideAfterMinutes: number };
+  }[];
+  const stored = drafts.find((c) => c.name === "Spring A/B")!;
+  expect(stored.variants.map((v) => [v.name, v.message.text])).toEqual([
+    ["A", "Spring sale: 20% off"],
+    ["B", "Spring sale: 25% off, today only"],
+  ]);
+  expect(stored.abTest).toMatchObject({
+    testShare: 0.5,
+    metric: "delivered",
+    decideAfterMinutes: 90,
+  });
+
+  await page.getByRole("button", { name: "Confirm" }).click();
+  await expect(page).toHaveURL(new RegExp(`/campaigns/${stored.id}$`));
+  // Each variant's recipients (the cell after its message) and its delivered rate.
+  const variants = page.getByRole("table", { name: "A/B test" });
+  const variantCell = (row: RegExp, index: number) =>
+    variants.getByRole("row", { name: row }).getByRole("cell").nth(index);
+  await expect(variantCell(/^A /, 1)).toHaveText("3");
+  await expect(variantCell(/^B /, 1)).toHaveText("2");
+  await expect(variantCell(/^A /, 6)).toHaveText(/^\d+\.\d%$/);
+  await expect(page.getByTestId("ab-winner")).toHaveText("No winner yet.");
+
+  // A viewer sees the test but is offered no decision.
+  const viewerContext = await browser.newContext({ baseURL: test.info().project.use.baseURL });
+  const viewer = await viewerContext.newPage();
+  await signIn(viewer, VIEWER);
+  await viewer.goto(`/campaigns/${stored.id}`);
+  await expect(viewer.getByRole("table", { name: "A/B test" })).toBeVisible();
+  await expect(viewer.getByRole("button", { name: "Decide now" })).toHaveCount(0);
+  await viewerContext.close();
+
+  await page.getByLabel("Winning variant").selectOption("B");
+  await page.getByRole("button", { name: "Decide now" }).click();
+  await expect(page.getByTestId("ab-winner")).toContainText("Winner: B, decided");
+  await expect(page.getByRole("button", { name: "Decide now" })).toHaveCount(0);
+  // The rest of the audience goes out as B.
+  await expect(page.getByText("completed", { exact: true })).toBeVisible({ timeout: 60_000 });
+  await expect(variantCell(/^B /, 1)).toHaveText("7");
+  await expect(variantCell(/^A /, 1)).toHaveText("3");
+  const decided = await api(request, "GET", `/campaigns/${stored.id}`);
+  expect((decided!.abTest as { winner: string }).winner).toBe("B");
+  await check(page, "campaign-ab");
+});
+
+test("an A/B test by unique clicks shows each variant's clicks and click rate", async ({
+  page,
+  request,
+}) => {
+  test.setTimeout(120_000);
+  await api(request, "PUT", "/account/settings", { approvalRequired: false });
+  const list = await api(request, "POST", "/lists", { name: "Click testers" });
+  await api(request, "POST", `/lists/${String(list!.id)}/contacts`, {
+    contacts: Array.from({ length: 4 }, (_, i) => ({ phone: `+3365555000${i + 1}` })),
+  });
+  const campaign = await api(request, "POST", "/campaigns", {
+    name: "Clicks decide",
+    channel: "sms",
+    variants: [
+      { name: "Short", message: { text: "Sale: https://shop.example.com/a" } },
+      { name: "Long", message: { text: "Our spring sale is on: https://shop.example.com/b" } },
+    ],
+    abTest: { testShare: 0.5, metric: "uniqueClicks", decideAfterMinutes: 600 },
+    listIds: [list!.id],
+    trackLinks: true,
+  });
+  const id = String(campaign!.id);
+  await api(request, "PUT", `/campaigns/${id}/confirm`, {});
+  // The test share (one recipient per variant) is handed over; the rest waits.
+  await expect
+    .poll(async () => {
+      const c = (await api(request, "GET", `/campaigns/${id}`))!;
+      const s = c.stats as { queued: number; sending: number; recipients: number };
+      return s.recipients > 0 && s.queued + s.sending === 0;
+    })
+    .toBe(true);
+  const code = sql(
+    `SELECT l.code FROM link l JOIN message m ON m.id = l.message_id ` +
+      `WHERE l.campaign_id = ${id} AND m.variant = 'Long' LIMIT 1`,
+  );
+  for (let i = 0; i < 2; i++) {
+    expect((await request.get(`/l/${code}`, { maxRedirects: 0 })).status()).toBe(302);
+  }
+
+  await signIn(page, MANAGER);
+  await page.goto(`/campaigns/${id}`);
+  const variants = page.getByRole("table", { name: "A/B test" });
+  const cells = (row: RegExp) => variants.getByRole("row", { name: row }).getByRole("cell");
+  // Message, recipients, sent, delivered, read, failed, clicks, unique clicks, the rates.
+  await expect(cells(/^Long /).nth(1)).toHaveText("1");
+  await expect(cells(/^Long /).nth(6)).toHaveText("2");
+  await expect(cells(/^Long /).nth(7)).toHaveText("1");
+  await expect(cells(/^Long /).nth(9)).toHaveText("100.0%");
+  await expect(cells(/^Short /).nth(7)).toHaveText("0");
+  await expect(cells(/^Short /).nth(9)).toHaveText("0.0%");
+  await expect(page.getByText(/the best unique click rate wins 600 minutes/)).toBeVisible();
+  await check(page, "campaign-ab-clicks");
+  // Not waited for: the test is cancelled with the rest of its audience.
+  await api(request, "PUT", `/campaigns/${id}/cancel`);
+});
+
+test("a manager edits a hook; an internal address is refused with its reason", async ({
+  page,
+  request,
+}) => {
+  const hook = await api(request, "POST", "/hooks", {
+    url: "http://127.0.0.1:9/first",
+    events: ["message.sent"],
+  });
+  const hookId = Number(hook!.id);
+  await signIn(page, MANAGER);
+  await page.getByRole("link", { name: "Hooks" }).click();
+  const row = page.getByRole("row", { name: /127\.0\.0\.1:9\/first/ });
+  await row.getByRole("button", { name: `Edit hook ${hookId}` }).click();
+  const form = page.getByRole("form", { name: `Edit hook ${hookId}` });
+  const url = form.getByLabel("URL of the hook");
+  await expect(url).toHaveValue("http://127.0.0.1:9/first");
+
+  await url.fill("https://169.254.169.254/latest/meta-data");
+  await form.getByRole("button", { name: "Save hook" }).click();
+  await expect(url).toHaveAttribute("aria-invalid", "true");
+  await expect(url).toHaveAccessibleDescription(/internal address \(169\.254\.169\.254\)/);
+  expect((await api(request, "GET", `/hooks/${hookId}`))!.url).toBe("http://127.0.0.1:9/first");
+
+  await url.fill("http://127.0.0.1:9/second");
+  const events = form.getByRole("group", { name: "Events of the hook" });
+  await events.getByLabel("message.sent").uncheck();
+  await events.getByLabel("message.delivered").check();
+  await events.getByLabel("message.failed").check();
+  await form.getByLabel(/^Enabled/).uncheck();
+  await form.getByRole("button", { name: "Save hook" }).click();
+  await expect(form.getByRole("status")).toHaveText("Saved.");
+  await check(page, "hook-edit");
+
+  await page.reload();
+  const edited = page.getByRole("row", { name: /127\.0\.0\.1:9\/second/ });
+  await expect(edited).toContainText("message.delivered, message.failed");
+  await expect(edited).toContainText("disabled");
+  const stored = await api(request, "GET", `/hooks/${hookId}`);
+  expect(stored).toMatchObject({
+    url: "http://127.0.0.1:9/second",
+    events: ["message.delivered", "message.failed"],
+    enabled: false,
+  });
+  await api(request, "DELETE", `/hooks/${hookId}`);
 });

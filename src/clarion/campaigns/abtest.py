@@ -75,15 +75,26 @@ async def variant_templates(session: AsyncSession, campaign: Campaign) -> list[T
 async def variant_stats(
     session: AsyncSession, campaigns: Sequence[Campaign]
 ) -> dict[int, dict[str, dict[str, int]]]:
-    """campaign id -> variant -> its status partition, for the A/B campaigns among these."""
+    """campaign id -> variant -> its status partition and, with tracked links, the clicks
+    on its messages' links (`clicks`, `unique_clicks`: what a uniqueClicks test compares),
+    for the A/B campaigns among these."""
     # Messages exist once the test share was queued, or the winner known (a decision
     # before the start sends the whole audience the winner).
-    ids = [c.id for c in campaigns if is_ab(c) and (c.ab_test_at or c.ab_winner)]
-    counts = await repository.variant_counts(session, ids)
+    started = [c for c in campaigns if is_ab(c) and (c.ab_test_at or c.ab_winner)]
+    counts = await repository.variant_counts(session, [c.id for c in started])
+    clicks = await links_repository.clicks_by_variant(
+        session, [c.id for c in started if c.track_links]
+    )
     out: dict[int, dict[str, dict[str, int]]] = {}
     for campaign_id, by_variant in counts.items():
+        clicked = clicks.get(campaign_id, {})
         out[campaign_id] = {
-            name: {**statuses, "recipients": sum(statuses.values())}
+            name: {
+                **statuses,
+                "recipients": sum(statuses.values()),
+                "clicks": clicked.get(name, (0, 0))[0],
+                "unique_clicks": clicked.get(name, (0, 0))[1],
+            }
             for name, statuses in by_variant.items()
         }
     return out

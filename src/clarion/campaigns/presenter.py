@@ -14,9 +14,9 @@ from clarion.campaigns.schemas import (
     CampaignOut,
     CampaignStats,
     CostOut,
-    DeliveryCounters,
     Purpose,
     VariantOut,
+    VariantStats,
 )
 from clarion.compliance.schemas import WindowIn
 from clarion.money import from_units
@@ -35,7 +35,7 @@ def _ab_out(c: Campaign, stats: dict[str, dict[str, int]] | None) -> dict[str, A
                 message=v.get("message") or {},
                 stats=None
                 if stats is None
-                else DeliveryCounters.model_validate(stats.get(v["name"], {})),
+                else VariantStats.model_validate(stats.get(v["name"], {})),
             )
             for v in c.variants
         ],

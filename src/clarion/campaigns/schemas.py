@@ -311,12 +311,18 @@ class CostOut(OutModel):
     spent: Credits
 
 
+class VariantStats(DeliveryCounters, ClickCounters):
+    """A variant's messages by status and, beside that partition, the clicks on their
+    tracked links (0 without trackLinks). A uniqueClicks test compares uniqueClicks /
+    recipients; once decided, the winner's figures include the remainder's messages."""
+
+
 class VariantOut(OutModel):
     name: str
     message: dict[str, Any]
-    stats: DeliveryCounters | None = Field(
-        description="the status partition of its messages (null in live events: read the "
-        "campaign for it)"
+    stats: VariantStats | None = Field(
+        description="the status partition of its messages and their clicks (null in live "
+        "events: read the campaign for it)"
     )
 
 

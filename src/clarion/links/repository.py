@@ -362,6 +362,31 @@ async def unique_clicks_by_variant(session: AsyncSession, campaign_id: int) -> d
     return {str(variant): int(n) for variant, n in rows}
 
 
+async def clicks_by_variant(
+    session: AsyncSession, campaign_ids: Sequence[int]
+) -> dict[int, dict[str, tuple[int, int]]]:
+    """campaign id -> A/B variant -> (clicks, its messages with a clicked link), for the
+    variants that have clicks: one GROUP BY over the campaigns' clicked links (their partial
+    index), each joined to its message by the primary key."""
+    if not campaign_ids:
+        return {}
+    rows = await session.execute(
+        select(
+            Link.campaign_id,
+            Message.variant,
+            func.sum(Link.clicks),
+            func.count(func.distinct(Link.message_id)),
+        )
+        .join(Message, Message.id == Link.message_id)
+        .where(Link.campaign_id.in_(list(campaign_ids)), _clicked(), Message.variant.is_not(None))
+        .group_by(Link.campaign_id, Message.variant)
+    )
+    out: dict[int, dict[str, tuple[int, int]]] = {}
+    for cid, variant, n, unique in rows:
+        out.setdefault(int(cid), {})[str(variant)] = (int(n or 0), int(unique or 0))
+    return out
+
+
 async def clicks_of_campaigns(
     session: AsyncSession, campaign_ids: Sequence[int]
 ) -> dict[int, tuple[int, int]]:

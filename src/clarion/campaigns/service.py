@@ -357,8 +357,10 @@ async def _digest_and_pricing(
         pricing = await price_variants(session, campaign, templates, card, cap=cap)
     else:
         pricing = await price_audience(session, campaign, template, card, cap=cap)
-    countries = {country for country, _ in pricing.buckets}
-    when = await schedule.schedule(session, campaign, settings, countries, cap, now)
+    priced: dict[str, int] = {}
+    for (country, _), bucket in pricing.buckets.items():
+        priced[country] = priced.get(country, 0) + bucket.recipients
+    when = await schedule.schedule(session, campaign, settings, priced, cap, now)
     return digest, (pricing, when)
 
 

@@ -69,9 +69,12 @@ async def schedule(
     priced: Mapping[str, int],
     cap: repository.CapFilter | None,
     now: datetime,
+    *,
+    need_consent: bool = False,
 ) -> dict[str, Any]:
     """`{sendableNow, held, firstSendAt, lastWindowOpensAt}` over the priced recipients
-    (`priced`: how many per priced country)."""
+    (`priced`: how many per priced country; `need_consent`: the contacts without granted
+    consent are no recipients, as in the pricing)."""
     window = Window.of(**campaign.send_window) if campaign.send_window else None
     sendable, held = 0, 0
     first: datetime | None = None
@@ -93,7 +96,7 @@ async def schedule(
         else []
     )
     async for chunk in repository.stream_recipient_groups(
-        session, audience_of(campaign), campaign.channel, values, cap=cap
+        session, audience_of(campaign), campaign.channel, values, cap=cap, need_consent=need_consent
     ):
         for row in chunk:
             fields = list(row)

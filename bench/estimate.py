@@ -351,7 +351,9 @@ async def bench_estimate(
     base_times, rows = await timed(baseline, args.repeat)
     print(f"[{label}] baseline GROUP BY country ({len(rows)} rows)      {fmt(base_times)}")
     base = min(base_times)
-    for name, limit in (("plain", 1.5), ("personalized", 5.0)):
+    # The issues' targets: 1.5 s for the lists alone, 2 s with a filter, a cap and consent.
+    compliance = bool(args.filter and args.cap and args.consent is not None)
+    for name, limit in (("plain", 2.0 if compliance else 1.5), ("personalized", 5.0)):
 
         async def run(campaign_id: int = ids[name]) -> Any:
             async with db.transaction() as s:

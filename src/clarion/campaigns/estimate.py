@@ -380,7 +380,12 @@ async def price_audience(
     counts = await repository.breakdown_by_country(
         session, audience, channel, need_consent=need_consent, cap=cap
     )
-    memberships = await repository.memberships_of_candidates(session, audience)
+    folded = [c.memberships for c in counts.values()]
+    memberships = (
+        sum(m or 0 for m in folded)
+        if counts and None not in folded
+        else await repository.memberships_of_candidates(session, audience)
+    )
     p.opted_out = sum(c.opted_out for c in counts.values())
     p.no_consent = sum(c.no_consent for c in counts.values())
     p.frequency_capped = sum(c.capped for c in counts.values())

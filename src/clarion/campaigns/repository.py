@@ -330,6 +330,7 @@ class CountryCounts:
     opted_out: int = 0
     no_consent: int = 0
     capped: int = 0
+    memberships: int | None = None  # of the candidates (lists only): see breakdown_by_country
 
 
 async def breakdown_by_country(
@@ -345,13 +346,25 @@ async def breakdown_by_country(
     consent are outer-joined on their primary keys (contact, channel), the capped contacts
     on their grouped ids: one row per candidate, whatever it joins. One pass instead of one
     per exclusion: each pass re-reads the audience (lists and filter) of a million contacts,
-    which is what an estimate costs."""
+    which is what an estimate costs. Without segments, the candidates are joined to their
+    list memberships grouped per contact (instead of a semi-join over the members), and
+    `memberships` counts them in the same pass (memberships_of_candidates otherwise)."""
     if audience.empty:
         return {}
     opt_out = aliased(ContactOptOut)
     consent = aliased(ContactConsent)
     opted = opt_out.contact_id.is_not(None)
-    stmt: Select[Any] = select(Contact.country).outerjoin(
+    stmt: Select[Any] = select(Contact.country)
+    fold = bool(audience.list_ids) and not audience.segments
+    if fold:
+        members = (
+            select(ListMember.contact_id, func.count().label("n"))
+            .where(ListMember.list_id.in_(list(audience.list_ids)))
+            .group_by(ListMember.contact_id)
+            .subquery()
+        )
+        stmt = stmt.join(members, members.c.contact_id == Contact.id)
+    stmt = stmt.outerjoin(
         opt_out, and_(opt_out.contact_id == Contact.id, opt_out.channel == channel)
     )
     left_out: ColumnElement[bool] = opted  # the contacts an earlier exclusion counted
@@ -376,15 +389,18 @@ async def breakdown_by_country(
         columns.append(func.count().filter(~left_out, capped.c.contact_id.is_not(None)))
     else:
         columns.append(literal(0))
+    columns.append(func.sum(members.c.n) if fold else literal(None))
     stmt = (
         stmt.add_columns(*columns)
-        .where(*audience_where(session, audience))
+        .where(*audience_where(session, audience, in_a_list=fold))
         .group_by(Contact.country)
     )
     async with without_nested_loops(session):
         return {
-            str(country): CountryCounts(int(n), int(out), int(consentless), int(over))
-            for country, n, out, consentless, over in await session.execute(stmt)
+            str(country): CountryCounts(
+                int(n), int(out), int(nc), int(over), None if m is None else int(m)
+            )
+            for country, n, out, nc, over, m in await session.execute(stmt)
         }
 
 

@@ -4,14 +4,27 @@
     python bench/estimate.py --quick         # small smoke run
     python bench/estimate.py --backend sqlite --recipients 200000
     python bench/estimate.py --consent 0.5    # requireConsent, half the contacts granted
+    python bench/estimate.py --backend postgresql --skip-stats \
+        --filter broad --cap 2/24 --consent 0.5 --segment-count
+        # a 3-condition filter, a frequency cap (2 marketing messages in 24 h; --capped of
+        # the contacts reached it) and requireConsent; GET /segments/{id}/count of the filter
 
 calculateGoal is timed by calling the service function (clarion.campaigns.service.
 calculate_goal: validation, fingerprint, audience GROUP BY, personalized streaming, storing
 the estimate) in its own transaction. The baseline is a bare
 `SELECT country, count(*) FROM contact WHERE account_id = ? GROUP BY country` over the same
 audience, measured in the same run. GET /campaigns/stats is timed through HTTP (the real
-ASGI app, in process) on PostgreSQL. Every PostgreSQL run uses its own fresh database,
-created and dropped here.
+ASGI app, in process) on PostgreSQL, and so is GET /segments/{id}/count (--segment-count,
+both backends: a saved segment of the --filter). Every PostgreSQL run uses its own fresh
+database, created and dropped here.
+
+With --filter the contacts carry attributes (`tier`: gold/silver/bronze/none, `age`: 0-79,
+`city`) and the campaigns target the lists narrowed by a 3-condition filter: "broad"
+(country in 18 of the 20, tier not none, age >= 18: about half the contacts) or "narrow"
+(country FR, tier gold, age >= 30: under 1 %). With --cap M/H the account has that
+frequency cap and an earlier marketing campaign sent --capped of the contacts M messages
+an hour ago (and as many others one message, under the cap): message rows written in SQL
+as the engine leaves them, then the statistics the product refreshes after bulk writes.
 """
 
 import argparse
@@ -23,13 +36,14 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -37,12 +51,14 @@ from clarion.accounts.service import create_account
 from clarion.app import create_app
 from clarion.campaigns import service
 from clarion.campaigns.models import Campaign
-from clarion.compliance.schemas import ComplianceIn
+from clarion.compliance.schemas import ComplianceIn, FrequencyCapIn
 from clarion.compliance.service import update_settings
 from clarion.config import Settings
+from clarion.db.base import UTCDateTime, utcnow
 from clarion.db.migrate import upgrade
 from clarion.db.plans import analyze_if_changed
 from clarion.db.session import Database
+from clarion.segments.models import Segment
 
 COUNTRIES = [
     "FR", "DE", "US", "GB", "ES", "IT", "NL", "BE", "PT", "PL",
@@ -51,6 +67,30 @@ COUNTRIES = [
 PG_ADMIN = os.environ.get("CLARION_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
 PLAIN = "Black Friday: 20% off everything today only. Reply STOP to opt out"
 PERSONAL = "Hi {{firstName}} {{lastName}}, Black Friday: 20% off today only. Reply STOP to opt out"
+FILTERS: dict[str, dict[str, Any]] = {
+    "broad": {
+        "all": [
+            {"field": "country", "op": "in", "value": COUNTRIES[:18]},
+            {"field": "attributes.tier", "op": "ne", "value": "none"},
+            {"field": "attributes.age", "op": "gte", "value": 18},
+        ]
+    },
+    "narrow": {
+        "all": [
+            {"field": "country", "op": "eq", "value": "FR"},
+            {"field": "attributes.tier", "op": "eq", "value": "gold"},
+            {"field": "attributes.age", "op": "gte", "value": 30},
+        ]
+    },
+}
+_ATTRIBUTES_PG = (
+    "jsonb_build_object('tier', (ARRAY['gold', 'silver', 'bronze', 'none'])[1 + (x / 7) % 4], "
+    "'age', x % 80, 'city', 'City' || (x % 50))"
+)
+_ATTRIBUTES_SQLITE = (
+    "json_object('tier', CASE (x / 7) % 4 WHEN 0 THEN 'gold' WHEN 1 THEN 'silver' "
+    "WHEN 2 THEN 'bronze' ELSE 'none' END, 'age', x % 80, 'city', 'City' || (x % 50))"
+)
 
 
 def rss_mb() -> float:
@@ -58,13 +98,19 @@ def rss_mb() -> float:
 
 
 async def generate_audience(
-    db: Database, n: int, overlap: float, optout: float, consent: float | None = None
-) -> int:
-    """One account; n contacts in 20 countries; 3 lists splitting them, with `overlap` of the
-    contacts also in a second list; `optout` of them opted out of SMS; with `consent`, the
-    account requires consent and that share of the contacts granted it. All set-based SQL."""
+    db: Database,
+    n: int,
+    overlap: float,
+    optout: float,
+    consent: float | None = None,
+    attributes: bool = False,
+) -> tuple[int, str]:
+    """One account (its id and API key); n contacts in 20 countries (with `attributes`:
+    tier, age and city); 3 lists splitting them, with `overlap` of the contacts also in a
+    second list; `optout` of them opted out of SMS; with `consent`, the account requires
+    consent and that share of the contacts granted it. All set-based SQL."""
     async with db.transaction() as s:
-        account, _ = await create_account(s, "bench", 0)
+        account, key = await create_account(s, "bench", 0)
         account_id = account.id
     every_overlap = max(1, round(1 / overlap)) if overlap else 0
     every_optout = max(1, round(1 / optout)) if optout else 0
@@ -94,7 +140,8 @@ async def generate_audience(
                     "INSERT INTO contact (account_id, phone, country, first_name, last_name, "
                     "attributes, created_at, updated_at) "
                     "SELECT :a, '+1' || (10000000000 + x), substr(:c, (x % 20) * 2 + 1, 2), "
-                    "'Ann' || (x % 50), 'Smith' || (x % 37), '{}', "
+                    f"'Ann' || (x % 50), 'Smith' || (x % 37), "
+                    f"{_ATTRIBUTES_SQLITE if attributes else repr('{}')}, "
                     "CURRENT_TIMESTAMP, CURRENT_TIMESTAMP FROM seq"
                 ),
                 {"n": n, "a": account_id, "c": countries},
@@ -105,7 +152,8 @@ async def generate_audience(
                     "INSERT INTO contact (account_id, phone, country, first_name, last_name, "
                     "attributes, created_at, updated_at) "
                     f"SELECT :a, '+1' || (10000000000 + x), (ARRAY[{country_list}])[x % 20 + 1], "
-                    "'Ann' || (x % 50), 'Smith' || (x % 37), '{}'::jsonb, now(), now() "
+                    "'Ann' || (x % 50), 'Smith' || (x % 37), "
+                    f"{_ATTRIBUTES_PG if attributes else repr('{}') + '::jsonb'}, now(), now() "
                     "FROM generate_series(1, :n) AS x"
                 ),
                 {"n": n, "a": account_id},
@@ -160,7 +208,54 @@ async def generate_audience(
         await require_consent(db, account_id, consent)
     # What the product does after an import this size (no more: no VACUUM, no CHECKPOINT).
     await analyze_if_changed(db, {"contact": n, "list_member": n})
-    return account_id
+    return account_id, key
+
+
+async def seed_cap(db: Database, account_id: int, cap: tuple[int, int], share: float) -> int:
+    """The account caps marketing messages at cap = (messages, hours); as many earlier
+    marketing campaigns (a message per contact each) sent `share` of its contacts one message
+    each an hour ago (they reached the cap), and the first of them sent as many other
+    contacts one message (under the cap, unless it is 1). Returns the message rows written."""
+    messages, hours = cap
+    every = max(2, round(1 / share)) if share else 0
+    async with db.transaction() as s:
+        earlier = [
+            Campaign(
+                account_id=account_id,
+                name=f"earlier {i}",
+                channel="sms",
+                status="completed",
+                message={"text": PLAIN},
+                list_ids=[],
+                exclude_list_ids=[],
+            )
+            for i in range(messages)
+        ]
+        s.add_all(earlier)
+        await s.flush()
+        campaign_ids = [c.id for c in earlier]
+        await update_settings(
+            s,
+            account_id,
+            ComplianceIn(frequency_cap=FrequencyCapIn(messages=messages, period_hours=hours)),
+        )
+    written = 0
+    if every:
+        sent = utcnow() - timedelta(hours=1)
+        insert = text(
+            "INSERT INTO message (campaign_id, account_id, contact_id, phone, country, channel, "
+            "status, units, price, attempts, next_attempt_at, sent_at, created_at, updated_at) "
+            "SELECT :c, :a, id, phone, country, 'sms', 'delivered', 1, 700, 1, :t, :t, :t, :t "
+            "FROM contact WHERE account_id = :a AND id % :e = :r"
+        ).bindparams(bindparam("t", type_=UTCDateTime()))
+        sends = [(c, 0) for c in campaign_ids] + [(campaign_ids[0], 1)]
+        async with db.writer.begin() as conn:
+            for campaign_id, remainder in sends:
+                params = {"a": account_id, "t": sent, "e": every}
+                params.update(c=campaign_id, r=remainder)
+                written += (await conn.execute(insert, params)).rowcount
+    await analyze_if_changed(db, {"message": written})
+    return written
 
 
 async def require_consent(db: Database, account_id: int, share: float) -> None:
@@ -195,12 +290,22 @@ def fmt(times: list[float]) -> str:
     return f"best {min(times) * 1000:8.1f} ms  median {statistics.median(times) * 1000:8.1f} ms"
 
 
-async def bench_estimate(db: Database, args: argparse.Namespace, label: str) -> None:
+async def bench_estimate(
+    db: Database, settings: Settings, args: argparse.Namespace, label: str
+) -> None:
     t0 = time.perf_counter()
-    account_id = await generate_audience(
-        db, args.recipients, args.overlap, args.optout, args.consent
+    account_id, key = await generate_audience(
+        db, args.recipients, args.overlap, args.optout, args.consent, attributes=bool(args.filter)
     )
     print(f"[{label}] generated {args.recipients:,} contacts in {time.perf_counter() - t0:.1f} s")
+    audience_filter = FILTERS[args.filter] if args.filter else None
+    if args.cap:
+        t0 = time.perf_counter()
+        written = await seed_cap(db, account_id, args.cap, args.capped)
+        print(
+            f"[{label}] cap {args.cap[0]} per {args.cap[1]} h: {written:,} earlier messages "
+            f"in {time.perf_counter() - t0:.1f} s"
+        )
     async with db.transaction() as s:
         list_ids = list(
             (
@@ -219,10 +324,17 @@ async def bench_estimate(db: Database, args: argparse.Namespace, label: str) -> 
                 message={"text": body},
                 list_ids=list_ids,
                 exclude_list_ids=[],
+                audience_filter=audience_filter,
             )
             s.add(c)
             await s.flush()
             ids[name] = c.id
+        segment_id = None
+        if audience_filter is not None:
+            segment = Segment(account_id=account_id, name=args.filter, filter=audience_filter)
+            s.add(segment)
+            await s.flush()
+            segment_id = segment.id
 
     async def baseline() -> Any:
         async with db.transaction(write=False) as s:
@@ -239,7 +351,9 @@ async def bench_estimate(db: Database, args: argparse.Namespace, label: str) -> 
     base_times, rows = await timed(baseline, args.repeat)
     print(f"[{label}] baseline GROUP BY country ({len(rows)} rows)      {fmt(base_times)}")
     base = min(base_times)
-    for name, limit in (("plain", 1.5), ("personalized", 5.0)):
+    # The issues' targets: 1.5 s for the lists alone, 2 s with a filter, a cap and consent.
+    compliance = bool(args.filter and args.cap and args.consent is not None)
+    for name, limit in (("plain", 2.0 if compliance else 1.5), ("personalized", 5.0)):
 
         async def run(campaign_id: int = ids[name]) -> Any:
             async with db.transaction() as s:
@@ -258,6 +372,42 @@ async def bench_estimate(db: Database, args: argparse.Namespace, label: str) -> 
             f"price {estimate['price']} excluded {estimate['excluded']} "
             f"encoding {estimate['encoding']} maxParts {estimate['maxParts']}"
         )
+    if args.segment_count and segment_id is not None:
+        await bench_segment_count(db, settings, key, segment_id, base, args, label)
+
+
+async def bench_segment_count(
+    db: Database,
+    settings: Settings,
+    key: str,
+    segment_id: int,
+    base: float,
+    args: argparse.Namespace,
+    label: str,
+) -> None:
+    """GET /segments/{id}/count through HTTP (the real ASGI app, in process)."""
+    app = create_app(settings, db=db)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=manager.app),
+            base_url="http://bench",
+            headers={"Authorization": f"Bearer {key}"},
+        ) as client,
+    ):
+
+        async def count() -> Any:
+            r = await client.get(f"/segments/{segment_id}/count")
+            assert r.status_code == 200, r.text
+            return r.json()["contacts"]
+
+        await count()  # warm the key cache and the connection pool
+        times, matched = await timed(count, max(args.repeat, 5))
+    print(
+        f"[{label}] GET /segments/id/count {args.filter} ({matched:,} match) {fmt(times)}  "
+        f"x{min(times) / base:5.1f} baseline  target < 500 ms: "
+        f"{'OK' if min(times) < 0.5 else 'MISSED'}"
+    )
 
 
 async def bench_stats(db: Database, settings: Settings, args: argparse.Namespace) -> None:
@@ -342,8 +492,9 @@ async def on_sqlite(args: argparse.Namespace) -> None:
         url = f"sqlite:///{tmp}/bench.db"
         await asyncio.to_thread(upgrade, url)
         db = Database(url)
+        settings = Settings(database_url=url, admin_token="bench", sender_enabled=False)
         try:
-            await bench_estimate(db, args, "sqlite")
+            await bench_estimate(db, settings, args, "sqlite")
         finally:
             await db.dispose()
 
@@ -356,10 +507,10 @@ async def on_postgresql(args: argparse.Namespace) -> None:
     try:
         await asyncio.to_thread(upgrade, url)
         db = Database(url)
+        settings = Settings(database_url=url, admin_token="bench", sender_enabled=False)
         try:
-            await bench_estimate(db, args, "postgresql")
+            await bench_estimate(db, settings, args, "postgresql")
             if not args.skip_stats:
-                settings = Settings(database_url=url, admin_token="bench", sender_enabled=False)
                 await bench_stats(db, settings, args)
         finally:
             await db.dispose()
@@ -385,6 +536,23 @@ def main() -> None:
         type=float,
         default=None,
         help="require consent, granted by this share of the contacts (e.g. 0.5)",
+    )
+    parser.add_argument(
+        "--filter", choices=sorted(FILTERS), default=None, help="narrow the lists by a filter"
+    )
+    parser.add_argument(
+        "--cap",
+        type=lambda v: tuple(int(x) for x in v.split("/")),
+        default=None,
+        help="a frequency cap, MESSAGES/HOURS (e.g. 2/24)",
+    )
+    parser.add_argument(
+        "--capped", type=float, default=0.1, help="with --cap: share of contacts at the cap"
+    )
+    parser.add_argument(
+        "--segment-count",
+        action="store_true",
+        help="with --filter: time GET /segments/{id}/count of a segment of that filter",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     args = parser.parse_args()

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.compliance.conftest import EVERY_DAY
 from tests.conftest import AccountClient, Api
 
 RATES = [{"channel": "sms", "country": "FR", "price": 0.07}]
@@ -79,6 +80,20 @@ class TestEstimate:
         transactional = await estimate(account, list_id, text, "transactional")
         assert transactional["recipients"] == 4
         assert transactional["excluded"]["noConsent"] == 0
+
+    async def test_the_schedule_counts_the_recipients_only(
+        self, api: Api, account: AccountClient
+    ) -> None:
+        await api.admin("PUT", "/admin/rates", json={"rates": RATES})
+        list_id = await audience(account)
+        await require_consent(account)
+        every_hour = {"country": "*", "days": EVERY_DAY, "start": "00:00", "end": "24:00"}
+        r = await account.put("/account/compliance", json={"sendingHours": [every_hour]})
+        assert r.status_code == 200, r.text
+        for text in ("Sale today", "Sale today {{firstName}}"):
+            e = await estimate(account, list_id, text, "marketing")
+            assert e["recipients"] == 1
+            assert (e["schedule"]["sendableNow"], e["schedule"]["held"]) == (1, 0)
 
     async def test_a_consent_change_reprices_the_stored_estimate(
         self, api: Api, account: AccountClient

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -22,6 +23,9 @@ from sqlalchemy import event, select, text
 
 from clarion.campaigns.estimate import price_audience
 from clarion.campaigns.models import Campaign
+from clarion.campaigns.repository import CapFilter
+from clarion.compliance.schemas import ComplianceIn
+from clarion.compliance.service import update_settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.pricing.rates import load_rate_card
@@ -192,3 +196,24 @@ async def test_audience_statements_stay_linear_on_statistics_from_a_small_table(
     audience, excluded = await _bulk_load(pg, account, N, first=1_000)
     cid = await seed_campaign(pg, account, [audience], exclude_list_ids=[excluded])
     await _assert_linear(pg, await _statements(pg, cid), N)
+
+
+async def test_a_plain_estimate_reads_the_audience_once_whatever_it_leaves_out(pg):
+    """Each statement over the audience reads every contact and membership again (a
+    million of each costs about a second): pricing a plain text over lists, under
+    requireConsent and a frequency cap, counts the candidates, the opted out, those without
+    consent, those over the cap and the memberships in one, and that one stays linear."""
+    await set_rates(pg, [("sms", "FR", "", 700)])
+    account = await _account(pg)
+    audience, excluded = await _bulk_load(pg, account, N, first=0)
+    cid = await seed_campaign(pg, account, [audience], exclude_list_ids=[excluded], text="Hello")
+    async with pg.transaction() as s:
+        await update_settings(s, account, ComplianceIn(require_consent=True))
+    cap = CapFilter(since=utcnow() - timedelta(hours=24), messages=2)
+    with _captured(pg) as seen:
+        async with pg.transaction() as s:
+            c = (await s.execute(select(Campaign).where(Campaign.id == cid))).scalar_one()
+            p = await price_audience(s, c, None, await load_rate_card(s), cap=cap)
+    assert p.no_consent == N - N // 10 - N // 100  # nobody granted it; not the opted out
+    assert len(seen) == 1, [statement for statement, _, _ in seen]
+    await _assert_linear(pg, seen, N)

@@ -376,28 +376,24 @@ async def price_audience(
     text = message_text(campaign, template, message) if channel != "whatsapp" else ""
     personalized = channel != "whatsapp" and is_personalized(text)
     audience = audience_of(campaign)
-    opted = await repository.opted_out_by_country(session, audience, channel)
-    memberships = await repository.memberships_of_candidates(session, audience)
-    p.opted_out = sum(opted.values())
     need_consent = await consent_required(session, campaign.account_id, campaign.purpose)
-    no_consent: dict[str, int] = {}
-    if need_consent:
-        no_consent = await repository.no_consent_by_country(session, audience, channel)
-        p.no_consent = sum(no_consent.values())
-    capped = (
-        await repository.capped_by_country(
-            session, audience, channel, cap, need_consent=need_consent
-        )
-        if cap is not None
-        else {}
+    counts = await repository.breakdown_by_country(
+        session, audience, channel, need_consent=need_consent, cap=cap
     )
-    p.frequency_capped = sum(capped.values())
+    folded = [c.memberships for c in counts.values()]
+    memberships = (
+        sum(m or 0 for m in folded)
+        if counts and None not in folded
+        else await repository.memberships_of_candidates(session, audience)
+    )
+    p.opted_out = sum(c.opted_out for c in counts.values())
+    p.no_consent = sum(c.no_consent for c in counts.values())
+    p.frequency_capped = sum(c.capped for c in counts.values())
     per_country: dict[str, int] = {}
     if not personalized:  # (personalized: the recipients come from the stream below)
-        candidates = await repository.audience_by_country(session, audience)
         per_country = {
-            c: n - opted.get(c, 0) - no_consent.get(c, 0) - capped.get(c, 0)
-            for c, n in candidates.items()
+            country: c.candidates - c.opted_out - c.no_consent - c.capped
+            for country, c in counts.items()
         }
 
     fallback = channel == "rcs" and campaign.fallback_channel == "sms"

@@ -9,8 +9,10 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
+    ColumnElement,
     Date,
     Select,
+    and_,
     case,
     cast,
     exists,
@@ -171,17 +173,24 @@ def _sources(session: AsyncSession, audience: Audience, *, probe_lists: bool) ->
 
 
 def audience_where(
-    session: AsyncSession, audience: Audience, *, probe_lists: bool = False
+    session: AsyncSession,
+    audience: Audience,
+    *,
+    probe_lists: bool = False,
+    in_a_list: bool = False,
 ) -> list[Any]:
     """WHERE clauses over `contact` for the audience's candidates (opted out or not): the
     account's contacts in any of the lists or segments, matching the filter, in no
     exclusion list (a semi-join: each contact once, however many lists hold it). The one
-    definition of a campaign's audience: the estimate and the materializer both use it."""
+    definition of a campaign's audience: the estimate and the materializer both use it.
+    `in_a_list`: the statement joins `contact` to the members of the audience's lists, so
+    "in a list or a segment" holds already and is left out (it would read the members a
+    second time)."""
     where: list[Any] = [Contact.account_id == audience.account_id]
-    sources = _sources(session, audience, probe_lists=probe_lists)
+    sources = None if in_a_list else _sources(session, audience, probe_lists=probe_lists)
     if sources is not None:
         where.append(sources)
-    elif audience.narrow is None:
+    elif audience.narrow is None and not in_a_list:
         where.append(false())
     if audience.narrow is not None:
         where.append(to_sql(audience.narrow, postgres=is_postgres(session)))
@@ -193,21 +202,6 @@ def audience_where(
             excluded = select(ListMember.contact_id).where(ListMember.list_id.in_(excluded_ids))
             where.append(_not_in(session, Contact.id, excluded))
     return where
-
-
-async def audience_by_country(session: AsyncSession, audience: Audience) -> dict[str, int]:
-    """Per country, the candidates: distinct contacts in the audience (opted out or not;
-    opt-outs are counted apart by opted_out_by_country, as probing the opt-outs of a million
-    contacts costs more than checking the lists of the few thousand opted-out ones)."""
-    if audience.empty:
-        return {}
-    stmt = (
-        select(Contact.country, func.count())
-        .where(*audience_where(session, audience))
-        .group_by(Contact.country)
-    )
-    async with without_nested_loops(session):
-        return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
 
 
 async def memberships_of_candidates(session: AsyncSession, audience: Audience) -> int:
@@ -225,7 +219,10 @@ async def memberships_of_candidates(session: AsyncSession, audience: Audience) -
             select(func.count())
             .select_from(ListMember)
             .join(Contact, Contact.id == ListMember.contact_id)
-            .where(ListMember.list_id.in_(list(audience.list_ids)), *where)
+            .where(
+                ListMember.list_id.in_(list(audience.list_ids)),
+                *audience_where(session, audience, in_a_list=True),
+            )
         )
         async with without_nested_loops(session):
             total += int((await session.execute(stmt)).scalar_one())
@@ -257,26 +254,6 @@ async def _list_memberships(
         )
     async with without_nested_loops(session):
         return int((await session.execute(stmt)).scalar_one())
-
-
-async def opted_out_by_country(
-    session: AsyncSession, audience: Audience, channel: str
-) -> dict[str, int]:
-    """Per country: the candidates (see audience_by_country) opted out of the channel. Driven
-    from the opt-outs, each checked against the lists and filters."""
-    if audience.empty:
-        return {}
-    stmt = (
-        select(Contact.country, func.count())
-        .select_from(ContactOptOut)
-        .join(Contact, Contact.id == ContactOptOut.contact_id)
-        .where(
-            ContactOptOut.channel == channel, *audience_where(session, audience, probe_lists=True)
-        )
-        .group_by(Contact.country)
-    )
-    async with without_nested_loops(session):
-        return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
 
 
 def granted(channel: str) -> Select[Any]:
@@ -343,50 +320,88 @@ async def recipients_count(session: AsyncSession, where: Sequence[Any]) -> int:
         return int((await session.execute(stmt)).scalar_one())
 
 
-async def no_consent_by_country(
-    session: AsyncSession, audience: Audience, channel: str
-) -> dict[str, int]:
-    """Per country: the candidates not opted out of the channel and without granted consent
-    for it (counted apart from the opted out, so that each excluded contact counts once)."""
-    if audience.empty:
-        return {}
-    opted_out = select(ContactOptOut.contact_id).where(ContactOptOut.channel == channel)
-    stmt = (
-        select(Contact.country, func.count())
-        .where(
-            *audience_where(session, audience),
-            _not_in(session, Contact.id, opted_out),
-            _not_in(session, Contact.id, granted(channel)),
-        )
-        .group_by(Contact.country)
-    )
-    async with without_nested_loops(session):
-        return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
+@dataclass(slots=True)
+class CountryCounts:
+    """The candidates of one country, and among them those left out: opted out of the
+    channel; else without granted consent (when it is required); else over the cap. Each
+    excluded contact counts once."""
+
+    candidates: int = 0
+    opted_out: int = 0
+    no_consent: int = 0
+    capped: int = 0
+    memberships: int | None = None  # of the candidates (lists only): see breakdown_by_country
 
 
-async def capped_by_country(
+async def breakdown_by_country(
     session: AsyncSession,
     audience: Audience,
     channel: str,
-    cap: CapFilter,
     *,
     need_consent: bool = False,
-) -> dict[str, int]:
-    """Per country: the candidates not opted out of the channel who reached the cap (with
-    `need_consent`, only those who granted consent: the others count as without consent)."""
+    cap: CapFilter | None = None,
+) -> dict[str, CountryCounts]:
+    """Per country: the candidates (distinct contacts in the audience, opted out or not) and
+    those left out (CountryCounts), in one pass over the audience. The opt-out and the
+    consent are outer-joined on their primary keys (contact, channel), the capped contacts
+    on their grouped ids: one row per candidate, whatever it joins. One pass instead of one
+    per exclusion: each pass re-reads the audience (lists and filter) of a million contacts,
+    which is what an estimate costs. Without segments, the candidates are joined to their
+    list memberships grouped per contact (instead of a semi-join over the members), and
+    `memberships` counts them in the same pass (memberships_of_candidates otherwise)."""
     if audience.empty:
         return {}
-    opted_out = select(ContactOptOut.contact_id).where(ContactOptOut.channel == channel)
-    where = [
-        *audience_where(session, audience),
-        _not_in(session, Contact.id, opted_out),
-        Contact.id.in_(_capped_ids(audience.account_id, cap)),
-    ]
+    opt_out = aliased(ContactOptOut)
+    consent = aliased(ContactConsent)
+    opted = opt_out.contact_id.is_not(None)
+    stmt: Select[Any] = select(Contact.country)
+    fold = bool(audience.list_ids) and not audience.segments
+    if fold:
+        members = (
+            select(ListMember.contact_id, func.count().label("n"))
+            .where(ListMember.list_id.in_(list(audience.list_ids)))
+            .group_by(ListMember.contact_id)
+            .subquery()
+        )
+        stmt = stmt.join(members, members.c.contact_id == Contact.id)
+    stmt = stmt.outerjoin(
+        opt_out, and_(opt_out.contact_id == Contact.id, opt_out.channel == channel)
+    )
+    left_out: ColumnElement[bool] = opted  # the contacts an earlier exclusion counted
+    columns: list[Any] = [func.count(), func.count().filter(opted)]
     if need_consent:
-        where.append(Contact.id.in_(granted(channel)))
-    stmt = select(Contact.country, func.count()).where(*where).group_by(Contact.country)
+        stmt = stmt.outerjoin(
+            consent,
+            and_(
+                consent.contact_id == Contact.id,
+                consent.channel == channel,
+                consent.status == "granted",
+            ),
+        )
+        without = consent.contact_id.is_(None)
+        columns.append(func.count().filter(~left_out, without))
+        left_out = or_(left_out, without)
+    else:
+        columns.append(literal(0))
+    if cap is not None:
+        capped = _capped_ids(audience.account_id, cap).subquery()
+        stmt = stmt.outerjoin(capped, capped.c.contact_id == Contact.id)
+        columns.append(func.count().filter(~left_out, capped.c.contact_id.is_not(None)))
+    else:
+        columns.append(literal(0))
+    columns.append(func.sum(members.c.n) if fold else literal(None))
+    stmt = (
+        stmt.add_columns(*columns)
+        .where(*audience_where(session, audience, in_a_list=fold))
+        .group_by(Contact.country)
+    )
     async with without_nested_loops(session):
-        return {str(r[0]): int(r[1]) for r in await session.execute(stmt)}
+        return {
+            str(country): CountryCounts(
+                int(n), int(out), int(nc), int(over), None if m is None else int(m)
+            )
+            for country, n, out, nc, over, m in await session.execute(stmt)
+        }
 
 
 async def stream_recipient_groups(

@@ -19,6 +19,7 @@ from clarion.accounts import repository as accounts_repository
 from clarion.accounts.models import Account
 from clarion.campaigns import abtest, counters, hook_events, repository, schedule, states, wakeups
 from clarion.campaigns.audience import audience_of, snapshot
+from clarion.campaigns.consent import consent_required
 from clarion.campaigns.estimate import (
     Pricing,
     fingerprint,
@@ -357,8 +358,13 @@ async def _digest_and_pricing(
         pricing = await price_variants(session, campaign, templates, card, cap=cap)
     else:
         pricing = await price_audience(session, campaign, template, card, cap=cap)
-    countries = {country for country, _ in pricing.buckets}
-    when = await schedule.schedule(session, campaign, settings, countries, cap, now)
+    priced: dict[str, int] = {}
+    for (country, _), bucket in pricing.buckets.items():
+        priced[country] = priced.get(country, 0) + bucket.recipients
+    need_consent = await consent_required(session, campaign.account_id, campaign.purpose)
+    when = await schedule.schedule(
+        session, campaign, settings, priced, cap, now, need_consent=need_consent
+    )
     return digest, (pricing, when)
 
 

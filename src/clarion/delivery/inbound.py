@@ -15,11 +15,21 @@ account's compliance settings name its keywords and replies.
   no rate for the phone's country or when the account cannot pay for it.
 - A provider that retries a webhook sends the same message again: its id makes it one
   message (`inbound_event`), handled and answered once.
+- An SMPP MO has no id, and an SMSC delivers it again when it did not get the
+  deliver_sm_resp (the connection dropped, the resp came too late, a rebind). Its identity
+  is a fingerprint (source, destination, data coding, payload with its concatenation
+  reference and part numbers: `providers.smpp.provider.mo_fingerprint`): a message whose
+  fingerprint is that of the phone's latest message received less than
+  `REDELIVERY_WINDOW` before it is a redelivery, handled and answered once. The same text
+  after another message from the phone (STOP, START, STOP) or after the window (STOP again
+  the next day) is a new message. Copies racing each other in two workers share a key
+  (see `repository.record_inbound`) and the unique key keeps one.
 """
 
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -37,6 +47,14 @@ from clarion.providers.base import InboundMessage
 from clarion.providers.rbm import RbmSubscribe, RbmUnsubscribe
 
 STOPPED_MARKETING = "131050"  # WhatsApp: the user stopped marketing messages
+
+# How long after an SMPP MO its redelivery is still recognised. An SMSC redelivers when its
+# resp timer (typically 30-60 s) runs out or on the next bind, and retries on a schedule of
+# minutes; 15 minutes covers a few rounds of that and a worker's restart. Longer would make
+# a person's repeated STOP (after an operator re-subscribed them through the API, say) go
+# unheard for longer; an SMSC that redelivers later still gets one extra answer, not a lost
+# opt-out.
+REDELIVERY_WINDOW = timedelta(minutes=15)
 
 
 def normalize(text: str) -> str:
@@ -109,7 +127,7 @@ async def handle_inbound(session: AsyncSession, items: Sequence[InboundMessage])
     for item in items:
         if not item.from_phone:
             continue
-        event_id = await repository.record_inbound(session, item)
+        event_id = await repository.record_inbound(session, item, REDELIVERY_WINDOW)
         if event_id is None:
             counts.duplicates += 1
             continue

@@ -51,10 +51,16 @@ class ProviderIdAlias(Base):
 class InboundEvent(Base):
     """An inbound message as it was handled: what it asked (`opt_out`, `opt_in`, `help` or
     nothing) and the reply queued for it. The unique provider id makes a provider's retried
-    webhook the same message: handled once, answered once."""
+    webhook the same message: handled once, answered once. A message whose protocol has no
+    id (SMPP MO) is stored under a key made from its fingerprint (see
+    `repository.record_inbound`)."""
 
     __tablename__ = "inbound_event"
-    __table_args__ = (UniqueConstraint("provider", "provider_message_id"),)
+    __table_args__ = (
+        UniqueConstraint("provider", "provider_message_id"),
+        # A message without an id (SMPP MO) is compared with the phone's latest one.
+        Index("ix_inbound_event_phone", "provider", "from_phone", "received_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     provider: Mapped[str] = mapped_column(String(32))

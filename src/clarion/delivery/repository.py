@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, insert, select, update
@@ -136,18 +136,30 @@ async def resolve_aliases(
 # -- inbound messages ------------------------------------------------------------------------
 
 
-async def record_inbound(session: AsyncSession, item: InboundMessage) -> int | None:
-    """Store an inbound message; None when the provider sent this message (its id) before.
-    The unique (provider, provider_message_id) decides, inside a savepoint, so two
+async def record_inbound(
+    session: AsyncSession, item: InboundMessage, window: timedelta
+) -> int | None:
+    """Store an inbound message; None when it was stored before: the provider sent its id
+    before, or (no id) a message of the same fingerprint is the phone's latest within
+    `window`. The unique (provider, provider_message_id) decides, inside a savepoint, so two
     deliveries racing each other still handle it once."""
+    provider, phone = item.provider[:32], item.from_phone[:32]
+    received_at = item.received_at or utcnow()
+    key = (item.provider_message_id or None) and item.provider_message_id[:128]
+    if key is None and item.fingerprint:
+        key = await _fingerprint_key(
+            session, provider, phone, item.fingerprint, received_at, window
+        )
+        if key is None:
+            return None
     row = InboundEvent(
-        provider=item.provider[:32],
-        provider_message_id=(item.provider_message_id or None) and item.provider_message_id[:128],
+        provider=provider,
+        provider_message_id=key,
         channel=item.channel,
-        from_phone=item.from_phone[:32],
+        from_phone=phone,
         to=(item.to or None) and item.to[:64],
         text=item.text or "",
-        received_at=item.received_at or utcnow(),
+        received_at=received_at,
     )
     try:
         async with session.begin_nested():
@@ -156,6 +168,40 @@ async def record_inbound(session: AsyncSession, item: InboundMessage) -> int | N
     except IntegrityError:
         return None
     return row.id
+
+
+async def _fingerprint_key(
+    session: AsyncSession,
+    provider: str,
+    phone: str,
+    fingerprint: str,
+    at: datetime,
+    window: timedelta,
+) -> str | None:
+    """The key a fingerprinted message is stored under, or None when it repeats the phone's
+    latest message within `window` (a redelivery). The key anchors the fingerprint to that
+    latest message ("e<id>"), or to the window-long slice of time it came in ("t<n>") when
+    the phone sent nothing within the window: copies racing each other see the same latest
+    message and the same slice, so they share a key and the unique key keeps one; the same
+    text after another message, or after the window, gets a key of its own."""
+    prefix = f"fp:{fingerprint}:"
+    latest = (
+        await session.execute(
+            select(InboundEvent.id, InboundEvent.provider_message_id)
+            .where(
+                InboundEvent.provider == provider,
+                InboundEvent.from_phone == phone,
+                InboundEvent.received_at > at - window,
+            )
+            .order_by(InboundEvent.received_at.desc(), InboundEvent.id.desc())
+            .limit(1)
+        )
+    ).first()
+    if latest is None:
+        return f"{prefix}t{int(at.timestamp() // window.total_seconds())}"
+    if (latest.provider_message_id or "").startswith(prefix):
+        return None
+    return f"{prefix}e{latest.id}"
 
 
 async def note_inbound(

@@ -104,6 +104,10 @@ class InboundMessage:
     # same one, so it is handled once. None when the protocol has none (SMPP MO).
     provider_message_id: str | None = None
     to: str | None = None  # the number or sender id it was sent to (replies go out from it)
+    # Without an id, a digest of what identifies the message on the wire (SMPP MO: addresses,
+    # data coding, payload, concatenation): a redelivery carries the same one, so it is
+    # handled once when it comes within the window the delivery domain allows.
+    fingerprint: str | None = None
 
     def __post_init__(self) -> None:
         self.from_phone = _storable(self.from_phone)

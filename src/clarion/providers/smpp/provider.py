@@ -3,12 +3,13 @@ and inbound messages pushed into the ReceiptSink."""
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import random
 import re
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from clarion.config import Settings
@@ -126,8 +127,15 @@ class IdBook:
         return key
 
 
-def parse_deliver(pdu: p.DeliverSm, book: IdBook | None = None) -> Receipt | InboundMessage | None:
-    """A deliver_sm is a delivery receipt (esm_class message type 0x04) or an MO message."""
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_deliver(
+    pdu: p.DeliverSm, book: IdBook | None = None, now: datetime | None = None
+) -> Receipt | InboundMessage | None:
+    """A deliver_sm is a delivery receipt (esm_class message type 0x04) or an MO message,
+    received at `now` (the clock's time; the current time by default)."""
     if pdu.esm_class & 0x3C == p.ESM_DELIVERY_RECEIPT:
         return parse_receipt(pdu, book)
     if pdu.esm_class & 0x3C:
@@ -143,8 +151,39 @@ def parse_deliver(pdu: p.DeliverSm, book: IdBook | None = None) -> Receipt | Inb
         from_phone=phone,
         text=decode_text(data, pdu.data_coding),
         raw=f"deliver_sm from {pdu.source_addr} to {pdu.destination_addr}",
-        received_at=datetime.now(UTC),
+        received_at=now or utc_now(),
+        fingerprint=mo_fingerprint(pdu),
     )
+
+
+_FINGERPRINT_TLVS = (
+    p.Tag.MESSAGE_PAYLOAD,
+    p.Tag.SAR_MSG_REF_NUM,
+    p.Tag.SAR_TOTAL_SEGMENTS,
+    p.Tag.SAR_SEGMENT_SEQNUM,
+)
+
+
+def mo_fingerprint(pdu: p.DeliverSm) -> str:
+    """The identity of an MO deliver_sm, which SMPP 3.4 gives no id: a digest of its source
+    and destination addresses, data coding, UDH indicator, short_message (with its user data
+    header: the concatenation reference and part numbers) and the payload and sar_* TLVs. An
+    SMSC that redelivers a deliver_sm whose resp it did not get sends the same fields under a
+    new sequence number, which is left out, as are the TON/NPI an SMSC may rewrite between
+    binds. Each field is length-prefixed, so no two field lists digest alike by shifting
+    bytes from one field to the next."""
+    digest = hashlib.blake2b(digest_size=16)
+    fields = (
+        pdu.source_addr.strip().lstrip("+").encode(),
+        pdu.destination_addr.strip().lstrip("+").encode(),
+        bytes((pdu.data_coding, pdu.esm_class & p.ESM_UDHI)),
+        pdu.short_message,
+        *(pdu.tlvs.get(tag, b"") for tag in _FINGERPRINT_TLVS),
+    )
+    for value in fields:
+        digest.update(len(value).to_bytes(4, "big"))
+        digest.update(value)
+    return digest.hexdigest()
 
 
 def parse_receipt(pdu: p.DeliverSm, book: IdBook | None = None) -> Receipt | None:
@@ -195,8 +234,10 @@ class SmppProvider:
         *,
         enquire_interval: float = 30.0,
         enquire_timeout: float = 10.0,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.settings = settings
+        self.clock = clock  # stamps MO messages (their redelivery window is counted from it)
         self.capabilities = Capabilities(max_batch=settings.smpp_window)
         # The engine's token bucket reads this (messages/s); the client also paces submit_sm
         # at this rate, as the SMSC contract binds per connection.
@@ -416,7 +457,8 @@ class SmppProvider:
     def _on_deliver(self, pdu: p.DeliverSm) -> None:
         # Ids are resolved in _drain; the submit_sm_resp of every id was read (and recorded
         # by _on_response) before this deliver_sm.
-        self._queue.put_nowait((pdu, self.client.generation, parse_deliver(pdu)))
+        item = parse_deliver(pdu, now=self.clock())
+        self._queue.put_nowait((pdu, self.client.generation, item))
 
     async def _drain(self) -> None:
         """Hand receipts and MO messages to the sink in batches; answer each deliver_sm only

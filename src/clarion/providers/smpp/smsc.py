@@ -6,7 +6,10 @@ configurable delay (with jitter, so receipts come out of order), with the TLVs
 receipted_message_id/message_state and/or the text form (whose id may be written in decimal).
 It can throttle (ESME_RTHROTTLED / ESME_RMSGQFUL for the next N submits, or whenever submits
 on a bind come closer than a minimum gap, as a gateway's rate limit does), drop connections,
-hold receipts and release them in reverse order, and send MO messages on demand.
+hold receipts and release them in reverse order, and send MO messages on demand. An MO
+whose deliver_sm_resp it has not read when the connection ends is delivered again on the
+next bind, as an SMSC does; it can lose the next MO resps (cut the connection as they
+arrive) to make that happen.
 
 Magic destinations, like the built-in simulator's: a number ending in 0000 is refused at
 submit (ESME_RINVDSTADR), 0001 is accepted then reported UNDELIV (err:001).
@@ -50,6 +53,7 @@ class _Session:
     system_id: str | None = None
     seq: int = 0
     acks: dict[int, int] = field(default_factory=dict)  # our deliver_sm seq -> resp status
+    mo: dict[int, p.DeliverSm] = field(default_factory=dict)  # MO sent, resp not yet read
     last_accepted: float = float("-inf")  # loop time of the last submit_sm accepted
 
     out: list[bytes] = field(default_factory=list)
@@ -103,6 +107,11 @@ class Smsc:
         self.hold_receipts = False  # keep receipts until release_receipts()
         self.answer_enquire_link = True  # False: a dead link that the ESME must detect
         self.enquire_count = 0
+        # Cut the connection when the next N MO deliver_sm_resp arrive, unread: the ESME has
+        # handled those MO, this SMSC believes it has not and delivers them again.
+        self.lose_mo_resps = 0
+        self.redelivered = 0  # MO delivered again after a connection ended without its resp
+        self._unanswered_mo: list[p.DeliverSm] = []
         self.submitted: list[Submitted] = []
         self.submit_count = 0
         self.bind_count = 0
@@ -157,19 +166,23 @@ class Smsc:
     # -- on demand ---------------------------------------------------------------------------
     def send_mo(self, source: str, text: str, destination: str = "12345") -> None:
         """Send a mobile-originated message (esm_class 0) to the first bound ESME."""
-        session = self._any_bound()
         encoded = encode_text(text)
-        session.send(
+        self._deliver_mo(
+            self._any_bound(),
             p.DeliverSm(
-                sequence=session.next_seq(),
                 source_addr_ton=1,
                 source_addr_npi=1,
                 source_addr=source.lstrip("+"),
                 destination_addr=destination,
                 data_coding=encoded.data_coding,
                 short_message=encoded.whole,
-            )
+            ),
         )
+
+    def _deliver_mo(self, session: _Session, pdu: p.DeliverSm) -> None:
+        pdu.sequence = session.next_seq()
+        session.mo[pdu.sequence] = pdu
+        session.send(pdu)
 
     def release_receipts(self, reverse: bool = True) -> int:
         """Send the held receipts now (in reverse submit order by default)."""
@@ -196,11 +209,18 @@ class Smsc:
             pass
         finally:
             self._sessions.discard(session)
+            self._unanswered_mo.extend(session.mo.values())
+            session.mo.clear()
             writer.close()
 
     def _handle(self, session: _Session, frame: bytes) -> None:
         _, command_id, status, sequence = p.peek_header(frame)
         if command_id & 0x80000000:
+            if sequence in session.mo and self.lose_mo_resps > 0:
+                self.lose_mo_resps -= 1
+                session.writer.close()
+                return
+            session.mo.pop(sequence, None)
             session.acks[sequence] = status
             return
         try:
@@ -240,6 +260,11 @@ class Smsc:
         if resp.status:
             self.bind_failures += 1
         session.send(resp)
+        if not resp.status:
+            unanswered, self._unanswered_mo = self._unanswered_mo, []
+            for pdu in unanswered:
+                self._deliver_mo(session, pdu)
+            self.redelivered += len(unanswered)
 
     def _submit(self, session: _Session, request: p.SubmitSm) -> None:
         resp = p.SubmitSmResp(sequence=request.sequence)

@@ -13,7 +13,8 @@ of a short link) has a pool of its own, without the ping and in autocommit, wher
 is one round trip instead of four (ping, BEGIN, the statement, ROLLBACK): a read of one
 statement can be run again, so a dead connection costs a second try, not a failure. Its pool
 keeps its connections (no overflow): connections opened for a burst and closed after it
-would cost a PostgreSQL backend each.
+would cost a PostgreSQL backend each. On SQLite it is an autocommit pool too: no BEGIN and
+ROLLBACK, each a call into the connection's thread.
 """
 
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -42,7 +43,9 @@ def async_url(url: str) -> str:
     raise ValueError(f"unsupported database: {backend} (use sqlite:/// or postgresql://)")
 
 
-def _sqlite_engine(url: str, immediate: bool, **kwargs: Any) -> AsyncEngine:
+def _sqlite_engine(url: str, begin: str | None, **kwargs: Any) -> AsyncEngine:
+    """An engine on the SQLite file whose transactions start with `begin` (none: autocommit,
+    each statement its own transaction)."""
     engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
 
     @event.listens_for(engine.sync_engine, "connect")
@@ -57,9 +60,11 @@ def _sqlite_engine(url: str, immediate: bool, **kwargs: Any) -> AsyncEngine:
         cursor.execute("PRAGMA cache_size=-65536")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    if begin is not None:
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _on_begin(conn: Any) -> None:
+            conn.exec_driver_sql(begin)
 
     return engine
 
@@ -74,21 +79,23 @@ class Database:
         self.url = async_url(url)
         self.dialect = make_url(self.url).get_backend_name()
         if self.dialect == "sqlite":
-            self.writer = _sqlite_engine(self.url, immediate=True)
-            self.reader = _sqlite_engine(self.url, immediate=False)
+            self.writer = _sqlite_engine(self.url, "BEGIN IMMEDIATE")
+            self.reader = _sqlite_engine(self.url, "BEGIN")
         else:
             self.writer = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
             self.reader = self.writer
-        # `read_row`'s (see the module docstring); SQLite's reader keeps its deferred
-        # transaction, whose BEGIN and ROLLBACK stay in the process.
+        # `read_row`'s (see the module docstring).
+        single_reads: dict[str, Any] = {
+            "pool_size": pool_size,
+            "max_overflow": 0,
+            "isolation_level": "AUTOCOMMIT",
+        }
         self.single_reads = (
-            self.reader
+            _sqlite_engine(self.url, None, **single_reads)
             if self.dialect == "sqlite"
-            else create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=0, isolation_level="AUTOCOMMIT"
-            )
+            else create_async_engine(self.url, **single_reads)
         )
         self._write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
@@ -126,5 +133,4 @@ class Database:
         await self.writer.dispose()
         if self.reader is not self.writer:
             await self.reader.dispose()
-        if self.single_reads is not self.reader:
-            await self.single_reads.dispose()
+        await self.single_reads.dispose()

@@ -12,10 +12,10 @@ half-way cannot simply be run again. `read_row` (one statement that only reads: 
 of a short link) has a pool of its own, without the ping and in autocommit, where one read
 is one round trip instead of six (the ping, which SQLAlchemy wraps in BEGIN and ROLLBACK
 outside a transaction, then BEGIN, the statement, ROLLBACK): a read of one statement can be
-run again, so a dead connection costs a second try, not a failure. Its pool
-keeps its connections (no overflow): connections opened for a burst and closed after it
-would cost a PostgreSQL backend each. On SQLite it is an autocommit pool too: no BEGIN and
-ROLLBACK, each a call into the connection's thread.
+run again, so a dead connection costs a second try, not a failure. Its pool keeps its
+connections (no overflow): connections opened for a burst and closed after it would cost a
+PostgreSQL backend each. On SQLite it is an autocommit pool too: no BEGIN and ROLLBACK,
+each a call into the connection's thread.
 """
 
 from collections.abc import AsyncIterator, Mapping, Sequence

@@ -332,7 +332,7 @@ async def bare_request_rate(sim_url: str, messages: int, concurrency: int = 64) 
     return messages / await _post_all(sim_url, bodies, concurrency)
 
 
-async def _pg_backend_cpu(db: Database) -> dict[int, float]:
+async def pg_backend_cpu(db: Database) -> dict[int, float]:
     """CPU seconds of the PostgreSQL backends serving this database (0 on SQLite)."""
     if db.is_sqlite:
         return {}
@@ -366,7 +366,7 @@ async def dispatch_run(
             done, total = await progress(db, cid)
         t0, d0 = time.perf_counter(), done
         cpu0 = {p.pid: cpu_seconds(p.pid) for p in procs}
-        pg0 = await _pg_backend_cpu(db)
+        pg0 = await pg_backend_cpu(db)
         sim0 = cpu_seconds(sim_pid)
         deadline = time.monotonic() + 3600
         while done < total and time.monotonic() < deadline:
@@ -375,7 +375,7 @@ async def dispatch_run(
         elapsed = time.perf_counter() - t0
         sim_cpu = cpu_seconds(sim_pid) - sim0
         worker_cpu = sum(cpu_seconds(p.pid) - cpu0[p.pid] for p in procs)
-        pg1 = await _pg_backend_cpu(db)
+        pg1 = await pg_backend_cpu(db)
         db_cpu = sum(v - pg0.get(pid, 0.0) for pid, v in pg1.items())
         rss = max(peak_rss_mb(p.pid) for p in procs)
     finally:

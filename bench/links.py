@@ -9,7 +9,10 @@ links when a campaign is materialized.
    is one primary-key read; the click is written after the response), then, as the
    baseline in the same run, GET `/healthz` (no database at all), and unknown codes (the
    read alone: 404, nothing written). Figures: requests/s and
-   p50/p99 latency as this client sees them. Then the clicks are counted in the database
+   p50/p99 latency as this client sees them, and the CPU time each request cost the server
+   process and the PostgreSQL backends serving the database (from /proc: unlike the
+   rates, these hardly move with the load other work puts on the machine), with the
+   connections PostgreSQL opened meanwhile. Then the clicks are counted in the database
    (every redirect answered must be there once the server has written them).
 
 The load generator is Python in the same machine as the server (on the shared 2-core
@@ -37,7 +40,7 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).parent))
 from audience_server import free_port, start_server, stop_server, wait_ready
-from dispatch import fresh_backend, new_campaign, seed
+from dispatch import cpu_seconds, fresh_backend, new_campaign, pg_backend_cpu, seed
 
 from clarion.db.session import Database
 from clarion.sending.materialize import materialize
@@ -120,6 +123,32 @@ async def hammer(base: str, paths: list[str], seconds: float, concurrency: int) 
     }
 
 
+async def _sessions_opened(db: Database) -> int:
+    """Connections PostgreSQL has accepted to this database so far (0 on SQLite)."""
+    if db.is_sqlite:
+        return 0
+    async with db.session(write=False) as s:
+        query = "SELECT sessions FROM pg_stat_database WHERE datname = current_database()"
+        return int((await s.execute(text(query))).scalar_one())
+
+
+async def measured(
+    db: Database, server_pid: int, base: str, paths: list[str], args: argparse.Namespace
+) -> dict:
+    """`hammer`, with the CPU each request cost the server and the database's backends (a
+    backend that exits during the run takes its CPU time with it: `opened` says how many
+    connections came and went)."""
+    opened0 = await _sessions_opened(db)
+    server0, db0 = cpu_seconds(server_pid), await pg_backend_cpu(db)
+    r = await hammer(base, paths, args.seconds, args.concurrency)
+    server = cpu_seconds(server_pid) - server0
+    db1 = await pg_backend_cpu(db)
+    r["server_ms"] = server * 1000 / r["count"]
+    r["db_ms"] = sum(v - db0.get(pid, 0.0) for pid, v in db1.items()) * 1000 / r["count"]
+    r["opened"] = await _sessions_opened(db) - opened0 - 1  # less _sessions_opened's own
+    return r
+
+
 async def clicks_written(db: Database, expected: int, timeout: float = 60) -> tuple[int, float]:
     started = time.perf_counter()
     count = 0
@@ -141,12 +170,12 @@ async def redirects(db: Database, url: str, codes: list[str], args: argparse.Nam
         try:
             await wait_ready(base, proc)
             await hammer(base, ["/healthz"], 0.5, args.concurrency)  # warm up
-            health = await hammer(base, ["/healthz"], args.seconds, args.concurrency)
-            links = await hammer(base, [f"/l/{c}" for c in codes], args.seconds, args.concurrency)
+            health = await measured(db, proc.pid, base, ["/healthz"], args)
+            links = await measured(db, proc.pid, base, [f"/l/{c}" for c in codes], args)
             # The read alone: codes of the right shape that no link has (404, nothing written).
             misses = [f"/l/{c[::-1][:6]}~" for c in codes[:1000]]
-            unknown = await hammer(
-                base, [m.replace("~", "_") for m in misses], args.seconds, args.concurrency
+            unknown = await measured(
+                db, proc.pid, base, [m.replace("~", "_") for m in misses], args
             )
             redirected = links["statuses"].get(302, 0)
             count, waited = await clicks_written(db, redirected)
@@ -161,7 +190,14 @@ async def redirects(db: Database, url: str, codes: list[str], args: argparse.Nam
             f"  {name:24} {r['rate']:7,.0f} req/s  p50 {r['p50']:6.1f} ms  "
             f"p99 {r['p99']:6.1f} ms  ({r['count']:,} requests, {r['statuses']})"
         )
-    print(f"  redirects/healthz: {links['rate'] / health['rate']:.2f}")
+        print(
+            f"  {'':24} CPU a request: server {r['server_ms']:.3f} ms, database "
+            f"{r['db_ms']:.3f} ms ({r['opened']} connections opened)"
+        )
+    print(
+        f"  redirects/healthz: {links['rate'] / health['rate']:.2f} "
+        f"(server CPU a request: {links['server_ms'] / health['server_ms']:.2f}x)"
+    )
     print(
         f"  clicks in the database: {count:,} of {redirected:,} redirects "
         f"(all written {waited:.1f} s after the load ended)"

@@ -31,6 +31,7 @@ from clarion.events.routes import router as events_router
 from clarion.hooks.routes import router as hooks_router
 from clarion.limits import BodySizeLimit, NoNulInUrl
 from clarion.links.clicks import ClickWriter
+from clarion.links.routes import redirect_router
 from clarion.links.routes import router as links_router
 from clarion.logs import RequestIdMiddleware
 from clarion.openapi import install as install_openapi
@@ -146,6 +147,7 @@ def create_app(
         return {"status": "ready"}
 
     for router in (
+        redirect_router,  # first: the busiest route, matched before all others
         accounts_admin_router,
         account_router,
         compliance_router,

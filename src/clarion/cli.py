@@ -1,6 +1,7 @@
 """The `clarion` command."""
 
 import asyncio
+import gc
 import os
 import sys
 from typing import Annotated
@@ -119,8 +120,17 @@ def serve(
     json_logs = settings.log_format == "json"
     if json_logs:
         logs.configure("json")  # uvicorn's lines too; access lines come from the app
+    app = create_app(settings)
+    # Everything loaded so far (modules, routes, models, the tables' metadata: most of the
+    # objects the process will ever hold) is moved out of the collector's sight, once the
+    # garbage of loading it is collected. A full collection then walks only what was made
+    # since, not the whole heap: under redirect load on PostgreSQL, full collections paused
+    # the event loop, and every request in flight, for 85-295 ms several times in 8 s;
+    # after, 11-15 ms.
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=host,
         port=port,
         loop="uvloop",

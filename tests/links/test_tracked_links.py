@@ -8,7 +8,8 @@ import json
 import re
 from collections import Counter
 
-from sqlalchemy import func, select, update
+import pytest
+from sqlalchemy import func, select, text, update
 
 from clarion.audience.models import Contact
 from clarion.hooks.models import Hook, HookEvent
@@ -188,6 +189,37 @@ class TestRedirect:
             rows = (await s.execute(select(func.count()).select_from(Click))).scalar_one()
         assert counted[code] == 60 and counted[other] == 20
         assert rows == 80
+
+    async def test_redirects_survive_a_database_restart(
+        self, db, api, account, make_dispatcher, sms
+    ):
+        """The redirect's pool does not ping its connections: after every connection of the
+        database died at once (as in a restart: their backends terminated), concurrent
+        redirects that take dead ones still answer 302 and their clicks are all written."""
+        if db.is_sqlite:
+            pytest.skip("a database server restart: PostgreSQL")
+        await _send(db, account, make_dispatcher, "https://r.example/", n=1)
+        code = _codes(sms.sent[0].text or "")[0]
+        warm = await asyncio.gather(*(api.client.get(f"/l/{code}") for _ in range(6)))
+        assert {r.status_code for r in warm} == {302}
+        pooled = db.single_reads.sync_engine.pool.checkedin()
+        assert pooled > 1  # several connections in the pool, each about to be found dead
+        async with db.session() as s:
+            killed = (
+                await s.execute(
+                    text(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                    )
+                )
+            ).scalar_one()
+        assert killed >= pooled
+        answers = await asyncio.gather(*(api.client.get(f"/l/{code}") for _ in range(6)))
+        assert [r.status_code for r in answers] == [302] * 6
+        assert {r.headers["location"] for r in answers} == {"https://r.example/"}
+        async with db.session(write=False) as s:
+            clicks = (await s.execute(select(Link.clicks).where(Link.code == code))).scalar_one()
+        assert clicks == 12
 
 
 class TestOwnership:

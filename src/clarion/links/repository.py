@@ -288,13 +288,15 @@ async def lock_links(session: AsyncSession, codes: Sequence[str]) -> dict[str, i
     return out
 
 
-_TARGET = select(Link.url, Link.campaign_id).where(Link.code == bindparam("code"))
+_LINK = cast(Table, Link.__table__).c
+# Core, on the table: the ORM's per-execution work (session, unit of work, result
+# processing) cost more than the read itself.
+_TARGET = select(_LINK.url, _LINK.campaign_id).where(_LINK.code == bindparam("code"))
 
 
 async def target(db: Database, code: str) -> tuple[str, int] | None:
     """(url, campaign id) of a short code: one primary-key read."""
-    async with db.session(write=False) as session:
-        row = (await session.execute(_TARGET, {"code": code})).first()
+    row = await db.read_row(_TARGET, {"code": code})
     return None if row is None else (row[0], row[1])
 
 

@@ -16,6 +16,9 @@ from clarion.links.schemas import LinkStatsOut
 from clarion.schemas import Page, PageParams, PathId, page_params
 
 router = APIRouter(tags=["links"])
+# The redirect alone, included before every other router: routes are matched in order, and
+# a path that only matches last pays for a regex test of each route before it.
+redirect_router = APIRouter(tags=["links"])
 
 # No length limit here: any code that is not a link's is a 404, whatever its shape.
 Code = Annotated[str, Path(description="the short code (7 URL-safe characters)")]
@@ -28,7 +31,7 @@ async def _record(writer: ClickWriter, db: Database, click: ClickIn) -> None:
         return
 
 
-@router.get(
+@redirect_router.get(
     "/l/{code}",
     status_code=302,
     response_class=RedirectResponse,

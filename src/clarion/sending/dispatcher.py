@@ -79,8 +79,11 @@ class Dispatcher:
         self._limiters: dict[tuple[str, str | None], RateLimiter] = {}
         # Provider calls in flight at once, over all lanes (each call up to max_batch).
         self._in_flight = asyncio.Semaphore(settings.worker_concurrency)
-        # One recording transaction at a time per process (see `record`).
+        # One recording transaction at a time per process, for every batch ready (`record`).
         self._recording = asyncio.Lock()
+        self._to_record: list[
+            tuple[Sequence[Pending], asyncio.Future[list[transitions.Recorded]]]
+        ] = []
         self._turn = 0
         # Whether the last claim found campaigns sending (an empty claim then means "nothing
         # due yet", not "nothing to do").
@@ -458,6 +461,41 @@ class Dispatcher:
     # --- record ---------------------------------------------------------------------------
 
     async def record(self, pending: Sequence[Pending]) -> list[transitions.Recorded]:
+        """Write a batch's outcomes, charge them and move the counters.
+
+        A process records in one transaction at a time, and that transaction takes every
+        batch whose lane is waiting for it (group commit). Every recording locks its
+        accounts' rows, so recordings of one account queue there anyway: a lane that waits
+        here holds no lock, no connection and no leased row, where one waiting in PostgreSQL
+        holds the 1,000 message rows it has just updated (receipts for them wait too), and
+        each account row is taken once for the batches recorded together. The other lanes
+        keep claiming and submitting meanwhile."""
+        done: asyncio.Future[list[transitions.Recorded]] = (
+            asyncio.get_running_loop().create_future()
+        )
+        self._to_record.append((pending, done))
+        async with self._recording:
+            if not done.done():  # no earlier transaction took this batch: take what waits
+                group, self._to_record = self._to_record, []
+                try:
+                    recorded = await self._record_now([p for batch, _ in group for p in batch])
+                except BaseException as exc:
+                    # The batches taken along fail with it, as their own recording would
+                    # have: each lane then gives its batch's leases back. (This task being
+                    # cancelled does not cancel theirs.)
+                    failed = (
+                        exc if isinstance(exc, Exception) else RuntimeError("recording stopped")
+                    )
+                    for _, other in group:
+                        if other is not done:
+                            other.set_exception(failed)
+                    raise
+                for batch, waiting in group:
+                    ids = {p.claimed.id for p in batch}
+                    waiting.set_result([r for r in recorded if r.id in ids])
+        return await done
+
+    async def _record_now(self, pending: Sequence[Pending]) -> list[transitions.Recorded]:
         outcomes = [p.outcome for p in pending if p.outcome is not None]
         final: dict[int, transitions.Outcome] = {}
 
@@ -484,13 +522,7 @@ class Dispatcher:
             final.update(by_id)
             return recorded
 
-        # One recording transaction at a time per process. Every batch's recording locks
-        # its accounts' rows, so two of them of the same account queue there anyway; a lane
-        # that waits here holds no lock, no connection and no leased row, where a lane
-        # waiting in PostgreSQL holds the 1,000 message rows it just updated (receipts for
-        # them wait too). The other lanes keep claiming and submitting meanwhile.
-        async with self._recording:
-            recorded = await in_transaction(self.db, work)
+        recorded = await in_transaction(self.db, work)
         for p in pending:  # what was written (an unpaid message became `failed`)
             if p.outcome is not None and p.outcome.id in final:
                 p.outcome = final[p.outcome.id]

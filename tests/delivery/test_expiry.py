@@ -135,7 +135,7 @@ class TestExpiredInTheApi:
         lines = csv.text.strip().splitlines()
         assert len(lines) == 2 and "expired" in lines[1]
         schema = (await account.get("/openapi.json")).json()
-        counters = schema["components"]["schemas"]["DeliveryCounters"]["properties"]
+        counters = schema["components"]["schemas"]["CampaignStats"]["properties"]
         assert "expired" in counters
         async with db.session(write=False) as session:
             statuses = (

@@ -198,11 +198,12 @@ async def test_audience_statements_stay_linear_on_statistics_from_a_small_table(
     await _assert_linear(pg, await _statements(pg, cid), N)
 
 
-async def test_a_plain_estimate_reads_the_audience_once_whatever_it_leaves_out(pg):
+async def test_a_plain_estimate_reads_the_audience_once_whatever_it_leaves_out(fresh_pg):
     """Each statement over the audience reads every contact and membership again (a
     million of each costs about a second): pricing a plain text over lists, under
     requireConsent and a frequency cap, counts the candidates, the opted out, those without
     consent, those over the cap and the memberships in one, and that one stays linear."""
+    pg = fresh_pg
     await set_rates(pg, [("sms", "FR", "", 700)])
     account = await _account(pg)
     audience, excluded = await _bulk_load(pg, account, N, first=0)

@@ -296,7 +296,8 @@ _TARGET = select(_LINK.url, _LINK.campaign_id).where(_LINK.code == bindparam("co
 
 async def target(db: Database, code: str) -> tuple[str, int] | None:
     """(url, campaign id) of a short code: one primary-key read."""
-    row = await db.read_row(_TARGET, {"code": code})
+    async with db.session(write=False) as session:
+        row = (await session.execute(_TARGET, {"code": code})).first()
     return None if row is None else (row[0], row[1])
 
 

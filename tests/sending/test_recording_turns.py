@@ -19,6 +19,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from clarion.messages.models import Message
+from clarion.sending.dispatcher import Dispatcher, Pending
 from clarion.sending.scheduler import tick
 from tests.conftest import assert_ledger_consistent
 from tests.sending.conftest import (
@@ -54,9 +55,11 @@ def open_transactions() -> Iterator[dict[str, int]]:
         event.remove(Session, "after_rollback", ended)
 
 
-async def test_lanes_take_turns_and_waiting_batches_are_recorded_together(
-    db, api, make_dispatcher, sms
-):
+async def _three_lanes_handed_over(
+    db: Any, api: Any, make_dispatcher: Any
+) -> tuple[Any, int, Dispatcher, list[list[Pending]]]:
+    """A campaign of 300 and three lanes' batches of 100, claimed and handed over, not yet
+    recorded: (account, campaign id, dispatcher, the batches)."""
     account = await api.new_account("a", credits=1000)
     await set_rates(db, [("sms", "*", "", 700)])
     contacts = await seed_contacts(db, account.id, phones(300))
@@ -64,12 +67,19 @@ async def test_lanes_take_turns_and_waiting_batches_are_recorded_together(
     await tick(db, 50_000)
     d = make_dispatcher()
     pending = []
-    for _ in range(3):  # three lanes' batches, claimed and handed over
+    for _ in range(3):
         batch = await d.claim(100)
         assert len(batch) == 100
         prepared = await d.prepare(batch)
         await d.submit(prepared)
         pending.append(prepared)
+    return account, campaign_id, d, pending
+
+
+async def test_lanes_take_turns_and_waiting_batches_are_recorded_together(
+    db, api, make_dispatcher, sms
+):
+    account, campaign_id, d, pending = await _three_lanes_handed_over(db, api, make_dispatcher)
 
     with open_transactions() as seen:
         recorded = await asyncio.gather(*(d.record(p) for p in pending))
@@ -89,17 +99,7 @@ async def test_lanes_take_turns_and_waiting_batches_are_recorded_together(
 async def test_batches_recorded_together_fail_together_and_keep_their_leases(
     db, api, make_dispatcher
 ):
-    account = await api.new_account("a", credits=1000)
-    await set_rates(db, [("sms", "*", "", 700)])
-    contacts = await seed_contacts(db, account.id, phones(300))
-    campaign_id = await seed_campaign(db, account.id, [contacts], text="Hi", reserve=300 * 700)
-    await tick(db, 50_000)
-    d = make_dispatcher()
-    pending = []
-    for _ in range(3):
-        prepared = await d.prepare(await d.claim(100))
-        await d.submit(prepared)
-        pending.append(prepared)
+    account, campaign_id, d, pending = await _three_lanes_handed_over(db, api, make_dispatcher)
     # The third batch cannot be written (a value no integer column holds): the second,
     # waiting in the same transaction, fails with it; the first went alone before them.
     broken = pending[2][0].outcome

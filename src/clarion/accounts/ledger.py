@@ -54,7 +54,7 @@ async def topup(
         reserved_delta=0,
         note=note,
     )
-    return balance
+    return balance - (await unfolded_spent(session, [account_id]))[account_id]
 
 
 async def reserve(
@@ -136,9 +136,9 @@ async def charge(
 
 async def lock_accounts(session: AsyncSession, account_ids: Iterable[int]) -> None:
     """Lock these account rows, in ascending id order (the order every transaction that locks
-    several accounts uses, so two of them can never wait on each other in a cycle). A
-    charge reads what a campaign still holds after this, so concurrent charges of one
-    account's campaigns are serialized on the account row and none can overspend."""
+    several accounts uses, so two of them can never wait on each other in a cycle), before
+    any reservation slice. Slices are made, taken back and dissolved only under this lock,
+    and what a campaign holds is read after it, so none can overspend."""
     await repository.lock_in_id_order(session, sorted(set(account_ids)))
 
 
@@ -171,37 +171,137 @@ async def campaign_reserved(session: AsyncSession, campaign_id: int) -> int:
     return await repository.reserved_by_campaign(session, campaign_id)
 
 
-async def campaigns_reserved(session: AsyncSession, campaign_ids: Iterable[int]) -> dict[int, int]:
-    """What each of these campaigns still holds in reserve, from the ledger, in one read."""
-    return await repository.reserved_by_campaigns(session, sorted(set(campaign_ids)))
+async def credits_of(session: AsyncSession, account_id: int) -> tuple[int, int] | None:
+    """(balance, reserved) of the account as of now: its row less what reservation slices
+    spent and the row does not show yet. None: no such account."""
+    account = await repository.get_account(session, account_id, refresh=True)
+    if account is None:
+        return None
+    spent = (await unfolded_spent(session, [account_id]))[account_id]
+    return account.balance - spent, account.reserved - spent
+
+
+async def unfolded_spent(session: AsyncSession, account_ids: Iterable[int]) -> dict[int, int]:
+    """account id -> what its reservation slices spent that its row does not show yet: its
+    balance and reserved are the row's less this."""
+    return await repository.unfolded_spent(session, sorted(set(account_ids)))
 
 
 async def check_invariants(session: AsyncSession, account_id: int) -> list[str]:
-    """Compare the account row with its ledger. Returns the broken invariants (empty: all hold).
+    """Compare the account with its ledger. Returns the broken invariants (empty: all hold).
 
-    - sum(balance_delta) == balance, sum(reserved_delta) == reserved
+    - sum(balance_delta) == balance, sum(reserved_delta) == reserved (as `credits_of` reads
+      them: the row less what slices spent and it does not show yet)
     - 0 <= reserved <= balance
 
     What campaigns hold is checked one layer up (`campaigns.credits.check_invariants`).
     """
-    account = await repository.get_account(session, account_id, refresh=True)
-    if account is None:
+    credits = await credits_of(session, account_id)
+    if credits is None:
         return [f"account {account_id} does not exist"]
+    balance, reserved = credits
     balance_sum, reserved_sum = await repository.ledger_sums(session, account_id)
     problems = []
-    if balance_sum != account.balance:
-        problems.append(f"sum(ledger balance) {balance_sum} != balance {account.balance}")
-    if reserved_sum != account.reserved:
-        problems.append(f"sum(ledger reserved) {reserved_sum} != reserved {account.reserved}")
-    if not 0 <= account.reserved <= account.balance:
-        problems.append(f"reserved {account.reserved} outside [0, balance {account.balance}]")
+    if balance_sum != balance:
+        problems.append(f"sum(ledger balance) {balance_sum} != balance {balance}")
+    if reserved_sum != reserved:
+        problems.append(f"sum(ledger reserved) {reserved_sum} != reserved {reserved}")
+    if not 0 <= reserved <= balance:
+        problems.append(f"reserved {reserved} outside [0, balance {balance}]")
     return problems
 
 
 async def settle(session: AsyncSession, account_id: int, campaign_id: int, note: str) -> int:
-    """Release whatever the campaign still holds in reserve (on completion, cancel, delete).
-    Returns the amount released."""
+    """Release whatever the campaign still holds in reserve (on completion, cancel, delete),
+    its slices dissolved first. Returns the amount released."""
+    await dissolve_slices(session, account_id, campaign_id)
     held = await campaign_reserved(session, campaign_id)
     if held > 0:
         await release(session, account_id, campaign_id, held, note=note)
     return held
+
+
+# -- reservation slices -----------------------------------------------------------------------
+#
+# Every worker's charges of every campaign of an account would queue on the account's row.
+# So a worker pays its batches of a campaign from a slice of the campaign's reservation set
+# aside for it (`ReservationSlice`), locking that one row of its own: a charge the
+# reservation covers leaves what is available unchanged (balance and reserved fall
+# together), so the account row can learn of it later. The slice counts it as `spent` until
+# it is folded into the row, when the worker next opens a slice or the campaign settles;
+# readers of the balance subtract what is not folded (`credits_of`). Each charge writes its
+# ledger row at once, as before. Slices are made, taken back and dissolved only with the
+# account's row locked; per campaign they never set aside more than it holds.
+
+SLICE_BATCHES = 8  # a slice holds enough for this many charges like the one that opened it
+
+
+async def slice_amounts(
+    session: AsyncSession, owner: str, campaign_ids: Iterable[int]
+) -> dict[int, int]:
+    """campaign id -> what the owner's slice of it sets aside (none: absent)."""
+    return await repository.own_slice_amounts(session, owner, sorted(set(campaign_ids)))
+
+
+async def charge_from_slice(
+    session: AsyncSession, owner: str, account_id: int, campaign_id: int, amount: int
+) -> bool:
+    """Pay `amount` from the owner's slice of the campaign, without the account's lock.
+    False, changing nothing, when the slice no longer holds it (taken back meanwhile)."""
+    if amount < 0:
+        raise ValueError("charge amount must be >= 0")
+    if amount == 0:
+        return True
+    if not await repository.spend_from_slice(session, campaign_id, owner, amount):
+        return False
+    repository.add_ledger_row(
+        session,
+        account_id,
+        "charge",
+        balance_delta=-amount,
+        reserved_delta=-amount,
+        campaign_id=campaign_id,
+    )
+    return True
+
+
+async def open_slice(
+    session: AsyncSession, owner: str, account_id: int, campaign_id: int, need: int
+) -> int:
+    """With the account's row locked (`lock_accounts`): what of the campaign's reservation the
+    owner may spend now. That is its own slice and what no slice sets aside; when those fall
+    short of `need`, the other owners' slices are taken back too (a worker that stopped
+    leaves its slice behind), waiting for a charge in flight from one: a transaction that
+    charges from a slice has taken every account lock it needs before, so it never waits
+    for ours. The slices counted are dissolved, their spent folded into the account row;
+    `keep_slice` sets aside what is left."""
+    own = await repository.lock_slices(session, campaign_id, owner=owner)
+    # One statement, one snapshot; a charge from another slice meanwhile lowers the hold
+    # and that slice together, so what no slice sets aside does not move.
+    pool = (await repository.unsliced_holds(session, [campaign_id]))[campaign_id]
+    taken = own
+    if pool + sum(amount for _, amount, _ in own) < need:
+        taken = own + await repository.lock_slices(session, campaign_id, other_than=owner)
+    pool += sum(amount for _, amount, _ in taken)
+    await repository.fold_spent(session, account_id, sum(spent for _, _, spent in taken))
+    await repository.drop_slices(session, campaign_id, [o for o, _, _ in taken])
+    return max(0, pool)
+
+
+async def keep_slice(
+    session: AsyncSession, owner: str, account_id: int, campaign_id: int, amount: int
+) -> None:
+    """After `open_slice` and the charge: set `amount` aside for the owner's next charges
+    (at most what the campaign still holds outside other slices: the caller's pool less
+    what it just spent)."""
+    if amount > 0:
+        await repository.add_slice(session, campaign_id, owner, account_id, amount)
+
+
+async def dissolve_slices(session: AsyncSession, account_id: int, campaign_id: int) -> None:
+    """Fold the campaign's slices into the account row and delete them (waiting for charges
+    in flight from them), before its reservation is released or changed."""
+    await lock_accounts(session, [account_id])
+    slices = await repository.lock_slices(session, campaign_id)
+    await repository.fold_spent(session, account_id, sum(spent for _, _, spent in slices))
+    await repository.drop_slices(session, campaign_id)

@@ -47,9 +47,10 @@ class ApiKey(Base):
 
 
 class CreditLedger(Base):
-    """Every credit movement. Invariants: sum(balance_delta) == account.balance and
-    sum(reserved_delta) == account.reserved; per campaign, sum(reserved_delta) is what it
-    still holds in reserve.
+    """Every credit movement. Invariants: sum(balance_delta) == balance and
+    sum(reserved_delta) == reserved, as `ledger.credits_of` reads them (the account row less
+    what reservation slices spent and it does not show yet); per campaign,
+    sum(reserved_delta) is what it still holds in reserve.
 
     kinds: topup (+balance), debit (-balance), reserve (+reserved), release (-reserved),
     charge (-balance and -reserved: a sent message paid from its campaign's reservation),
@@ -70,6 +71,34 @@ class CreditLedger(Base):
     campaign_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     note: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReservationSlice(Base):
+    """Part of a campaign's reservation set aside for one worker (`owner`), so that the
+    worker pays its batches of that campaign without locking the account row.
+
+    `amount` is still counted in the campaign's ledger hold and in `account.reserved`; it
+    only says that no one else may spend it. `spent` is what the worker charged from it
+    (each charge has its ledger row, `charge`) and is not yet folded into the account row:
+    the account's balance and reserved are the row's values minus the `spent` of its slices.
+    Invariant: per campaign, the slices' amounts add up to at most what it holds.
+    """
+
+    __tablename__ = "reservation_slice"
+    __table_args__ = (
+        CheckConstraint("amount >= 0", name="slice_amount_not_negative"),
+        CheckConstraint("spent >= 0", name="slice_spent_not_negative"),
+    )
+
+    # No foreign key to the campaign: the accounts domain sits below campaigns (as the
+    # ledger's campaign_id does); a campaign's slices are dissolved when it settles.
+    campaign_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    owner: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("account.id", ondelete="CASCADE"), index=True
+    )
+    amount: Mapped[int] = mapped_column(BigInteger, default=0)
+    spent: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class SystemSetting(Base):

@@ -1,9 +1,15 @@
 from collections.abc import Sequence
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, literal, select, union_all, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.accounts.models import Account, ApiKey, CreditLedger, IdempotencyRecord
+from clarion.accounts.models import (
+    Account,
+    ApiKey,
+    CreditLedger,
+    IdempotencyRecord,
+    ReservationSlice,
+)
 from clarion.db.base import utcnow
 from clarion.db.dialect import is_postgres
 
@@ -191,22 +197,6 @@ async def reserved_by_campaign(session: AsyncSession, campaign_id: int) -> int:
     return int(row.scalar_one())
 
 
-async def reserved_by_campaigns(
-    session: AsyncSession, campaign_ids: Sequence[int]
-) -> dict[int, int]:
-    """campaign id -> the sum of its reserved deltas, for each of these campaigns (0 for one
-    with no ledger row), in one statement."""
-    if not campaign_ids:
-        return {}
-    rows = await session.execute(
-        select(CreditLedger.campaign_id, func.sum(CreditLedger.reserved_delta))
-        .where(CreditLedger.campaign_id.in_(campaign_ids))
-        .group_by(CreditLedger.campaign_id)
-    )
-    held = {cid: int(total) for cid, total in rows if cid is not None}
-    return {cid: held.get(cid, 0) for cid in campaign_ids}
-
-
 async def ledger_sums(session: AsyncSession, account_id: int) -> tuple[int, int]:
     """(sum of balance deltas, sum of reserved deltas) of the account's ledger."""
     row = (
@@ -257,11 +247,137 @@ async def delete_idempotency_record(session: AsyncSession, record_id: int) -> No
 
 async def lock_in_id_order(session: AsyncSession, account_ids: Sequence[int]) -> None:
     """Lock these account rows in ascending id order (PostgreSQL; on SQLite the write
-    transaction already excludes every other writer)."""
+    transaction already excludes every other writer). FOR NO KEY UPDATE, as an UPDATE of
+    the balance takes: it excludes the other lockers but not a row that refers to the account
+    (a ledger row, whose foreign key check takes FOR KEY SHARE), so a charge from a
+    reservation slice, which takes no account lock, never waits for one."""
     if account_ids and is_postgres(session):
         await session.execute(
             select(Account.id)
             .where(Account.id.in_(account_ids))
             .order_by(Account.id)
-            .with_for_update()
+            .with_for_update(key_share=True)
         )
+
+
+# -- reservation slices: the statements behind ledger's slice rules ---------------------------
+
+
+async def own_slice_amounts(
+    session: AsyncSession, owner: str, campaign_ids: Sequence[int]
+) -> dict[int, int]:
+    """campaign id -> what this owner's slice of it still sets aside (campaigns without one are
+    absent). Read without a lock: only the owner adds to its slice; anyone else can only
+    take it away, which the guarded spend then finds."""
+    if not campaign_ids:
+        return {}
+    rows = await session.execute(
+        select(ReservationSlice.campaign_id, ReservationSlice.amount).where(
+            ReservationSlice.owner == owner, ReservationSlice.campaign_id.in_(campaign_ids)
+        )
+    )
+    return {cid: int(amount) for cid, amount in rows}
+
+
+async def spend_from_slice(
+    session: AsyncSession, campaign_id: int, owner: str, amount: int
+) -> bool:
+    """amount -= x, spent += x on the owner's slice when it sets aside at least x; False
+    (nothing changed) otherwise. Locks that one row, never the account's."""
+    row = await session.execute(
+        update(ReservationSlice)
+        .where(
+            ReservationSlice.campaign_id == campaign_id,
+            ReservationSlice.owner == owner,
+            ReservationSlice.amount >= amount,
+        )
+        .values(amount=ReservationSlice.amount - amount, spent=ReservationSlice.spent + amount)
+        .returning(ReservationSlice.campaign_id)
+    )
+    return row.scalar_one_or_none() is not None
+
+
+async def lock_slices(
+    session: AsyncSession,
+    campaign_id: int,
+    *,
+    owner: str | None = None,
+    other_than: str | None = None,
+) -> list[tuple[str, int, int]]:
+    """(owner, amount, spent) of the campaign's slices (only `owner`'s, or all but
+    `other_than`'s), locked, in owner order."""
+    stmt = select(ReservationSlice.owner, ReservationSlice.amount, ReservationSlice.spent).where(
+        ReservationSlice.campaign_id == campaign_id
+    )
+    if owner is not None:
+        stmt = stmt.where(ReservationSlice.owner == owner)
+    if other_than is not None:
+        stmt = stmt.where(ReservationSlice.owner != other_than)
+    stmt = stmt.order_by(ReservationSlice.owner).with_for_update()
+    return [(o, int(a), int(sp)) for o, a, sp in await session.execute(stmt)]
+
+
+async def unsliced_holds(session: AsyncSession, campaign_ids: Sequence[int]) -> dict[int, int]:
+    """campaign id -> what it holds in reserve (its ledger) less what its slices set aside,
+    in one statement, so one snapshot: a charge from a slice lowers both together."""
+    if not campaign_ids:
+        return {}
+    held = select(
+        CreditLedger.campaign_id.label("cid"), CreditLedger.reserved_delta.label("v")
+    ).where(CreditLedger.campaign_id.in_(campaign_ids))
+    sliced = select(ReservationSlice.campaign_id, -ReservationSlice.amount).where(
+        ReservationSlice.campaign_id.in_(campaign_ids)
+    )
+    both = union_all(held, sliced).subquery()
+    rows = await session.execute(
+        select(both.c.cid, func.coalesce(func.sum(both.c.v), literal(0))).group_by(both.c.cid)
+    )
+    total = {int(cid): int(v) for cid, v in rows if cid is not None}
+    return {cid: total.get(cid, 0) for cid in campaign_ids}
+
+
+async def add_slice(
+    session: AsyncSession, campaign_id: int, owner: str, account_id: int, amount: int
+) -> None:
+    """Set `amount` aside for the owner (who has none now: `drop_slices` ran first)."""
+    await session.execute(
+        insert(ReservationSlice).values(
+            campaign_id=campaign_id, owner=owner, account_id=account_id, amount=amount, spent=0
+        )
+    )
+
+
+async def drop_slices(
+    session: AsyncSession, campaign_id: int, owners: Sequence[str] | None = None
+) -> None:
+    """Delete the campaign's slices (all, or these owners'): what they set aside is the
+    campaign's unsliced hold again. The caller has locked them and folded their spent."""
+    stmt = delete(ReservationSlice).where(ReservationSlice.campaign_id == campaign_id)
+    if owners is not None:
+        if not owners:
+            return
+        stmt = stmt.where(ReservationSlice.owner.in_(owners))
+    await session.execute(stmt)
+
+
+async def fold_spent(session: AsyncSession, account_id: int, spent: int) -> None:
+    """Move what slices spent into the account row: balance and reserved fall together."""
+    if spent:
+        await session.execute(
+            update(Account)
+            .where(Account.id == account_id)
+            .values(balance=Account.balance - spent, reserved=Account.reserved - spent)
+        )
+
+
+async def unfolded_spent(session: AsyncSession, account_ids: Sequence[int]) -> dict[int, int]:
+    """account id -> what its slices spent and its row does not show yet (0: nothing)."""
+    if not account_ids:
+        return {}
+    rows = await session.execute(
+        select(ReservationSlice.account_id, func.sum(ReservationSlice.spent))
+        .where(ReservationSlice.account_id.in_(account_ids))
+        .group_by(ReservationSlice.account_id)
+    )
+    found = {int(aid): int(spent) for aid, spent in rows}
+    return {aid: found.get(aid, 0) for aid in account_ids}

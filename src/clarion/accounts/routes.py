@@ -1,6 +1,8 @@
+from collections.abc import Sequence
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts import ledger, repository, service
 from clarion.accounts.models import Account, ApiKey
@@ -32,14 +34,28 @@ admin_router = APIRouter(prefix="/admin/accounts", tags=["admin"], dependencies=
 router = APIRouter(tags=["account"])
 
 
-def account_out(account: Account) -> AccountOut:
-    return AccountOut(
-        id=account.id,
-        name=account.name,
-        balance=from_units(account.balance),
-        reserved=from_units(account.reserved),
-        available=from_units(account.balance - account.reserved),
-    )
+async def accounts_out(session: AsyncSession, accounts: Sequence[Account]) -> list[AccountOut]:
+    """The accounts as the API shows them: balance and reserved as of now, less what their
+    reservation slices spent and their rows do not show yet (`ledger.credits_of`)."""
+    unfolded = await ledger.unfolded_spent(session, (a.id for a in accounts))
+    out = []
+    for account in accounts:
+        balance = account.balance - unfolded[account.id]
+        reserved = account.reserved - unfolded[account.id]
+        out.append(
+            AccountOut(
+                id=account.id,
+                name=account.name,
+                balance=from_units(balance),
+                reserved=from_units(reserved),
+                available=from_units(balance - reserved),
+            )
+        )
+    return out
+
+
+async def account_out(session: AsyncSession, account: Account) -> AccountOut:
+    return (await accounts_out(session, [account]))[0]
 
 
 @admin_router.post("", status_code=201, response_model=AccountCreated)
@@ -56,13 +72,16 @@ async def list_accounts(
 ) -> Page[AccountOut]:
     accounts, total = await repository.list_accounts(session, page.limit, page.offset)
     return Page(
-        items=[account_out(a) for a in accounts], total=total, limit=page.limit, offset=page.offset
+        items=await accounts_out(session, accounts),
+        total=total,
+        limit=page.limit,
+        offset=page.offset,
     )
 
 
 @admin_router.get("/{account_id}", response_model=AccountOut)
 async def get_account(account_id: PathId, session: ReadSessionDep) -> AccountOut:
-    return account_out(await service.require_account(session, account_id))
+    return await account_out(session, await service.require_account(session, account_id))
 
 
 @admin_router.post("/{account_id}/credits", response_model=BalanceOut)
@@ -110,7 +129,7 @@ async def _revoke(session: SessionDep, request: Request, account_id: int, key_id
 
 @router.get("/account", response_model=AccountOut)
 async def my_account(account_id: CurrentAccountId, session: ReadSessionDep) -> AccountOut:
-    return account_out(await service.require_account(session, account_id))
+    return await account_out(session, await service.require_account(session, account_id))
 
 
 @router.get("/account/keys", response_model=Page[AccountKeyOut], openapi_extra=requires(OWNER))

@@ -146,8 +146,9 @@ async def _record(session: AsyncSession, campaign: Campaign, winner: str, now: d
         return False
     saving = _released_by(campaign, winner)
     if saving:
-        # Campaign row (locked by the caller), then the account row: the house order.
-        await ledger.lock_accounts(session, [campaign.account_id])
+        # Campaign row (locked by the caller), then the account row: the house order. The
+        # workers' slices are dissolved first, so none sets aside what is given back.
+        await ledger.dissolve_slices(session, campaign.account_id, campaign.id)
         held = await ledger.campaign_reserved(session, campaign.id)
         amount = min(saving, held)
         if amount > 0:

@@ -15,15 +15,20 @@ async def check_invariants(session: AsyncSession, account_id: int) -> list[str]:
     reservations (campaigns scheduled, sending or paused), and no closed campaign still holds
     credits. Returns the broken ones (empty: all hold)."""
     problems = await ledger.check_invariants(session, account_id)
-    account = await accounts_repository.get_account(session, account_id)
-    if account is None:
+    credits = await ledger.credits_of(session, account_id)
+    if credits is None:
         return problems
+    _, reserved = credits
     held = await accounts_repository.held_by_campaign(session, account_id)
     statuses = await repository.statuses_of(session, account_id, sorted(held))
     open_sum = sum(amount for cid, amount in held.items() if statuses.get(cid) in OPEN)
-    if open_sum != account.reserved:
-        problems.append(f"open reservations {open_sum} != reserved {account.reserved}")
+    if open_sum != reserved:
+        problems.append(f"open reservations {open_sum} != reserved {reserved}")
     for cid in sorted(held):
         if statuses.get(cid) in CLOSED:
             problems.append(f"closed campaign {cid} still holds {held[cid]} in reserve")
+    # Slices set aside part of what a campaign holds, never more.
+    for cid, unsliced in (await accounts_repository.unsliced_holds(session, sorted(held))).items():
+        if unsliced < 0:
+            problems.append(f"campaign {cid}'s slices set aside {-unsliced} more than it holds")
     return problems

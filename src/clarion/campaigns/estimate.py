@@ -31,7 +31,6 @@ from typing import Any
 from sqlalchemy import func
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.accounts.models import Account
 from clarion.audience.models import Contact
 from clarion.campaigns import repository, variants
 from clarion.campaigns.audience import audience_of
@@ -480,13 +479,15 @@ async def price_audience(
 
 def to_out(
     campaign: Campaign,
-    account: Account,
+    credits: tuple[int, int],
     p: Pricing,
     now: datetime,
     schedule: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The estimate in the contract's JSON shape (what is stored on the campaign)."""
-    available = account.balance - account.reserved
+    """The estimate in the contract's JSON shape (what is stored on the campaign); `credits`
+    is the account's (balance, reserved) as `ledger.credits_of` reads them."""
+    balance, reserved = credits
+    available = balance - reserved
     # A scheduled campaign already holds its reservation: it counts as available for itself.
     available_for_it = available + campaign.reserved
     breakdown = [
@@ -523,7 +524,7 @@ def to_out(
         encoding=p.encoding,
         max_parts=p.max_parts,
         ab_test=None if p.ab is None else _ab_out(p.ab),  # type: ignore[arg-type]
-        balance=from_units(account.balance),
+        balance=from_units(balance),
         available=from_units(available),
         sufficient=available_for_it >= p.reserve,
         computed_at=now.astimezone(UTC),

@@ -325,8 +325,10 @@ async def _price(
     digest, priced = await _digest_and_pricing(session, campaign, template, card, now, price=True)
     assert priced is not None
     pricing, when = priced
-    account = await _account(session, campaign.account_id)
-    return pricing, to_out(campaign, account, pricing, now, when), digest
+    credits = await ledger.credits_of(session, campaign.account_id)
+    if credits is None:
+        raise NotFound("Account not found.")
+    return pricing, to_out(campaign, credits, pricing, now, when), digest
 
 
 async def _digest_and_pricing(

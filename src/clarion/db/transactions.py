@@ -4,7 +4,9 @@ PostgreSQL reports a deadlock (SQLSTATE 40P01) or a serialization failure (40001
 aborting one transaction; SQLite reports a busy database (SQLITE_BUSY) when its lock wait
 ran out. Either way the work was rolled back whole, so running it again is safe as long as it
 only touches the database. The engine's rule (ids ascending, no hot row per batch) means
-deadlocks should not happen; the retry is a safety net, and it is logged.
+deadlocks should not happen; the retry is a safety net, and it is logged. Work that read a
+row without a lock and finds it changed when it writes raises `RetryTransaction`, which is
+run again the same way.
 """
 
 import asyncio
@@ -23,6 +25,11 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 TRANSIENT_SQLSTATES = frozenset({"40P01", "40001"})
+
+
+class RetryTransaction(Exception):
+    """Raised by work that finds a row changed since it read it without a lock (an optimistic
+    read): like a transient database error, the transaction is rolled back and run again."""
 
 
 def is_transient(exc: DBAPIError) -> bool:
@@ -51,4 +58,8 @@ async def in_transaction(
                 raise
             log.warning("transient database error, retrying: %s", str(exc.orig)[:200])
             await asyncio.sleep(0.01 * (2**attempt) * random.random())
+        except RetryTransaction as exc:
+            if attempt == attempts - 1:
+                raise
+            log.info("running the transaction again: %s", exc)
     raise AssertionError("unreachable")

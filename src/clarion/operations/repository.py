@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import column, delete, func, select, table, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.accounts.models import Account
+from clarion.accounts.models import Account, ReservationSlice
 from clarion.campaigns import states
 from clarion.campaigns.models import Campaign
 from clarion.db.dialect import is_postgres
@@ -46,9 +46,11 @@ async def campaigns_by_status(session: AsyncSession) -> dict[str, int]:
 
 async def reserved_units(session: AsyncSession) -> int:
     """Credits reserved over all accounts, in units (the accounts' `reserved` columns, which
-    the ledger keeps equal to their reservations)."""
-    total = await session.execute(select(func.coalesce(func.sum(Account.reserved), 0)))
-    return int(total.scalar_one())
+    the ledger keeps equal to their reservations, less what reservation slices spent and
+    the rows do not show yet), in one statement."""
+    reserved = select(func.coalesce(func.sum(Account.reserved), 0)).scalar_subquery()
+    spent = select(func.coalesce(func.sum(ReservationSlice.spent), 0)).scalar_subquery()
+    return int((await session.execute(select(reserved - spent))).scalar_one())
 
 
 # --- retention ------------------------------------------------------------------------------

@@ -135,8 +135,9 @@ async def login(body: LoginIn, request: Request, response: Response) -> LoginOut
             action="user.login",
             target=("user", done.user.id),
         )
+        account = await account_out(session, done.account)
     sessions.set_cookies(request, response, done.new)
-    return LoginOut(user=UserOut.model_validate(done.user), account=account_out(done.account))
+    return LoginOut(user=UserOut.model_validate(done.user), account=account)
 
 
 @router.post(
@@ -174,7 +175,7 @@ async def logout(request: Request) -> Response:
 @router.get("/me", response_model=MeOut)
 async def me(principal: CurrentPrincipal, session: ReadSessionDep) -> MeOut:
     """Whoever is calling: the user (session) or the API key, their account and role."""
-    account = account_out(await require_account(session, principal.account_id))
+    account = await account_out(session, await require_account(session, principal.account_id))
     if principal.kind == "user":
         user = await service.require_user(session, principal.account_id, principal.id)
         return MeOut(user=UserOut.model_validate(user), key=None, account=account, role=user.role)

@@ -27,7 +27,7 @@ from clarion.accounts import ledger
 from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.session import Database
-from clarion.db.transactions import in_transaction
+from clarion.db.transactions import RetryTransaction, in_transaction
 from clarion.delivery.service import apply_parked
 from clarion.links import service as links
 from clarion.messages import tally, transitions
@@ -564,23 +564,40 @@ class Dispatcher:
     ) -> None:
         """Charge the accepted messages and append the counters' changes.
 
-        Lock order: the batch's account rows, ascending; no campaign row at all (what a
-        campaign still holds in reserve is read from the ledger under its account's lock).
-        Test sends (no contact) and messages of no campaign (replies) are paid from the
-        account's available credits, not a reservation, and are outside any campaign's
-        stats."""
+        A campaign's messages are paid from this worker's slice of its reservation when the
+        slice covers them: that locks the slice's row, of this worker alone, and not the
+        account's (`ledger.charge_from_slice`). Otherwise the account's row is locked, the
+        slice opened again (`ledger.open_slice`: what the campaign still holds for this
+        worker, others' idle slices taken back when short) and refilled for the next
+        batches. Test sends (no contact) and messages of no campaign (replies) are paid from
+        the account's available credits, with its row locked, and are outside any
+        campaign's stats. Lock order: the account rows first, ascending, then slices; no
+        campaign row at all. A slice read without a lock and found taken back when spent
+        runs the transaction again (`RetryTransaction`)."""
         by_account: dict[int, dict[int | None, list[transitions.Recorded]]] = defaultdict(
             lambda: defaultdict(list)
         )
         for r in recorded:
             by_account[r.account_id][r.campaign_id].append(r)
-        await ledger.lock_accounts(session, by_account)
-        # Everything from here to the commit runs with the batch's account rows locked, and
-        # every other batch of these accounts waits for them: one read of what the campaigns
-        # hold, one guarded UPDATE per account, and the ledger rows written together at the
-        # end (not flushed one by one before each UPDATE).
-        holds = await ledger.campaigns_reserved(
-            session, (r.campaign_id for r in recorded if r.campaign_id is not None)
+        due = {  # (account, campaign) -> what its sent messages cost
+            (account_id, campaign_id): self._sent_total(rows, by_id)
+            for account_id, by_campaign in by_account.items()
+            for campaign_id, rows in by_campaign.items()
+            if campaign_id is not None and any(r.contact_id is not None for r in rows)
+        }
+        sliced = await ledger.slice_amounts(session, self.owner, (c for _, c in due))
+        from_slice = {
+            key for key, cost in due.items() if cost == 0 or sliced.get(key[1], -1) >= cost
+        }
+        await ledger.lock_accounts(
+            session,
+            {
+                account_id
+                for account_id, by_campaign in by_account.items()
+                for campaign_id, rows in by_campaign.items()
+                if (account_id, campaign_id) not in from_slice
+                or any(r.contact_id is None for r in rows)
+            },
         )
         changes: dict[int, tally.Change] = defaultdict(tally.Change)
         unpaid: list[int] = []
@@ -592,8 +609,13 @@ class Dispatcher:
                     counted = [r for r in rows if r.contact_id is not None]
                     tests = [r for r in rows if r.contact_id is None]
                     if counted and campaign_id is not None:
-                        paid, held, lost = await self._charge(
-                            session, account_id, campaign_id, counted, by_id, holds[campaign_id]
+                        paid, held, lost = await self._pay_campaign(
+                            session,
+                            account_id,
+                            campaign_id,
+                            counted,
+                            by_id,
+                            (account_id, campaign_id) in from_slice,
                         )
                         unpaid += lost
                         changes[campaign_id].add("spent", paid)
@@ -618,6 +640,46 @@ class Dispatcher:
             if r.contact_id is not None and r.campaign_id is not None:
                 changes[r.campaign_id].move("sending", by_id[r.id].status)
         await tally.record(session, changes)
+
+    @staticmethod
+    def _sent_total(
+        rows: Sequence[transitions.Recorded], by_id: dict[int, transitions.Outcome]
+    ) -> int:
+        return sum(
+            o.price
+            for r in rows
+            if r.contact_id is not None and (o := by_id[r.id]).status == "sent"
+        )
+
+    async def _pay_campaign(
+        self,
+        session: AsyncSession,
+        account_id: int,
+        campaign_id: int,
+        rows: list[transitions.Recorded],
+        by_id: dict[int, transitions.Outcome],
+        from_slice: bool,
+    ) -> tuple[int, int, list[int]]:
+        """Charge a campaign's sent messages among `rows`: from this worker's slice when
+        `from_slice` (the slice was read to cover them), else with the account locked.
+        Returns (paid, paid from the reservation, unpaid ids)."""
+        cost = self._sent_total(rows, by_id)
+        if from_slice:
+            if not await ledger.charge_from_slice(
+                session, self.owner, account_id, campaign_id, cost
+            ):
+                raise RetryTransaction(f"campaign {campaign_id}'s slice was taken back")
+            return cost, cost, []
+        pool = await ledger.open_slice(session, self.owner, account_id, campaign_id, cost)
+        paid, held, lost = await self._charge(session, account_id, campaign_id, rows, by_id, pool)
+        await ledger.keep_slice(
+            session,
+            self.owner,
+            account_id,
+            campaign_id,
+            min(pool - held, ledger.SLICE_BATCHES * cost),
+        )
+        return paid, held, lost
 
     async def _charge(
         self,

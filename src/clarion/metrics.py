@@ -14,6 +14,7 @@ counters add up, as a process restart would not).
 
 from __future__ import annotations
 
+import collections
 import hmac
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -71,9 +72,10 @@ def provider_outcome(raised: bool, throttled: bool) -> str:
 
 
 def count_messages(rows: Iterable[tuple[str, str | None, str]]) -> None:
-    """Count recorded messages, given as (channel, provider, status)."""
-    for channel, provider, status in rows:
-        messages_total.labels(channel, provider or "none", status).inc()
+    """Count recorded messages, given as (channel, provider, status): one increment per
+    series, not per message."""
+    for (channel, provider, status), n in collections.Counter(rows).items():
+        messages_total.labels(channel, provider or "none", status).inc(n)
 
 
 def count_receipts(provider: str, applied: int, unchanged: int, parked: int) -> None:

@@ -131,6 +131,17 @@ def completed(db: Database, cid: int) -> Any:
     return done
 
 
+def completed_and_receipted(db: Database, cid: int) -> Any:
+    """Completed, and every receipt in: a campaign completes once nothing is queued or in
+    flight, and the simulator's receipts for its last batch may still be on their way."""
+    is_completed, is_receipted = completed(db, cid), all_receipted(db, cid)
+
+    async def done() -> bool:
+        return await is_completed() and await is_receipted()
+
+    return done
+
+
 async def make_undeliverable(db: Database, cid: int, variant: str) -> None:
     """The variant's test recipients become the simulator's undeliverable numbers (a
     national number ending 0001: accepted, then reported failed)."""
@@ -210,7 +221,7 @@ class TestDecision:
             c = await row(db, cid)
             assert (c.status, c.ab_winner, c.completed_at) == ("sending", None, None)
             later = utcnow() + LATER
-            await run_until(db, dispatcher, completed(db, cid), now=lambda: later)
+            await run_until(db, dispatcher, completed_and_receipted(db, cid), now=lambda: later)
         finally:
             await sim.close()
         c = await assert_partition(db, cid)
@@ -267,7 +278,7 @@ class TestDecision:
             by_scheduler = sum(len(r) for r in results if isinstance(r, list))
             assert http.count(200) + by_scheduler == 1, (http, by_scheduler)
             assert all(code in (200, 409) for code in http)
-            await run_until(db, dispatcher, completed(db, cid))
+            await run_until(db, dispatcher, completed_and_receipted(db, cid))
         finally:
             await sim.close()
         c = await assert_partition(db, cid)
@@ -291,7 +302,7 @@ class TestDecision:
             await finalize(db)
             assert (await row(db, cid)).status == "paused"
             assert (await account.put(f"/campaigns/{cid}/resume")).status_code == 200
-            await run_until(db, dispatcher, completed(db, cid))
+            await run_until(db, dispatcher, completed_and_receipted(db, cid))
         finally:
             await sim.close()
         read = (await account.get(f"/campaigns/{cid}")).json()

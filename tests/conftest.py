@@ -8,6 +8,7 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,7 +17,7 @@ import asyncpg
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from clarion.app import create_app
 from clarion.campaigns.credits import check_invariants
@@ -28,6 +29,22 @@ from clarion.db.session import Database
 
 ADMIN_TOKEN = "test-admin-token"
 PG_ADMIN_DSN = os.environ.get("CLARION_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def statements_sent(db: Database, on_statement: Callable[[Any, str, Any], None]) -> Iterator[None]:
+    """Inside the block, `on_statement(connection, statement, parameters)` runs before each
+    statement this process sends through the database's writer engine."""
+
+    def before(conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        on_statement(conn, statement, parameters)
+
+    engine = db.writer.sync_engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
 
 
 async def _pg_reachable() -> bool:

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import event, func, select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.campaigns.models import Campaign
@@ -34,6 +34,7 @@ from clarion.db.session import Database
 from clarion.messages.models import Message
 from clarion.messages.transitions import Outcome, claim_batch, record_outcomes
 from clarion.sending.repository import marketing_sent_since
+from tests.conftest import statements_sent
 
 MESSAGES = 5_000  # the recording's campaign
 BATCH = 1_000  # a claimed batch, and the cap read's chunk of ids (db.params.CHUNK)
@@ -59,17 +60,13 @@ def _captured(db: Database, wanted: Callable[[str], bool]) -> Iterator[list[Sent
     """The wanted statements sent to the database inside the block."""
     seen: list[Sent] = []
 
-    def record(conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def record(conn: Any, statement: str, _parameters: Any) -> None:
         if wanted(statement):
             setting = conn.exec_driver_sql("SELECT current_setting('enable_nestloop')").scalar()
             seen.append(Sent(statement, setting))
 
-    engine = db.writer.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(db, record):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 async def _sent_by(

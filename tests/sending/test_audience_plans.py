@@ -19,7 +19,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select, text
+from sqlalchemy import select, text
 
 from clarion.campaigns.estimate import price_audience
 from clarion.campaigns.models import Campaign
@@ -30,6 +30,7 @@ from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.pricing.rates import load_rate_card
 from clarion.sending.materialize import materialize_chunk
+from tests.conftest import statements_sent
 from tests.sending.conftest import seed_campaign, set_rates
 
 N = 6_000  # quadratic plans do ~N^2/2 = 18,000,000 row visits here, linear ones ~N
@@ -105,18 +106,14 @@ def _captured(db: Database) -> Iterator[list[tuple[str, Any, str]]]:
     """The statements over the audience sent to the database inside the block."""
     seen: list[tuple[str, Any, str]] = []
 
-    def record(conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+    def record(conn: Any, statement: str, params: Any) -> None:
         if "list_member" in statement and "current_setting" not in statement:
             # the planner setting in force for it, to EXPLAIN it the same way
             setting = conn.exec_driver_sql("SELECT current_setting('enable_nestloop')").scalar()
             seen.append((statement, params, setting))
 
-    engine = db.writer.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
+    with statements_sent(db, record):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 class _Rollback(Exception):

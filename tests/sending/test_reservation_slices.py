@@ -6,18 +6,21 @@ shows, the ledger and the reservation are exact all along."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from clarion.accounts import ledger
 from clarion.accounts.models import Account, ReservationSlice
+from clarion.db.base import utcnow
+from clarion.operations.gauges import read as read_gauges
 from clarion.sending.dispatcher import Dispatcher
 from clarion.sending.scheduler import tick
-from tests.conftest import assert_ledger_consistent
+from tests.conftest import assert_ledger_consistent, statements_sent
 from tests.sending.conftest import (
     assert_partition,
     phones,
@@ -34,17 +37,13 @@ def account_statements(db: Any) -> Iterator[list[str]]:
     """The statements this process sends that lock or change an account row."""
     seen: list[str] = []
 
-    def before(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+    def record(_conn: Any, statement: str, _parameters: Any) -> None:
         flat = " ".join(statement.split()).upper()
-        if flat.startswith("UPDATE ACCOUNT ") or ("FROM ACCOUNT" in flat and "FOR UPDATE" in flat):
+        if flat.startswith("UPDATE ACCOUNT ") or ("FROM ACCOUNT" in flat and "FOR " in flat):
             seen.append(flat)
 
-    engine = db.writer.sync_engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
+    with statements_sent(db, record):
         yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
 
 
 async def _slices(db: Any, campaign_id: int) -> dict[str, tuple[int, int]]:
@@ -193,4 +192,51 @@ async def test_a_slice_found_short_when_charged_runs_the_recording_again(
     c = await assert_partition(db, campaign_id)
     assert (c.sent, c.failed, c.spent) == (100, 0, 100 * PRICE)
     assert await _slices(db, campaign_id) == {}  # the campaign's whole hold is spent
+    await assert_ledger_consistent(db, account.id)
+
+
+async def test_every_reader_of_the_balance_counts_what_slices_spent(db, api, make_dispatcher, sms):
+    account, campaign_id = await _campaign(db, api, 300, credits=100)
+    d = make_dispatcher()
+    await _send(d, 10)
+    await _send(d, 10)  # from the slice: the account row does not show it yet
+    assert await _slices(db, campaign_id) == {"test-worker": (7 * 10 * PRICE, 10 * PRICE)}
+    balance = 100 - 20 * PRICE / 10_000
+    reserved = 280 * PRICE / 10_000
+
+    one = (await api.admin("GET", f"/admin/accounts/{account.id}")).json()
+    assert (one["balance"], one["reserved"]) == (pytest.approx(balance), pytest.approx(reserved))
+    listed = (await api.admin("GET", "/admin/accounts")).json()["items"]
+    assert [a["balance"] for a in listed if a["id"] == account.id] == [pytest.approx(balance)]
+    me = (await account.get("/me")).json()["account"]
+    assert me["available"] == pytest.approx(balance - reserved)
+    topped = await api.admin("POST", f"/admin/accounts/{account.id}/credits", json={"amount": 1})
+    assert topped.json()["balance"] == pytest.approx(balance + 1)
+    gauges = await read_gauges(db, utcnow(), 1000)
+    assert gauges.credits_reserved == pytest.approx(reserved)
+    await assert_ledger_consistent(db, account.id)
+
+
+async def test_a_charge_from_a_slice_does_not_wait_for_the_account_lock(
+    db, api, make_dispatcher, sms
+):
+    """The ledger row a charge from a slice writes refers to the account, and its foreign key
+    check locks the account row FOR KEY SHARE: the account lock (`lock_accounts`) must not
+    exclude that, or a worker holding the account while it takes back a slice and the
+    worker charging from that slice wait for each other."""
+    if db.is_sqlite:
+        pytest.skip("row locks: PostgreSQL (SQLite runs one writer at a time)")
+    account, campaign_id = await _campaign(db, api, 300, credits=100)
+    await _send(make_dispatcher(), 10)  # opens the test worker's slice
+
+    async with db.transaction() as holder:
+        await ledger.lock_accounts(holder, [account.id])
+
+        async def charge() -> bool:
+            async with db.transaction() as s:
+                return await ledger.charge_from_slice(
+                    s, "test-worker", account.id, campaign_id, PRICE
+                )
+
+        assert await asyncio.wait_for(charge(), timeout=5)
     await assert_ledger_consistent(db, account.id)

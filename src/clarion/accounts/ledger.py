@@ -6,11 +6,12 @@ statements are in `accounts.repository`; the rules (what may move, what is refus
 Amounts are integers of 1/10,000 credit (see clarion.money).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.accounts import repository
+from clarion.accounts.models import Account
 from clarion.errors import Conflict, InsufficientCredits, NotFound
 from clarion.money import MAX_UNITS, from_units
 
@@ -54,7 +55,7 @@ async def topup(
         reserved_delta=0,
         note=note,
     )
-    return balance - (await unfolded_spent(session, [account_id]))[account_id]
+    return balance - (await repository.unfolded_spent(session, [account_id]))[account_id]
 
 
 async def reserve(
@@ -122,6 +123,18 @@ async def charge(
         return True
     if not await repository.spend(session, account_id, amount, from_reserved):
         return False
+    _charge_row(session, account_id, campaign_id, amount, from_reserved, note)
+    return True
+
+
+def _charge_row(
+    session: AsyncSession,
+    account_id: int,
+    campaign_id: int | None,
+    amount: int,
+    from_reserved: int,
+    note: str | None = None,
+) -> None:
     repository.add_ledger_row(
         session,
         account_id,
@@ -131,7 +144,6 @@ async def charge(
         campaign_id=campaign_id,
         note=note,
     )
-    return True
 
 
 async def lock_accounts(session: AsyncSession, account_ids: Iterable[int]) -> None:
@@ -172,19 +184,21 @@ async def campaign_reserved(session: AsyncSession, campaign_id: int) -> int:
 
 
 async def credits_of(session: AsyncSession, account_id: int) -> tuple[int, int] | None:
-    """(balance, reserved) of the account as of now: its row less what reservation slices
-    spent and the row does not show yet. None: no such account."""
+    """(balance, reserved) of the account as of now (`credits_of_accounts`). None: no such
+    account."""
     account = await repository.get_account(session, account_id, refresh=True)
     if account is None:
         return None
-    spent = (await unfolded_spent(session, [account_id]))[account_id]
-    return account.balance - spent, account.reserved - spent
+    return (await credits_of_accounts(session, [account]))[account_id]
 
 
-async def unfolded_spent(session: AsyncSession, account_ids: Iterable[int]) -> dict[int, int]:
-    """account id -> what its reservation slices spent that its row does not show yet: its
-    balance and reserved are the row's less this."""
-    return await repository.unfolded_spent(session, sorted(set(account_ids)))
+async def credits_of_accounts(
+    session: AsyncSession, accounts: Sequence[Account]
+) -> dict[int, tuple[int, int]]:
+    """account id -> (balance, reserved) as of now: the row's less what its reservation
+    slices spent and the row does not show yet, read in one statement for all of them."""
+    spent = await repository.unfolded_spent(session, sorted({a.id for a in accounts}))
+    return {a.id: (a.balance - spent[a.id], a.reserved - spent[a.id]) for a in accounts}
 
 
 async def check_invariants(session: AsyncSession, account_id: int) -> list[str]:
@@ -254,14 +268,7 @@ async def charge_from_slice(
         return True
     if not await repository.spend_from_slice(session, campaign_id, owner, amount):
         return False
-    repository.add_ledger_row(
-        session,
-        account_id,
-        "charge",
-        balance_delta=-amount,
-        reserved_delta=-amount,
-        campaign_id=campaign_id,
-    )
+    _charge_row(session, account_id, campaign_id, amount, from_reserved=amount)
     return True
 
 

@@ -370,6 +370,16 @@ async def fold_spent(session: AsyncSession, account_id: int, spent: int) -> None
         )
 
 
+async def sliced_campaigns(session: AsyncSession, account_id: int) -> list[int]:
+    """The account's campaigns that have reservation slices."""
+    rows = await session.execute(
+        select(ReservationSlice.campaign_id)
+        .where(ReservationSlice.account_id == account_id)
+        .distinct()
+    )
+    return sorted(int(cid) for cid in rows.scalars())
+
+
 async def unfolded_spent(session: AsyncSession, account_ids: Sequence[int]) -> dict[int, int]:
     """account id -> what its slices spent and its row does not show yet (0: nothing)."""
     if not account_ids:

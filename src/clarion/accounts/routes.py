@@ -35,23 +35,19 @@ router = APIRouter(tags=["account"])
 
 
 async def accounts_out(session: AsyncSession, accounts: Sequence[Account]) -> list[AccountOut]:
-    """The accounts as the API shows them: balance and reserved as of now, less what their
-    reservation slices spent and their rows do not show yet (`ledger.credits_of`)."""
-    unfolded = await ledger.unfolded_spent(session, (a.id for a in accounts))
-    out = []
-    for account in accounts:
-        balance = account.balance - unfolded[account.id]
-        reserved = account.reserved - unfolded[account.id]
-        out.append(
-            AccountOut(
-                id=account.id,
-                name=account.name,
-                balance=from_units(balance),
-                reserved=from_units(reserved),
-                available=from_units(balance - reserved),
-            )
+    """The accounts as the API shows them, balance and reserved as of now
+    (`ledger.credits_of_accounts`)."""
+    credits = await ledger.credits_of_accounts(session, accounts)
+    return [
+        AccountOut(
+            id=a.id,
+            name=a.name,
+            balance=from_units(credits[a.id][0]),
+            reserved=from_units(credits[a.id][1]),
+            available=from_units(credits[a.id][0] - credits[a.id][1]),
         )
-    return out
+        for a in accounts
+    ]
 
 
 async def account_out(session: AsyncSession, account: Account) -> AccountOut:

@@ -27,8 +27,10 @@ async def check_invariants(session: AsyncSession, account_id: int) -> list[str]:
     for cid in sorted(held):
         if statuses.get(cid) in CLOSED:
             problems.append(f"closed campaign {cid} still holds {held[cid]} in reserve")
-    # Slices set aside part of what a campaign holds, never more.
-    for cid, unsliced in (await accounts_repository.unsliced_holds(session, sorted(held))).items():
+    # Slices set aside part of what a campaign holds, never more (a campaign that holds
+    # nothing has no slice).
+    sliced = await accounts_repository.sliced_campaigns(session, account_id)
+    for cid, unsliced in (await accounts_repository.unsliced_holds(session, sliced)).items():
         if unsliced < 0:
             problems.append(f"campaign {cid}'s slices set aside {-unsliced} more than it holds")
     return problems

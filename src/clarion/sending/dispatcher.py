@@ -584,8 +584,12 @@ class Dispatcher:
         )
         for r in recorded:
             by_account[r.account_id][r.campaign_id].append(r)
-        due = {  # (account, campaign) -> what its sent messages cost
-            (account_id, campaign_id): self._sent_total(rows, by_id)
+        due = {  # (account, campaign) -> what its recipients' sent messages cost
+            (account_id, campaign_id): sum(
+                o.price
+                for r in rows
+                if r.contact_id is not None and (o := by_id[r.id]).status == "sent"
+            )
             for account_id, by_campaign in by_account.items()
             for campaign_id, rows in by_campaign.items()
             if campaign_id is not None and any(r.contact_id is not None for r in rows)
@@ -614,13 +618,9 @@ class Dispatcher:
                     counted = [r for r in rows if r.contact_id is not None]
                     tests = [r for r in rows if r.contact_id is None]
                     if counted and campaign_id is not None:
+                        key = (account_id, campaign_id)
                         paid, held, lost = await self._pay_campaign(
-                            session,
-                            account_id,
-                            campaign_id,
-                            counted,
-                            by_id,
-                            (account_id, campaign_id) in from_slice,
+                            session, key, counted, by_id, due[key], key in from_slice
                         )
                         unpaid += lost
                         changes[campaign_id].add("spent", paid)
@@ -646,29 +646,19 @@ class Dispatcher:
                 changes[r.campaign_id].move("sending", by_id[r.id].status)
         await tally.record(session, changes)
 
-    @staticmethod
-    def _sent_total(
-        rows: Sequence[transitions.Recorded], by_id: dict[int, transitions.Outcome]
-    ) -> int:
-        return sum(
-            o.price
-            for r in rows
-            if r.contact_id is not None and (o := by_id[r.id]).status == "sent"
-        )
-
     async def _pay_campaign(
         self,
         session: AsyncSession,
-        account_id: int,
-        campaign_id: int,
+        account_and_campaign: tuple[int, int],
         rows: list[transitions.Recorded],
         by_id: dict[int, transitions.Outcome],
+        cost: int,
         from_slice: bool,
     ) -> tuple[int, int, list[int]]:
-        """Charge a campaign's sent messages among `rows`: from this worker's slice when
-        `from_slice` (the slice was read to cover them), else with the account locked.
-        Returns (paid, paid from the reservation, unpaid ids)."""
-        cost = self._sent_total(rows, by_id)
+        """Charge a campaign's sent messages among `rows` (`cost` in all): from this
+        worker's slice when `from_slice` (the slice was read to cover them), else with the
+        account locked. Returns (paid, paid from the reservation, unpaid ids)."""
+        account_id, campaign_id = account_and_campaign
         if from_slice:
             if not await ledger.charge_from_slice(
                 session, self.owner, account_id, campaign_id, cost

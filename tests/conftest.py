@@ -6,11 +6,13 @@ database, dropped at the end); each test starts from empty tables.
 
 import asyncio
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -18,6 +20,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from sqlalchemy import event, text
+from sqlalchemy.engine import make_url
 
 from clarion.app import create_app
 from clarion.campaigns.credits import check_invariants
@@ -70,10 +73,11 @@ def _pg_url(name: str) -> str:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])
-def database_url(
+def migrated_database(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[str]:
-    """A migrated, empty database for this test session, on each backend."""
+    """A migrated, empty database for this test session, on each backend: on SQLite the file
+    each test copies, on PostgreSQL the database each test empties."""
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'clarion.db'}"
         upgrade(url)
@@ -89,6 +93,22 @@ def database_url(
     upgrade(url)
     yield url
     asyncio.run(_pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def database_url(migrated_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """This test's database. On SQLite a copy of the migrated file of its own: a connection
+    that an earlier test lost with a transaction open keeps that file's write lock for as long
+    as the process lives, and must not hold up the tests after it."""
+    if not migrated_database.startswith("sqlite"):
+        yield migrated_database
+        return
+    template = Path(make_url(migrated_database).database or "")
+    copy = tmp_path_factory.mktemp("test-db") / "clarion.db"
+    shutil.copyfile(template, copy)
+    yield f"sqlite:///{copy}"
+    for leftover in copy.parent.iterdir():  # the file, its -wal and -shm (a few hundred KB)
+        leftover.unlink()
 
 
 @pytest.fixture
@@ -119,15 +139,18 @@ async def fresh_pg() -> AsyncIterator[Database]:
         await _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-async def _truncate(db: Database) -> None:
-    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+async def _empty_pg(db: Database) -> None:
+    """Empty every table. Connections to the database that earlier tests left behind are
+    ended first: one lost with a transaction open would make TRUNCATE wait for ever."""
+    tables = ", ".join(f'"{t.name}"' for t in reversed(Base.metadata.sorted_tables))
     async with db.writer.begin() as conn:
-        if db.is_sqlite:
-            for name in tables:
-                await conn.execute(text(f'DELETE FROM "{name}"'))
-        else:
-            quoted = ", ".join(f'"{n}"' for n in tables)
-            await conn.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
+        await conn.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        )
+        await conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
 
 
 @pytest.fixture
@@ -143,7 +166,8 @@ def settings(database_url: str) -> Settings:
 @pytest.fixture
 async def db(settings: Settings) -> AsyncIterator[Database]:
     database = Database(settings.database_url)
-    await _truncate(database)
+    if not database.is_sqlite:  # a SQLite test has a fresh copy (see `database_url`)
+        await _empty_pg(database)
     yield database
     await database.dispose()
 

@@ -425,6 +425,38 @@ class TestImportLifecycle:
         assert row is not None
         assert (row.status, row.failure_reason) == ("failed", "interrupted by a shutdown")
 
+    async def test_shutdown_lets_the_chunk_being_written_finish(
+        self, settings: Settings, db: Database, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        # A chunk cut by cancellation could lose its connection with the transaction open:
+        # the import is told to stop, finishes the chunk it is writing, then ends failed.
+        writing = asyncio.Event()
+        real = imports._write_chunk
+
+        async def slow_write(*args: Any, **kwargs: Any) -> bool:
+            writing.set()
+            await asyncio.sleep(0.5)
+            return await real(*args, **kwargs)
+
+        monkeypatch.setattr(imports, "_write_chunk", slow_write)
+        monkeypatch.setattr(imports, "CHUNK_ROWS", 1)
+        app = create_app(settings.model_copy(update={"import_workers": 0}), db=db)
+        async with LifespanManager(app) as manager:
+            client = httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=manager.app), base_url="http://clarion.test"
+            )
+            async with client:
+                account = await Api(client, db).new_account("x")
+                list_id = await new_list(account)
+                body = f"phone\n{FR}\n+33612345679\n+33612345680\n".encode()
+                import_id = (await upload(account, list_id, body)).json()["id"]
+                await asyncio.wait_for(writing.wait(), 10)
+        async with db.session(write=False) as session:
+            row = await session.get(ContactImport, import_id)
+        assert row is not None
+        assert (row.status, row.failure_reason) == ("failed", "interrupted by a shutdown")
+        assert row.imported == 1  # the first chunk was written, the next ones never started
+
 
 class TestNulBytes:
     @pytest.mark.parametrize(

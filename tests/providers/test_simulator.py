@@ -130,6 +130,27 @@ class TestDedupe:
         await provider.close()
 
 
+class TestClose:
+    async def test_a_push_under_way_finishes_and_waiting_receipts_are_dropped(self) -> None:
+        # A push is a database transaction in the real sink: cancelling it half-way could
+        # lose its connection with the transaction open, so close lets it finish.
+        class SlowSink(CollectingSink):
+            async def receipts(self, items: Sequence[Receipt]) -> None:
+                self.arrived.set()
+                await asyncio.sleep(0.3)
+                self.receipts_seen.extend(items)
+
+        sink = SlowSink()
+        provider = SimulatorProvider("sms", receipt_delay=0.0)
+        await provider.start(sink)
+        await provider.submit([msg(1, "+33612345678")])
+        await asyncio.wait_for(sink.arrived.wait(), 10)
+        provider.receipt_delay = 3600.0
+        await provider.submit([msg(2, "+33612345679")])  # its receipt waits for an hour
+        await asyncio.wait_for(provider.close(), 3)
+        assert [r.provider_message_id for r in sink.receipts_seen] == ["sim-1"]
+
+
 class TestThroughTheDatabase:
     async def test_receipts_before_the_submit_is_recorded_are_parked_then_applied(
         self, db: Database

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 
 from clarion.accounts.models import Account
@@ -18,6 +20,7 @@ from clarion.db.base import utcnow
 from clarion.messages.models import Message
 from clarion.providers.base import Outcome, SubmitResult
 from clarion.sending import materialize as materialize_module
+from clarion.sending import scheduler as scheduler_module
 from clarion.sending.engine import Engine
 from clarion.sending.materialize import materialize, materialize_chunk
 from clarion.sending.scheduler import finalize, start_due, sweep_leases, tick
@@ -449,6 +452,55 @@ class TestEmbeddedEngine:
         await engine.stop(timeout=1.0)
         c = await assert_partition(db, cid)
         assert (c.sending, c.queued) == (0, 20)
+
+    async def test_stop_lets_a_step_finish_its_transaction(
+        self, db, account, engine_settings, sms, monkeypatch
+    ):
+        # A cancelled transaction can lose its connection with the transaction open (on
+        # SQLite, the write lock held for as long as the process lives): the engine tells
+        # its loops to stop and lets the step under way finish.
+        started, finished = asyncio.Event(), []
+
+        async def slow_step(db, _clock):
+            async with db.transaction() as s:
+                await s.execute(update(Account).values(name="renamed"))
+                started.set()
+                await asyncio.sleep(0.3)
+            finished.append(True)
+
+        monkeypatch.setattr(scheduler_module, "start_due", slow_step)
+        engine = Engine(engine_settings, db, providers={"sms": sms})
+        await engine.start()
+        await asyncio.wait_for(started.wait(), 10)
+        await engine.stop()
+        assert finished == [True]
+        assert await open_transactions(db) == 0
+        async with db.session(write=False) as s:
+            assert (await s.get(Account, account.id)).name == "renamed"
+
+
+async def open_transactions(db) -> int:
+    """Transactions that other connections hold open on the test's database."""
+    if db.is_sqlite:
+        path = make_url(db.url).database
+        probe = sqlite3.connect(path, timeout=1.0)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            return 1  # the write lock is held
+        finally:
+            probe.close()
+        return 0
+    async with db.session(write=False) as s:
+        return (
+            await s.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'"
+                )
+            )
+        ).scalar_one()
 
 
 class TestConcurrentClaims:

@@ -86,6 +86,9 @@ _KEY_NOISE = re.compile(r"[\s_\-.]+")
 csv.field_size_limit(MAX_CELL)
 
 
+SHUTDOWN_REASON = "interrupted by a shutdown"
+
+
 class ImportFailed(Exception):
     """The file cannot be imported at all; the message is the failure reason shown."""
 
@@ -328,6 +331,7 @@ async def run_import(
     chunk_rows: int | None = None,
     executor: Executor | None = None,
     utf8_checked: bool = False,
+    stopping: asyncio.Event | None = None,
 ) -> Progress:
     """Import the file into the account (and the list). Marks the import done or failed;
     raises nothing but cancellation. `utf8_checked`: the caller already verified the
@@ -336,7 +340,9 @@ async def run_import(
     With an `executor` (a process pool), chunk N+1 is parsed in another process while chunk
     N is written: phone parsing and the database then use both cores, and the event loop
     stays free for other requests. Without one, chunks are parsed here, one after the other.
-    Consent columns are written to the contacts' history as caused by `cause`.
+    Consent columns are written to the contacts' history as caused by `cause`. Once
+    `stopping` is set, the import ends after the chunk being written, failed as interrupted
+    by a shutdown (the rows written so far stay).
     """
     progress = Progress(bytes_total=os.stat(path).st_size)
     try:
@@ -353,6 +359,7 @@ async def run_import(
             chunk_rows or CHUNK_ROWS,
             executor,
             utf8_checked,
+            stopping,
         )
     except ImportFailed as exc:
         await _finish(db, import_id, "failed", str(exc))
@@ -398,6 +405,7 @@ async def _import(
     chunk_rows: int,
     executor: Executor | None,
     utf8_checked: bool,
+    stopping: asyncio.Event | None,
 ) -> None:
     if not utf8_checked:
         await asyncio.to_thread(check_utf8, path)
@@ -446,9 +454,12 @@ async def _import(
             progress.bytes_read = source.bytes_read
             if on_progress is not None:
                 on_progress(progress)
-            if not still_running:
+            stopped = stopping is not None and stopping.is_set()
+            if not still_running or stopped:
                 if pending is not None:
                     pending.cancel()
+                if stopped and still_running:
+                    raise ImportFailed(SHUTDOWN_REASON)
                 return
         if unreadable is not None:
             raise unreadable

@@ -27,15 +27,16 @@ from fastapi import FastAPI
 
 from clarion.audience import hook_events, repository
 from clarion.audience.history import Cause
-from clarion.audience.imports import run_import
+from clarion.audience.imports import SHUTDOWN_REASON, run_import
 from clarion.db.session import Database
+from clarion.db.transactions import stop_tasks
 from clarion.procs import worker_pool
 
 log = logging.getLogger(__name__)
 
 RESTART_REASON = "interrupted by a restart"
-SHUTDOWN_REASON = "interrupted by a shutdown"
 STALE_AFTER = 60.0
+STOP_GRACE = 2.0  # seconds a running import gets to finish its chunk on shutdown
 SWEEP_EVERY = 20.0
 
 
@@ -66,9 +67,11 @@ async def fail_abandoned(db: Database) -> int:
         )
 
 
-async def _sweep(db: Database) -> None:
-    while True:
-        await asyncio.sleep(SWEEP_EVERY)
+async def _sweep(db: Database, stopping: asyncio.Event) -> None:
+    while not stopping.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), SWEEP_EVERY)
+            return
         try:
             await fail_abandoned(db)
         except Exception:
@@ -78,29 +81,24 @@ async def _sweep(db: Database) -> None:
 async def on_startup(app: FastAPI) -> None:
     """Imports run in this process only: one left `running` by a previous process is failed."""
     app.state.import_tasks = {}
+    app.state.imports_stopping = asyncio.Event()
     db: Database = app.state.db
     await fail_abandoned(db)
-    app.state.import_sweeper = asyncio.create_task(_sweep(db))
+    app.state.import_sweeper = asyncio.create_task(_sweep(db, app.state.imports_stopping))
 
 
 async def on_shutdown(app: FastAPI) -> None:
-    """Stop running imports and mark them failed."""
-    sweeper: asyncio.Task[None] | None = getattr(app.state, "import_sweeper", None)
-    if sweeper is not None:
-        sweeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await sweeper
-    tasks = _tasks(app) if hasattr(app.state, "import_tasks") else {}
-    for task in tasks.values():
-        task.cancel()
-    for import_id, task in list(tasks.items()):
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
+    """Stop the sweeper and the running imports, each after its current transaction (see
+    `stop_tasks`), and mark the imports failed."""
+    app.state.imports_stopping.set()
+    running = dict(_tasks(app))
+    await stop_tasks([app.state.import_sweeper, *running.values()], STOP_GRACE)
+    for import_id in running:
         async with app.state.db.transaction() as session:
             finished = await repository.finish_import(session, import_id, "failed", SHUTDOWN_REASON)
             if finished is not None:
                 await hook_events.import_completed(session, finished)
-    tasks.clear()
+    _tasks(app).clear()
 
 
 def start_import(
@@ -128,6 +126,7 @@ def start_import(
                 cause=cause,
                 executor=parse_pool(app.state.settings.import_workers),
                 utf8_checked=True,  # checked while spooling the upload
+                stopping=app.state.imports_stopping,
             )
         except asyncio.CancelledError:
             raise

@@ -13,8 +13,8 @@ import asyncio
 import logging
 import random
 import sqlite3
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any, TypeVar
 
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -63,3 +63,19 @@ async def in_transaction(
                 raise
             log.info("running the transaction again: %s", exc)
     raise AssertionError("unreachable")
+
+
+async def stop_tasks(tasks: Collection[asyncio.Future[Any]], grace: float) -> None:
+    """Wait up to `grace` seconds for tasks that were told to stop, then cancel the rest.
+
+    A task is told to stop (an event it checks between transactions) rather than cancelled
+    first: a cancellation that lands inside a transaction can interrupt the connection's own
+    clean-up, and the connection is then lost with its transaction open. On SQLite that
+    transaction keeps the write lock until the process exits, and every later writer waits.
+    """
+    if not tasks:
+        return
+    _done, pending = await asyncio.wait(tasks, timeout=grace)
+    for task in pending:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)

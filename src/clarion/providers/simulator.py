@@ -21,6 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from clarion.db.base import utcnow
+from clarion.db.transactions import stop_tasks
 from clarion.providers.base import (
     Capabilities,
     OutboundMessage,
@@ -40,6 +41,7 @@ REFUSED_CODE = "SIM_REFUSED"
 UNDELIVERABLE_CODE = "SIM_UNDELIVERABLE"
 NO_RCS_CODE = "SIM_NO_RCS"
 READ_CHANNELS = frozenset({"whatsapp", "rcs"})
+CLOSE_GRACE = 5.0  # seconds a receipt push under way gets to finish when the simulator closes
 
 
 class IdSet:
@@ -136,16 +138,18 @@ class SimulatorProvider:
         self._sink: ReceiptSink | None = None
         self._accepted = IdSet()  # our message ids taken (the provider id derives from it)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = asyncio.Event()
         self.counts: Counter[str] = Counter()
 
     async def start(self, sink: ReceiptSink) -> None:
         self._sink = sink
+        self._closing.clear()
 
     async def close(self) -> None:
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        """Receipts still waiting for their delay are dropped; a push under way finishes (see
+        `stop_tasks`)."""
+        self._closing.set()
+        await stop_tasks(list(self._tasks), CLOSE_GRACE)
         self._tasks.clear()
 
     async def submit(self, batch: Sequence[OutboundMessage]) -> list[SubmitResult]:
@@ -198,7 +202,8 @@ class SimulatorProvider:
                     stages.append([])
                 stages[index].append((pmid, status))
         for stage in stages:
-            await asyncio.sleep(self.receipt_delay)
+            if not await self._wait(self.receipt_delay):
+                return
             now = utcnow()
             receipts = [
                 Receipt(
@@ -215,6 +220,14 @@ class SimulatorProvider:
             ]
             await self._push(receipts)
 
+    async def _wait(self, seconds: float) -> bool:
+        """Sleep `seconds`; False when the simulator closes meanwhile."""
+        try:
+            await asyncio.wait_for(self._closing.wait(), seconds)
+        except TimeoutError:
+            return True
+        return False
+
     async def _push(self, receipts: list[Receipt]) -> None:
         assert self._sink is not None
         for attempt in range(self.push_attempts):
@@ -224,7 +237,8 @@ class SimulatorProvider:
                 raise
             except Exception:
                 log.warning("receipt push failed (attempt %d)", attempt + 1, exc_info=True)
-                await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
+                if not await self._wait(min(0.2 * 2**attempt, 5.0)):
+                    return
             else:
                 for r in receipts:
                     self.counts[f"receipts.{r.status}"] += 1

@@ -23,7 +23,7 @@ from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.notify import Listener
 from clarion.db.session import Database
-from clarion.db.transactions import in_transaction
+from clarion.db.transactions import in_transaction, stop_tasks
 from clarion.delivery.service import DbReceiptSink
 from clarion.hooks.deliverer import HookDeliverer
 from clarion.messages import transitions
@@ -35,7 +35,7 @@ from clarion.sending.dispatcher import Dispatcher
 
 log = logging.getLogger(__name__)
 
-FINISH_GRACE = 7.0  # seconds in-flight batches get to finish on shutdown
+FINISH_GRACE = 7.0  # seconds in-flight batches and steps get to finish on shutdown
 RETENTION_CAMPAIGNS = 10  # campaigns purged per retention round
 
 
@@ -233,20 +233,12 @@ class Engine:
             return 0
 
     async def stop(self, timeout: float = 10.0) -> None:
-        """Stop claiming; let in-flight batches finish briefly; release what is left."""
+        """Stop claiming; let in-flight batches and steps finish briefly; release what is left."""
         self._stopping.set()
         self.hooks.stop_soon()  # a batch on the wire is answered and recorded, then it stops
         self.wake()
-        if self._lane_tasks:
-            _done, pending = await asyncio.wait(
-                self._lane_tasks, timeout=min(FINISH_GRACE, timeout * 0.7)
-            )
-            for task in pending:
-                task.cancel()
-            await asyncio.gather(*self._lane_tasks, return_exceptions=True)
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Every loop ends after its current step (see `stop_tasks`).
+        await stop_tasks([*self._lane_tasks, *self._tasks], min(FINISH_GRACE, timeout * 0.7))
         await self.hooks.close()
         await self._listener.stop()
         released = await self._release(None)

@@ -1,13 +1,13 @@
 """The SMPP provider against the in-repo SMSC simulator over TCP."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import pytest
 
 from clarion.config import Settings
-from clarion.providers.base import OutboundMessage, Outcome
+from clarion.providers.base import OutboundMessage, Outcome, Receipt
 from clarion.providers.smpp import pdu as p
 from clarion.providers.smpp.provider import (
     IdBook,
@@ -286,6 +286,25 @@ class TestReceipts:
                 await asyncio.sleep(0.01)
         assert list(smsc.bound_sessions[0].acks.values()) == [p.Status.ESME_RSYSERR]
         assert sink.receipts_ == []
+
+    async def test_a_receipt_being_stored_at_close_is_stored(
+        self, make_provider: ProviderFactory, smsc: Smsc, sink: RecordingSink
+    ) -> None:
+        # Storing is a database transaction: close lets it finish rather than cut it.
+        storing = asyncio.Event()
+        store = sink.receipts
+
+        async def slow_store(items: Sequence[Receipt]) -> None:
+            storing.set()
+            await asyncio.sleep(0.3)
+            await store(items)
+
+        sink.receipts = slow_store  # type: ignore[method-assign]
+        provider = await make_provider()
+        [result] = await provider.submit([sms(1)])
+        await asyncio.wait_for(storing.wait(), 5)
+        await provider.close()
+        assert [r.provider_message_id for r in sink.receipts_] == [result.provider_message_id]
 
     async def test_mo_message_is_inbound(
         self, make_provider: ProviderFactory, smsc: Smsc, sink: RecordingSink

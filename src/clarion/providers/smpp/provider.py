@@ -2,7 +2,6 @@
 and inbound messages pushed into the ReceiptSink."""
 
 import asyncio
-import contextlib
 import hashlib
 import logging
 import random
@@ -13,6 +12,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
 from clarion.config import Settings
+from clarion.db.transactions import stop_tasks
 from clarion.providers.base import (
     AliasSink,
     Capabilities,
@@ -35,6 +35,7 @@ Sent = p.Pdu | NotBound | ConnectionLost | TimeoutError  # a submit_sm's answer,
 # A later part's retries wait for the pacer (the engine's adaptive rate) and at least this
 # growing pause, at most this long: an SMSC without a rate of its own is not hammered.
 PART_RETRY_MAX_PAUSE = 0.5
+CLOSE_GRACE = 5.0  # seconds the receipts received before a close get to be stored
 THROTTLED_TRACKED = 200_000  # messages whose first throttle time is remembered (LRU)
 
 THROTTLE_STATUSES = {p.Status.ESME_RTHROTTLED, p.Status.ESME_RMSGQFUL}
@@ -246,9 +247,10 @@ class SmppProvider:
         self.book = IdBook(conversion=settings.smpp_receipt_id)
         self._ref = random.randrange(256)
         self._sink: ReceiptSink | None = None
-        self._queue: asyncio.Queue[tuple[p.DeliverSm, int, Receipt | InboundMessage | None]] = (
-            asyncio.Queue()
-        )
+        # deliver_sm waiting to be stored; None tells the drain to stop (see `close`)
+        self._queue: asyncio.Queue[
+            tuple[p.DeliverSm, int, Receipt | InboundMessage | None] | None
+        ] = asyncio.Queue()
         self._drain_task: asyncio.Task[None] | None = None
         self._groups: dict[int, list[str]] = {}  # id(submit_sm) -> its message's part ids
         self._pacer: Pacer | None = None
@@ -276,11 +278,13 @@ class SmppProvider:
             log.error("SMPP not bound yet: %s", self.client.last_error or "no answer")
 
     async def close(self) -> None:
+        """Unbind, then store what was received: the drain stops after the batch under way
+        (see `stop_tasks`)."""
         await self.client.close()
         if self._drain_task is not None:
-            self._drain_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._drain_task
+            self._queue.put_nowait(None)
+            await stop_tasks([self._drain_task], CLOSE_GRACE)
+            self._drain_task = None
 
     async def check_capability(self, phones: Sequence[str]) -> dict[str, bool]:
         return dict.fromkeys(phones, True)
@@ -463,10 +467,17 @@ class SmppProvider:
     async def _drain(self) -> None:
         """Hand receipts and MO messages to the sink in batches; answer each deliver_sm only
         once stored (ESME_RSYSERR if storing failed, so the SMSC delivers it again)."""
-        while True:
-            items = [await self._queue.get()]
-            while not self._queue.empty() and len(items) < 1000:
-                items.append(self._queue.get_nowait())
+        stopping = False
+        while not stopping:
+            items: list[tuple[p.DeliverSm, int, Receipt | InboundMessage | None]] = []
+            while len(items) < 1000 and (not items or not self._queue.empty()):
+                item = await self._queue.get()
+                if item is None:
+                    stopping = True
+                    break
+                items.append(item)
+            if not items:
+                return
             receipts = [x for _, _, x in items if isinstance(x, Receipt)]
             for receipt in receipts:
                 receipt.provider_message_id = self.book.resolve(receipt.provider_message_id)

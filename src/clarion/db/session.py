@@ -56,7 +56,12 @@ def _sqlite_engine(url: str, immediate: bool, **kwargs: Any) -> AsyncEngine:
 class Database:
     """The process's connection pools: `writer` for transactions that write, `reader` for reads.
 
-    On PostgreSQL both are the same pool.
+    A read transaction sees one snapshot, however many statements it sends: readers add what
+    is appended but not folded yet to a row with two statements (a campaign's row and its
+    tallies, an account and its reservation slices), and a fold committed between them must
+    not be half seen. SQLite's read transactions are snapshots already (WAL); on PostgreSQL
+    reads run at REPEATABLE READ, which a transaction that only reads never has to retry. On
+    PostgreSQL both share one pool.
     """
 
     def __init__(self, url: str, *, pool_size: int = 10) -> None:
@@ -69,7 +74,8 @@ class Database:
             self.writer = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
             )
-            self.reader = self.writer
+            # The same pool; each read transaction sees one snapshot (see the docstring).
+            self.reader = self.writer.execution_options(isolation_level="REPEATABLE READ")
         self._write_sessions = async_sessionmaker(self.writer, expire_on_commit=False)
         self._read_sessions = async_sessionmaker(self.reader, expire_on_commit=False)
 
@@ -88,5 +94,5 @@ class Database:
 
     async def dispose(self) -> None:
         await self.writer.dispose()
-        if self.reader is not self.writer:
+        if self.is_sqlite:
             await self.reader.dispose()

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.audience.models import Contact
 from clarion.campaigns.models import Campaign
+from clarion.db.params import LOOKUP_CHUNK, chunks, id_in
 from clarion.links.compose import outgoing_text, short_link
 from clarion.pricing.rates import RateCard, rcs_category
 from clarion.pricing.segments import count_segments
@@ -179,11 +180,11 @@ async def load_context(session: AsyncSession, campaign_id: int) -> CampaignConte
 async def load_contacts(session: AsyncSession, ids: list[int]) -> dict[int, dict[str, Any]]:
     """contact id -> the fields templates may use."""
     out: dict[int, dict[str, Any]] = {}
-    for start in range(0, len(ids), 900):
+    for part in chunks(ids, LOOKUP_CHUNK):
         rows = await session.execute(
             select(
                 Contact.id, Contact.first_name, Contact.last_name, Contact.phone, Contact.attributes
-            ).where(Contact.id.in_(ids[start : start + 900]))
+            ).where(id_in(session, Contact.id, part))
         )
         for cid, first, last, phone, attributes in rows:
             out[cid] = {

@@ -1,12 +1,15 @@
 import asyncio
 import csv
 import io
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 from sqlalchemy import update
 
 from clarion.app import create_app
@@ -404,25 +407,16 @@ class TestImportLifecycle:
             return await real(*args, **kwargs)
 
         monkeypatch.setattr(imports, "_write_chunk", stuck_write)
-        app = create_app(settings, db=db)
-        async with LifespanManager(app) as manager:
-            client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=manager.app), base_url="http://clarion.test"
-            )
-            async with client:
-                account = await Api(client, db).new_account("x")
-                list_id = await new_list(account)
-                r = await upload(account, list_id, f"phone\n{FR}\n".encode())
-                import_id = r.json()["id"]
-                await asyncio.sleep(0.1)
-                running = (await account.get(f"/imports/{import_id}")).json()
-                assert running["status"] == "running"
-                assert import_id in app.state.import_tasks
-        # The app has shut down.
+        async with app_until_shutdown(settings, db) as (app, account):
+            list_id = await new_list(account)
+            r = await upload(account, list_id, f"phone\n{FR}\n".encode())
+            import_id = r.json()["id"]
+            await asyncio.sleep(0.1)
+            running = (await account.get(f"/imports/{import_id}")).json()
+            assert running["status"] == "running"
+            assert import_id in app.state.import_tasks
         assert app.state.import_tasks == {}
-        async with db.session(write=False) as session:
-            row = await session.get(ContactImport, import_id)
-        assert row is not None
+        row = await stored_import(db, import_id)
         assert (row.status, row.failure_reason) == ("failed", "interrupted by a shutdown")
 
     async def test_shutdown_lets_the_chunk_being_written_finish(
@@ -440,22 +434,35 @@ class TestImportLifecycle:
 
         monkeypatch.setattr(imports, "_write_chunk", slow_write)
         monkeypatch.setattr(imports, "CHUNK_ROWS", 1)
-        app = create_app(settings.model_copy(update={"import_workers": 0}), db=db)
-        async with LifespanManager(app) as manager:
-            client = httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=manager.app), base_url="http://clarion.test"
-            )
-            async with client:
-                account = await Api(client, db).new_account("x")
-                list_id = await new_list(account)
-                body = f"phone\n{FR}\n+33612345679\n+33612345680\n".encode()
-                import_id = (await upload(account, list_id, body)).json()["id"]
-                await asyncio.wait_for(writing.wait(), 10)
-        async with db.session(write=False) as session:
-            row = await session.get(ContactImport, import_id)
-        assert row is not None
+        in_process = settings.model_copy(update={"import_workers": 0})
+        async with app_until_shutdown(in_process, db) as (_app, account):
+            list_id = await new_list(account)
+            body = f"phone\n{FR}\n+33612345679\n+33612345680\n".encode()
+            import_id = (await upload(account, list_id, body)).json()["id"]
+            await asyncio.wait_for(writing.wait(), 10)
+        row = await stored_import(db, import_id)
         assert (row.status, row.failure_reason) == ("failed", "interrupted by a shutdown")
         assert row.imported == 1  # the first chunk was written, the next ones never started
+
+
+@asynccontextmanager
+async def app_until_shutdown(
+    settings: Settings, db: Database
+) -> AsyncIterator[tuple[FastAPI, AccountClient]]:
+    """The app with its lifespan, and an account on it; the app shuts down when the block
+    ends."""
+    app = create_app(settings, db=db)
+    async with LifespanManager(app) as manager:
+        transport = httpx.ASGITransport(app=manager.app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://clarion.test") as c:
+            yield app, await Api(c, db).new_account("x")
+
+
+async def stored_import(db: Database, import_id: int) -> ContactImport:
+    async with db.session(write=False) as session:
+        row = await session.get(ContactImport, import_id)
+    assert row is not None
+    return row
 
 
 class TestNulBytes:

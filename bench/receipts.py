@@ -37,6 +37,7 @@ from clarion.campaigns import counters
 from clarion.campaigns.models import Campaign
 from clarion.db.migrate import upgrade
 from clarion.db.session import Database
+from clarion.messages import tally
 
 PG_ADMIN_DSN = os.environ.get(
     "CLARION_BENCH_PG_DSN", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -111,8 +112,7 @@ async def verify(url: str, campaign_id: int, n: int) -> str:
             # The counters as readers see them: the row plus the changes not folded yet
             # (`serve --no-sender` runs no scheduler, so nothing is folded here).
             live = counters.live(c, (await counters.pending(session, [c.id])).get(c.id))
-        parts = sum(live[s] for s in ("queued", "sending", "sent", "delivered", "read"))
-        parts += live["failed"] + live["skipped"]
+        parts = sum(live[status] for status in tally.STATUSES)
         ok = delivered == n and live["delivered"] == n and parts == c.recipients and events == n
         verdict = "OK" if ok else "MISMATCH"
         return f"{verdict}: {delivered} delivered, counters {live['delivered']}, {events} events"

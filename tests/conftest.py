@@ -1,7 +1,8 @@
 """Test fixtures: every database test runs on SQLite and, when reachable, on PostgreSQL.
 
 Each test session migrates a fresh database per backend (a new SQLite file; a new PostgreSQL
-database, dropped at the end); each test starts from empty tables.
+database, dropped at the end); each test starts from empty tables: a copy of the SQLite file
+of its own, or the PostgreSQL database emptied.
 """
 
 import asyncio

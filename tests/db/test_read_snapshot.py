@@ -17,9 +17,7 @@ from tests.campaigns.conftest import create, sms_body
 from tests.conftest import AccountClient
 
 
-async def test_statements_of_a_read_session_share_one_snapshot(
-    db: Database, account: AccountClient
-) -> None:
+async def test_statements_of_a_read_session_share_one_snapshot(db: Database) -> None:
     async with db.session(write=False) as reader, reader.begin():
         before = (await reader.execute(select(func.count()).select_from(Account))).scalar_one()
         async with db.transaction() as writer:

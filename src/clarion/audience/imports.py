@@ -454,11 +454,10 @@ async def _import(
             progress.bytes_read = source.bytes_read
             if on_progress is not None:
                 on_progress(progress)
-            stopped = stopping is not None and stopping.is_set()
-            if not still_running or stopped:
+            if not still_running or (stopping is not None and stopping.is_set()):
                 if pending is not None:
                     pending.cancel()
-                if stopped and still_running:
+                if still_running:  # the process is shutting down
                     raise ImportFailed(SHUTDOWN_REASON)
                 return
         if unreadable is not None:

@@ -29,7 +29,7 @@ from clarion.audience import hook_events, repository
 from clarion.audience.history import Cause
 from clarion.audience.imports import SHUTDOWN_REASON, run_import
 from clarion.db.session import Database
-from clarion.db.transactions import stop_tasks
+from clarion.db.transactions import pause, stop_tasks
 from clarion.procs import worker_pool
 
 log = logging.getLogger(__name__)
@@ -68,10 +68,7 @@ async def fail_abandoned(db: Database) -> int:
 
 
 async def _sweep(db: Database, stopping: asyncio.Event) -> None:
-    while not stopping.is_set():
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stopping.wait(), SWEEP_EVERY)
-            return
+    while await pause(stopping, SWEEP_EVERY):
         try:
             await fail_abandoned(db)
         except Exception:

@@ -65,6 +65,16 @@ async def in_transaction(
     raise AssertionError("unreachable")
 
 
+async def pause(event: asyncio.Event, seconds: float) -> bool:
+    """Sleep `seconds`, or less when `event` is set first (a task told to stop, see
+    `stop_tasks`; a loop woken up); False when it was."""
+    try:
+        await asyncio.wait_for(event.wait(), seconds)
+    except TimeoutError:
+        return True
+    return False
+
+
 async def stop_tasks(tasks: Collection[asyncio.Future[Any]], grace: float) -> None:
     """Wait up to `grace` seconds for tasks that were told to stop, then cancel the rest.
 

@@ -21,7 +21,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from clarion.db.base import utcnow
-from clarion.db.transactions import stop_tasks
+from clarion.db.transactions import pause, stop_tasks
 from clarion.providers.base import (
     Capabilities,
     OutboundMessage,
@@ -202,7 +202,7 @@ class SimulatorProvider:
                     stages.append([])
                 stages[index].append((pmid, status))
         for stage in stages:
-            if not await self._wait(self.receipt_delay):
+            if not await pause(self._closing, self.receipt_delay):
                 return
             now = utcnow()
             receipts = [
@@ -220,14 +220,6 @@ class SimulatorProvider:
             ]
             await self._push(receipts)
 
-    async def _wait(self, seconds: float) -> bool:
-        """Sleep `seconds`; False when the simulator closes meanwhile."""
-        try:
-            await asyncio.wait_for(self._closing.wait(), seconds)
-        except TimeoutError:
-            return True
-        return False
-
     async def _push(self, receipts: list[Receipt]) -> None:
         assert self._sink is not None
         for attempt in range(self.push_attempts):
@@ -237,7 +229,7 @@ class SimulatorProvider:
                 raise
             except Exception:
                 log.warning("receipt push failed (attempt %d)", attempt + 1, exc_info=True)
-                if not await self._wait(min(0.2 * 2**attempt, 5.0)):
+                if not await pause(self._closing, min(0.2 * 2**attempt, 5.0)):
                     return
             else:
                 for r in receipts:

@@ -23,7 +23,7 @@ from clarion.config import Settings
 from clarion.db.base import utcnow
 from clarion.db.notify import Listener
 from clarion.db.session import Database
-from clarion.db.transactions import in_transaction, stop_tasks
+from clarion.db.transactions import in_transaction, pause, stop_tasks
 from clarion.delivery.service import DbReceiptSink
 from clarion.hooks.deliverer import HookDeliverer
 from clarion.messages import transitions
@@ -128,8 +128,7 @@ class Engine:
     async def _rest(self, wake: asyncio.Event, seconds: float) -> None:
         """Wait until woken, stopped, or `seconds` passed."""
         if seconds > 0 and not self._stopping.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), seconds)
+            await pause(wake, seconds)
 
     async def _loop(self, step: Callable[[], Awaitable[float]], name: str) -> None:
         """Run `step` until stopped; it returns how long to rest before the next round (a

@@ -31,8 +31,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.campaigns.models import Campaign
 from clarion.db.base import utcnow
 from clarion.db.session import Database
+from clarion.messages import tally
 from clarion.messages.models import Message
-from clarion.messages.transitions import Outcome, claim_batch, record_outcomes
+from clarion.messages.transitions import Outcome, apply_receipts, claim_batch, record_outcomes
 from clarion.sending.repository import marketing_sent_since
 from tests.conftest import statements_sent
 
@@ -289,3 +290,44 @@ async def test_cap_read_probes_each_contact_instead_of_scanning_the_period(fresh
     )
     reads = list(_message_reads(await _generic_plan(db, before_fix)))
     assert any("contact_id" not in r.get("Index Cond", "") for r in reads), _described(reads)
+
+
+async def test_receipts_update_probes_the_primary_key_for_each_receipt(fresh_pg):
+    """The receipts' UPDATE joins a chunk of up to 1,000 receipts (arrays through `unnest`)
+    with their messages by id. Whatever the statistics (none, as right after the messages
+    were written; or taken then), its generic plan reads each message through the primary
+    key: never the whole `message` table per chunk, never the chunk again per message."""
+    db = fresh_pg
+    async with db.transaction() as s:
+        account = await _account(s, "receipts")
+        campaign = await _campaign(s, account)
+        await _queue(s, account, campaign, range(1, MESSAGES + 1))
+        await s.execute(text("UPDATE message SET status = 'sent'"))
+    now = utcnow()
+    rows = [
+        {
+            "b_id": i,
+            "b_old": "sent",
+            "b_status": "delivered",
+            "b_delivered_at": now,
+            "b_read_at": None,
+            "b_error_code": None,
+            "b_error_message": None,
+            "b_updated_at": now,
+        }
+        for i in range(1, BATCH + 1)
+    ]
+    for analyzed in (False, True):
+        if analyzed:
+            await _analyze(db)
+        sent = await _sent_by(
+            db,
+            lambda sql: sql.lstrip().startswith("UPDATE message AS m"),
+            lambda s: apply_receipts(s, rows, {campaign: tally.Change()}),
+        )
+        plan = await _generic_plan(db, sent)
+        assert _rescanned(plan) == [], analyzed
+        reads = list(_message_reads(plan))
+        assert [(r["Node Type"], r.get("Index Name")) for r in reads] == [
+            ("Index Scan", "pk_message")
+        ], (analyzed, _described(reads))

@@ -492,6 +492,26 @@ _UPDATE_MESSAGE = (
 )
 
 
+# PostgreSQL: one statement for a chunk, its values bound as one array per column. The same
+# rows through executemany cost a Bind and an Execute per message, encoded on the event loop
+# that also answers the API (a third of the receipts webhook's time).
+_UPDATE_MESSAGES_PG = """
+UPDATE message AS m SET
+    status = v.status,
+    delivered_at = coalesce(m.delivered_at, v.delivered_at),
+    read_at = coalesce(m.read_at, v.read_at),
+    error_code = coalesce(v.code, m.error_code),
+    error_message = coalesce(v.msg, m.error_message),
+    updated_at = v.updated_at
+FROM unnest(
+    CAST(:ids AS BIGINT[]), CAST(:olds AS TEXT[]), CAST(:statuses AS TEXT[]),
+    CAST(:delivered AS TIMESTAMPTZ[]), CAST(:reads AS TIMESTAMPTZ[]), CAST(:codes AS TEXT[]),
+    CAST(:msgs AS TEXT[]), CAST(:updated AS TIMESTAMPTZ[])
+) AS v(id, old, status, delivered_at, read_at, code, msg, updated_at)
+WHERE m.id = v.id AND m.status = v.old
+"""
+
+
 async def apply_receipts(
     session: AsyncSession, rows: list[dict[str, Any]], moved: dict[int, tally.Change]
 ) -> None:
@@ -499,7 +519,22 @@ async def apply_receipts(
     campaigns' counter changes. Each row is guarded by the status it was read in (the row
     is locked, so the guard only ever protects against a bug, never a race)."""
     for part in chunks(rows):
-        await session.execute(_UPDATE_MESSAGE, list(part))
+        if is_sqlite(session):
+            await session.execute(_UPDATE_MESSAGE, list(part))
+            continue
+        await session.execute(
+            text(_UPDATE_MESSAGES_PG),
+            {
+                "ids": [r["b_id"] for r in part],
+                "olds": [r["b_old"] for r in part],
+                "statuses": [r["b_status"] for r in part],
+                "delivered": [r["b_delivered_at"] for r in part],
+                "reads": [r["b_read_at"] for r in part],
+                "codes": [r["b_error_code"] for r in part],
+                "msgs": [r["b_error_message"] for r in part],
+                "updated": [r["b_updated_at"] for r in part],
+            },
+        )
     await tally.record(session, moved)
     if rows:
         now = max(row["b_updated_at"] for row in rows)

@@ -1,6 +1,7 @@
 """Receipt ingestion: monotonic transitions, duplicates, out of order, parked receipts."""
 
 import asyncio
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 
@@ -50,6 +51,26 @@ class TestInOrder:
             m = await session.get(Message, s.message_ids[0])
             assert m is not None and m.read_at is not None and m.delivered_at is not None
             assert await session.scalar(select(func.count()).select_from(ReceiptEvent)) == 3
+
+    async def test_a_read_keeps_the_delivery_time_and_records_its_own(self, db: Database) -> None:
+        """Each receipt's time lands in its own column: a later `read` sets `read_at` and
+        leaves `delivered_at` as the delivery receipt said; a `read` with no delivery before
+        it stands for both."""
+        s = await seed_campaign(db, count=2, channel="whatsapp")
+        delivered, read = (
+            datetime(2026, 5, 1, 9, 0, tzinfo=UTC),
+            datetime(2026, 5, 1, 9, 7, tzinfo=UTC),
+        )
+        await ingest(db, [r(s.pmid(0), "delivered", occurred_at=delivered)])
+        await ingest(
+            db, [r(s.pmid(0), "read", occurred_at=read), r(s.pmid(1), "read", occurred_at=read)]
+        )
+        async with db.session(write=False) as session:
+            first = await session.get(Message, s.message_ids[0])
+            second = await session.get(Message, s.message_ids[1])
+            assert first is not None and second is not None
+            assert (first.status, first.delivered_at, first.read_at) == ("read", delivered, read)
+            assert (second.status, second.delivered_at, second.read_at) == ("read", read, read)
 
 
 class TestAfterCompletion:

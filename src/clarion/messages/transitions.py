@@ -511,6 +511,17 @@ FROM unnest(
 ) AS v(id, old, status, delivered_at, read_at, code, msg, updated_at)
 WHERE m.id = v.id AND m.status = v.old
 """
+# Each array of that statement, from the bind parameter of `_UPDATE_MESSAGE` it replaces.
+_ARRAY_OF_ROW_KEY = {
+    "ids": "b_id",
+    "olds": "b_old",
+    "statuses": "b_status",
+    "delivered": "b_delivered_at",
+    "reads": "b_read_at",
+    "codes": "b_error_code",
+    "msgs": "b_error_message",
+    "updated": "b_updated_at",
+}
 
 
 async def apply_receipts(
@@ -522,20 +533,9 @@ async def apply_receipts(
     for part in chunks(rows):
         if is_sqlite(session):
             await session.execute(_UPDATE_MESSAGE, list(part))
-            continue
-        await session.execute(
-            text(_UPDATE_MESSAGES_PG),
-            {
-                "ids": [r["b_id"] for r in part],
-                "olds": [r["b_old"] for r in part],
-                "statuses": [r["b_status"] for r in part],
-                "delivered": [r["b_delivered_at"] for r in part],
-                "reads": [r["b_read_at"] for r in part],
-                "codes": [r["b_error_code"] for r in part],
-                "msgs": [r["b_error_message"] for r in part],
-                "updated": [r["b_updated_at"] for r in part],
-            },
-        )
+        else:
+            arrays = {name: [r[key] for r in part] for name, key in _ARRAY_OF_ROW_KEY.items()}
+            await session.execute(text(_UPDATE_MESSAGES_PG), arrays)
     await tally.record(session, moved)
     if rows:
         now = max(row["b_updated_at"] for row in rows)

@@ -337,6 +337,9 @@ class TestUnstorableInput:
             (b'{"attributes": {"\\udfff": 1}}', "attributes", "keys must be valid Unicode"),
             (b'{"attributes": {"k": [1, 1e400]}}', "attributes.k[1]", "finite"),
             (b'{"attributes": {"k": -1e999}}', "attributes.k", "finite"),
+            # beside a plain null, which the fast check also sees as a possible infinity
+            (b'{"attributes": {"a": null, "k": [1, 1e400]}}', "attributes.k[1]", "finite"),
+            (b'{"attributes": {"a": null, "k": {"n": NaN}}}', "attributes.k.n", "finite"),
         ],
     )
     async def test_other_unstorable_json_is_422(
@@ -353,6 +356,15 @@ class TestUnstorableInput:
         assert r.json()["errors"][0]["field"] == field
         assert message in r.json()["errors"][0]["message"]
         assert (await account.get(f"/contacts/{contact['id']}")).json() == contact
+
+    async def test_nulls_and_the_words_for_infinity_are_stored(
+        self, account: AccountClient
+    ) -> None:
+        contact = await new_contact(account, FR, attributes={"k": "v"})
+        attributes = {"a": None, "b": "NaN", "c": "-Infinity", "d": [None, 1.5]}
+        r = await account.put(f"/contacts/{contact['id']}", json={"attributes": attributes})
+        assert r.status_code == 200, r.text
+        assert r.json()["attributes"] == attributes
 
     @pytest.mark.parametrize(
         ("url", "field"),

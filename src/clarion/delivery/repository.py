@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, func, insert, select, update
+from sqlalchemy import Table, and_, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -34,11 +34,43 @@ class ParkedEvent:
     refund: bool
 
 
+# PostgreSQL: a chunk's events in one INSERT, each column bound as one array, as
+# `transitions.apply_receipts` updates their messages; executemany would cost a Bind and an
+# Execute per event, encoded on the event loop that also answers the API.
+_INSERT_EVENTS_PG = """
+INSERT INTO receipt_event (provider, provider_message_id, status, error_code, error_message,
+    raw, occurred_at, received_at, refund, message_id)
+SELECT * FROM unnest(
+    CAST(:provider AS TEXT[]), CAST(:provider_message_id AS TEXT[]), CAST(:status AS TEXT[]),
+    CAST(:error_code AS TEXT[]), CAST(:error_message AS TEXT[]), CAST(:raw AS TEXT[]),
+    CAST(:occurred_at AS TIMESTAMPTZ[]), CAST(:received_at AS TIMESTAMPTZ[]),
+    CAST(:refund AS BOOLEAN[]), CAST(:message_id AS BIGINT[])
+)
+"""
+_EVENT_COLUMNS = (
+    "provider",
+    "provider_message_id",
+    "status",
+    "error_code",
+    "error_message",
+    "raw",
+    "occurred_at",
+    "received_at",
+    "refund",
+    "message_id",
+)
+
+
 async def insert_receipt_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Store raw events (one executemany per chunk, through Core: the ORM's bulk INSERT adds
-    its own bookkeeping per row, and these rows are never loaded as objects here)."""
+    """Store raw events, a chunk a statement: arrays on PostgreSQL (above), an executemany
+    through Core on SQLite (the ORM's bulk INSERT adds its own bookkeeping per row, and these
+    rows are never loaded as objects here). Each row has every key of `_EVENT_COLUMNS`."""
     for part in chunks(rows):
-        await session.execute(insert(cast(Table, ReceiptEvent.__table__)), list(part))
+        if is_sqlite(session):
+            await session.execute(insert(cast(Table, ReceiptEvent.__table__)), list(part))
+        else:
+            arrays = {column: [r[column] for r in part] for column in _EVENT_COLUMNS}
+            await session.execute(text(_INSERT_EVENTS_PG), arrays)
 
 
 async def parked_events_for(

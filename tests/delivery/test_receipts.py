@@ -73,6 +73,42 @@ class TestInOrder:
             assert (second.status, second.delivered_at, second.read_at) == ("read", read, read)
 
 
+class TestRawEvents:
+    async def test_every_receipt_is_stored_as_received(self, db: Database) -> None:
+        """The raw event keeps each field of its receipt in its own column, matched or not
+        (PostgreSQL writes a chunk as arrays: a column taken for another would show here)."""
+        s = await seed_campaign(db, count=1)
+        occurred = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
+        failed = Receipt(
+            "simulator", s.pmid(0), "failed", "E42", "unreachable", occurred, '{"x": 1}', True
+        )
+        await ingest(db, [failed, r("unknown-id", "delivered")])
+        async with db.session(write=False) as session:
+            events = list(
+                (await session.execute(select(ReceiptEvent).order_by(ReceiptEvent.id))).scalars()
+            )
+        stored = [
+            (
+                e.provider,
+                e.provider_message_id,
+                e.status,
+                e.error_code,
+                e.error_message,
+                e.raw,
+                e.occurred_at,
+                e.refund,
+                e.message_id,
+            )
+            for e in events
+        ]
+        assert stored == [
+            ("simulator", s.pmid(0), "failed", "E42", "unreachable", '{"x": 1}', occurred, True,
+             s.message_ids[0]),
+            ("simulator", "unknown-id", "delivered", None, None, None, None, False, None),
+        ]  # fmt: skip
+        assert all(e.received_at is not None and e.received_at > occurred for e in events)
+
+
 class TestAfterCompletion:
     async def test_late_receipts_still_move_a_completed_campaign(self, db: Database) -> None:
         """A campaign completes when nothing is queued or in flight; receipts that come

@@ -16,7 +16,7 @@ from clarion.audience.models import Contact
 from clarion.campaigns.models import Campaign
 from clarion.db.base import utcnow
 from clarion.db.dialect import is_sqlite
-from clarion.db.params import LOOKUP_CHUNK, chunks, one_of
+from clarion.db.params import LOOKUP_CHUNK, as_arrays, chunks, one_of
 from clarion.delivery.models import InboundEvent, ProviderIdAlias, ReceiptEvent
 from clarion.messages.models import Message
 from clarion.messages.states import RECEIPT_TARGETS
@@ -34,9 +34,8 @@ class ParkedEvent:
     refund: bool
 
 
-# PostgreSQL: a chunk's events in one INSERT, each column bound as one array, as
-# `transitions.apply_receipts` updates their messages; executemany would cost a Bind and an
-# Execute per event, encoded on the event loop that also answers the API.
+# PostgreSQL: a chunk's events in one INSERT of arrays (`as_arrays`), as
+# `transitions.apply_receipts` updates their messages.
 _INSERT_EVENTS_PG = """
 INSERT INTO receipt_event (provider, provider_message_id, status, error_code, error_message,
     raw, occurred_at, received_at, refund, message_id)
@@ -47,30 +46,17 @@ SELECT * FROM unnest(
     CAST(:refund AS BOOLEAN[]), CAST(:message_id AS BIGINT[])
 )
 """
-_EVENT_COLUMNS = (
-    "provider",
-    "provider_message_id",
-    "status",
-    "error_code",
-    "error_message",
-    "raw",
-    "occurred_at",
-    "received_at",
-    "refund",
-    "message_id",
-)
 
 
 async def insert_receipt_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """Store raw events, a chunk a statement: arrays on PostgreSQL (above), an executemany
-    through Core on SQLite (the ORM's bulk INSERT adds its own bookkeeping per row, and these
-    rows are never loaded as objects here). Each row has every key of `_EVENT_COLUMNS`."""
+    """Store raw events (rows keyed by column, every column above), a chunk a statement:
+    arrays on PostgreSQL, an executemany through Core on SQLite (the ORM's bulk INSERT adds
+    its own bookkeeping per row, and these rows are never loaded as objects here)."""
     for part in chunks(rows):
         if is_sqlite(session):
             await session.execute(insert(cast(Table, ReceiptEvent.__table__)), list(part))
         else:
-            arrays = {column: [r[column] for r in part] for column in _EVENT_COLUMNS}
-            await session.execute(text(_INSERT_EVENTS_PG), arrays)
+            await session.execute(text(_INSERT_EVENTS_PG), as_arrays(part))
 
 
 async def parked_events_for(

@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from clarion.audience.models import Contact
 from clarion.db.base import UTCDateTime
 from clarion.db.dialect import is_postgres, is_sqlite
-from clarion.db.params import LOOKUP_CHUNK, chunks, one_of
+from clarion.db.params import LOOKUP_CHUNK, as_arrays, chunks, one_of
 from clarion.db.plans import without_nested_loops
 from clarion.messages import events, tally
 from clarion.messages.models import Message, MessageStatus
@@ -492,10 +492,9 @@ _UPDATE_MESSAGE = (
 )
 
 
-# PostgreSQL: one statement for a chunk, its values bound as one array per column. The same
-# rows through executemany cost a Bind and an Execute per message, encoded on the event loop
-# that also answers the API (with the raw events' executemany, a quarter of the receipts
-# webhook's time in a py-spy profile).
+# PostgreSQL: one statement for a chunk, its rows bound as one array per key (`as_arrays`:
+# the keys are the bind parameters of `_UPDATE_MESSAGE`). Through executemany, these rows and
+# the raw events' were a quarter of the receipts webhook's time in a py-spy profile.
 _UPDATE_MESSAGES_PG = """
 UPDATE message AS m SET
     status = v.status,
@@ -505,23 +504,13 @@ UPDATE message AS m SET
     error_message = coalesce(v.msg, m.error_message),
     updated_at = v.updated_at
 FROM unnest(
-    CAST(:ids AS BIGINT[]), CAST(:olds AS TEXT[]), CAST(:statuses AS TEXT[]),
-    CAST(:delivered AS TIMESTAMPTZ[]), CAST(:reads AS TIMESTAMPTZ[]), CAST(:codes AS TEXT[]),
-    CAST(:msgs AS TEXT[]), CAST(:updated AS TIMESTAMPTZ[])
+    CAST(:b_id AS BIGINT[]), CAST(:b_old AS TEXT[]), CAST(:b_status AS TEXT[]),
+    CAST(:b_delivered_at AS TIMESTAMPTZ[]), CAST(:b_read_at AS TIMESTAMPTZ[]),
+    CAST(:b_error_code AS TEXT[]), CAST(:b_error_message AS TEXT[]),
+    CAST(:b_updated_at AS TIMESTAMPTZ[])
 ) AS v(id, old, status, delivered_at, read_at, code, msg, updated_at)
 WHERE m.id = v.id AND m.status = v.old
 """
-# Each array of that statement, from the bind parameter of `_UPDATE_MESSAGE` it replaces.
-_ARRAY_OF_ROW_KEY = {
-    "ids": "b_id",
-    "olds": "b_old",
-    "statuses": "b_status",
-    "delivered": "b_delivered_at",
-    "reads": "b_read_at",
-    "codes": "b_error_code",
-    "msgs": "b_error_message",
-    "updated": "b_updated_at",
-}
 
 
 async def apply_receipts(
@@ -534,8 +523,7 @@ async def apply_receipts(
         if is_sqlite(session):
             await session.execute(_UPDATE_MESSAGE, list(part))
         else:
-            arrays = {name: [r[key] for r in part] for name, key in _ARRAY_OF_ROW_KEY.items()}
-            await session.execute(text(_UPDATE_MESSAGES_PG), arrays)
+            await session.execute(text(_UPDATE_MESSAGES_PG), as_arrays(part))
     await tally.record(session, moved)
     if rows:
         now = max(row["b_updated_at"] for row in rows)

@@ -1,7 +1,6 @@
 """The `clarion` command."""
 
 import asyncio
-import gc
 import os
 import sys
 from typing import Annotated
@@ -12,7 +11,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy.exc import DBAPIError
 
-from clarion import logs
+from clarion import heap, logs
 from clarion.accounts.schemas import AccountCreate
 from clarion.accounts.service import create_account
 from clarion.app import create_app
@@ -121,14 +120,10 @@ def serve(
     if json_logs:
         logs.configure("json")  # uvicorn's lines too; access lines come from the app
     app = create_app(settings)
-    # Everything loaded so far (modules, routes, models, the tables' metadata: most of the
-    # objects the process will ever hold) is moved out of the collector's sight, once the
-    # garbage of loading it is collected. A full collection then walks only what was made
-    # since, not the whole heap: under redirect load on PostgreSQL, full collections paused
-    # the event loop, and every request in flight, for 85-295 ms several times in 8 s;
-    # after, 11-15 ms.
-    gc.collect()
-    gc.freeze()
+    # Under redirect load on PostgreSQL, full collections of the whole heap paused the event
+    # loop, and every request in flight, for 85-295 ms several times in 8 s; 11-15 ms once
+    # the heap loaded at start was frozen (see clarion.heap).
+    heap.settle()
     uvicorn.run(
         app,
         host=host,

@@ -10,7 +10,7 @@ import typer
 import uvloop
 from rich.console import Console
 
-from clarion import logs
+from clarion import heap, logs
 from clarion.config import get_settings
 from clarion.db.session import Database
 from clarion.operations.server import serve_metrics
@@ -65,6 +65,7 @@ def register(app: typer.Typer) -> None:
         logs.configure(settings.log_format)
         # A selected provider with missing settings stops here, with one sentence.
         check_providers(settings)
+        heap.settle()
         uvloop.run(run_worker(lanes, metrics_port))
 
     @app.command()

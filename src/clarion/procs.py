@@ -18,6 +18,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 
+from clarion import heap
+
 PR_SET_PDEATHSIG = 1
 WATCH_EVERY = 0.5  # seconds between two looks at the parent pid
 
@@ -45,12 +47,21 @@ def die_with_parent(parent_pid: int) -> None:
     threading.Thread(target=_watch, args=(parent_pid,), name="parent-watch", daemon=True).start()
 
 
+def _start_helper(parent_pid: int) -> None:
+    """Process-pool initializer: die with the parent, and settle the heap. A spawned helper
+    has loaded the parent's whole `__main__` (the `clarion` command and the application)
+    by now, so it holds as many objects as the parent, and without this its full collections
+    took 0.9 s of a CSV import's 5.9 s of parsing CPU (100,000 rows)."""
+    die_with_parent(parent_pid)
+    heap.settle()
+
+
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     """A pool of `workers` spawned processes that exit when this process dies, however.
     (spawn: forking a process that runs an event loop and database threads is unsafe.)"""
     return ProcessPoolExecutor(
         max_workers=workers,
         mp_context=get_context("spawn"),
-        initializer=die_with_parent,
+        initializer=_start_helper,
         initargs=(os.getpid(),),
     )

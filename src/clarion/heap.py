@@ -21,12 +21,10 @@ Measured with `bench/dispatch.py` (one worker, PostgreSQL) and `bench/journey.py
 import gc
 
 YOUNG_THRESHOLD = 20_000  # net allocations between two young collections (CPython: 700)
-MIDDLE_THRESHOLD = 20  # young collections between two middle ones (CPython: 10)
-OLD_THRESHOLD = 10  # middle collections between two full ones (CPython: 10)
 
 
 def settle() -> None:
     """Call once, after loading and before serving or sending."""
     gc.collect()
     gc.freeze()
-    gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, OLD_THRESHOLD)
+    gc.set_threshold(YOUNG_THRESHOLD)  # the older generations keep CPython's thresholds

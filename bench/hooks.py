@@ -7,13 +7,16 @@ signature with the `standardwebhooks` package:
 1. delivery: --events events already in the outbox of one hook, delivered by one
    `clarion worker` process (events/s, from the first batch received to the last);
 2. dispatch with hooks off, then on (a hook subscribed to `*`, so every message.sent is
-   written in the recording transaction and delivered by the same worker while it sends):
-   messages/s of each and the loss, and how long the hook's backlog took to drain after.
+   written in the recording transaction and delivered by the same worker while it sends),
+   --pairs times alternated, each run on a fresh campaign and an empty outbox: messages/s
+   of each, the loss of each pair and their median, and how long the hook's backlog took
+   to drain after each run with hooks on.
 
 Usage:
     python bench/hooks.py                    # 200,000 events, 50,000 messages
     python bench/hooks.py --quick            # a small smoke run
     python bench/hooks.py --events 2000000 --backends pg
+    python bench/hooks.py --events 200000 --messages 100000 --pairs 3 --backends pg
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -204,17 +208,18 @@ async def delivery_rate(
     }
 
 
-async def dispatch_with_hooks(
-    backend: dispatch.Backend, db: Database, aid: int, lid: int, n: int, port: int, sim_port: int
-) -> None:
-    off = await dispatch.dispatch_run(backend, db, aid, lid, n, 1, sim_port)
-    hook_id = await add_hook(db, aid, port)
-    await receiver_stats(port, reset=True)
-    on = await dispatch.dispatch_run(backend, db, aid, lid, n, 1, sim_port)
-    # the worker that sent stopped; the backlog it left is drained by a fresh one
+async def set_hook(db: Database, hook_id: int, enabled: bool) -> None:
+    async with db.transaction() as s:
+        await s.execute(
+            text("UPDATE hook SET enabled = :on WHERE id = :id"), {"on": enabled, "id": hook_id}
+        )
+
+
+async def drain(backend: dispatch.Backend, db: Database, sim_port: int) -> tuple[int, float]:
+    """Deliver what the sending run left in the outbox with a fresh worker, so that the next
+    run starts from an empty one: (events left, seconds to drain them)."""
     left = await undelivered(db)
     t = time.perf_counter()
-    drained = 0.0
     if left:
         worker = dispatch.start_worker(backend.url, f"http://127.0.0.1:{sim_port}")
         try:
@@ -222,20 +227,52 @@ async def dispatch_with_hooks(
                 await asyncio.sleep(0.1)
         finally:
             dispatch.stop(worker)
-        drained = time.perf_counter() - t
-    stats = await receiver_stats(port)
-    loss = 1 - on["rate"] / off["rate"]
+    return left, time.perf_counter() - t
+
+
+def cpu_per_message(run: dict[str, float]) -> str:
+    """The worker's and the database's CPU a message in a dispatch run, in microseconds."""
+    per = dispatch.NCPU * run["elapsed"] / run["messages"] * 1e6
+    worker, database = run["worker_cpu_share"] * per, run["db_cpu_share"] * per
+    return f"CPU a message: worker {worker:.0f} µs, database {database:.0f} µs"
+
+
+async def dispatch_with_hooks(
+    backend: dispatch.Backend,
+    db: Database,
+    aid: int,
+    lid: int,
+    n: int,
+    pairs: int,
+    port: int,
+    sim_port: int,
+) -> None:
+    """`pairs` runs with hooks off then on, alternated (two identical runs in a row differ by
+    up to a fifth on a shared machine: one pair says little), each on a fresh campaign of `n`
+    messages and an empty outbox."""
+    hook_id = await add_hook(db, aid, port)
+    losses = []
+    for i in range(1, pairs + 1):
+        await set_hook(db, hook_id, False)
+        off = await dispatch.dispatch_run(backend, db, aid, lid, n, 1, sim_port)
+        await set_hook(db, hook_id, True)
+        await receiver_stats(port, reset=True)
+        on = await dispatch.dispatch_run(backend, db, aid, lid, n, 1, sim_port)
+        left, drained = await drain(backend, db, sim_port)
+        stats = await receiver_stats(port)
+        losses.append(1 - on["rate"] / off["rate"])
+        print(
+            f"[{backend.name}] pair {i}: dispatch of {n:,} messages, 1 worker: hooks off "
+            f"{off['rate']:,.0f} msg/s ({cpu_per_message(off)}), hooks on "
+            f"{on['rate']:,.0f} msg/s ({cpu_per_message(on)}) "
+            f"(loss {losses[-1]:.1%}); events received {stats['events']:,.0f} in "
+            f"{stats['batches']:,.0f} batches ({stats['rejected']:.0f} rejected), {left:,} "
+            f"undelivered when the sending run ended, drained in {drained:.1f} s"
+        )
     print(
-        f"[{backend.name}] dispatch of {n:,} messages, 1 worker: hooks off "
-        f"{off['rate']:,.0f} msg/s, hooks on {on['rate']:,.0f} msg/s "
-        f"(loss {loss:.1%}; target at most 15%)"
+        f"[{backend.name}] loss with hooks on: median {statistics.median(losses):.1%} of "
+        f"{pairs} pairs (target at most 15%)"
     )
-    print(
-        f"[{backend.name}]   hook events received: {stats['events']:,.0f} in "
-        f"{stats['batches']:,.0f} batches ({stats['rejected']:.0f} rejected); "
-        f"{left:,} still undelivered when the sending run ended, drained in {drained:.1f} s"
-    )
-    del hook_id
 
 
 async def bench_backend(name: str, args: argparse.Namespace) -> None:
@@ -254,7 +291,9 @@ async def bench_backend(name: str, args: argparse.Namespace) -> None:
             f"{r['rejected']:.0f} rejected"
         )
         if not args.no_dispatch:
-            await dispatch_with_hooks(backend, db, aid, lid, args.messages, port, sim_port)
+            await dispatch_with_hooks(
+                backend, db, aid, lid, args.messages, args.pairs, port, sim_port
+            )
     finally:
         dispatch.stop(dispatch.SIM_PROC)
         dispatch.stop(receiver)
@@ -272,11 +311,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000, help="events to deliver")
     parser.add_argument("--messages", type=int, default=50_000, help="messages to dispatch")
     parser.add_argument("--backends", default="pg,sqlite", help="pg, sqlite or both")
+    parser.add_argument("--pairs", type=int, default=3, help="dispatch runs off/on, alternated")
     parser.add_argument("--no-dispatch", action="store_true", help="delivery rate only")
     parser.add_argument("--quick", action="store_true", help="small smoke run")
     args = parser.parse_args()
     if args.quick:
-        args.events, args.messages = 20_000, 20_000
+        args.events, args.messages, args.pairs = 20_000, 20_000, 1
     # The bench's receiver listens on loopback over plain http: allow it for the workers.
     os.environ["CLARION_HOOKS_ALLOW_HTTP_HOSTS"] = "127.0.0.1"
     print(f"{os.cpu_count()} CPUs; events {args.events:,}, messages {args.messages:,}")

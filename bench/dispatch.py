@@ -391,6 +391,8 @@ async def dispatch_run(
         "messages": done - d0,
         "sim_cpu_share": sim_cpu / (elapsed * NCPU),
         "worker_cpu_share": worker_cpu / (elapsed * NCPU),
+        "worker_cpu": worker_cpu,
+        "db_cpu": db_cpu,
         "rss_mb": rss,
         "db_cpu_share": db_cpu / (elapsed * NCPU),
         "sim_stats": stats,

@@ -232,8 +232,7 @@ async def drain(backend: dispatch.Backend, db: Database, sim_port: int) -> tuple
 
 def cpu_per_message(run: dict[str, float]) -> str:
     """The worker's and the database's CPU a message in a dispatch run, in microseconds."""
-    per = dispatch.NCPU * run["elapsed"] / run["messages"] * 1e6
-    worker, database = run["worker_cpu_share"] * per, run["db_cpu_share"] * per
+    worker, database = (run[key] / run["messages"] * 1e6 for key in ("worker_cpu", "db_cpu"))
     return f"CPU a message: worker {worker:.0f} µs, database {database:.0f} µs"
 
 

@@ -32,10 +32,11 @@ from pathlib import Path
 
 import aiohttp
 import dispatch
-from sqlalchemy import bindparam, text
+from sqlalchemy import bindparam, literal, select, text
 
 from clarion.db.base import UTCDateTime, utcnow
 from clarion.db.session import Database
+from clarion.hooks import outbox
 
 SECRET = "whsec_" + "YmVuY2gtaG9va3Mtc2VjcmV0LWtleS0xMjM0NTY3OA=="
 RECEIVER = str(Path(__file__).resolve())
@@ -129,29 +130,20 @@ async def add_hook(db: Database, aid: int, port: int) -> int:
 
 
 async def fill_outbox(db: Database, hook_id: int, aid: int, n: int) -> None:
-    """`n` message.delivered events for the hook, shaped as the engine writes them."""
-    data = (
-        "{fn}('messageId', x, 'campaignId', 1, 'contactId', x, 'phone', '+33612345678', "
-        "'channel', 'sms', 'status', 'delivered', 'errorCode', NULL, "
-        "'at', '2026-12-01T10:00:00Z')"
-    )
-    if db.is_sqlite:
-        sql = (
-            "WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < :n) "
-            "INSERT INTO hook_event (hook_id, account_id, type, data, at) "
-            f"SELECT :h, :aid, 'message.delivered', {data.format(fn='json_object')}, :now FROM g"
-        )
-    else:
-        sql = (
-            "INSERT INTO hook_event (hook_id, account_id, type, data, at) "
-            f"SELECT :h, :aid, 'message.delivered', {data.format(fn='jsonb_build_object')}, :now "
-            "FROM generate_series(1, :n) AS x"
-        )
+    """`n` message.delivered events for the hook, written by the outbox's own INSERT … SELECT
+    (packed in rows of 500, as a sending batch of 500 messages is)."""
+    series = select(literal(1).label("x")).cte("series", recursive=True)
+    series = series.union_all(select(series.c.x + 1).where(series.c.x < n))
     async with db.transaction() as s:
-        await s.execute(
-            text(sql).bindparams(bindparam("now", type_=UTCDateTime())),
-            {"h": hook_id, "aid": aid, "n": n, "now": utcnow()},
+        data = outbox.json_object(s)(
+            "messageId", series.c.x, "campaignId", 1, "contactId", series.c.x,
+            "phone", "+33612345678", "channel", "sms", "status", "delivered",
+            "errorCode", None, "at", "2026-12-01T10:00:00Z",
+        )  # fmt: skip
+        rows = select(
+            literal(hook_id), literal(aid), literal("message.delivered"), data, series.c.x
         )
+        await outbox.insert_events(s, rows, utcnow())
 
 
 async def undelivered(db: Database) -> int:
@@ -160,7 +152,8 @@ async def undelivered(db: Database) -> int:
             (
                 await s.execute(
                     text(
-                        "SELECT (SELECT count(*) FROM hook_event WHERE delivery_id IS NULL) + "
+                        "SELECT (SELECT coalesce(sum(event_count), 0) FROM hook_event "
+                        "WHERE delivery_id IS NULL) + "
                         "(SELECT coalesce(sum(events), 0) FROM hook_delivery "
                         "WHERE status <> 'succeeded')"
                     )

@@ -4,6 +4,7 @@ signature with the `standardwebhooks` package, a movable clock, and a deliverer 
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import select
 from standardwebhooks import Webhook, WebhookVerificationError
 
 from clarion.config import Settings
@@ -139,12 +140,34 @@ async def add_hook(
     return r.json()
 
 
-async def outbox_count(db: Database, **where: Any) -> int:
+@dataclass
+class OutboxEvent:
+    """One event of the outbox, unpacked from its row."""
+
+    hook_id: int
+    delivery_id: int | None
+    type: str
+    at: str
+    data: dict[str, Any]
+
+
+async def outbox_events(db: Database) -> list[OutboxEvent]:
+    """Every event in the outbox, in order (rows by id, then their events in order)."""
     async with db.session(write=False) as s:
-        stmt = select(func.count()).select_from(HookEvent)
-        for name, value in where.items():
-            stmt = stmt.where(getattr(HookEvent, name) == value)
-        return int((await s.execute(stmt)).scalar_one())
+        rows = (await s.execute(select(HookEvent).order_by(HookEvent.id))).scalars()
+        return [
+            OutboxEvent(row.hook_id, row.delivery_id, e["type"], e["at"], e["data"])
+            for row in rows
+            for e in json.loads(row.events)
+        ]
+
+
+async def outbox_count(db: Database, **where: Any) -> int:
+    """Events in the outbox whose attributes (`OutboxEvent`) have the values given."""
+    return sum(
+        all(getattr(e, name) == value for name, value in where.items())
+        for e in await outbox_events(db)
+    )
 
 
 async def deliver_all(deliverer: HookDeliverer, rounds: int = 50) -> None:

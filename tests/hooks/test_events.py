@@ -14,14 +14,13 @@ from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.delivery.service import DbReceiptSink
 from clarion.hooks import outbox
-from clarion.hooks.models import HookEvent
 from clarion.messages import transitions
 from clarion.messages.models import Message
 from clarion.providers.base import Outcome, Receipt, SubmitResult
 from clarion.sending.dispatcher import Dispatcher
 from tests.audience.conftest import import_csv
 from tests.conftest import AccountClient, Api
-from tests.hooks.conftest import Receiver, add_hook, outbox_count
+from tests.hooks.conftest import Receiver, add_hook, outbox_count, outbox_events
 from tests.sending.conftest import (
     FakeProvider,
     drain,
@@ -32,11 +31,6 @@ from tests.sending.conftest import (
 )
 
 PRICE = 100
-
-
-async def _events(db: Database) -> list[HookEvent]:
-    async with db.session(write=False) as s:
-        return list((await s.execute(select(HookEvent).order_by(HookEvent.id))).scalars())
 
 
 async def test_a_rolled_back_change_leaves_no_event(
@@ -77,7 +71,7 @@ async def test_only_hooks_that_want_the_event_get_it(
     async with db.transaction() as s:
         await outbox.record_event(s, acme.id, "message.clicked", {"messageId": 1}, now)
         await outbox.record_event(s, acme.id, "message.sent", {"messageId": 2}, now)
-    got = Counter((e.hook_id, e.type) for e in await _events(db))
+    got = Counter((e.hook_id, e.type) for e in await outbox_events(db))
     assert got == {
         (wants_all["id"], "message.clicked"): 1,
         (wants_all["id"], "message.sent"): 1,
@@ -148,7 +142,7 @@ async def test_engine_and_request_changes_write_their_events(
     done = await import_csv(acme, new_list, b"phone\n+33612345678\nnot a phone\n")
     assert done["status"] == "done"
 
-    events = await _events(db)
+    events = await outbox_events(db)
     types = Counter(e.type for e in events)
     assert types == {
         "campaign.started": 1,

@@ -4,7 +4,6 @@ by the engine to a provider that keeps the texts, then its short links followed 
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 from collections import Counter
 
@@ -12,10 +11,11 @@ import pytest
 from sqlalchemy import func, select, text, update
 
 from clarion.audience.models import Contact
-from clarion.hooks.models import Hook, HookEvent
+from clarion.hooks.models import Hook
 from clarion.links import service
 from clarion.links.models import Click, Link
 from tests.conftest import AccountClient, assert_ledger_consistent
+from tests.hooks.conftest import outbox_events
 from tests.sending.conftest import drain, phones, seed_contacts, set_rates
 
 BASE = "http://127.0.0.1:8000/l/"
@@ -340,11 +340,9 @@ async def test_a_click_is_a_message_clicked_event_for_the_hooks(
     for _ in range(2):
         assert (await api.client.get(f"/l/{code}")).status_code == 302
     async with db.session(write=False) as s:
-        events = (
-            await s.execute(select(HookEvent.type, HookEvent.data).order_by(HookEvent.id))
-        ).all()
         clicked = (await s.execute(select(Link.message_id).where(Link.code == code))).scalar_one()
     # One event per batch of clicks: the two redirects ran one after the other.
-    assert [t for t, _ in events] == ["message.clicked", "message.clicked"]
-    data = events[0][1] if isinstance(events[0][1], dict) else json.loads(events[0][1])
+    events = await outbox_events(db)
+    assert [e.type for e in events] == ["message.clicked", "message.clicked"]
+    data = events[0].data
     assert data["messageId"] == clicked and data["phone"].startswith("+")

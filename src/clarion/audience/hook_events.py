@@ -4,12 +4,11 @@ hooks' outbox, in the transaction of the change (one INSERT … SELECT per opt-o
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import String, func, literal, select
+from sqlalchemy import String, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.audience.models import Contact, ContactImport
 from clarion.audience.schemas import ImportOut
-from clarion.db.dialect import is_sqlite
 from clarion.db.params import LOOKUP_CHUNK, chunks, id_in
 from clarion.hooks import outbox
 from clarion.hooks.models import Hook
@@ -21,20 +20,17 @@ async def opt_changed(
     """One `event_type` event per contact: `{"contactId", "phone", "channel"}`."""
     if not contact_ids:
         return
-    build = func.json_object if is_sqlite(session) else func.jsonb_build_object
-    data = build(
+    data = outbox.json_object(session)(
         "contactId", Contact.id, "phone", Contact.phone, "channel", literal(channel, String)
     )  # fmt: skip
     for part in chunks(sorted(set(contact_ids)), LOOKUP_CHUNK):
         rows = (
-            select(
-                Hook.id, Contact.account_id, literal(event_type), data, literal(now, outbox.TIME)
-            )
+            select(Hook.id, Contact.account_id, literal(event_type), data, Contact.id)
             .select_from(Contact)
             .join(Hook, outbox.subscribed(Contact.account_id, literal(event_type)))
             .where(id_in(session, Contact.id, part))
         )
-        await outbox.insert_events(session, rows)
+        await outbox.insert_events(session, rows, now)
 
 
 async def import_completed(session: AsyncSession, contact_import: ContactImport) -> None:

@@ -34,8 +34,8 @@ from clarion.db.base import utcnow
 from clarion.db.session import Database
 from clarion.db.transactions import in_transaction
 from clarion.hooks import addresses, repository
+from clarion.hooks.models import ID_SPAN
 from clarion.hooks.repository import Claimed
-from clarion.schemas import utc_z
 
 log = logging.getLogger(__name__)
 
@@ -55,15 +55,18 @@ def backoff(attempts: int, rng: Callable[[], float] = random.random) -> timedelt
     return timedelta(seconds=seconds * (0.75 + 0.5 * rng()))
 
 
-def batch_body(events: list[Any]) -> bytes:
-    """`{"type": "batch", "events": [{"id", "type", "at", "data"}]}`, with each event's
-    `data` spliced in as the JSON text stored in the outbox."""
-    parts = [
-        b'{"id":%d,"type":%s,"at":%s,"data":%s}'
-        % (e.id, orjson.dumps(e.type), orjson.dumps(utc_z(e.at)), e.data.encode())
-        for e in events
-    ]
-    return b'{"type":"batch","events":[' + b",".join(parts) + b"]}"
+def batch_body(rows: list[Any]) -> bytes:
+    """`{"type": "batch", "events": [{"type", "at", "data", "id"}]}` from outbox rows (id,
+    events as JSON text): each event's id is its row's id times `ID_SPAN` plus its place in
+    the row (a row holds at most `PER_ROW` < `ID_SPAN` events, so ids never meet), unless
+    the stored event has one (an event written before events were packed keeps its id)."""
+    events = []
+    for row_id, packed in rows:
+        first = row_id * ID_SPAN
+        for place, event in enumerate(orjson.loads(packed)):
+            event.setdefault("id", first + place)
+            events.append(event)
+    return orjson.dumps({"type": "batch", "events": events})
 
 
 class HookDeliverer:

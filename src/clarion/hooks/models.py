@@ -2,12 +2,11 @@
 batches (deliveries) those events leave in."""
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, text
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from clarion.db.base import Base, BigId, JSONType, UTCDateTime, utcnow
+from clarion.db.base import Base, BigId, UTCDateTime, utcnow
 
 
 class Hook(Base):
@@ -34,14 +33,21 @@ class Hook(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+# Events one outbox row holds at most (one statement's events for a hook are cut into rows
+# of this size). An event's id is its row's id times ID_SPAN plus its place in the row.
+PER_ROW = 500
+ID_SPAN = 1000
+
+
 class HookEvent(Base):
-    """The outbox: one row per event and hook that wants it, written in the transaction of
-    the change that caused the event. `delivery_id` is set when the event is put in a batch;
-    the row stays (a failed delivery's retry sends its events again) until retention deletes
-    it with its finished delivery."""
+    """The outbox: rows of events for one hook, written in the transaction of the change
+    that caused them. `events` is a JSON array of up to `PER_ROW` `{"type", "at", "data"}`
+    in order of occurrence; `event_count` its length. `delivery_id` is set when the row is
+    put in a batch (whole: a row is never split); the row stays (a failed delivery's retry
+    sends its events again) until retention deletes it with its finished delivery."""
 
     __tablename__ = "hook_event"
-    # Undelivered events of a hook in order: a partial index, so that events leave it once
+    # Undelivered rows of a hook in order: a partial index, so that rows leave it once
     # batched and the next batch is read from its head whatever the outbox's size.
     __table_args__ = (
         Index(
@@ -57,9 +63,8 @@ class HookEvent(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     hook_id: Mapped[int] = mapped_column(ForeignKey("hook.id", ondelete="CASCADE"))
     account_id: Mapped[int] = mapped_column(BigInteger)
-    type: Mapped[str] = mapped_column(String(32))
-    data: Mapped[dict[str, Any]] = mapped_column(JSONType)
-    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    event_count: Mapped[int] = mapped_column(Integer)
+    events: Mapped[str] = mapped_column(Text)
     delivery_id: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
 
 

@@ -4,17 +4,25 @@ An event is written only for the hooks that want it: every insert joins the acco
 enabled hooks whose subscription names the type (or `*`), in SQL, in the same statement, so
 the check costs one indexed lookup and there is no cache whose window could lose an event.
 A change rolled back takes its events with it; a committed one keeps them until delivered.
+
+The events one statement writes for a hook are packed into rows of up to `PER_ROW` events
+(a JSON array each): a batch of 500 messages sent is one row, not 500, so the outbox costs
+the sending transaction one row to write and the deliverer one row to mark, not 500 of each
+with their index entries (see docs/integration.md, "What hooks cost").
 """
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, insert, literal, or_, select
+import orjson
+from sqlalchemy import ColumnElement, Text, cast, func, insert, literal, or_, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
-from clarion.db.base import JSONType, UTCDateTime
-from clarion.hooks.models import Hook, HookEvent
+from clarion.db.dialect import is_sqlite
+from clarion.hooks.models import PER_ROW, Hook, HookEvent
+from clarion.schemas import utc_z
 
 EVENT_TYPES = (
     "campaign.started",
@@ -32,7 +40,6 @@ EVENT_TYPES = (
     "import.completed",
 )
 ALL = "*"
-TIME = UTCDateTime()
 
 # Message statuses that are events (`message.<status>`); the others (queued, sending,
 # skipped) are internal steps.
@@ -61,11 +68,51 @@ def subscribed(account_id: Any, event_type: Any) -> ColumnElement[bool]:
     )
 
 
-async def insert_events(session: AsyncSession, rows: Select[*tuple[Any, ...]]) -> None:
-    """INSERT … SELECT of `rows`: (hook_id, account_id, type, data, at), one per event and
-    hook (build it joined on `subscribed`)."""
+def event_object(session: AsyncSession, event_type: Any, at: str, data: Any) -> Any:
+    """One event as the batch carries it but for its id: `{"type", "at", "data"}`."""
+    if is_sqlite(session):
+        # json(): a JSON value read back from a subquery is text to SQLite's json_object.
+        return func.json_object("type", event_type, "at", at, "data", func.json(data))
+    return func.json_build_object("type", event_type, "at", at, "data", data)
+
+
+def json_object(session: AsyncSession) -> Any:
+    """The dialect's function building a JSON object from name, value pairs."""
+    return func.json_object if is_sqlite(session) else func.json_build_object
+
+
+async def insert_events(
+    session: AsyncSession, rows: Select[*tuple[Any, ...]], at: datetime
+) -> None:
+    """Pack the events of `rows`: (hook_id, account_id, type, data, key), one per event and
+    hook (build it joined on `subscribed`; `data` a JSON expression, `key` the events'
+    order), into outbox rows of up to `PER_ROW` events each, all of them `at`."""
+    hook_id, account_id, event_type, data, key = rows.subquery("event").c
+    slot = (func.row_number().over(partition_by=hook_id, order_by=key) - 1) // PER_ROW
+    numbered = (
+        select(
+            hook_id.label("hook_id"),
+            account_id.label("account_id"),
+            event_object(session, event_type, utc_z(at), data).label("body"),
+            key.label("key"),
+            slot.label("slot"),
+        )
+        .order_by(hook_id, account_id, slot, key)
+        .subquery("numbered")
+    )
+    if is_sqlite(session):
+        # SQLite 3.40 has no ORDER BY inside an aggregate: it aggregates in the order of
+        # the subquery's rows, sorted above.
+        packed: Any = func.json_group_array(func.json(numbered.c.body))
+    else:
+        packed = cast(func.json_agg(aggregate_order_by(numbered.c.body, numbered.c.key)), Text)
     await session.execute(
-        insert(HookEvent).from_select(["hook_id", "account_id", "type", "data", "at"], rows)
+        insert(HookEvent).from_select(
+            ["hook_id", "account_id", "event_count", "events"],
+            select(numbered.c.hook_id, numbered.c.account_id, func.count(), packed).group_by(
+                numbered.c.hook_id, numbered.c.account_id, numbered.c.slot
+            ),
+        )
     )
 
 
@@ -78,13 +125,12 @@ async def record_event(
     their own INSERT … SELECT with `insert_events`."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
-    await insert_events(
-        session,
-        select(
-            Hook.id,
-            literal(account_id),
-            literal(event_type),
-            literal(data, JSONType),
-            literal(at, TIME),
-        ).where(subscribed(account_id, literal(event_type))),
+    events = orjson.dumps([{"type": event_type, "at": utc_z(at), "data": data}]).decode()
+    await session.execute(
+        insert(HookEvent).from_select(
+            ["hook_id", "account_id", "event_count", "events"],
+            select(Hook.id, literal(account_id), literal(1), literal(events, Text)).where(
+                subscribed(account_id, literal(event_type))
+            ),
+        )
     )

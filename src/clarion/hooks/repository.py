@@ -7,16 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    String,
-    Text,
-    cast,
     delete,
     exists,
     func,
     insert,
     select,
     text,
-    type_coerce,
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -194,27 +190,33 @@ async def oldest_pending(
 async def cut_delivery(
     session: AsyncSession, hook_id: int, n: int, now: datetime
 ) -> tuple[int, list[Any]] | None:
-    """Put the hook's oldest `n` undelivered events into a new pending delivery: its id and
-    the events (id, type, at, data as JSON text); None when there are none. The caller holds
-    the hook's lease, so no one else cuts. Events are marked by id, never by range: one
-    committed late with a smaller id simply goes in the next batch."""
+    """Put the hook's oldest undelivered outbox rows, up to `n` events (but always one row:
+    rows are never split), into a new pending delivery: its id and the rows (id, events as
+    JSON text); None when there are none. The caller holds the hook's lease, so no one else
+    cuts. Rows are marked by id, never by range: one committed late with a smaller id simply
+    goes in the next batch."""
     if not is_sqlite(session):
         # The outbox fills faster than statistics follow: without them PostgreSQL guesses a
-        # couple of rows, reads every undelivered event by bitmap and sorts them (140 ms at
-        # 40,000, growing with the backlog) instead of reading the partial index's first 500
-        # in order (0.5 ms). Local to this transaction.
+        # couple of rows, reads every undelivered row by bitmap and sorts them (140 ms at
+        # 40,000, growing with the backlog) instead of reading the partial index's first
+        # ones in order (0.5 ms). Local to this transaction.
         await session.execute(text("SELECT set_config('enable_bitmapscan', 'off', true)"))
-    events = list(
-        (
-            await session.execute(
-                select(HookEvent.id, HookEvent.type, HookEvent.at, _data_text(session))
-                .where(HookEvent.hook_id == hook_id, HookEvent.delivery_id.is_(None))
-                .order_by(HookEvent.id)
-                .limit(n)
-            )
-        ).all()
-    )
-    if not events:
+    heads = (
+        await session.execute(
+            select(HookEvent.id, HookEvent.event_count)
+            .where(HookEvent.hook_id == hook_id, HookEvent.delivery_id.is_(None))
+            .order_by(HookEvent.id)
+            .limit(n)
+        )
+    ).all()
+    picked: list[int] = []
+    events = 0
+    for row_id, count in heads:
+        if picked and events + count > n:
+            break
+        picked.append(int(row_id))
+        events += count
+    if not picked:
         return None
     delivery_id = (
         await session.execute(
@@ -222,7 +224,7 @@ async def cut_delivery(
             .values(
                 hook_id=hook_id,
                 status=PENDING,
-                events=len(events),
+                events=events,
                 attempts=0,
                 next_attempt_at=now,
                 created_at=now,
@@ -231,21 +233,14 @@ async def cut_delivery(
             .returning(HookDelivery.id)
         )
     ).scalar_one()
-    await session.execute(
+    rows = await session.execute(
         update(HookEvent)
-        .where(id_in(session, HookEvent.id, [e.id for e in events]))
+        .where(id_in(session, HookEvent.id, picked))
         .values(delivery_id=delivery_id)
+        .returning(HookEvent.id, HookEvent.events)
         .execution_options(synchronize_session=False)
     )
-    return int(delivery_id), events
-
-
-def _data_text(session: AsyncSession) -> Any:
-    """An event's `data` as the JSON text the database holds: the body of a batch is
-    spliced from it, never parsed and serialized again."""
-    if is_sqlite(session):
-        return type_coerce(HookEvent.data, String).label("data")
-    return cast(HookEvent.data, Text).label("data")
+    return int(delivery_id), sorted(rows.all())
 
 
 async def mark_succeeded(
@@ -270,9 +265,9 @@ async def mark_succeeded(
 
 
 async def events_of(session: AsyncSession, delivery_id: int) -> list[Any]:
-    """(id, type, at, data as JSON text) of the delivery's events, in order of occurrence."""
+    """(id, events as JSON text) of the delivery's outbox rows, in order of occurrence."""
     rows = await session.execute(
-        select(HookEvent.id, HookEvent.type, HookEvent.at, _data_text(session))
+        select(HookEvent.id, HookEvent.events)
         .where(HookEvent.delivery_id == delivery_id)
         .order_by(HookEvent.id)
     )

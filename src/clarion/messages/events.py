@@ -7,10 +7,9 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, func, literal, select
+from sqlalchemy import String, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.db.dialect import is_sqlite
 from clarion.db.params import LOOKUP_CHUNK, chunks, id_in
 from clarion.hooks import outbox
 from clarion.hooks.models import Hook
@@ -40,7 +39,7 @@ async def _record(
 ) -> None:
     if not message_ids:
         return
-    build = func.json_object if is_sqlite(session) else func.jsonb_build_object
+    build = outbox.json_object(session)
     at = utc_z(now)
     for part in chunks(sorted(set(message_ids)), LOOKUP_CHUNK):
         among = id_in(session, Message.id, part)
@@ -55,11 +54,11 @@ async def _record(
             "at", literal(at, String),
         )  # fmt: skip
         rows = (
-            select(Hook.id, Message.account_id, event_type, data, literal(now, outbox.TIME))
+            select(Hook.id, Message.account_id, event_type, data, Message.id)
             .select_from(Message)
             .join(Hook, outbox.subscribed(Message.account_id, event_type))
             .where(
                 among, *([Message.status.in_(outbox.MESSAGE_EVENT_STATUSES)] if statuses else [])
             )
         )
-        await outbox.insert_events(session, rows)
+        await outbox.insert_events(session, rows, now)

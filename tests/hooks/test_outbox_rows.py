@@ -1,0 +1,139 @@
+"""The outbox packs the events one statement writes for a hook into rows of up to 500: a
+batch of 1,200 opt-outs is three rows, delivered as three batches with their events in
+order and ids that never repeat; an outbox written before the packing keeps its ids."""
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from clarion.accounts.models import Account
+from clarion.audience import optouts
+from clarion.audience.history import Cause
+from clarion.audience.models import Contact
+from clarion.db.migrate import upgrade
+from clarion.db.session import Database
+from clarion.hooks.deliverer import batch_body
+from clarion.hooks.models import Hook, HookEvent
+from tests.conftest import AccountClient, Api, _pg_exec, _pg_reachable, _pg_url
+from tests.hooks.conftest import Receiver, add_hook, deliver_all, outbox_events
+from tests.sending.conftest import phones, seed_contacts
+
+
+async def test_one_statements_events_are_rows_of_500_delivered_in_order(
+    hook_api: Api, acme: AccountClient, receiver: Receiver, db: Database, make_deliverer: Any
+) -> None:
+    await add_hook(acme, receiver, ["contact.opted_out"])
+    await seed_contacts(db, acme.id, phones(1200))
+    async with db.session(write=False) as s:
+        ids = list((await s.execute(select(Contact.id).order_by(Contact.id))).scalars())
+    async with db.transaction() as s:
+        assert await optouts.opt_out(s, ids, "sms", Cause("api", "key", None, None)) == 1200
+    async with db.session(write=False) as s:
+        counts = (await s.execute(select(HookEvent.event_count).order_by(HookEvent.id))).all()
+    assert [c for (c,) in counts] == [500, 500, 200]
+    assert [e.data["contactId"] for e in await outbox_events(db)] == ids
+
+    deliverer = await make_deliverer()  # batches of up to 500: one row each
+    await deliver_all(deliverer)
+    assert [len(body["events"]) for _, body in receiver.batches] == [500, 500, 200]
+    events = receiver.events
+    assert [e["data"]["contactId"] for e in events] == ids
+    assert [e["id"] for e in events] == sorted({e["id"] for e in events})
+
+
+async def test_a_batch_takes_whole_rows_up_to_its_size(
+    hook_api: Api, acme: AccountClient, receiver: Receiver, db: Database, make_deliverer: Any
+) -> None:
+    await add_hook(acme, receiver, ["contact.opted_out"])
+    await seed_contacts(db, acme.id, phones(5))
+    async with db.session(write=False) as s:
+        ids = list((await s.execute(select(Contact.id).order_by(Contact.id))).scalars())
+    for part in (ids[:3], ids[3:4], ids[4:]):  # rows of 3, 1 and 1 events
+        async with db.transaction() as s:
+            await optouts.opt_out(s, part, "sms", Cause("api", "key", None, None))
+    await deliver_all(await make_deliverer(hooks_batch_size=2))
+    # the row of 3 goes whole although the batch size is 2; the rows of 1 go together
+    assert [len(body["events"]) for _, body in receiver.batches] == [3, 2]
+    assert [e["data"]["contactId"] for e in receiver.events] == ids
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of this test's own with no tables yet."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+        return
+    if not await _pg_reachable():
+        pytest.skip("PostgreSQL not reachable: PostgreSQL tests skipped")
+    name = f"clarion_old_{uuid.uuid4().hex[:12]}"
+    await _pg_exec(f'CREATE DATABASE "{name}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        await _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+async def test_events_written_before_the_packing_keep_their_ids(empty_url: str) -> None:
+    await asyncio.to_thread(upgrade, empty_url, "reservation_slice")
+    db = Database(empty_url)
+    try:
+        async with db.transaction() as s:
+            account = Account(name="a")
+            s.add(account)
+            await s.flush()
+            hook = Hook(
+                account_id=account.id, url="https://h.example/", event_types=" * ", secret="s"
+            )
+            s.add(hook)
+            await s.flush()
+            for event_id in (7, 8):
+                await s.execute(
+                    text(
+                        "INSERT INTO hook_event (id, hook_id, account_id, type, data, at) "
+                        "VALUES (:id, :hook, :account, 'message.sent', :data, :at)"
+                    ),
+                    {
+                        "id": event_id,
+                        "hook": hook.id,
+                        "account": account.id,
+                        "data": json.dumps({"messageId": event_id}),
+                        "at": datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
+                    },
+                )
+    finally:
+        await db.dispose()
+    await asyncio.to_thread(upgrade, empty_url, "head")
+    db = Database(empty_url)
+    try:
+        async with db.session(write=False) as s:
+            rows = (await s.execute(select(HookEvent).order_by(HookEvent.id))).scalars().all()
+            packed = [(r.id, r.event_count, json.loads(r.events)) for r in rows]
+    finally:
+        await db.dispose()
+    assert packed == [
+        (
+            i,
+            1,
+            [
+                {
+                    "id": i,
+                    "type": "message.sent",
+                    "at": "2026-12-01T09:30:00Z",
+                    "data": {"messageId": i},
+                }
+            ],
+        )
+        for i in (7, 8)
+    ]
+    # delivered, they keep those ids (a row's stored id wins over the one made from it)
+    assert json.loads(batch_body([(r[0], json.dumps(r[2])) for r in packed]))["events"] == [
+        {"id": i, "type": "message.sent", "at": "2026-12-01T09:30:00Z", "data": {"messageId": i}}
+        for i in (7, 8)
+    ]

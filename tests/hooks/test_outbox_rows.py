@@ -26,15 +26,27 @@ from tests.hooks.conftest import Receiver, add_hook, deliver_all, outbox_events
 from tests.sending.conftest import phones, seed_contacts
 
 
+async def _contacts_with_a_hook(
+    acme: AccountClient, receiver: Receiver, db: Database, n: int
+) -> list[int]:
+    """`n` contacts of acme, whose opt-outs a hook wants: their ids in order."""
+    await add_hook(acme, receiver, ["contact.opted_out"])
+    await seed_contacts(db, acme.id, phones(n))
+    async with db.session(write=False) as s:
+        return list((await s.execute(select(Contact.id).order_by(Contact.id))).scalars())
+
+
+async def _opt_out(db: Database, ids: list[int]) -> None:
+    """Opt the contacts out in one transaction (one statement of events)."""
+    async with db.transaction() as s:
+        assert await optouts.opt_out(s, ids, "sms", Cause("api", "key", None, None)) == len(ids)
+
+
 async def test_one_statements_events_are_rows_of_500_delivered_in_order(
     hook_api: Api, acme: AccountClient, receiver: Receiver, db: Database, make_deliverer: Any
 ) -> None:
-    await add_hook(acme, receiver, ["contact.opted_out"])
-    await seed_contacts(db, acme.id, phones(1200))
-    async with db.session(write=False) as s:
-        ids = list((await s.execute(select(Contact.id).order_by(Contact.id))).scalars())
-    async with db.transaction() as s:
-        assert await optouts.opt_out(s, ids, "sms", Cause("api", "key", None, None)) == 1200
+    ids = await _contacts_with_a_hook(acme, receiver, db, 1200)
+    await _opt_out(db, ids)
     async with db.session(write=False) as s:
         counts = (await s.execute(select(HookEvent.event_count).order_by(HookEvent.id))).all()
     assert [c for (c,) in counts] == [500, 500, 200]
@@ -51,13 +63,9 @@ async def test_one_statements_events_are_rows_of_500_delivered_in_order(
 async def test_a_batch_takes_whole_rows_up_to_its_size(
     hook_api: Api, acme: AccountClient, receiver: Receiver, db: Database, make_deliverer: Any
 ) -> None:
-    await add_hook(acme, receiver, ["contact.opted_out"])
-    await seed_contacts(db, acme.id, phones(5))
-    async with db.session(write=False) as s:
-        ids = list((await s.execute(select(Contact.id).order_by(Contact.id))).scalars())
+    ids = await _contacts_with_a_hook(acme, receiver, db, 5)
     for part in (ids[:3], ids[3:4], ids[4:]):  # rows of 3, 1 and 1 events
-        async with db.transaction() as s:
-            await optouts.opt_out(s, part, "sms", Cause("api", "key", None, None))
+        await _opt_out(db, part)
     await deliver_all(await make_deliverer(hooks_batch_size=2))
     # the row of 3 goes whole although the batch size is 2; the rows of 1 go together
     assert [len(body["events"]) for _, body in receiver.batches] == [3, 2]

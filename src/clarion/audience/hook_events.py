@@ -1,5 +1,6 @@
 """Contact events (`contact.opted_out`, `contact.opted_in`) and `import.completed` into the
-hooks' outbox, in the transaction of the change (one INSERT … SELECT per opt-out change)."""
+hooks' outbox, in the transaction of the change (one INSERT … SELECT per 500 contacts of an
+opt-out change)."""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -9,9 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from clarion.audience.models import Contact, ContactImport
 from clarion.audience.schemas import ImportOut
-from clarion.db.params import LOOKUP_CHUNK, chunks, id_in
+from clarion.db.params import chunks, id_in
 from clarion.hooks import outbox
-from clarion.hooks.models import Hook
+from clarion.hooks.models import PER_ROW, Hook
 
 
 async def opt_changed(
@@ -23,7 +24,7 @@ async def opt_changed(
     data = outbox.json_object(session)(
         "contactId", Contact.id, "phone", Contact.phone, "channel", literal(channel, String)
     )  # fmt: skip
-    for part in chunks(sorted(set(contact_ids)), LOOKUP_CHUNK):
+    for part in chunks(sorted(set(contact_ids)), PER_ROW):
         rows = (
             select(Hook.id, Contact.account_id, literal(event_type), data, Contact.id)
             .select_from(Contact)

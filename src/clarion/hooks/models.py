@@ -33,8 +33,9 @@ class Hook(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-# Events one outbox row holds at most (one statement's events for a hook are cut into rows
-# of this size). An event's id is its row's id times ID_SPAN plus its place in the row.
+# Events one outbox row holds at most: the writers cover this many subjects (messages,
+# contacts) a statement, and a statement's events for a hook are one row. An event's id is
+# its row's id times ID_SPAN plus its place in the row.
 PER_ROW = 500
 ID_SPAN = 1000
 

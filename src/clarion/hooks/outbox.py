@@ -5,8 +5,9 @@ enabled hooks whose subscription names the type (or `*`), in SQL, in the same st
 the check costs one indexed lookup and there is no cache whose window could lose an event.
 A change rolled back takes its events with it; a committed one keeps them until delivered.
 
-The events one statement writes for a hook are packed into rows of up to `PER_ROW` events
-(a JSON array each): a batch of 500 messages sent is one row, not 500, so the outbox costs
+The events one statement writes for a hook are packed into one row (a JSON array, built by
+the database in the INSERT … SELECT), and a statement covers at most `PER_ROW` subjects
+(messages, contacts): a batch of 500 messages sent is one row, not 500, so the outbox costs
 the sending transaction one row to write and the deliverer one row to mark, not 500 of each
 with their index entries (see docs/integration.md, "What hooks cost").
 """
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
 from clarion.db.dialect import is_sqlite
-from clarion.hooks.models import PER_ROW, Hook, HookEvent
+from clarion.hooks.models import Hook, HookEvent
 from clarion.schemas import utc_z
 
 EVENT_TYPES = (
@@ -68,14 +69,6 @@ def subscribed(account_id: Any, event_type: Any) -> ColumnElement[bool]:
     )
 
 
-def event_object(session: AsyncSession, event_type: Any, at: str, data: Any) -> Any:
-    """One event as the batch carries it but for its id: `{"type", "at", "data"}`."""
-    if is_sqlite(session):
-        # json(): a JSON value read back from a subquery is text to SQLite's json_object.
-        return func.json_object("type", event_type, "at", at, "data", func.json(data))
-    return func.json_build_object("type", event_type, "at", at, "data", data)
-
-
 def json_object(session: AsyncSession) -> Any:
     """The dialect's function building a JSON object from name, value pairs."""
     return func.json_object if is_sqlite(session) else func.json_build_object
@@ -86,33 +79,28 @@ async def insert_events(
 ) -> None:
     """Pack the events of `rows`: (hook_id, account_id, type, data, key), one per event and
     hook (build it joined on `subscribed`; `data` a JSON expression, `key` the events'
-    order), into outbox rows of up to `PER_ROW` events each, all of them `at`."""
-    hook_id, account_id, event_type, data, key = rows.subquery("event").c
-    slot = (func.row_number().over(partition_by=hook_id, order_by=key) - 1) // PER_ROW
-    numbered = (
-        select(
-            hook_id.label("hook_id"),
-            account_id.label("account_id"),
-            event_object(session, event_type, utc_z(at), data).label("body"),
-            key.label("key"),
-            slot.label("slot"),
-        )
-        .order_by(hook_id, account_id, slot, key)
-        .subquery("numbered")
-    )
+    order; at most `PER_ROW` events a hook: chunk the statement's subjects by `PER_ROW`),
+    into one outbox row per hook, all of them `at`."""
+    hook_id, account_id, event_type, data, key = rows.selected_columns
     if is_sqlite(session):
         # SQLite 3.40 has no ORDER BY inside an aggregate: it aggregates in the order of
-        # the subquery's rows, sorted above.
-        packed: Any = func.json_group_array(func.json(numbered.c.body))
+        # a subquery's rows; and a JSON value read back from a subquery is text to it
+        # until json() reads it again.
+        hook_id, account_id, event_type, data, key = rows.order_by(key).subquery("event").c
+        body = func.json_object("type", event_type, "at", utc_z(at), "data", func.json(data))
+        packed = select(hook_id, account_id, func.count(), func.json_group_array(body))
+        packed = packed.group_by(hook_id, account_id)
     else:
-        packed = cast(func.json_agg(aggregate_order_by(numbered.c.body, numbered.c.key)), Text)
+        body = func.json_build_object("type", event_type, "at", utc_z(at), "data", data)
+        packed = rows.with_only_columns(
+            hook_id,
+            account_id,
+            func.count(),
+            cast(func.json_agg(aggregate_order_by(body, key)), Text),
+            maintain_column_froms=True,
+        ).group_by(hook_id, account_id)
     await session.execute(
-        insert(HookEvent).from_select(
-            ["hook_id", "account_id", "event_count", "events"],
-            select(numbered.c.hook_id, numbered.c.account_id, func.count(), packed).group_by(
-                numbered.c.hook_id, numbered.c.account_id, numbered.c.slot
-            ),
-        )
+        insert(HookEvent).from_select(["hook_id", "account_id", "event_count", "events"], packed)
     )
 
 

@@ -1,7 +1,7 @@
 """Message events (`message.sent`, `.delivered`, `.read`, `.failed`, `.expired`, and
-`message.clicked`) into the hooks' outbox: one INSERT … SELECT per batch of messages a
+`message.clicked`) into the hooks' outbox: one INSERT … SELECT per 500 messages a
 transition just moved (or whose links were just clicked), in its transaction, joined with
-the hooks that want each event (none: nothing written)."""
+the hooks that want each event (none: nothing written), one outbox row per hook."""
 
 from collections.abc import Sequence
 from datetime import datetime
@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import String, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from clarion.db.params import LOOKUP_CHUNK, chunks, id_in
+from clarion.db.params import chunks, id_in
 from clarion.hooks import outbox
-from clarion.hooks.models import Hook
+from clarion.hooks.models import PER_ROW, Hook
 from clarion.messages.models import Message
 from clarion.schemas import utc_z
 
@@ -41,7 +41,7 @@ async def _record(
         return
     build = outbox.json_object(session)
     at = utc_z(now)
-    for part in chunks(sorted(set(message_ids)), LOOKUP_CHUNK):
+    for part in chunks(sorted(set(message_ids)), PER_ROW):
         among = id_in(session, Message.id, part)
         data = build(
             "messageId", Message.id,

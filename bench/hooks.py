@@ -28,16 +28,19 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import dispatch
 from sqlalchemy import bindparam, literal, select, text
+from sqlalchemy.sql import Select
 
 from clarion.db.base import UTCDateTime, utcnow
+from clarion.db.params import id_rows
 from clarion.db.session import Database
 from clarion.hooks import outbox
-from clarion.hooks.models import PER_ROW
 
 SECRET = "whsec_" + "YmVuY2gtaG9va3Mtc2VjcmV0LWtleS0xMjM0NTY3OA=="
 RECEIVER = str(Path(__file__).resolve())
@@ -132,21 +135,19 @@ async def add_hook(db: Database, aid: int, port: int) -> int:
 
 async def fill_outbox(db: Database, hook_id: int, aid: int, n: int) -> None:
     """`n` message.delivered events for the hook, written by the outbox's own INSERT … SELECT
-    500 at a time, as sending batches of 500 messages write them (one transaction)."""
+    (500 a statement, as sending batches of 500 messages write them; one transaction)."""
     async with db.transaction() as s:
-        for first in range(1, n + 1, PER_ROW):
-            last = min(first + PER_ROW - 1, n)
-            series = select(literal(first).label("x")).cte("series", recursive=True)
-            series = series.union_all(select(series.c.x + 1).where(series.c.x < last))
+
+        def rows_for(part: Sequence[int]) -> Select[Any]:
+            x = id_rows(s, part).c.value
             data = outbox.json_object(s)(
-                "messageId", series.c.x, "campaignId", 1, "contactId", series.c.x,
-                "phone", "+33612345678", "channel", "sms", "status", "delivered",
-                "errorCode", None, "at", "2026-12-01T10:00:00Z",
+                "messageId", x, "campaignId", 1, "contactId", x, "phone", "+33612345678",
+                "channel", "sms", "status", "delivered", "errorCode", None,
+                "at", "2026-12-01T10:00:00Z",
             )  # fmt: skip
-            rows = select(
-                literal(hook_id), literal(aid), literal("message.delivered"), data, series.c.x
-            )
-            await outbox.insert_events(s, rows, utcnow())
+            return select(literal(hook_id), literal(aid), literal("message.delivered"), data, x)
+
+        await outbox.insert_events(s, range(1, n + 1), rows_for, utcnow())
 
 
 async def undelivered(db: Database) -> int:

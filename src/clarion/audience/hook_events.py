@@ -4,15 +4,17 @@ opt-out change)."""
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import String, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
 
 from clarion.audience.models import Contact, ContactImport
 from clarion.audience.schemas import ImportOut
-from clarion.db.params import chunks, id_in
+from clarion.db.params import id_in
 from clarion.hooks import outbox
-from clarion.hooks.models import PER_ROW, Hook
+from clarion.hooks.models import Hook
 
 
 async def opt_changed(
@@ -24,14 +26,16 @@ async def opt_changed(
     data = outbox.json_object(session)(
         "contactId", Contact.id, "phone", Contact.phone, "channel", literal(channel, String)
     )  # fmt: skip
-    for part in chunks(sorted(set(contact_ids)), PER_ROW):
-        rows = (
+
+    def rows_for(part: Sequence[int]) -> Select[Any]:
+        return (
             select(Hook.id, Contact.account_id, literal(event_type), data, Contact.id)
             .select_from(Contact)
             .join(Hook, outbox.subscribed(Contact.account_id, literal(event_type)))
             .where(id_in(session, Contact.id, part))
         )
-        await outbox.insert_events(session, rows, now)
+
+    await outbox.insert_events(session, contact_ids, rows_for, now)
 
 
 async def import_completed(session: AsyncSession, contact_import: ContactImport) -> None:

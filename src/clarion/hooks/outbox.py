@@ -12,6 +12,7 @@ the sending transaction one row to write and the deliverer one row to mark, not 
 with their index entries (see docs/integration.md, "What hooks cost").
 """
 
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,7 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import Select
 
 from clarion.db.dialect import is_sqlite
-from clarion.hooks.models import Hook, HookEvent
+from clarion.db.params import chunks
+from clarion.hooks.models import PER_ROW, Hook, HookEvent
 from clarion.schemas import utc_z
 
 EVENT_TYPES = (
@@ -41,6 +43,7 @@ EVENT_TYPES = (
     "import.completed",
 )
 ALL = "*"
+COLUMNS = ["hook_id", "account_id", "event_count", "events"]  # what an outbox insert writes
 
 # Message statuses that are events (`message.<status>`); the others (queued, sending,
 # skipped) are internal steps.
@@ -75,12 +78,25 @@ def json_object(session: AsyncSession) -> Any:
 
 
 async def insert_events(
-    session: AsyncSession, rows: Select[*tuple[Any, ...]], at: datetime
+    session: AsyncSession,
+    subjects: Iterable[int],
+    rows_for: Callable[[Sequence[int]], Select[*tuple[Any, ...]]],
+    at: datetime,
 ) -> None:
-    """Pack the events of `rows`: (hook_id, account_id, type, data, key), one per event and
-    hook (build it joined on `subscribed`; `data` a JSON expression, `key` the events'
-    order; at most `PER_ROW` events a hook: chunk the statement's subjects by `PER_ROW`),
-    into one outbox row per hook, all of them `at`."""
+    """The events of `subjects` (message or contact ids), all of them `at`, one INSERT …
+    SELECT per `PER_ROW` subjects: `rows_for(part)` selects (hook_id, account_id, type,
+    data, key) of the part's events, one per event and hook (joined on `subscribed`; `data`
+    a JSON expression, `key` the events' order), and each hook's are packed into one row.
+    The cut is here because event ids rest on it: a row holds at most `PER_ROW` events."""
+    for part in chunks(sorted(set(subjects)), PER_ROW):
+        await session.execute(
+            insert(HookEvent).from_select(COLUMNS, _packed(session, rows_for(part), at))
+        )
+
+
+def _packed(session: AsyncSession, rows: Select[*tuple[Any, ...]], at: datetime) -> Any:
+    """(hook_id, account_id, event_count, events) of `rows`, one row per hook, the events a
+    JSON array in `key` order built by the database."""
     hook_id, account_id, event_type, data, key = rows.selected_columns
     if is_sqlite(session):
         # SQLite 3.40 has no ORDER BY inside an aggregate: it aggregates in the order of
@@ -89,19 +105,15 @@ async def insert_events(
         hook_id, account_id, event_type, data, key = rows.order_by(key).subquery("event").c
         body = func.json_object("type", event_type, "at", utc_z(at), "data", func.json(data))
         packed = select(hook_id, account_id, func.count(), func.json_group_array(body))
-        packed = packed.group_by(hook_id, account_id)
-    else:
-        body = func.json_build_object("type", event_type, "at", utc_z(at), "data", data)
-        packed = rows.with_only_columns(
-            hook_id,
-            account_id,
-            func.count(),
-            cast(func.json_agg(aggregate_order_by(body, key)), Text),
-            maintain_column_froms=True,
-        ).group_by(hook_id, account_id)
-    await session.execute(
-        insert(HookEvent).from_select(["hook_id", "account_id", "event_count", "events"], packed)
-    )
+        return packed.group_by(hook_id, account_id)
+    body = func.json_build_object("type", event_type, "at", utc_z(at), "data", data)
+    return rows.with_only_columns(
+        hook_id,
+        account_id,
+        func.count(),
+        cast(func.json_agg(aggregate_order_by(body, key)), Text),
+        maintain_column_froms=True,
+    ).group_by(hook_id, account_id)
 
 
 async def record_event(
@@ -109,14 +121,14 @@ async def record_event(
 ) -> None:
     """Put one event of the account into the outbox for each hook that wants it, in the
     caller's transaction (rolled back with it). For events that come one at a time (a
-    campaign changing status, an import finishing, a message clicked); bulk paths build
-    their own INSERT … SELECT with `insert_events`."""
+    campaign changing status, an import finishing, a message clicked); bulk paths give
+    `insert_events` their subjects and a SELECT of their events."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
     events = orjson.dumps([{"type": event_type, "at": utc_z(at), "data": data}]).decode()
     await session.execute(
         insert(HookEvent).from_select(
-            ["hook_id", "account_id", "event_count", "events"],
+            COLUMNS,
             select(Hook.id, literal(account_id), literal(1), literal(events, Text)).where(
                 subscribed(account_id, literal(event_type))
             ),

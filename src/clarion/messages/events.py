@@ -9,10 +9,11 @@ from typing import Any
 
 from sqlalchemy import String, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
 
-from clarion.db.params import chunks, id_in
+from clarion.db.params import id_in
 from clarion.hooks import outbox
-from clarion.hooks.models import PER_ROW, Hook
+from clarion.hooks.models import Hook
 from clarion.messages.models import Message
 from clarion.schemas import utc_z
 
@@ -41,24 +42,24 @@ async def _record(
         return
     build = outbox.json_object(session)
     at = utc_z(now)
-    for part in chunks(sorted(set(message_ids)), PER_ROW):
-        among = id_in(session, Message.id, part)
-        data = build(
-            "messageId", Message.id,
-            "campaignId", Message.campaign_id,
-            "contactId", Message.contact_id,
-            "phone", Message.phone,
-            "channel", Message.channel,
-            "status", Message.status,
-            "errorCode", Message.error_code,
-            "at", literal(at, String),
-        )  # fmt: skip
-        rows = (
+    data = build(
+        "messageId", Message.id,
+        "campaignId", Message.campaign_id,
+        "contactId", Message.contact_id,
+        "phone", Message.phone,
+        "channel", Message.channel,
+        "status", Message.status,
+        "errorCode", Message.error_code,
+        "at", literal(at, String),
+    )  # fmt: skip
+    only_events = [Message.status.in_(outbox.MESSAGE_EVENT_STATUSES)] if statuses else []
+
+    def rows_for(part: Sequence[int]) -> Select[Any]:
+        return (
             select(Hook.id, Message.account_id, event_type, data, Message.id)
             .select_from(Message)
             .join(Hook, outbox.subscribed(Message.account_id, event_type))
-            .where(
-                among, *([Message.status.in_(outbox.MESSAGE_EVENT_STATUSES)] if statuses else [])
-            )
+            .where(id_in(session, Message.id, part), *only_events)
         )
-        await outbox.insert_events(session, rows, now)
+
+    await outbox.insert_events(session, message_ids, rows_for, now)

@@ -11,12 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 
 from clarion.accounts.models import Account
 from clarion.audience import optouts
 from clarion.audience.history import Cause
 from clarion.audience.models import Contact
+from clarion.db.base import UTCDateTime
 from clarion.db.migrate import upgrade
 from clarion.db.session import Database
 from clarion.hooks.deliverer import batch_body
@@ -88,6 +89,12 @@ async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         await _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+OLD_EVENTS = {
+    7: datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
+    8: datetime(2026, 12, 1, 9, 30, 0, 250000, tzinfo=UTC),
+}
+
+
 async def test_events_written_before_the_packing_keep_their_ids(empty_url: str) -> None:
     await asyncio.to_thread(upgrade, empty_url, "reservation_slice")
     db = Database(empty_url)
@@ -101,18 +108,18 @@ async def test_events_written_before_the_packing_keep_their_ids(empty_url: str) 
             )
             s.add(hook)
             await s.flush()
-            for event_id in (7, 8):
+            for event_id, at in OLD_EVENTS.items():
                 await s.execute(
                     text(
                         "INSERT INTO hook_event (id, hook_id, account_id, type, data, at) "
                         "VALUES (:id, :hook, :account, 'message.sent', :data, :at)"
-                    ),
+                    ).bindparams(bindparam("at", type_=UTCDateTime())),
                     {
                         "id": event_id,
                         "hook": hook.id,
                         "account": account.id,
                         "data": json.dumps({"messageId": event_id}),
-                        "at": datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
+                        "at": at,
                     },
                 )
     finally:
@@ -125,23 +132,13 @@ async def test_events_written_before_the_packing_keep_their_ids(empty_url: str) 
             packed = [(r.id, r.event_count, json.loads(r.events)) for r in rows]
     finally:
         await db.dispose()
-    assert packed == [
-        (
-            i,
-            1,
-            [
-                {
-                    "id": i,
-                    "type": "message.sent",
-                    "at": "2026-12-01T09:30:00Z",
-                    "data": {"messageId": i},
-                }
-            ],
-        )
-        for i in (7, 8)
-    ]
+    # `at` keeps its instant, written with its microseconds
+    stored = {
+        7: {"id": 7, "type": "message.sent", "at": "2026-12-01T09:30:00.000000Z"},
+        8: {"id": 8, "type": "message.sent", "at": "2026-12-01T09:30:00.250000Z"},
+    }
+    expected = [{**stored[i], "data": {"messageId": i}} for i in OLD_EVENTS]
+    assert packed == [(i, 1, [event]) for i, event in zip(OLD_EVENTS, expected, strict=True)]
     # delivered, they keep those ids (a row's stored id wins over the one made from it)
-    assert json.loads(batch_body([(r[0], json.dumps(r[2])) for r in packed]))["events"] == [
-        {"id": i, "type": "message.sent", "at": "2026-12-01T09:30:00Z", "data": {"messageId": i}}
-        for i in (7, 8)
-    ]
+    body = batch_body([(row_id, json.dumps(events)) for row_id, _, events in packed])
+    assert json.loads(body)["events"] == expected

@@ -60,6 +60,14 @@ async def _pg_reachable() -> bool:
     return True
 
 
+async def _require_pg() -> None:
+    """Skip the test when PostgreSQL is not reachable (fail it where CI requires it)."""
+    if not await _pg_reachable():
+        if os.environ.get("CLARION_TEST_REQUIRE_POSTGRES"):
+            pytest.fail(f"PostgreSQL is required here but not reachable at {PG_ADMIN_DSN}")
+        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: PostgreSQL tests skipped")
+
+
 async def _pg_exec(sql: str) -> None:
     conn = await asyncpg.connect(PG_ADMIN_DSN, timeout=5)
     try:
@@ -84,10 +92,7 @@ def migrated_database(
         upgrade(url)
         yield url
         return
-    if not asyncio.run(_pg_reachable()):
-        if os.environ.get("CLARION_TEST_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL is required here but not reachable at {PG_ADMIN_DSN}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: PostgreSQL tests skipped")
+    asyncio.run(_require_pg())
     name = f"clarion_test_{uuid.uuid4().hex[:12]}"
     asyncio.run(_pg_exec(f'CREATE DATABASE "{name}"'))
     url = _pg_url(name)
@@ -112,16 +117,29 @@ def database_url(migrated_database: str, tmp_path_factory: pytest.TempPathFactor
         leftover.unlink()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
+    """A database of this test's own on each backend, with no tables yet (a migration test
+    upgrades it to the revision it starts from)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'empty.db'}"
+        return
+    await _require_pg()
+    name = f"clarion_empty_{uuid.uuid4().hex[:12]}"
+    await _pg_exec(f'CREATE DATABASE "{name}"')
+    try:
+        yield _pg_url(name)
+    finally:
+        await _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture
 async def fresh_pg() -> AsyncIterator[Database]:
     """A PostgreSQL database of this test's own, migrated and never analyzed, with
     autovacuum off on every table: the planner's statistics are what the test makes them
     (none, or what its own ANALYZE saw) until it ends. Skipped, like every PostgreSQL test,
     when the server is not reachable."""
-    if not await _pg_reachable():
-        if os.environ.get("CLARION_TEST_REQUIRE_POSTGRES"):
-            pytest.fail(f"PostgreSQL is required here but not reachable at {PG_ADMIN_DSN}")
-        pytest.skip(f"PostgreSQL not reachable at {PG_ADMIN_DSN}: PostgreSQL tests skipped")
+    await _require_pg()
     name = f"clarion_plans_{uuid.uuid4().hex[:12]}"
     await _pg_exec(f'CREATE DATABASE "{name}"')
     try:

@@ -4,13 +4,9 @@ order and ids that never repeat; an outbox written before the packing keeps its 
 
 import asyncio
 import json
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import bindparam, select, text
 
 from clarion.accounts.models import Account
@@ -22,9 +18,11 @@ from clarion.db.migrate import upgrade
 from clarion.db.session import Database
 from clarion.hooks.deliverer import batch_body
 from clarion.hooks.models import Hook, HookEvent
-from tests.conftest import AccountClient, Api, _pg_exec, _pg_reachable, _pg_url
+from tests.conftest import AccountClient, Api
 from tests.hooks.conftest import Receiver, add_hook, deliver_all, outbox_events
 from tests.sending.conftest import phones, seed_contacts
+
+REFUSING = "http://127.0.0.1:1/hook"  # nothing listens: every attempt fails at once
 
 
 async def _contacts_with_a_hook(
@@ -47,11 +45,19 @@ async def test_one_statements_events_are_rows_of_500_delivered_in_order(
     hook_api: Api, acme: AccountClient, receiver: Receiver, db: Database, make_deliverer: Any
 ) -> None:
     ids = await _contacts_with_a_hook(acme, receiver, db, 1200)
+    # a second hook, whose receiver is not listening: each statement writes a row for each
+    r = await acme.post("/hooks", json={"url": REFUSING, "events": ["contact.opted_out"]})
+    assert r.status_code == 201, r.text
     await _opt_out(db, ids)
     async with db.session(write=False) as s:
-        counts = (await s.execute(select(HookEvent.event_count).order_by(HookEvent.id))).all()
-    assert [c for (c,) in counts] == [500, 500, 200]
-    assert [e.data["contactId"] for e in await outbox_events(db)] == ids
+        rows = (
+            await s.execute(select(HookEvent.hook_id, HookEvent.event_count).order_by(HookEvent.id))
+        ).all()
+    hooks = sorted({hook for hook, _ in rows})
+    assert len(hooks) == 2
+    assert all([n for h, n in rows if h == hook] == [500, 500, 200] for hook in hooks)
+    events = await outbox_events(db)
+    assert all([e.data["contactId"] for e in events if e.hook_id == hook] == ids for hook in hooks)
 
     deliverer = await make_deliverer()  # batches of up to 500: one row each
     await deliver_all(deliverer)
@@ -73,31 +79,15 @@ async def test_a_batch_takes_whole_rows_up_to_its_size(
     assert [e["data"]["contactId"] for e in receiver.events] == ids
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-async def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[str]:
-    """A database of this test's own with no tables yet."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-        return
-    if not await _pg_reachable():
-        pytest.skip("PostgreSQL not reachable: PostgreSQL tests skipped")
-    name = f"clarion_old_{uuid.uuid4().hex[:12]}"
-    await _pg_exec(f'CREATE DATABASE "{name}"')
-    try:
-        yield _pg_url(name)
-    finally:
-        await _pg_exec(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 OLD_EVENTS = {
     7: datetime(2026, 12, 1, 9, 30, tzinfo=UTC),
     8: datetime(2026, 12, 1, 9, 30, 0, 250000, tzinfo=UTC),
 }
 
 
-async def test_events_written_before_the_packing_keep_their_ids(empty_url: str) -> None:
-    await asyncio.to_thread(upgrade, empty_url, "reservation_slice")
-    db = Database(empty_url)
+async def test_events_written_before_the_packing_keep_their_ids(empty_database_url: str) -> None:
+    await asyncio.to_thread(upgrade, empty_database_url, "reservation_slice")
+    db = Database(empty_database_url)
     try:
         async with db.transaction() as s:
             account = Account(name="a")
@@ -124,8 +114,8 @@ async def test_events_written_before_the_packing_keep_their_ids(empty_url: str) 
                 )
     finally:
         await db.dispose()
-    await asyncio.to_thread(upgrade, empty_url, "head")
-    db = Database(empty_url)
+    await asyncio.to_thread(upgrade, empty_database_url, "head")
+    db = Database(empty_database_url)
     try:
         async with db.session(write=False) as s:
             rows = (await s.execute(select(HookEvent).order_by(HookEvent.id))).scalars().all()
